@@ -1,0 +1,75 @@
+"""stacks-contract: the thin, tool-free contract every stacks package implements."""
+
+from stacks_contract.errors import ConfigError, StacksError, StepFailed, WarehouseUnreachable
+from stacks_contract.fingerprint import Fingerprint, TableFingerprint, diff, fingerprint
+from stacks_contract.ledger import Ledger
+from stacks_contract.manifest import Plan, plan
+from stacks_contract.models import (
+    CronTrigger,
+    FileArrivalTrigger,
+    Freshness,
+    LoadResult,
+    ModelResult,
+    NodeStatus,
+    RunRecord,
+    RunRequest,
+    RunStatus,
+    SourceChangeTrigger,
+    StackSpec,
+    TableRef,
+    TestResult,
+    TransformResult,
+    TriggerKind,
+    new_run_id,
+)
+from stacks_contract.ports import ELStep, Orchestrator, Reporter, Stack, Transform, silent
+from stacks_contract.warehouse import (
+    BigQueryWarehouse,
+    DuckDBWarehouse,
+    PostgresWarehouse,
+    SnowflakeWarehouse,
+    Warehouse,
+    parse_warehouse,
+)
+
+__all__ = [
+    "BigQueryWarehouse",
+    "ConfigError",
+    "CronTrigger",
+    "DuckDBWarehouse",
+    "ELStep",
+    "FileArrivalTrigger",
+    "Fingerprint",
+    "Freshness",
+    "Ledger",
+    "LoadResult",
+    "ModelResult",
+    "NodeStatus",
+    "Orchestrator",
+    "Plan",
+    "PostgresWarehouse",
+    "Reporter",
+    "RunRecord",
+    "RunRequest",
+    "RunStatus",
+    "SnowflakeWarehouse",
+    "SourceChangeTrigger",
+    "Stack",
+    "StackSpec",
+    "StacksError",
+    "StepFailed",
+    "TableFingerprint",
+    "TableRef",
+    "TestResult",
+    "Transform",
+    "TransformResult",
+    "TriggerKind",
+    "Warehouse",
+    "WarehouseUnreachable",
+    "diff",
+    "fingerprint",
+    "new_run_id",
+    "parse_warehouse",
+    "plan",
+    "silent",
+]

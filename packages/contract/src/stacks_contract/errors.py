@@ -1,0 +1,22 @@
+"""Errors every layer raises, so the CLI can print one clear sentence for each."""
+
+
+class StacksError(Exception):
+    """Base class. ``str(err)`` is one sentence meant for the user; secrets already masked."""
+
+
+class ConfigError(StacksError):
+    """Bad configuration or input: a malformed URL, an unknown stack, a bad project path."""
+
+
+class WarehouseUnreachable(StacksError):
+    """The warehouse did not accept a connection."""
+
+
+class StepFailed(StacksError):
+    """A step of a stack failed; the message names the step and carries the tool's message."""
+
+    def __init__(self, step: str, message: str) -> None:
+        super().__init__(f"Step {step!r} failed: {message}")
+        self.step = step
+        self.detail = message

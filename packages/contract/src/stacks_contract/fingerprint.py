@@ -1,0 +1,102 @@
+"""Warehouse fingerprints: an order-independent content hash per table.
+
+Equal data gives an equal fingerprint; one changed value, one duplicated row or one missing row
+gives a different one. Load metadata is ignored: every column whose name starts with one of
+:data:`METADATA_PREFIXES` (run ids, load ids and timestamps, tool row ids), and the tools' own
+bookkeeping tables (:data:`METADATA_TABLES`).
+
+The hash is computed inside the database: ``md5`` of each row's text form, sorted, concatenated and
+hashed again, so duplicates count and order does not. Digests are comparable within one engine
+(Postgres and DuckDB render values differently); row counts are comparable everywhere.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+
+from pydantic import BaseModel, ConfigDict
+
+from stacks_contract.models import TableRef
+from stacks_contract.sql import Connection, connect, qualified, quote_ident
+from stacks_contract.warehouse import Warehouse
+
+METADATA_PREFIXES: tuple[str, ...] = ("_dlt_", "_airbyte_", "_stacks_", "_ab_", "dbt_")
+#: bookkeeping tables: dlt's state/loads/version, the run ledger, dbt snapshots' internals
+METADATA_TABLES = re.compile(r"^(_dlt_.*|_stacks_runs|_airbyte_.*|.*__dbt_tmp.*)$")
+
+
+class TableFingerprint(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    rows: int
+    digest: str
+    columns: tuple[str, ...]
+
+
+Fingerprint = dict[str, TableFingerprint]  # "schema.table" -> fingerprint
+
+
+def is_metadata_column(name: str) -> bool:
+    return name.lower().startswith(METADATA_PREFIXES)
+
+
+def table_fingerprint(conn: Connection, schema: str, table: str) -> TableFingerprint:
+    cols = sorted(c for c in conn.columns(schema, table) if not is_metadata_column(c))
+    src = qualified(schema, table)
+    if not cols:  # nothing but metadata: only the row count means anything
+        n = conn.count(schema, table)
+        return TableFingerprint(rows=n, digest=f"rows:{n}", columns=())
+    if conn.dialect == "postgres":
+        row = "row(" + ", ".join(quote_ident(c) for c in cols) + ")::text"
+    else:
+        # a struct's text form names its fields, so renamed columns change the digest too
+        row = "cast({" + ", ".join(f"'{c}': {quote_ident(c)}" for c in cols) + "} as varchar)"
+    sql = (
+        f"select count(*), md5(coalesce(string_agg(h, '' order by h), '')) "
+        f"from (select md5({row}) as h from {src}) as s"
+    )
+    n, digest = conn.execute(sql)[0]
+    return TableFingerprint(rows=int(n), digest=str(digest), columns=tuple(cols))
+
+
+def fingerprint(
+    warehouse: Warehouse,
+    tables: Iterable[TableRef] | None = None,
+    *,
+    schemas: Iterable[str] | None = None,
+) -> Fingerprint:
+    """Fingerprint the given tables, or every non-metadata table (in ``schemas`` if given)."""
+    with connect(warehouse) as conn:
+        if tables is None:
+            wanted = set(schemas) if schemas is not None else None
+            refs = [
+                TableRef(schema=s, name=t)
+                for s, t in conn.tables()
+                if not METADATA_TABLES.match(t)
+                and (wanted is None or s in wanted)
+                and s != "stacks_meta"
+            ]
+        else:
+            refs = list(tables)
+        return {r.key: table_fingerprint(conn, r.schema_name, r.name) for r in refs}
+
+
+def diff(
+    before: Mapping[str, TableFingerprint], after: Mapping[str, TableFingerprint]
+) -> list[str]:
+    """One line per table that differs; empty when the fingerprints are equal."""
+    lines = []
+    for key in sorted(set(before) | set(after)):
+        a, b = before.get(key), after.get(key)
+        if a is None:
+            lines.append(f"{key}: new table ({b.rows} rows)")  # type: ignore[union-attr]
+        elif b is None:
+            lines.append(f"{key}: table disappeared (had {a.rows} rows)")
+        elif a.columns != b.columns:
+            lines.append(f"{key}: columns changed {list(a.columns)} -> {list(b.columns)}")
+        elif a.rows != b.rows:
+            lines.append(f"{key}: {a.rows} rows -> {b.rows} rows")
+        elif a.digest != b.digest:
+            lines.append(f"{key}: same {a.rows} rows, different content")
+    return lines

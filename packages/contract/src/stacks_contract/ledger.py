@@ -1,0 +1,110 @@
+"""The run ledger: one row per run in ``stacks_meta._stacks_runs`` of the stack's warehouse.
+
+Written by whatever runs a stack (an orchestrator, the CLI): :meth:`Ledger.record` at start with
+status ``running``, again at the end. Upserts on ``run_id``, so re-recording a run is idempotent.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+from stacks_contract.models import RunRecord, RunStatus, TriggerKind
+from stacks_contract.sql import Connection, connect
+from stacks_contract.warehouse import Warehouse
+
+LEDGER_SCHEMA = "stacks_meta"
+LEDGER_TABLE = "_stacks_runs"
+_COLUMNS = (
+    "run_id",
+    "stack",
+    "orchestrator",
+    "trigger",
+    "status",
+    "started_at",
+    "finished_at",
+    "rows_json",
+    "models_built",
+    "tests_passed",
+    "tests_failed",
+    "error",
+)
+
+
+class Ledger:
+    def __init__(self, warehouse: Warehouse) -> None:
+        self.warehouse = warehouse
+
+    def _ensure(self, conn: Connection) -> None:
+        conn.execute(f"create schema if not exists {LEDGER_SCHEMA}")
+        conn.execute(
+            f"create table if not exists {LEDGER_SCHEMA}.{LEDGER_TABLE} ("
+            "run_id varchar primary key, stack varchar not null, orchestrator varchar not null, "
+            "trigger varchar not null, status varchar not null, started_at timestamptz not null, "
+            "finished_at timestamptz, rows_json varchar not null, models_built integer, "
+            "tests_passed integer, tests_failed integer, error varchar)"
+        )
+
+    def record(self, run: RunRecord) -> None:
+        values = (
+            run.run_id,
+            run.stack,
+            run.orchestrator,
+            run.trigger.value,
+            run.status.value,
+            run.started_at,
+            run.finished_at,
+            json.dumps(run.rows, sort_keys=True),
+            run.models_built,
+            run.tests_passed,
+            run.tests_failed,
+            run.error,
+        )
+        updates = ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS[1:])
+        with connect(self.warehouse) as conn:
+            self._ensure(conn)
+            conn.execute(
+                f"insert into {LEDGER_SCHEMA}.{LEDGER_TABLE} ({', '.join(_COLUMNS)}) "
+                f"values ({', '.join('?' * len(_COLUMNS))}) "
+                f"on conflict (run_id) do update set {updates}",
+                values,
+            )
+
+    def runs(self, stack: str | None = None) -> list[RunRecord]:
+        """Every recorded run, oldest first."""
+        with connect(self.warehouse) as conn:
+            self._ensure(conn)
+            sql = f"select {', '.join(_COLUMNS)} from {LEDGER_SCHEMA}.{LEDGER_TABLE}"
+            params = None
+            if stack is not None:
+                sql += " where stack = ?"
+                params = [stack]
+            rows = conn.execute(sql + " order by started_at, run_id", params)
+        return [_to_record(r) for r in rows]
+
+    def get(self, run_id: str) -> RunRecord | None:
+        return next((r for r in self.runs() if r.run_id == run_id), None)
+
+
+def _aware(ts: datetime | None) -> datetime | None:
+    if ts is None:
+        return None
+    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+
+
+def _to_record(row: tuple) -> RunRecord:
+    d = dict(zip(_COLUMNS, row, strict=True))
+    return RunRecord(
+        run_id=d["run_id"],
+        stack=d["stack"],
+        orchestrator=d["orchestrator"],
+        trigger=TriggerKind(d["trigger"]),
+        status=RunStatus(d["status"]),
+        started_at=_aware(d["started_at"]),
+        finished_at=_aware(d["finished_at"]),
+        rows=json.loads(d["rows_json"]),
+        models_built=d["models_built"] or 0,
+        tests_passed=d["tests_passed"] or 0,
+        tests_failed=d["tests_failed"] or 0,
+        error=d["error"],
+    )

@@ -1,0 +1,164 @@
+"""The ports: small ABCs every tool package implements.
+
+An implementation translates the contract into its tool and back; it never imports another tool
+package. Orchestrators know steps only through these ABCs and the table manifest:
+
+* an :class:`ELStep` declares the tables it produces (:meth:`ELStep.produces`, child tables too);
+* a :class:`Transform` declares the tables it consumes and produces;
+* an :class:`Orchestrator` derives dependencies and lineage from those lists
+  (:func:`stacks_contract.manifest.plan`), never from table-name conventions.
+
+Optional behaviour is a capability flag (a ``ClassVar[bool]`` defaulting to ``False``) that the
+conformance suites read, never an ``if tool == ...``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, ClassVar, Protocol
+
+from stacks_contract.models import (
+    LoadResult,
+    RunRecord,
+    RunRequest,
+    StackSpec,
+    TableRef,
+    TransformResult,
+)
+
+if TYPE_CHECKING:
+    from stacks_contract.warehouse import Warehouse
+
+
+class Reporter(Protocol):
+    """Progress sink for long work. ``step`` names the step; ``message`` is one short line."""
+
+    def __call__(self, step: str, message: str) -> None: ...
+
+
+def silent(step: str, message: str) -> None:
+    """A :class:`Reporter` that drops everything."""
+
+
+class ELStep(ABC):
+    """Extract from one source and load it, as-is, into the warehouse.
+
+    Contract for implementations:
+
+    * :meth:`run` is idempotent: running it N times against an unchanged source leaves the
+      warehouse exactly as one run (merge/upsert on primary keys, replace for snapshots);
+      a run killed at any point and re-run converges to the same state.
+    * every row written carries the run id (``_stacks_run_id``) and/or a load id that the
+      :class:`~stacks_contract.models.LoadResult` names, so it can be traced back to the run.
+    * :attr:`LoadResult.rows` counts rows written per table, exactly.
+    * errors are :class:`~stacks_contract.errors.StacksError` subclasses with one clear sentence,
+      secrets masked.
+    """
+
+    #: a second run with no new source data writes 0 rows (cursor-based incremental state)
+    incremental: ClassVar[bool] = False
+    #: rows that break the declared schema go to a quarantine table and are counted
+    quarantine: ClassVar[bool] = False
+
+    name: str
+
+    @abstractmethod
+    def produces(self) -> tuple[TableRef, ...]:
+        """Every table a run may create or write, child tables included. Must not touch the
+        source or the warehouse (orchestrators call it while building definitions)."""
+
+    @abstractmethod
+    def run(
+        self, request: RunRequest, warehouse: Warehouse, report: Reporter = silent
+    ) -> LoadResult:
+        """Load once. Raises a StacksError on failure; a failed run may leave partial data that the
+        next run must converge from."""
+
+
+class Transform(ABC):
+    """Transform raw tables inside the warehouse (models + tests, in dependency order)."""
+
+    #: ``run(select=...)`` refreshes only the selected models (and what depends on them)
+    supports_selection: ClassVar[bool] = False
+    #: models stamp the run id into the ``_stacks_run_id`` column
+    stamps_run_id: ClassVar[bool] = False
+
+    name: str
+
+    @abstractmethod
+    def consumes(self) -> tuple[TableRef, ...]:
+        """Tables this transform reads that it does not itself produce (its sources)."""
+
+    @abstractmethod
+    def produces(self) -> tuple[TableRef, ...]:
+        """Tables (and views) this transform materialises."""
+
+    @abstractmethod
+    def run(
+        self, request: RunRequest, warehouse: Warehouse, report: Reporter = silent
+    ) -> TransformResult:
+        """Build every model (or ``request.select`` and its descendants; everything from scratch
+        with ``request.full_refresh``) and run its tests. A failing test gives a result with
+        ``ok == False``; a SQL error raises :class:`~stacks_contract.errors.StepFailed` naming the
+        model and carrying the database's message."""
+
+
+class Orchestrator(ABC):
+    """Runs a :class:`StackSpec`: every EL step, then the transform, recording the run.
+
+    Whatever runs a stack writes one :class:`RunRecord` to the run ledger
+    (:class:`stacks_contract.ledger.Ledger`) at start (``running``) and at the end.
+    """
+
+    #: ``run`` honours ``request.select`` (one step/model and what depends on it)
+    supports_partial_runs: ClassVar[bool] = False
+
+    name: str
+
+    @abstractmethod
+    def run(
+        self,
+        stack: StackSpec,
+        request: RunRequest,
+        warehouse: Warehouse,
+        report: Reporter = silent,
+    ) -> RunRecord:
+        """Run the stack once, in-process, and return the ledger record (also when it failed:
+        ``status == FAILED`` with ``error`` set; it does not raise for a failed step)."""
+
+
+class Stack(ABC):
+    """An installed, named combination: what ``stacks run NAME`` runs.
+
+    Registered through the ``stacks.stacks`` entry-point group; the entry point is a zero-argument
+    callable returning a ``Stack``. Building it must stay cheap (no tool imports at module level).
+    """
+
+    name: str
+    description: str = ""
+
+    @abstractmethod
+    def orchestrator(self) -> Orchestrator:
+        """The orchestrator that runs this stack."""
+
+    @abstractmethod
+    def spec(self, warehouse: Warehouse) -> StackSpec:
+        """The steps, bound to ``warehouse``."""
+
+    @contextlib.contextmanager
+    def session(self, warehouse: Warehouse) -> Iterator[None]:
+        """Services the stack needs while it runs (a demo source, say). Default: none."""
+        yield
+
+    def hints(self, warehouse: Warehouse) -> list[str]:
+        """Lines printed after a run: how to query the warehouse, how to open a UI."""
+        return []
+
+    def run(
+        self, warehouse: Warehouse, request: RunRequest | None = None, report: Reporter = silent
+    ) -> RunRecord:
+        request = request or RunRequest(stack=self.name)
+        with self.session(warehouse):
+            return self.orchestrator().run(self.spec(warehouse), request, warehouse, report)

@@ -1,0 +1,125 @@
+"""A minimal DB-API wrapper over Postgres (psycopg 3) and DuckDB, for the contract's own needs:
+fingerprints, the run ledger, and tests. Placeholders are ``?`` on both engines."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from stacks_contract.errors import ConfigError, WarehouseUnreachable
+from stacks_contract.warehouse import DuckDBWarehouse, PostgresWarehouse, Warehouse, redact
+
+_PLACEHOLDER = re.compile(r"\?")
+
+
+def quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def qualified(schema: str, table: str) -> str:
+    return f"{quote_ident(schema)}.{quote_ident(table)}"
+
+
+class Connection:
+    """``execute`` returns all rows (or ``[]``); autocommit on both engines."""
+
+    def __init__(self, raw: Any, dialect: str) -> None:
+        self.raw = raw
+        self.dialect = dialect
+
+    def execute(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
+        if self.dialect == "postgres":
+            sql = _PLACEHOLDER.sub("%s", sql.replace("%", "%%")) if params else sql
+            with self.raw.cursor() as cur:
+                cur.execute(sql, params)
+                return list(cur.fetchall()) if cur.description else []
+        cur = self.raw.execute(sql, params) if params else self.raw.execute(sql)
+        return list(cur.fetchall()) if cur.description else []
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        if self.dialect == "postgres":
+            with self.raw.cursor() as cur:
+                cur.executemany(_PLACEHOLDER.sub("%s", sql.replace("%", "%%")), list(rows))
+        else:
+            self.raw.executemany(sql, list(rows))
+
+    def schemas(self) -> list[str]:
+        rows = self.execute(
+            "select schema_name from information_schema.schemata where schema_name not in "
+            "('information_schema', 'pg_catalog', 'pg_toast', 'main', 'pg_temp') "
+            "and schema_name not like 'pg_%'"
+        )
+        return sorted(r[0] for r in rows)
+
+    def tables(self, schema: str | None = None) -> list[tuple[str, str]]:
+        """(schema, table) of every base table and view, optionally in one schema."""
+        sql = (
+            "select table_schema, table_name from information_schema.tables where "
+            "table_schema not in ('information_schema', 'pg_catalog') "
+            "and table_schema not like 'pg_%'"
+        )
+        params: list[Any] = []
+        if schema is not None:
+            sql += " and table_schema = ?"
+            params.append(schema)
+        if self.dialect == "duckdb":
+            sql += " and table_catalog = current_database()"
+        return sorted((r[0], r[1]) for r in self.execute(sql, params or None))
+
+    def table_exists(self, schema: str, table: str) -> bool:
+        return (schema, table) in self.tables(schema)
+
+    def columns(self, schema: str, table: str) -> list[str]:
+        sql = (
+            "select column_name from information_schema.columns where table_schema = ? "
+            "and table_name = ?"
+        )
+        if self.dialect == "duckdb":
+            sql += " and table_catalog = current_database()"
+        return [r[0] for r in self.execute(sql + " order by ordinal_position", [schema, table])]
+
+    def count(self, schema: str, table: str) -> int:
+        return int(self.execute(f"select count(*) from {qualified(schema, table)}")[0][0])
+
+    def close(self) -> None:
+        self.raw.close()
+
+    def __enter__(self) -> Connection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def connect(warehouse: Warehouse, *, read_only: bool = False) -> Connection:
+    """Open a connection; :class:`WarehouseUnreachable` (one sentence, password masked) on failure."""
+    if isinstance(warehouse, PostgresWarehouse):
+        import psycopg
+
+        try:
+            raw = psycopg.connect(
+                warehouse.url(), autocommit=True, connect_timeout=5, options="-c TimeZone=UTC"
+            )
+        except psycopg.Error as exc:
+            msg = redact(
+                str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc), warehouse
+            )
+            raise WarehouseUnreachable(
+                f"Cannot connect to the Postgres warehouse {warehouse.redacted_url()}: {msg}"
+            ) from None
+        return Connection(raw, "postgres")
+    if isinstance(warehouse, DuckDBWarehouse):
+        import duckdb
+
+        try:
+            if not read_only:
+                warehouse.path.parent.mkdir(parents=True, exist_ok=True)
+            raw = duckdb.connect(str(warehouse.path), read_only=read_only)
+            raw.execute("set TimeZone = 'UTC'")
+        except (duckdb.Error, OSError) as exc:
+            raise WarehouseUnreachable(
+                f"Cannot open the DuckDB warehouse {warehouse.path}: {str(exc).splitlines()[0]}"
+            ) from None
+        return Connection(raw, "duckdb")
+    raise ConfigError(f"The {warehouse.kind} warehouse has no SQL driver in stacks-contract yet.")

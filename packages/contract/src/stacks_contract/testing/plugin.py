@@ -1,0 +1,60 @@
+"""pytest plugin (entry point ``pytest11: stacks``): the repository's shared warehouse fixtures.
+
+* ``postgres_server`` (session): one real Postgres (see :mod:`stacks_contract.testing.postgres`);
+* ``postgres_warehouse``: a fresh database per test, dropped afterwards;
+* ``duckdb_warehouse``: a fresh DuckDB file per test;
+* ``warehouse``: parametrised over both (ids ``duckdb`` and ``postgres``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from stacks_contract.testing.postgres import PostgresServer, postgres_server
+from stacks_contract.warehouse import DuckDBWarehouse, PostgresWarehouse, Warehouse
+
+# Keep every tool from trying the network or writing into $HOME during tests.
+for _k, _v in {
+    "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    "RUNTIME__DLTHUB_TELEMETRY": "false",
+    "DO_NOT_TRACK": "1",
+    "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+}.items():
+    os.environ.setdefault(_k, _v)
+
+
+@pytest.fixture(scope="session")
+def postgres_server_fixture() -> Iterator[PostgresServer]:
+    with postgres_server() as server:
+        yield server
+
+
+# public name; the indirection keeps the module-level function name free for imports
+@pytest.fixture(scope="session", name="postgres_server")
+def _postgres_server(postgres_server_fixture: PostgresServer) -> PostgresServer:
+    return postgres_server_fixture
+
+
+@pytest.fixture
+def postgres_warehouse(postgres_server: PostgresServer) -> Iterator[PostgresWarehouse]:
+    wh = postgres_server.create_database()
+    yield wh
+    try:
+        postgres_server.drop_database(wh.database)
+    except Exception:  # a test that left a connection open must not fail teardown of others
+        pass
+
+
+@pytest.fixture
+def duckdb_warehouse(tmp_path) -> DuckDBWarehouse:
+    return DuckDBWarehouse(path=tmp_path / "warehouse.duckdb")
+
+
+@pytest.fixture(params=["duckdb", "postgres"])
+def warehouse(request: pytest.FixtureRequest) -> Warehouse:
+    if request.param == "duckdb":
+        return request.getfixturevalue("duckdb_warehouse")
+    return request.getfixturevalue("postgres_warehouse")

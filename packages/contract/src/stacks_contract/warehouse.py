@@ -1,0 +1,194 @@
+"""The warehouse a stack writes to, as frozen data.
+
+One model per engine, joined in the :data:`Warehouse` discriminated union. Callers only ever pass a
+``Warehouse`` around and ask it for :meth:`~_WarehouseBase.redacted_url`; tool packages translate it
+into their own configuration (a dlt destination, a dbt profile). Adding Snowflake or BigQuery means a
+new member of the union, not a change to any caller.
+
+Secrets are :class:`pydantic.SecretStr`: ``repr``, ``str`` and ``model_dump`` never show them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+from urllib.parse import parse_qs, quote, unquote, urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, TypeAdapter, field_validator
+
+from stacks_contract.errors import ConfigError
+
+DEFAULT_SCHEMA = "raw"
+
+
+class _WarehouseBase(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    #: the schema (dataset) raw tables land in; transforms read from here
+    schema_: str = Field(
+        default=DEFAULT_SCHEMA, alias="schema", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$"
+    )
+
+    @property
+    def schema_name(self) -> str:
+        return self.schema_
+
+    def with_schema(self, schema: str) -> Warehouse:
+        """The same warehouse, another default schema."""
+        return self.model_copy(update={"schema_": schema})  # type: ignore[return-value]
+
+    def redacted_url(self) -> str:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def __str__(self) -> str:
+        return self.redacted_url()
+
+
+class PostgresWarehouse(_WarehouseBase):
+    kind: Literal["postgres"] = "postgres"
+    host: str = "localhost"
+    port: int = 5432
+    database: str
+    user: str = "postgres"
+    password: SecretStr = SecretStr("")
+
+    def url(self) -> str:
+        """The full libpq URL, password included. Never log this; use :meth:`redacted_url`."""
+        pw = self.password.get_secret_value()
+        auth = quote(self.user, safe="") + (":" + quote(pw, safe="") if pw else "")
+        return f"postgresql://{auth}@{_host(self.host)}:{self.port}/{quote(self.database, safe='')}"
+
+    def redacted_url(self) -> str:
+        auth = self.user + (":***" if self.password.get_secret_value() else "")
+        return f"postgresql://{auth}@{_host(self.host)}:{self.port}/{self.database}?schema={self.schema_}"
+
+
+class DuckDBWarehouse(_WarehouseBase):
+    kind: Literal["duckdb"] = "duckdb"
+    path: Path
+
+    @field_validator("path")
+    @classmethod
+    def _absolute(cls, v: Path) -> Path:
+        return v.expanduser().absolute()
+
+    def redacted_url(self) -> str:
+        return f"duckdb:///{self.path}?schema={self.schema_}"
+
+
+class SnowflakeWarehouse(_WarehouseBase):
+    """Declared so the union's shape is settled; no package in this repo writes to it yet."""
+
+    kind: Literal["snowflake"] = "snowflake"
+    account: str
+    database: str
+    user: str
+    password: SecretStr = SecretStr("")
+    warehouse: str | None = None
+    role: str | None = None
+
+    def redacted_url(self) -> str:
+        return f"snowflake://{self.user}:***@{self.account}/{self.database}?schema={self.schema_}"
+
+
+class BigQueryWarehouse(_WarehouseBase):
+    """Declared so the union's shape is settled; no package in this repo writes to it yet."""
+
+    kind: Literal["bigquery"] = "bigquery"
+    project: str
+    location: str = "US"
+    credentials_path: Path | None = None
+
+    def redacted_url(self) -> str:
+        return f"bigquery://{self.project}?schema={self.schema_}"
+
+
+Warehouse = Annotated[
+    PostgresWarehouse | DuckDBWarehouse | SnowflakeWarehouse | BigQueryWarehouse,
+    Field(discriminator="kind"),
+]
+_ADAPTER: TypeAdapter[Warehouse] = TypeAdapter(Warehouse)
+
+DEFAULT_DUCKDB_DIR = Path(".stacks")
+
+
+def _host(host: str) -> str:
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
+def redact(text: str, warehouse: object) -> str:
+    """``text`` with the warehouse's password (raw and URL-quoted) replaced by ``***``."""
+    pw = getattr(warehouse, "password", None)
+    secret = pw.get_secret_value() if isinstance(pw, SecretStr) else ""
+    if secret:
+        text = text.replace(quote(secret, safe=""), "***").replace(secret, "***")
+    return text
+
+
+def _redact_url(url: str) -> str:
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparseable URL>"
+    if parts.password:
+        netloc = parts.netloc.replace(":" + parts.password + "@", ":***@")
+        return parts._replace(netloc=netloc).geturl()
+    return url
+
+
+def parse_warehouse(url: str | None, *, default_name: str = "warehouse") -> Warehouse:
+    """Build a warehouse from a URL; ``None`` gives the embedded DuckDB file under ``./.stacks/``.
+
+    Accepted: ``postgresql://user:pass@host:port/db?schema=raw`` (also ``postgres://``),
+    ``duckdb:///abs/path.duckdb``, ``duckdb://relative/path.duckdb`` and a bare ``*.duckdb`` path.
+    Raises :class:`ConfigError` with one sentence (password masked) when the URL is malformed.
+    """
+    if url is None or url == "":
+        return DuckDBWarehouse(path=DEFAULT_DUCKDB_DIR / f"{default_name}.duckdb")
+    shown = _redact_url(url)
+    if url.endswith(".duckdb") and "://" not in url:
+        return DuckDBWarehouse(path=Path(url))
+    try:
+        parts = urlsplit(url)
+        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        port = parts.port
+    except ValueError as exc:
+        raise ConfigError(f"Malformed warehouse URL {shown}: {exc}.") from None
+    schema = query.pop("schema", DEFAULT_SCHEMA)
+    scheme = parts.scheme.lower()
+    try:
+        if scheme in ("postgres", "postgresql", "postgresql+psycopg", "postgresql+psycopg2"):
+            database = unquote(parts.path.lstrip("/"))
+            if not database:
+                raise ConfigError(
+                    f"Malformed warehouse URL {shown}: it names no database "
+                    "(expected postgresql://user:password@host:port/database)."
+                )
+            return PostgresWarehouse(
+                host=unquote(parts.hostname or "localhost"),
+                port=port or 5432,
+                database=database,
+                user=unquote(parts.username or "postgres"),
+                password=SecretStr(unquote(parts.password or "")),
+                schema=schema,
+            )
+        if scheme == "duckdb":
+            raw = (parts.netloc + parts.path) if parts.netloc else parts.path
+            if not raw or raw == "/":
+                raise ConfigError(
+                    f"Malformed warehouse URL {shown}: it names no file "
+                    "(expected duckdb:///path/to/file.duckdb)."
+                )
+            return DuckDBWarehouse(path=Path(unquote(raw)), schema=schema)
+    except ConfigError:
+        raise
+    except Exception as exc:  # pydantic validation: turn into one sentence
+        first = getattr(exc, "errors", lambda: [{"msg": str(exc)}])()[0]
+        raise ConfigError(f"Malformed warehouse URL {shown}: {first['msg']}.") from None
+    raise ConfigError(
+        f"Unsupported warehouse URL {shown}: the scheme must be postgresql:// or duckdb://."
+    )
+
+
+def warehouse_from_dict(data: dict[str, object]) -> Warehouse:
+    return _ADAPTER.validate_python(data)
