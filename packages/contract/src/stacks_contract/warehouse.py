@@ -183,8 +183,8 @@ def parse_warehouse(url: str | None, *, default_name: str = "warehouse") -> Ware
     except ConfigError:
         raise
     except Exception as exc:  # pydantic validation: turn into one sentence
-        first = getattr(exc, "errors", lambda: [{"msg": str(exc)}])()[0]
-        raise ConfigError(f"Malformed warehouse URL {shown}: {first['msg']}.") from None
+        errors = exc.errors() if hasattr(exc, "errors") else [{"msg": str(exc)}]
+        raise ConfigError(f"Malformed warehouse URL {shown}: {errors[0]['msg']}.") from None
     raise ConfigError(
         f"Unsupported warehouse URL {shown}: the scheme must be postgresql:// or duckdb://."
     )
