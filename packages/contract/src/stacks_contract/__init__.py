@@ -22,7 +22,7 @@ from stacks_contract.models import (
     TriggerKind,
     new_run_id,
 )
-from stacks_contract.ports import ELStep, Orchestrator, Reporter, Stack, Transform, silent
+from stacks_contract.ports import ChangeProbe, ELStep, Orchestrator, Reporter, Stack, Transform, silent
 from stacks_contract.warehouse import (
     BigQueryWarehouse,
     DuckDBWarehouse,

@@ -77,6 +77,19 @@ class ELStep(ABC):
         next run must converge from."""
 
 
+class ChangeProbe(ABC):
+    """Mixin for an :class:`ELStep` whose source can say cheaply whether it changed.
+
+    Orchestrators turn a :class:`~stacks_contract.models.SourceChangeTrigger` into a sensor that
+    polls :meth:`source_version` and requests a run when the token differs from the last one seen.
+    """
+
+    @abstractmethod
+    def source_version(self) -> str:
+        """A short token that changes whenever the source has new or changed rows. Must be cheap
+        (one small request or query) and must not load anything."""
+
+
 class Transform(ABC):
     """Transform raw tables inside the warehouse (models + tests, in dependency order)."""
 
