@@ -1,9 +1,9 @@
 """The warehouse a stack writes to, as frozen data.
 
-One model per engine, joined in the :data:`Warehouse` discriminated union. Callers only ever pass a
-``Warehouse`` around and ask it for :meth:`~_WarehouseBase.redacted_url`; tool packages translate it
-into their own configuration (a dlt destination, a dbt profile). Adding Snowflake or BigQuery means a
-new member of the union, not a change to any caller.
+One model per engine, joined in the :data:`Warehouse` discriminated union. Callers only ever pass
+a ``Warehouse`` around and ask it for :meth:`~_WarehouseBase.redacted_url`; tool packages translate
+it into their own configuration (a dlt destination, a dbt profile). Adding Snowflake or BigQuery
+means a new member of the union, not a change to any caller.
 
 Secrets are :class:`pydantic.SecretStr`: ``repr``, ``str`` and ``model_dump`` never show them.
 """
@@ -120,9 +120,14 @@ def redact(text: str, warehouse: object) -> str:
     """``text`` with the warehouse's password (raw and URL-quoted) replaced by ``***``."""
     pw = getattr(warehouse, "password", None)
     secret = pw.get_secret_value() if isinstance(pw, SecretStr) else ""
-    if secret:
-        text = text.replace(quote(secret, safe=""), "***").replace(secret, "***")
-    return text
+    if not secret:
+        return text
+    # The redacted URL is already safe; keep it intact even when the password happens to be a
+    # substring of it (the password "postgres" would otherwise mangle "postgresql://").
+    keep = warehouse.redacted_url() if hasattr(warehouse, "redacted_url") else ""
+    parts = text.split(keep) if keep else [text]
+    masked = [p.replace(quote(secret, safe=""), "***").replace(secret, "***") for p in parts]
+    return keep.join(masked)
 
 
 def _redact_url(url: str) -> str:

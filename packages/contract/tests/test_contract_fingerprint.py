@@ -1,0 +1,184 @@
+"""Fingerprints on real Postgres and DuckDB: equal data equal, any row-level change different."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime
+
+import pytest
+from stacks_contract.fingerprint import diff, fingerprint, is_metadata_column
+from stacks_contract.ledger import Ledger
+from stacks_contract.models import RunRecord, RunStatus, TableRef, TriggerKind
+from stacks_contract.sql import connect
+
+ROWS = [
+    (1, "ada", 10.5, True, datetime(2024, 1, 1, 12, 0, tzinfo=UTC)),
+    (2, "bob", None, False, datetime(2024, 1, 2, tzinfo=UTC)),
+    (3, None, 0.0, None, None),
+    (4, "NULL", -1.25, True, datetime(2024, 3, 4, 5, 6, 7, tzinfo=UTC)),
+    (5, "a, 'b': c", 3.0, False, datetime(2024, 1, 1, tzinfo=UTC)),
+]
+CREATE = (
+    "create table {t} (id integer, name varchar, amount double precision, active boolean, "
+    "updated_at timestamptz, _dlt_load_id varchar, _dlt_id varchar, _stacks_run_id varchar, "
+    "_stacks_loaded_at timestamptz, _airbyte_raw_id varchar, dbt_updated_at timestamptz)"
+)
+
+
+def _load(wh, rows, *, table="items", schema="raw", meta="run-1") -> None:
+    with connect(wh) as conn:
+        conn.execute(f"create schema if not exists {schema}")
+        conn.execute(f"drop table if exists {schema}.{table}")
+        conn.execute(CREATE.format(t=f"{schema}.{table}"))
+        conn.executemany(
+            f"insert into {schema}.{table} values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (*r, f"load-{meta}", f"id-{meta}-{i}", meta, datetime.now(UTC), meta, None)
+                for i, r in enumerate(rows)
+            ],
+        )
+
+
+def _fp(wh, table="items"):
+    return fingerprint(wh, [TableRef("raw", table)])[f"raw.{table}"]
+
+
+def test_equal_data_equal_fingerprint_regardless_of_order_and_metadata(warehouse) -> None:
+    _load(warehouse, ROWS, table="a", meta="run-1")
+    shuffled = ROWS[:]
+    random.Random(7).shuffle(shuffled)
+    _load(warehouse, list(reversed(ROWS)), table="b", meta="run-2")
+    _load(warehouse, shuffled, table="c", meta="run-3")
+    a, b, c = _fp(warehouse, "a"), _fp(warehouse, "b"), _fp(warehouse, "c")
+    assert a == b == c
+    assert a.rows == 5
+    assert a.columns == ("active", "amount", "id", "name", "updated_at")
+
+
+@pytest.mark.parametrize(
+    ("case", "rows"),
+    [
+        ("changed value", [ROWS[0], (2, "bobby", None, False, ROWS[1][4]), *ROWS[2:]]),
+        ("changed null", [ROWS[0], (2, "bob", 0.0, False, ROWS[1][4]), *ROWS[2:]]),
+        ("string 'NULL' vs NULL", [*ROWS[:3], (4, None, -1.25, True, ROWS[3][4]), ROWS[4]]),
+        ("changed timestamp", [(*ROWS[0][:4], datetime(2024, 1, 1, 12, 1, tzinfo=UTC)), *ROWS[1:]]),
+        ("duplicated row", [*ROWS, ROWS[2]]),
+        ("missing row", ROWS[:-1]),
+        ("swapped values", [(1, "bob", *ROWS[0][2:]), (2, "ada", *ROWS[1][2:]), *ROWS[2:]]),
+    ],
+)
+def test_any_row_level_change_changes_the_fingerprint(warehouse, case: str, rows) -> None:
+    _load(warehouse, ROWS, table="base")
+    _load(warehouse, rows, table="other")
+    base, other = _fp(warehouse, "base"), _fp(warehouse, "other")
+    assert base != other, case
+    line = diff({"raw.t": base}, {"raw.t": other})
+    assert len(line) == 1 and line[0].startswith("raw.t: ")
+
+
+def test_duplicate_and_missing_row_with_equal_count_still_differ(warehouse) -> None:
+    # a duplicated row and a missing one cancel in count(*): only the digest can tell
+    _load(warehouse, ROWS, table="base")
+    _load(warehouse, [*ROWS[:-1], ROWS[0]], table="other")
+    base, other = _fp(warehouse, "base"), _fp(warehouse, "other")
+    assert base.rows == other.rows
+    assert base.digest != other.digest
+    assert diff({"raw.t": base}, {"raw.t": other}) == ["raw.t: same 5 rows, different content"]
+
+
+def test_metadata_columns_and_tables_are_ignored(warehouse) -> None:
+    _load(warehouse, ROWS, meta="run-1")
+    before = fingerprint(warehouse)
+    _load(warehouse, ROWS, meta="run-2")  # same data, every metadata column different
+    with connect(warehouse) as conn:  # bookkeeping that must not count as data
+        conn.execute("create table raw._dlt_loads (load_id varchar)")
+        conn.execute("insert into raw._dlt_loads values ('x')")
+    Ledger(warehouse).record(
+        RunRecord(
+            run_id="r1",
+            stack="s",
+            orchestrator="o",
+            trigger=TriggerKind.MANUAL,
+            status=RunStatus.SUCCEEDED,
+            started_at=datetime.now(UTC),
+        )
+    )
+    after = fingerprint(warehouse)
+    assert list(after) == ["raw.items"]
+    assert diff(before, after) == []
+
+
+def test_is_metadata_column() -> None:
+    for name in (
+        "_dlt_id",
+        "_DLT_LOAD_ID",
+        "_stacks_run_id",
+        "_airbyte_extracted_at",
+        "_ab_cdc",
+        "dbt_valid_from",
+    ):
+        assert is_metadata_column(name), name
+    for name in ("id", "dlt_thing", "stacks", "updated_at", "_id"):
+        assert not is_metadata_column(name), name
+
+
+def test_fingerprint_all_tables_by_schema(warehouse) -> None:
+    _load(warehouse, ROWS, table="x", schema="raw")
+    _load(warehouse, ROWS[:2], table="y", schema="analytics")
+    every = fingerprint(warehouse)
+    assert set(every) == {"raw.x", "analytics.y"}
+    assert set(fingerprint(warehouse, schemas=["analytics"])) == {"analytics.y"}
+    assert every["analytics.y"].rows == 2
+
+
+def test_views_and_empty_and_metadata_only_tables(warehouse) -> None:
+    _load(warehouse, ROWS)
+    with connect(warehouse) as conn:
+        conn.execute("create view raw.v as select id, name from raw.items where id < 3")
+        conn.execute("create table raw.empty (id integer)")
+        conn.execute("create table raw.only_meta (_dlt_id varchar)")
+        conn.execute("insert into raw.only_meta values ('a'), ('b')")
+    fp = fingerprint(warehouse)
+    assert fp["raw.v"].rows == 2
+    assert fp["raw.empty"].rows == 0
+    assert fp["raw.only_meta"] == fp["raw.only_meta"].model_copy(
+        update={"rows": 2, "digest": "rows:2", "columns": ()}
+    )
+
+
+def test_renamed_column_differs(warehouse) -> None:
+    with connect(warehouse) as conn:
+        conn.execute("create schema raw")
+        conn.execute("create table raw.a (x integer, y integer)")
+        conn.execute("create table raw.b (x integer, z integer)")
+        conn.execute("insert into raw.a values (1, 2)")
+        conn.execute("insert into raw.b values (1, 2)")
+    fp = fingerprint(warehouse)
+    assert diff({"t": fp["raw.a"]}, {"t": fp["raw.b"]}) == [
+        "t: columns changed ['x', 'y'] -> ['x', 'z']"
+    ]
+
+
+def test_diff_reports_new_and_dropped_tables() -> None:
+    from stacks_contract.fingerprint import TableFingerprint
+
+    a = TableFingerprint(rows=3, digest="d", columns=("id",))
+    assert diff({}, {"raw.t": a}) == ["raw.t: new table (3 rows)"]
+    assert diff({"raw.t": a}, {}) == ["raw.t: table disappeared (had 3 rows)"]
+    assert diff({"raw.t": a}, {"raw.t": a.model_copy(update={"rows": 4})}) == [
+        "raw.t: 3 rows -> 4 rows"
+    ]
+    assert diff({"raw.t": a}, {"raw.t": a}) == []
+
+
+def test_large_table_fingerprint_is_stable(warehouse) -> None:
+    with connect(warehouse) as conn:
+        conn.execute("create schema raw")
+        conn.execute("create table raw.big (id integer, v varchar)")
+        conn.execute(
+            "insert into raw.big select g, 'v' || cast(g as varchar) "
+            "from generate_series(0, 4999) as t(g)"
+        )
+    one = _fp(warehouse, "big")
+    assert one == _fp(warehouse, "big")
+    assert one.rows == 5000

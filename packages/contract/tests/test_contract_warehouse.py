@@ -1,0 +1,214 @@
+"""Warehouse URLs: parsing, errors in one sentence, and passwords never shown."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr, ValidationError
+from stacks_contract.errors import ConfigError, WarehouseUnreachable
+from stacks_contract.sql import connect
+from stacks_contract.warehouse import (
+    BigQueryWarehouse,
+    DuckDBWarehouse,
+    PostgresWarehouse,
+    SnowflakeWarehouse,
+    parse_warehouse,
+    redact,
+    warehouse_from_dict,
+)
+
+SECRET = "s3cr3t-Pa55"
+
+
+def test_postgres_url_parts() -> None:
+    wh = parse_warehouse(f"postgresql://alice:{SECRET}@db.example.com:6543/shop?schema=landing")
+    assert isinstance(wh, PostgresWarehouse)
+    assert (wh.host, wh.port, wh.database, wh.user) == ("db.example.com", 6543, "shop", "alice")
+    assert wh.password.get_secret_value() == SECRET
+    assert wh.schema_name == "landing"
+    assert wh.url() == f"postgresql://alice:{SECRET}@db.example.com:6543/shop"
+
+
+def test_postgres_defaults_and_aliases() -> None:
+    wh = parse_warehouse("postgres://h/db")
+    assert isinstance(wh, PostgresWarehouse)
+    assert (wh.host, wh.port, wh.user, wh.schema_name) == ("h", 5432, "postgres", "raw")
+    assert wh.password.get_secret_value() == ""
+    assert wh.redacted_url() == "postgresql://postgres@h:5432/db?schema=raw"
+
+
+def test_postgres_quoted_password_round_trips() -> None:
+    # '@' and '/' in a password must be percent-encoded in a URL; url() must re-encode them
+    wh = parse_warehouse("postgresql://bob:p%40ss%2Fw0rd@localhost/db")
+    assert isinstance(wh, PostgresWarehouse)
+    assert wh.password.get_secret_value() == "p@ss/w0rd"
+    assert parse_warehouse(wh.url()) == wh
+
+
+def test_ipv6_host_is_bracketed() -> None:
+    wh = parse_warehouse("postgresql://u@[::1]:5433/db")
+    assert isinstance(wh, PostgresWarehouse)
+    assert wh.host == "::1"
+    assert "@[::1]:5433/" in wh.url()
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("duckdb:///tmp/x/wh.duckdb", Path("/tmp/x/wh.duckdb")),
+        ("/tmp/y/wh.duckdb", Path("/tmp/y/wh.duckdb")),
+        ("duckdb:///tmp/z.duckdb?schema=bronze", Path("/tmp/z.duckdb")),
+    ],
+)
+def test_duckdb_urls(url: str, expected: Path) -> None:
+    wh = parse_warehouse(url)
+    assert isinstance(wh, DuckDBWarehouse)
+    assert wh.path == expected
+    assert wh.redacted_url().startswith(f"duckdb:///{expected}?schema=")
+
+
+def test_relative_duckdb_paths_become_absolute(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    for url in ("duckdb://sub/wh.duckdb", "sub/wh.duckdb"):
+        wh = parse_warehouse(url)
+        assert isinstance(wh, DuckDBWarehouse)
+        assert wh.path == tmp_path / "sub" / "wh.duckdb"
+
+
+def test_default_is_a_duckdb_file_under_dot_stacks(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    wh = parse_warehouse(None, default_name="my-stack")
+    assert isinstance(wh, DuckDBWarehouse)
+    assert wh.path == tmp_path / ".stacks" / "my-stack.duckdb"
+    assert parse_warehouse("", default_name="x") == DuckDBWarehouse(path=Path(".stacks/x.duckdb"))
+
+
+@pytest.mark.parametrize(
+    ("url", "fragment"),
+    [
+        (f"postgresql://u:{SECRET}@host:99x/db", "Port could not be cast"),
+        (f"postgresql://u:{SECRET}@host:5432/", "names no database"),
+        (f"postgresql://u:{SECRET}@host:70000/db", "Port out of range"),
+        (f"mysql://u:{SECRET}@host/db", "scheme must be postgresql:// or duckdb://"),
+        (f"postgresql://u:{SECRET}@host/db?schema=bad-name", "pattern"),
+        ("duckdb:///", "names no file"),
+        ("warehouse.db", "scheme must be"),
+        (f"postgresql://u:{SECRET}@[::1/db", "Invalid IPv6 URL"),
+    ],
+)
+def test_malformed_urls_are_one_masked_sentence(url: str, fragment: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_warehouse(url)
+    msg = str(info.value)
+    assert fragment in msg
+    assert SECRET not in msg
+    assert "\n" not in msg
+    assert msg.endswith(".")
+
+
+def test_unparseable_url_is_not_echoed_at_all() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_warehouse(f"postgresql://u:{SECRET}@[::1/db")
+    assert "<unparseable URL>" in str(info.value)
+
+
+def test_secrets_never_in_repr_str_or_json() -> None:
+    pg = parse_warehouse(f"postgresql://alice:{SECRET}@h/db")
+    sf = SnowflakeWarehouse(account="acme", database="d", user="u", password=SecretStr(SECRET))
+    for wh in (pg, sf):
+        dumped = json.dumps(wh.model_dump(mode="json"))
+        for text in (repr(wh), str(wh), wh.model_dump_json(), dumped):
+            assert SECRET not in text
+        assert "***" in wh.redacted_url()
+
+
+def test_redacted_url_has_no_password_but_names_everything_else() -> None:
+    wh = parse_warehouse(f"postgresql://alice:{SECRET}@h:1234/db?schema=s")
+    assert wh.redacted_url() == "postgresql://alice:***@h:1234/db?schema=s"
+    assert str(wh) == wh.redacted_url()
+
+
+def test_redact_masks_raw_and_quoted_password() -> None:
+    wh = parse_warehouse("postgresql://u:p%40ss@h/db")
+    assert redact("failed for p@ss and p%40ss", wh) == "failed for *** and ***"
+    assert redact("nothing secret here", parse_warehouse("duckdb:///x.duckdb")) == (
+        "nothing secret here"
+    )
+
+
+def test_redact_keeps_the_redacted_url_readable() -> None:
+    # a password that is a substring of the URL scheme must not mangle the URL
+    wh = parse_warehouse("postgresql://postgres:postgres@h/db")
+    text = f"Cannot connect to {wh.redacted_url()}: password postgres rejected"
+    assert redact(text, wh) == f"Cannot connect to {wh.redacted_url()}: password *** rejected"
+
+
+def test_warehouses_are_frozen_and_strict() -> None:
+    wh = parse_warehouse("postgresql://u@h/db")
+    with pytest.raises(ValidationError):
+        wh.port = 1  # type: ignore[misc]
+    with pytest.raises(ValidationError):
+        PostgresWarehouse(database="db", colour="blue")  # type: ignore[call-arg]
+
+
+def test_with_schema_and_dict_round_trip() -> None:
+    wh = parse_warehouse("postgresql://u:pw@h/db")
+    other = wh.with_schema("staging")
+    assert other.schema_name == "staging" and wh.schema_name == "raw"
+    data = json.loads(other.model_dump_json(by_alias=True))
+    assert data["kind"] == "postgres"
+    assert warehouse_from_dict(data | {"password": "pw"}) == other
+
+
+def test_union_admits_snowflake_and_bigquery() -> None:
+    bq = warehouse_from_dict({"kind": "bigquery", "project": "p"})
+    assert isinstance(bq, BigQueryWarehouse)
+    assert bq.redacted_url() == "bigquery://p?schema=raw"
+    sf = warehouse_from_dict({"kind": "snowflake", "account": "a", "database": "d", "user": "u"})
+    assert isinstance(sf, SnowflakeWarehouse)
+    with pytest.raises(ConfigError, match="no SQL driver"):
+        connect(sf)
+
+
+def test_unreachable_postgres_is_one_masked_sentence(unused_tcp_port: int) -> None:
+    wh = parse_warehouse(f"postgresql://u:{SECRET}@127.0.0.1:{unused_tcp_port}/db")
+    with pytest.raises(WarehouseUnreachable) as info:
+        connect(wh)
+    msg = str(info.value)
+    assert msg.startswith("Cannot connect to the Postgres warehouse postgresql://u:***@127.0.0.1")
+    assert "refused" in msg.lower()
+    assert SECRET not in msg and "\n" not in msg
+
+
+def test_missing_database_is_one_masked_sentence(postgres_warehouse: PostgresWarehouse) -> None:
+    wh = postgres_warehouse.model_copy(
+        update={"database": "no_such_db", "password": SecretStr(SECRET)}
+    )
+    with pytest.raises(WarehouseUnreachable) as info:
+        connect(wh)
+    msg = str(info.value)
+    assert msg.startswith(f"Cannot connect to the Postgres warehouse {wh.redacted_url()}")
+    assert 'database "no_such_db" does not exist' in msg
+    assert SECRET not in msg and "\n" not in msg
+
+
+def test_unopenable_duckdb_file(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    with pytest.raises(WarehouseUnreachable, match="Cannot open the DuckDB warehouse"):
+        connect(DuckDBWarehouse(path=blocker / "wh.duckdb"))
+    garbage = tmp_path / "garbage.duckdb"
+    garbage.write_bytes(b"this is not a duckdb file" * 200)
+    with pytest.raises(WarehouseUnreachable, match="Cannot open the DuckDB warehouse"):
+        connect(DuckDBWarehouse(path=garbage))
+
+
+@pytest.fixture
+def unused_tcp_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
