@@ -1,0 +1,25 @@
+"""Process-wide dlt settings stacks relies on, applied once before any pipeline is built.
+
+dlt reads its configuration from the environment; ``setdefault`` keeps a user's own setting.
+"""
+
+from __future__ import annotations
+
+import os
+
+#: the defaults the benchmarks measure (bench/README.md, "Choosing el-dlt's fast path")
+DLT_DEFAULTS: dict[str, str] = {
+    # no network calls from tests, CI or users' runs
+    "RUNTIME__DLTHUB_TELEMETRY": "false",
+    "DO_NOT_TRACK": "1",
+    # gzip of load files was most of normalize's time (issue 6): the files are local and short-lived
+    "NORMALIZE__DATA_WRITER__DISABLE_COMPRESSION": "true",
+    # merge loads leave the last batch in <dataset>_staging; truncating it keeps the warehouse
+    # (and its fingerprint) a function of the source alone
+    "LOAD__TRUNCATE_STAGING_DATASET": "true",
+}
+
+
+def apply_dlt_defaults() -> None:
+    for key, value in DLT_DEFAULTS.items():
+        os.environ.setdefault(key, value)

@@ -1,0 +1,116 @@
+"""The contract's :data:`~stacks_contract.warehouse.Warehouse` as a dlt destination.
+
+Credentials go to dlt in code (never through files or the environment), so nothing on disk holds a
+password. Postgres and DuckDB are tested here; Snowflake and BigQuery are the same translation,
+untested in this repository.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from stacks_contract.errors import ConfigError
+from stacks_contract.warehouse import (
+    BigQueryWarehouse,
+    DuckDBWarehouse,
+    PostgresWarehouse,
+    SnowflakeWarehouse,
+    Warehouse,
+)
+
+#: environment variable naming the folder that holds dlt's per-warehouse working directories
+PIPELINES_DIR_ENV = "STACKS_DLT_DIR"
+
+#: loader file format per engine, chosen by measurement (issue 6 / bench/README.md):
+#: Postgres: Parquet through ADBC (adbc-driver-postgresql) beat INSERT VALUES by ~5x and CSV/COPY
+#: by ~2x; DuckDB: Parquet is what DuckDB reads natively.
+DEFAULT_FILE_FORMAT: dict[str, str] = {
+    "postgres": "parquet",
+    "duckdb": "parquet",
+    "snowflake": "parquet",
+    "bigquery": "parquet",
+}
+
+
+def dlt_destination(warehouse: Warehouse, file_format: str | None = None) -> Any:
+    """A dlt destination object writing to ``warehouse``.
+
+    ``file_format`` (default: :data:`DEFAULT_FILE_FORMAT` for the engine) becomes the
+    destination's preferred loader format, so a plain ``pipeline.run(source)`` (as dagster-dlt
+    calls it) takes the same fast path as :meth:`DltStep.run`.
+    """
+    from dlt import destinations
+
+    caps = {"preferred_loader_file_format": file_format or DEFAULT_FILE_FORMAT[warehouse.kind]}
+
+    if isinstance(warehouse, PostgresWarehouse):
+        from dlt.destinations.impl.postgres.configuration import PostgresCredentials
+
+        creds = PostgresCredentials()
+        creds.database = warehouse.database
+        creds.username = warehouse.user
+        # dlt insists on a password field even when the server trusts the connection
+        creds.password = warehouse.password.get_secret_value() or "unused"
+        creds.host = warehouse.host
+        creds.port = warehouse.port
+        creds.connect_timeout = 10
+        return destinations.postgres(credentials=creds, **caps)
+    if isinstance(warehouse, DuckDBWarehouse):
+        warehouse.path.parent.mkdir(parents=True, exist_ok=True)
+        return destinations.duckdb(credentials=str(warehouse.path), **caps)
+    if isinstance(warehouse, SnowflakeWarehouse):
+        creds_s: dict[str, Any] = {
+            "database": warehouse.database,
+            "username": warehouse.user,
+            "password": warehouse.password.get_secret_value(),
+            "host": warehouse.account,
+        }
+        if warehouse.warehouse:
+            creds_s["warehouse"] = warehouse.warehouse
+        if warehouse.role:
+            creds_s["role"] = warehouse.role
+        return destinations.snowflake(credentials=creds_s, **caps)
+    if isinstance(warehouse, BigQueryWarehouse):
+        creds_b: dict[str, Any] | None = None
+        if warehouse.credentials_path is not None:
+            creds_b = json.loads(Path(warehouse.credentials_path).read_text())
+            creds_b["project_id"] = warehouse.project
+        return destinations.bigquery(credentials=creds_b, location=warehouse.location, **caps)
+    raise ConfigError(f"el-dlt cannot write to a {warehouse.kind} warehouse.")
+
+
+def default_file_format(warehouse: Warehouse) -> str:
+    return DEFAULT_FILE_FORMAT[warehouse.kind]
+
+
+def warehouse_identity(warehouse: Warehouse) -> str:
+    """A stable, password-free string naming where data lands (engine, location, schema)."""
+    if isinstance(warehouse, PostgresWarehouse):
+        where = f"{warehouse.host}:{warehouse.port}/{warehouse.database}"
+    elif isinstance(warehouse, DuckDBWarehouse):
+        where = str(warehouse.path)
+    elif isinstance(warehouse, SnowflakeWarehouse):
+        where = f"{warehouse.account}/{warehouse.database}"
+    else:
+        where = warehouse.project
+    return f"{warehouse.kind}:{where}?schema={warehouse.schema_name}"
+
+
+def pipelines_dir(warehouse: Warehouse, base: str | os.PathLike[str] | None = None) -> Path:
+    """dlt's working directory for ``warehouse``: one folder per warehouse and schema.
+
+    Two warehouses never share local state (cursors, pending load packages, schemas), so a step
+    pointed at a fresh warehouse restores its state from that warehouse instead of trusting a
+    cursor that belongs to another one. Base folder: ``base``, else ``$STACKS_DLT_DIR``, else
+    ``~/.local/share/stacks/dlt``.
+    """
+    root = base or os.environ.get(PIPELINES_DIR_ENV)
+    if root is None:
+        data_home = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+        root = Path(data_home) / "stacks" / "dlt"
+    digest = hashlib.sha1(warehouse_identity(warehouse).encode()).hexdigest()[:16]
+    return Path(root) / f"{warehouse.kind}-{digest}"

@@ -1,0 +1,378 @@
+"""``DltStep``: any dlt source, run idempotently into the stack's warehouse."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from pathlib import Path
+from typing import Any, ClassVar
+
+from stacks_contract.errors import ConfigError, StacksError, StepFailed, WarehouseUnreachable
+from stacks_contract.models import LoadResult, RunRequest, TableRef, utcnow
+from stacks_contract.ports import ELStep, Reporter, silent
+from stacks_contract.warehouse import DEFAULT_SCHEMA, PostgresWarehouse, Warehouse, redact
+
+from stacks_el_dlt._config import apply_dlt_defaults
+from stacks_el_dlt.counting import rows_from_load_infos
+from stacks_el_dlt.destination import default_file_format, dlt_destination, pipelines_dir
+from stacks_el_dlt.names import QUARANTINE_TABLE
+
+#: a dlt source, a resource, or several resources
+SourceFactory = Callable[[], Any]
+
+_CONNECTION_WORDS = (
+    "connection refused",
+    "could not connect",
+    "connection to server",
+    "could not translate host name",
+    "timeout expired",
+    "password authentication failed",
+    "no such host",
+    "name or service not known",
+)
+
+
+class DltStep(ELStep):
+    """Run a dlt source into the warehouse: one dlt pipeline per (step, warehouse, dataset).
+
+    ``source`` is a factory: a zero-argument callable returning a *fresh* dlt source, resource or
+    list of resources on every call (dlt cannot run one source object twice). Loading semantics
+    are the resources' own dlt hints (``write_disposition`` merge / append / replace / scd2,
+    ``primary_key``, ``dlt.sources.incremental``); this class adds only what stacks needs:
+
+    * the warehouse as a dlt destination, and dlt's working state in a folder per warehouse
+      (:func:`~stacks_el_dlt.destination.pipelines_dir`; dlt restores it from the warehouse when
+      the folder is missing, and wipes it when the dataset was dropped);
+    * ``_stacks_run_id`` / ``_stacks_loaded_at`` on every row, child tables included;
+    * quarantine of dict rows that break declared column types (see :mod:`stacks_el_dlt.stamp`);
+    * load packages left by a killed run are finished before new data is extracted;
+    * exact row counts per table, errors as one sentence with secrets masked.
+
+    ``tables``: the tables the step writes, when they cannot be read from the resources' hints
+    (dynamic table names). Otherwise :meth:`produces` derives them from each resource's table name
+    plus its declared ``nested_hints`` (child tables such as ``orders__items``); a nested list
+    without a hint still loads, but is not in the manifest.
+    """
+
+    incremental: ClassVar[bool] = False
+    quarantine: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        name: str,
+        source: SourceFactory,
+        *,
+        dataset: str = DEFAULT_SCHEMA,
+        tables: Iterable[str] | None = None,
+        pipeline_name: str | None = None,
+        pipelines_base_dir: str | Path | None = None,
+        file_format: str | None = None,
+        quarantine_rows: bool = True,
+    ) -> None:
+        if not callable(source) or _is_dlt_object(source):
+            raise ConfigError(
+                f"Step {name!r}: pass a factory (a callable returning a fresh dlt source), not a "
+                "source object: dlt cannot run the same source object twice."
+            )
+        self.name = name
+        self.source_factory = source
+        self.dataset = dataset
+        self._tables = tuple(tables) if tables is not None else None
+        self.pipeline_name = pipeline_name or f"stacks_{_ident(name)}"
+        self.pipelines_base_dir = pipelines_base_dir
+        self.file_format = file_format
+        self.quarantine_rows = quarantine_rows
+        # quarantine counts per run id, filled while dlt extracts (bounded: last 32 runs)
+        self._quarantined: OrderedDict[str, Counter[str]] = OrderedDict()
+        # load infos of packages a killed run left behind, finished by dlt_pipeline()
+        self._resumed: dict[str, list[Any]] = {}
+        self._lock = threading.Lock()
+        self._bound_schema: Any = None
+
+    # --- the manifest ---------------------------------------------------------------------------
+
+    def produces(self) -> tuple[TableRef, ...]:
+        return tuple(self.table_resources())
+
+    def table_resources(self) -> dict[TableRef, str]:
+        """Every produced table -> the dlt resource writing it (child tables -> their root's)."""
+        if self._tables is not None:
+            return {TableRef(self.dataset, t): self._resource_for(t) for t in self._tables}
+        source = self._build_source()
+        naming = source.schema.naming
+        out: dict[TableRef, str] = {}
+        for resource in source.selected_resources.values():
+            root = resource.table_name
+            if callable(root):
+                raise ConfigError(
+                    f"Step {self.name!r}: resource {resource.name!r} picks its table per item; "
+                    "declare the tables it writes with DltStep(..., tables=[...])."
+                )
+            root_name = naming.normalize_table_identifier(str(root))
+            out[TableRef(self.dataset, root_name)] = resource.name
+            nested = resource.nested_hints
+            if isinstance(nested, dict):
+                for path in nested:
+                    parts = (path,) if isinstance(path, str) else tuple(path)
+                    child = naming.normalize_path(naming.make_path(root_name, *parts))
+                    out[TableRef(self.dataset, child)] = resource.name
+        return out
+
+    def _resource_for(self, table: str) -> str:
+        return table.split("__", 1)[0]
+
+    # --- the dlt objects (also used by orchestrators that run dlt themselves) -------------------
+
+    def dlt_pipeline(self, warehouse: Warehouse) -> Any:
+        """The configured :class:`dlt.Pipeline` :meth:`run` uses, with no pending load packages.
+
+        A load package a killed run left behind is normalized and loaded here first (dlt's own
+        ``run`` would load only that package and skip the new data); its rows are counted in the
+        next :meth:`load_result`. Merge on primary keys makes such a re-load converge.
+        """
+        import dlt
+
+        apply_dlt_defaults()
+        workdir = pipelines_dir(warehouse.with_schema(self.dataset), self.pipelines_base_dir)
+        workdir.mkdir(parents=True, exist_ok=True)
+        pipeline = dlt.pipeline(
+            pipeline_name=self.pipeline_name,
+            destination=dlt_destination(warehouse, self.file_format),
+            dataset_name=self.dataset,
+            pipelines_dir=str(workdir),
+            progress=None,
+        )
+        if pipeline.has_pending_data:
+            try:
+                pipeline.normalize()
+                info = pipeline.load()
+            except Exception as exc:
+                raise self._translate(exc, warehouse) from None
+            self._resumed.setdefault(pipeline.pipelines_dir, []).append(info)
+        self._bound_schema = _stored_schema(pipeline)
+        return pipeline
+
+    def dlt_source(self, request: RunRequest, pipeline: Any = None) -> Any:
+        """A fresh dlt source carrying every stacks behaviour (stamps, quarantine, file format).
+
+        Column types already stored by ``pipeline`` (or by the last :meth:`dlt_pipeline`) count as
+        declared, so a later type change is quarantined instead of becoming a variant column.
+        """
+        from stacks_el_dlt.stamp import (
+            StampAndQuarantine,
+            declare_quarantine,
+            propagate_stamps,
+            rules_from_columns,
+        )
+
+        source = self._build_source()
+        propagate_stamps(source.schema)
+        stored = _stored_schema(pipeline) if pipeline is not None else self._bound_schema
+        counter = self._counter(request.run_id)
+        loaded_at = utcnow()
+        naming = source.schema.naming
+        for resource in source.selected_resources.values():
+            table = resource.table_name if isinstance(resource.table_name, str) else resource.name
+            table = naming.normalize_table_identifier(table)
+            rules = {}
+            if self.quarantine_rows:
+                columns: dict[str, Any] = {}
+                if stored is not None and table in stored.tables:
+                    columns.update(stored.tables[table].get("columns", {}))
+                declared = resource.columns
+                if isinstance(declared, dict):
+                    columns.update({naming.normalize_identifier(k): v for k, v in declared.items()})
+                rules = rules_from_columns(columns)
+                if rules:
+                    declare_quarantine(resource)
+            resource.add_step(
+                StampAndQuarantine(
+                    step=self.name,
+                    table=table,
+                    run_id=request.run_id,
+                    loaded_at=loaded_at,
+                    rules=rules,
+                    counter=counter,
+                    normalize=naming.normalize_identifier,
+                )
+            )
+        return source
+
+    def load_result(self, pipeline: Any, request: RunRequest, started_at: datetime) -> LoadResult:
+        """Exact rows per table of the last run of ``pipeline`` (plus packages it resumed)."""
+        trace = pipeline.last_trace
+        infos = list(self._resumed.pop(pipeline.pipelines_dir, []))
+        if trace is not None:
+            infos += [s.step_info for s in trace.steps if s.step == "load" and s.step_info]
+        counts = rows_from_load_infos(infos, trace)
+        rows = {
+            f"{self.dataset}.{t}": n for t, n in sorted(counts.items()) if t != QUARANTINE_TABLE
+        }
+        quarantined = {
+            f"{self.dataset}.{t}": n for t, n in sorted(self._counter(request.run_id).items())
+        }
+        load_ids = [p.load_id for i in infos for p in i.load_packages]
+        return LoadResult(
+            step=self.name,
+            run_id=request.run_id,
+            load_id=load_ids[-1] if load_ids else None,
+            rows=rows,
+            quarantined=quarantined,
+            cursor=_cursors(pipeline),
+            started_at=started_at,
+            finished_at=utcnow(),
+        )
+
+    def finalize(self, pipeline: Any, request: RunRequest) -> None:
+        """Post-load work: none. Quarantine rows travel in the same load package as the data."""
+
+    # --- the port -------------------------------------------------------------------------------
+
+    def run(
+        self, request: RunRequest, warehouse: Warehouse, report: Reporter = silent
+    ) -> LoadResult:
+        started = utcnow()
+        _preflight(warehouse)
+        report(self.name, f"loading into {warehouse.redacted_url()}")
+        pipeline = self.dlt_pipeline(warehouse)
+        source = self.dlt_source(request, pipeline)
+        try:
+            pipeline.run(source)
+        except Exception as exc:
+            raise self._translate(exc, warehouse) from None
+        result = self.load_result(pipeline, request, started)
+        self.finalize(pipeline, request)
+        report(self.name, f"{result.total_rows} rows into {len(result.rows)} tables")
+        return result
+
+    def file_format_for(self, warehouse: Warehouse) -> str:
+        """The loader file format :meth:`run` uses (the pipeline's destination prefers it)."""
+        return self.file_format or default_file_format(warehouse)
+
+    # --- helpers --------------------------------------------------------------------------------
+
+    def _build_source(self) -> Any:
+        from dlt.common.schema import Schema
+        from dlt.extract import DltResource, DltSource
+
+        apply_dlt_defaults()
+        try:
+            obj = self.source_factory()
+        except StacksError:
+            raise
+        except Exception as exc:
+            raise ConfigError(
+                f"Step {self.name!r}: building the dlt source failed: {_one_line(exc)}"
+            ) from None
+        if isinstance(obj, DltSource):
+            return obj
+        if isinstance(obj, DltResource):
+            resources = [obj]
+        elif isinstance(obj, list | tuple) and all(isinstance(r, DltResource) for r in obj):
+            resources = list(obj)
+        else:
+            raise ConfigError(
+                f"Step {self.name!r}: the source factory returned {type(obj).__name__}, "
+                "expected a dlt source, a dlt resource or a list of resources."
+            )
+        return DltSource(Schema(_ident(self.name)), "stacks", resources)
+
+    def _counter(self, run_id: str) -> Counter[str]:
+        with self._lock:
+            counter = self._quarantined.get(run_id)
+            if counter is None:
+                counter = self._quarantined[run_id] = Counter()
+                while len(self._quarantined) > 32:
+                    self._quarantined.popitem(last=False)
+            return counter
+
+    def _translate(self, exc: BaseException, warehouse: Warehouse) -> StacksError:
+        if isinstance(exc, StacksError):
+            return exc
+        step = getattr(exc, "step", None)
+        message = redact(_root_message(exc), warehouse)
+        if step in ("sync", "load", None) and _looks_like_connection(message):
+            return WarehouseUnreachable(
+                f"Cannot connect to the {warehouse.kind} warehouse "
+                f"{warehouse.redacted_url()}: {message}"
+            )
+        where = f"dlt {step} step" if step else "dlt"
+        return StepFailed(self.name, f"{where} failed: {message}")
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r}, dataset={self.dataset!r})"
+
+
+def _is_dlt_object(obj: Any) -> bool:
+    try:
+        from dlt.extract import DltResource, DltSource
+    except ImportError:  # pragma: no cover
+        return False
+    return isinstance(obj, DltSource | DltResource)
+
+
+def _ident(name: str) -> str:
+    out = "".join(c if c.isalnum() else "_" for c in name.lower())
+    return out if out and not out[0].isdigit() else f"s_{out}"
+
+
+def _stored_schema(pipeline: Any) -> Any:
+    try:
+        return pipeline.default_schema if pipeline.default_schema_name else None
+    except Exception:
+        return None
+
+
+def _cursors(pipeline: Any) -> dict[str, Any]:
+    """resource -> last incremental cursor value, from the pipeline state."""
+    out: dict[str, Any] = {}
+    try:
+        sources = pipeline.state.get("sources", {})
+    except Exception:
+        return out
+    for source_state in sources.values():
+        for res, res_state in (source_state.get("resources") or {}).items():
+            for cursor in (res_state.get("incremental") or {}).values():
+                if isinstance(cursor, dict) and "last_value" in cursor:
+                    value = cursor["last_value"]
+                    out[res] = value if isinstance(value, int | float | str) else str(value)
+    return out
+
+
+def _preflight(warehouse: Warehouse) -> None:
+    # one cheap connection first: a wrong host or password becomes one clear sentence instead of
+    # a dlt traceback after the extract ran
+    if isinstance(warehouse, PostgresWarehouse):
+        from stacks_contract.sql import connect
+
+        connect(warehouse).close()
+
+
+def _root_message(exc: BaseException) -> str:
+    seen: set[int] = set()
+    chain: list[BaseException] = []
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        chain.append(cur)
+        inner = getattr(cur, "exception", None)
+        cur = inner if isinstance(inner, BaseException) else (cur.__cause__ or cur.__context__)
+    # the deepest exception with a message says what actually went wrong
+    for e in reversed(chain):
+        msg = _one_line(e)
+        if msg:
+            return msg
+    return type(exc).__name__
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    line = text.splitlines()[0].strip() if text else ""
+    return line if len(line) <= 300 else line[:297] + "..."
+
+
+def _looks_like_connection(message: str) -> bool:
+    low = message.lower()
+    return any(w in low for w in _CONNECTION_WORDS)
