@@ -8,8 +8,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -58,3 +59,29 @@ def warehouse(request: pytest.FixtureRequest) -> Warehouse:
     if request.param == "duckdb":
         return request.getfixturevalue("duckdb_warehouse")
     return request.getfixturevalue("postgres_warehouse")
+
+
+@pytest.fixture
+def warehouse_factory(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[[], Warehouse]]:
+    """Make more fresh warehouses of the same kind (and schema) as this test's ``warehouse``:
+    the conformance suites compare an interrupted warehouse with an uninterrupted one."""
+    like: Warehouse = request.getfixturevalue("warehouse")
+    made: list[str] = []
+
+    def make() -> Warehouse:
+        if isinstance(like, DuckDBWarehouse):
+            path = tmp_path_factory.mktemp("warehouse") / "warehouse.duckdb"
+            return DuckDBWarehouse(path=path, schema=like.schema_name)
+        server: PostgresServer = request.getfixturevalue("postgres_server")
+        wh = server.create_database()
+        made.append(wh.database)
+        return wh.with_schema(like.schema_name)
+
+    yield make
+    if made:
+        server = request.getfixturevalue("postgres_server")
+        for name in made:  # as for postgres_warehouse: teardown must not fail other tests
+            with contextlib.suppress(Exception):
+                server.drop_database(name)

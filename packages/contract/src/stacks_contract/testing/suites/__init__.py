@@ -1,0 +1,26 @@
+"""Conformance suites shipped with the contract (like dbt-tests-adapter / langchain-tests).
+
+Each package's ``tests/test_<pkg>_conformance.py`` subclasses one ``Base*Suite`` and overrides
+one fixture (``el_harness``, ``transform_harness`` or ``orchestrator_harness``). The ``warehouse``
+and ``warehouse_factory`` fixtures come from the ``stacks`` pytest plugin, auto-loaded.
+"""
+
+from stacks_contract.testing.suites.el import BaseELSuite
+from stacks_contract.testing.suites.harness import (
+    ELHarness,
+    OrchestratorHarness,
+    RowChange,
+    TransformHarness,
+)
+from stacks_contract.testing.suites.orchestrator import BaseOrchestratorSuite
+from stacks_contract.testing.suites.transform import BaseTransformSuite
+
+__all__ = [
+    "BaseELSuite",
+    "BaseOrchestratorSuite",
+    "BaseTransformSuite",
+    "ELHarness",
+    "OrchestratorHarness",
+    "RowChange",
+    "TransformHarness",
+]

@@ -1,0 +1,95 @@
+"""What a package hands the conformance suites: one harness per layer.
+
+A harness owns the *source* (files, a fake API, seeded raw tables) and builds fresh, equivalent
+step objects on demand, so the suites can run a step several times, change the source between
+runs, and rebuild the same step in a fresh interpreter (for the SIGKILL tests).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any
+
+from stacks_contract.models import TableRef
+from stacks_contract.ports import ELStep, Orchestrator, Transform
+from stacks_contract.warehouse import Warehouse
+
+
+@dataclass(frozen=True)
+class RowChange:
+    """One source row that :meth:`ELHarness.change_one_row` changed.
+
+    After the next run the warehouse row in ``table`` matching ``key`` (column -> value, the
+    primary key) must hold ``new_value`` in ``column``, and ``table`` must not gain a row.
+    """
+
+    table: TableRef
+    key: dict[str, Any]
+    column: str
+    new_value: Any
+
+
+class ELHarness(ABC):
+    """Provides an :class:`ELStep` under test and control over its source."""
+
+    @abstractmethod
+    def make_step(self) -> ELStep:
+        """A fresh, equivalent step each call. Source state lives outside the step (in the
+        harness), so two steps made from one harness read the same data."""
+
+    @abstractmethod
+    def change_one_row(self) -> RowChange:
+        """Change one existing source row: a non-key value, with its cursor (``updated_at``)
+        bumped so an incremental step sees it. Returns what the warehouse should show after
+        the next run."""
+
+    @abstractmethod
+    def step_factory(self) -> str:
+        """``"module:callable"`` (or ``"/path/to/file.py:callable"``): in a fresh interpreter,
+        ``callable()`` returns a step equivalent to :meth:`make_step`. Used by the SIGKILL test,
+        which runs ``python -m stacks_contract.testing.runner el --factory ...``."""
+
+    def subprocess_env(self) -> dict[str, str]:
+        """Environment the factory needs in the subprocess (e.g. the source URL or folder)."""
+        return {}
+
+
+class TransformHarness(ABC):
+    """Provides a :class:`Transform` under test and the raw tables it reads."""
+
+    @abstractmethod
+    def make_transform(self) -> Transform:
+        """A fresh, equivalent transform each call."""
+
+    @abstractmethod
+    def seed(self, warehouse: Warehouse) -> None:
+        """Create and fill every table ``transform.consumes()`` names, deterministically (two
+        fresh warehouses seeded alike must fingerprint alike after a run)."""
+
+    @abstractmethod
+    def change_upstream(self, warehouse: Warehouse) -> None:
+        """Update one existing raw row (a value that reaches a produced table, and its
+        ``updated_at``), keeping every raw table's row count."""
+
+    @abstractmethod
+    def transform_factory(self) -> str:
+        """``"module:callable"``: in a fresh interpreter returns an equivalent transform."""
+
+    def subprocess_env(self) -> dict[str, str]:
+        return {}
+
+
+class OrchestratorHarness(ABC):
+    """Provides an :class:`Orchestrator`; the suite builds the (tool-free) stack it runs."""
+
+    @abstractmethod
+    def make_orchestrator(self) -> Orchestrator:
+        """A fresh orchestrator each call."""
+
+    @abstractmethod
+    def orchestrator_factory(self) -> str:
+        """``"module:callable"``: in a fresh interpreter returns an equivalent orchestrator."""
+
+    def subprocess_env(self) -> dict[str, str]:
+        return {}

@@ -1,0 +1,230 @@
+"""The orchestrator conformance suite: what every
+:class:`~stacks_contract.ports.Orchestrator` must do.
+
+Override the ``orchestrator_harness`` fixture in a subclass. The suite runs a tool-free stack built
+from :mod:`stacks_contract.testing.reference` (EL steps ``customers`` and ``orders``, a SQL
+transform reading both), so an orchestrator must run any ELStep/Transform through the ports.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+
+from stacks_contract.errors import ConfigError
+from stacks_contract.ledger import Ledger
+from stacks_contract.models import (
+    RunRecord,
+    RunRequest,
+    RunStatus,
+    StackSpec,
+    TableRef,
+    new_run_id,
+)
+from stacks_contract.testing import reference as ref
+from stacks_contract.testing.runner import runner_command
+from stacks_contract.testing.suites import _common as c
+from stacks_contract.testing.suites.harness import OrchestratorHarness
+from stacks_contract.warehouse import Warehouse
+
+STACK = "conformance"
+
+
+def el_tables(stack: StackSpec) -> list[TableRef]:
+    return [t for s in stack.el_steps for t in s.produces()]
+
+
+def all_tables(stack: StackSpec) -> list[TableRef]:
+    return el_tables(stack) + list(stack.transform.produces() if stack.transform else ())
+
+
+class BaseOrchestratorSuite:
+    """Runs the reference stack through the orchestrator under test. Not collected (``Base``)."""
+
+    kill_points: ClassVar[int] = 3
+
+    @pytest.fixture
+    def orchestrator_harness(self, warehouse: Warehouse, tmp_path: Path) -> OrchestratorHarness:
+        raise NotImplementedError(
+            "override the orchestrator_harness fixture in your suite subclass"
+        )
+
+    @pytest.fixture
+    def source_dir(self, tmp_path: Path) -> Path:
+        return tmp_path / "suite-source"
+
+    @pytest.fixture
+    def stack(self, source_dir: Path) -> StackSpec:
+        return ref.reference_stack(source_dir, name=STACK)
+
+    @staticmethod
+    def run_stack(
+        harness: OrchestratorHarness,
+        stack: StackSpec,
+        warehouse: Warehouse,
+        run_id: str | None = None,
+        select: tuple[str, ...] = (),
+    ) -> RunRecord:
+        request = RunRequest(run_id=run_id or new_run_id(), stack=stack.name, select=select)
+        record = harness.make_orchestrator().run(stack, request, warehouse)
+        assert isinstance(record, RunRecord), f"run() returned {type(record).__name__}"
+        assert record.run_id == request.run_id, "the RunRecord carries another run id"
+        return record
+
+    def test_run_succeeds_and_is_recorded(
+        self, orchestrator_harness: OrchestratorHarness, stack: StackSpec, warehouse: Warehouse
+    ) -> None:
+        record = self.run_stack(orchestrator_harness, stack, warehouse)
+        assert record.status == RunStatus.SUCCEEDED, f"run failed: {record.error}"
+        assert record.finished_at is not None
+        absent = c.missing(warehouse, all_tables(stack))
+        assert not absent, f"tables missing after a successful run: {absent}"
+        ledger = Ledger(warehouse).get(record.run_id)
+        assert ledger is not None, "the run is not in the run ledger"
+        assert ledger.status == RunStatus.SUCCEEDED, f"the ledger says {ledger.status}"
+        actual = c.counts(warehouse, el_tables(stack))
+        for name, rows in (("RunRecord", record.rows), ("ledger", ledger.rows)):
+            reported = {k: rows.get(k) for k in actual}
+            assert reported == actual, f"{name} rows {rows}, the warehouse holds {actual}"
+
+    def test_one_run_equals_three_runs(
+        self, orchestrator_harness: OrchestratorHarness, stack: StackSpec, warehouse: Warehouse
+    ) -> None:
+        tables = all_tables(stack)
+        first = self.run_stack(orchestrator_harness, stack, warehouse)
+        assert first.status == RunStatus.SUCCEEDED, f"run failed: {first.error}"
+        once = c.fp(warehouse, tables)
+        for _ in range(2):
+            again = self.run_stack(orchestrator_harness, stack, warehouse)
+            assert again.status == RunStatus.SUCCEEDED, f"rerun failed: {again.error}"
+        thrice = c.fp(warehouse, tables)
+        assert thrice == once, f"3 runs differ from 1 run:\n  {c.explain(once, thrice)}"
+
+    def test_run_id_reaches_every_step(
+        self, orchestrator_harness: OrchestratorHarness, stack: StackSpec, warehouse: Warehouse
+    ) -> None:
+        run_id = new_run_id()
+        record = self.run_stack(orchestrator_harness, stack, warehouse, run_id=run_id)
+        assert record.status == RunStatus.SUCCEEDED, f"run failed: {record.error}"
+        problems = c.run_id_problems(warehouse, all_tables(stack), run_id)
+        assert not problems, "rows not stamped with the run id:\n  " + "\n  ".join(problems)
+
+    def test_failing_step_fails_the_run(
+        self,
+        orchestrator_harness: OrchestratorHarness,
+        stack: StackSpec,
+        source_dir: Path,
+        warehouse: Warehouse,
+    ) -> None:
+        with (source_dir / "orders.jsonl").open("a") as f:
+            f.write('{"id": 99, "this line is not json\n')
+        record = self.run_stack(orchestrator_harness, stack, warehouse)
+        assert record.status == RunStatus.FAILED, "a run with a failing EL step did not fail"
+        assert record.error and "orders" in record.error, (
+            f"the error does not name the failing step 'orders': {record.error!r}"
+        )
+        built = c.existing(warehouse, stack.transform.produces())
+        assert not built, f"the transform ran although an EL step failed: {built} exist"
+        ledger = Ledger(warehouse).get(record.run_id)
+        assert ledger is not None and ledger.status == RunStatus.FAILED, (
+            f"the ledger does not record the failure: {ledger}"
+        )
+
+    def test_partial_run_runs_the_step_and_its_dependents(
+        self,
+        orchestrator_harness: OrchestratorHarness,
+        stack: StackSpec,
+        source_dir: Path,
+        warehouse: Warehouse,
+    ) -> None:
+        orchestrator = orchestrator_harness.make_orchestrator()
+        if not orchestrator.supports_partial_runs:
+            pytest.skip(
+                f"{type(orchestrator).__name__}.supports_partial_runs is off (capability flag)"
+            )
+        first = self.run_stack(orchestrator_harness, stack, warehouse)
+        assert first.status == RunStatus.SUCCEEDED, f"run failed: {first.error}"
+        customers, orders = stack.step("customers").table, stack.step("orders").table
+        before = c.counts(warehouse, [customers, orders])
+        ref.ReferenceSource(source_dir / "customers.jsonl").append(
+            {"id": 100, "name": "customer 100", "country": "DE"}
+        )
+        ref.ReferenceSource(source_dir / "orders.jsonl").append(
+            {"id": 100, "customer_id": 1, "amount": 1000.0, "status": "placed"}
+        )
+        partial_id = new_run_id()
+        record = self.run_stack(
+            orchestrator_harness, stack, warehouse, run_id=partial_id, select=("orders",)
+        )
+        assert record.status == RunStatus.SUCCEEDED, f"partial run failed: {record.error}"
+        after = c.counts(warehouse, [customers, orders])
+        assert after[orders.key] == before[orders.key] + 1, "the selected step did not run"
+        assert after[customers.key] == before[customers.key], (
+            "a step that was not selected ran in a partial run"
+        )
+        downstream = stack.transform.produces()
+        stamped = c.rows_with_run_id(warehouse, downstream, partial_id)
+        assert set(stamped) == {t.key for t in downstream}, (
+            f"the transform depending on the selected step did not run: rebuilt {stamped}"
+        )
+
+    def test_interrupted_run_converges(
+        self,
+        orchestrator_harness: OrchestratorHarness,
+        stack: StackSpec,
+        warehouse: Warehouse,
+        warehouse_factory,
+        tmp_path: Path,
+    ) -> None:
+        orchestrator = orchestrator_harness.orchestrator_factory()
+        env = {
+            **orchestrator_harness.subprocess_env(),
+            ref.ENV_STACK: ref.stack_spec_json(stack),
+        }
+        c.check_interrupted_converges(
+            command=lambda run_id: runner_command(
+                "stack",
+                run_id,
+                orchestrator=orchestrator,
+                stack="stacks_contract.testing.reference:stack_from_env",
+            ),
+            env=env,
+            interrupted=warehouse,
+            reference=warehouse_factory(),
+            rerun=lambda wh: self._rerun(orchestrator_harness, stack, wh),
+            tables=lambda: all_tables(stack),
+            logs=tmp_path / "kill-logs",
+            points=self.kill_points,
+        )
+
+    def _rerun(self, harness: OrchestratorHarness, stack: StackSpec, wh: Warehouse) -> None:
+        record = self.run_stack(harness, stack, wh)
+        assert record.status == RunStatus.SUCCEEDED, f"the re-run failed: {record.error}"
+
+    def test_plan_errors_surface_before_any_step_runs(
+        self,
+        orchestrator_harness: OrchestratorHarness,
+        stack: StackSpec,
+        warehouse: Warehouse,
+    ) -> None:
+        bad_transform = ref.ReferenceSqlTransform(
+            name=stack.transform.name,
+            models=stack.transform.models,
+            sources=(*stack.transform.sources, TableRef(schema="raw", name="payments")),
+            schema=stack.transform.schema,
+        )
+        bad = stack.model_copy(update={"transform": bad_transform})
+        request = RunRequest(stack=bad.name)
+        try:
+            record = orchestrator_harness.make_orchestrator().run(bad, request, warehouse)
+        except ConfigError as exc:
+            assert "payments" in str(exc), f"the error does not name the missing table: {exc}"
+        else:
+            assert record.status == RunStatus.FAILED, "a stack with a bad manifest ran"
+            assert record.error and "payments" in record.error, (
+                f"the error does not name the missing table: {record.error!r}"
+            )
+        ran = c.existing(warehouse, all_tables(stack))
+        assert not ran, f"steps ran although the stack's plan is invalid: {ran} exist"

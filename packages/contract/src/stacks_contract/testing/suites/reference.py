@@ -1,0 +1,86 @@
+"""Harnesses over the reference implementations: the contract's own conformance subjects, and
+worked examples for packages writing theirs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from stacks_contract.local import LocalOrchestrator
+from stacks_contract.models import RunRequest, TableRef
+from stacks_contract.ports import ELStep, Orchestrator, Transform
+from stacks_contract.sql import connect, qualified
+from stacks_contract.testing import reference as ref
+from stacks_contract.testing.suites.harness import (
+    ELHarness,
+    OrchestratorHarness,
+    RowChange,
+    TransformHarness,
+)
+from stacks_contract.warehouse import Warehouse
+
+__all__ = ["LocalOrchestratorHarness", "ReferenceELHarness", "ReferenceTransformHarness"]
+
+
+class ReferenceELHarness(ELHarness):
+    """A ``customers`` JSON-lines source under ``root``; ``step_class`` picks the (maybe broken)
+    implementation."""
+
+    def __init__(self, root: Path, step_class: type[ref.ReferenceELStep] = ref.ReferenceELStep):
+        self.paths = ref.seed_sources(root, customers=20, orders=0)
+        self.source = ref.ReferenceSource(self.paths["customers"])
+        self.step_class = step_class
+
+    def make_step(self) -> ELStep:
+        return self.step_class("customers", self.source.path, "customers")
+
+    def change_one_row(self) -> RowChange:
+        self.source.update({"id": 3}, "name", "customer three, renamed")
+        return RowChange(
+            table=TableRef(schema="raw", name="customers"),
+            key={"id": 3},
+            column="name",
+            new_value="customer three, renamed",
+        )
+
+    def step_factory(self) -> str:
+        return "stacks_contract.testing.reference:el_step_from_env"
+
+    def subprocess_env(self) -> dict[str, str]:
+        return {ref.ENV_STEP: json.dumps(self.make_step().spec())}  # type: ignore[attr-defined]
+
+
+class ReferenceTransformHarness(TransformHarness):
+    """The reference stack's SQL transform over raw tables loaded by the reference EL steps."""
+
+    def __init__(self, root: Path) -> None:
+        self.stack = ref.reference_stack(root)
+
+    def make_transform(self) -> Transform:
+        return ref.ReferenceSqlTransform.from_spec(self.stack.transform.spec())
+
+    def seed(self, warehouse: Warehouse) -> None:
+        request = RunRequest(stack="seed")
+        for step in self.stack.el_steps:
+            step.run(request, warehouse)
+
+    def change_upstream(self, warehouse: Warehouse) -> None:
+        with connect(warehouse) as conn:
+            conn.execute(
+                f"update {qualified('raw', 'orders')} set amount = amount + 500, "
+                "updated_at = '2030-01-01T00:00:00Z' where id = 5"
+            )
+
+    def transform_factory(self) -> str:
+        return "stacks_contract.testing.reference:transform_from_env"
+
+    def subprocess_env(self) -> dict[str, str]:
+        return {ref.ENV_TRANSFORM: json.dumps(self.stack.transform.spec())}
+
+
+class LocalOrchestratorHarness(OrchestratorHarness):
+    def make_orchestrator(self) -> Orchestrator:
+        return LocalOrchestrator()
+
+    def orchestrator_factory(self) -> str:
+        return "stacks_contract.local:LocalOrchestrator"
