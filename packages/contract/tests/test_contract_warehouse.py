@@ -60,13 +60,16 @@ def test_ipv6_host_is_bracketed() -> None:
         ("duckdb:///tmp/x/wh.duckdb", Path("/tmp/x/wh.duckdb")),
         ("/tmp/y/wh.duckdb", Path("/tmp/y/wh.duckdb")),
         ("duckdb:///tmp/z.duckdb?schema=bronze", Path("/tmp/z.duckdb")),
+        ("duckdb:////tmp/q.duckdb", Path("/tmp/q.duckdb")),
     ],
 )
 def test_duckdb_urls(url: str, expected: Path) -> None:
     wh = parse_warehouse(url)
     assert isinstance(wh, DuckDBWarehouse)
     assert wh.path == expected
-    assert wh.redacted_url().startswith(f"duckdb:///{expected}?schema=")
+    assert wh.redacted_url().startswith(f"duckdb://{expected}?schema=")
+    assert wh.redacted_url().startswith("duckdb:///tmp/")
+    assert parse_warehouse(wh.redacted_url()) == wh  # the shown URL is a valid URL for it
 
 
 def test_relative_duckdb_paths_become_absolute(tmp_path: Path, monkeypatch) -> None:

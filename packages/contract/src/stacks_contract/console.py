@@ -84,6 +84,6 @@ def render_summary(
     totals.add_row("duration", "-" if seconds is None else f"{seconds:.1f}s")
     console.print(totals)
     # outside the grid and soft-wrapped so a long path is never broken (users copy it)
-    console.print(Text.assemble(("warehouse  ", "bold"), warehouse_url), soft_wrap=True)
+    console.print(Text.assemble((f"{'warehouse':<12}  ", "bold"), warehouse_url), soft_wrap=True)
     for hint in hints or []:
         console.print(Text(hint), soft_wrap=True)

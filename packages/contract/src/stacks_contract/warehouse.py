@@ -73,7 +73,8 @@ class DuckDBWarehouse(_WarehouseBase):
         return v.expanduser().absolute()
 
     def redacted_url(self) -> str:
-        return f"duckdb:///{self.path}?schema={self.schema_}"
+        # the path is absolute, so this gives the canonical three slashes: duckdb:///abs/path
+        return f"duckdb://{self.path}?schema={self.schema_}"
 
 
 class SnowflakeWarehouse(_WarehouseBase):
@@ -184,7 +185,10 @@ def parse_warehouse(url: str | None, *, default_name: str = "warehouse") -> Ware
                     f"Malformed warehouse URL {shown}: it names no file "
                     "(expected duckdb:///path/to/file.duckdb)."
                 )
-            return DuckDBWarehouse(path=Path(unquote(raw)), schema=schema)
+            raw = unquote(raw)
+            if raw.startswith("//"):  # duckdb:////abs/path: POSIX would keep the double slash
+                raw = "/" + raw.lstrip("/")
+            return DuckDBWarehouse(path=Path(raw), schema=schema)
     except ConfigError:
         raise
     except Exception as exc:  # pydantic validation: turn into one sentence

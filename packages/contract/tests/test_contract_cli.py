@@ -1,0 +1,429 @@
+"""The `stacks` CLI end to end through click's runner, with tiny tool-free stacks registered as
+real entry points, on DuckDB and on the real Postgres."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import sys
+import types
+from datetime import UTC, datetime
+from importlib.metadata import EntryPoint
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+from pydantic import SecretStr
+from stacks_contract import registry
+from stacks_contract.cli import main
+from stacks_contract.errors import StacksError, StepFailed
+from stacks_contract.ledger import Ledger
+from stacks_contract.models import (
+    LoadResult,
+    RunRecord,
+    RunStatus,
+    StackSpec,
+    TableRef,
+)
+from stacks_contract.ports import ELStep, Orchestrator, Stack
+from stacks_contract.sql import connect
+from stacks_contract.warehouse import PostgresWarehouse
+
+SECRET = "s3cr3t-Pa55"
+ITEMS = [(1, "apple"), (2, "pear"), (3, "plum")]
+
+
+# --- a tiny, tool-free stack ---------------------------------------------------------------------
+
+
+class UpsertStep(ELStep):
+    """Idempotent: replaces the rows it owns, stamps the run id."""
+
+    name = "items"
+
+    def produces(self) -> tuple[TableRef, ...]:
+        return (TableRef("raw", "items"), TableRef("raw", "items__tags"))
+
+    def run(self, request, warehouse, report=None) -> LoadResult:
+        started = datetime.now(UTC)
+        if report:
+            report(self.name, "loading 3 items")
+        with connect(warehouse) as conn:
+            conn.execute("create schema if not exists raw")
+            conn.execute(
+                "create table if not exists raw.items "
+                "(id integer, name varchar, _stacks_run_id varchar)"
+            )
+            conn.execute(
+                "create table if not exists raw.items__tags (item_id integer, tag varchar, "
+                "_stacks_run_id varchar)"
+            )
+            conn.execute("delete from raw.items")
+            conn.execute("delete from raw.items__tags")
+            conn.executemany(
+                "insert into raw.items values (?, ?, ?)", [(*r, request.run_id) for r in ITEMS]
+            )
+            conn.executemany(
+                "insert into raw.items__tags values (?, ?, ?)",
+                [(1, "[red]", request.run_id), (2, "green", request.run_id)],
+            )
+        return LoadResult(
+            step=self.name,
+            run_id=request.run_id,
+            rows={"raw.items": 3, "raw.items__tags": 2},
+            started_at=started,
+            finished_at=datetime.now(UTC),
+        )
+
+
+class AppendStep(UpsertStep):
+    """Not idempotent: appends the same rows on every run."""
+
+    def run(self, request, warehouse, report=None) -> LoadResult:
+        with connect(warehouse) as conn:
+            conn.execute("create schema if not exists raw")
+            conn.execute("create table if not exists raw.items (id integer, name varchar)")
+            conn.executemany("insert into raw.items values (?, ?)", ITEMS)
+        now = datetime.now(UTC)
+        return LoadResult(
+            step=self.name, run_id=request.run_id, rows={"raw.items": 3}, started_at=now,
+            finished_at=now,
+        )  # fmt: skip
+
+
+class FailingStep(UpsertStep):
+    def run(self, request, warehouse, report=None) -> LoadResult:
+        raise StepFailed(self.name, 'relation "raw.source" does not exist')
+
+
+class CrashingStep(UpsertStep):
+    def run(self, request, warehouse, report=None) -> LoadResult:
+        raise ZeroDivisionError("boom at row 7")
+
+
+class SerialOrchestrator(Orchestrator):
+    """Runs steps one after another, records the ledger, never raises for a failed step."""
+
+    name = "serial"
+
+    def run(self, stack, request, warehouse, report=None) -> RunRecord:
+        ledger = Ledger(warehouse)
+        record = RunRecord(
+            run_id=request.run_id,
+            stack=stack.name,
+            orchestrator=self.name,
+            trigger=request.trigger,
+            status=RunStatus.RUNNING,
+            started_at=datetime.now(UTC),
+        )
+        ledger.record(record)
+        rows: dict[str, int] = {}
+        try:
+            for step in stack.el_steps:
+                rows.update(step.run(request, warehouse, report).rows)
+        except StacksError as exc:
+            record = record.model_copy(
+                update={"status": RunStatus.FAILED, "error": str(exc), "rows": rows}
+            )
+        else:
+            record = record.model_copy(
+                update={
+                    "status": RunStatus.SUCCEEDED,
+                    "rows": rows,
+                    "models_built": 2,
+                    "tests_passed": 5,
+                    "tests_failed": 0,
+                }
+            )
+        record = record.model_copy(update={"finished_at": datetime.now(UTC)})
+        ledger.record(record)
+        return record
+
+
+class TinyStack(Stack):
+    step_class: type[ELStep] = UpsertStep
+    sessions: list[str]
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.description = "a tiny test stack"
+
+    def orchestrator(self) -> Orchestrator:
+        return SerialOrchestrator()
+
+    def spec(self, warehouse) -> StackSpec:
+        return StackSpec(name=self.name, el_steps=(self.step_class(),))
+
+    @contextlib.contextmanager
+    def session(self, warehouse):
+        SESSIONS.append(self.name)
+        yield
+
+    def hints(self, warehouse) -> list[str]:
+        return [f"Query it: select * from raw.items  -- [{self.name}]"]
+
+
+SESSIONS: list[str] = []
+
+
+def _factory(step: type[ELStep], name: str):
+    def build() -> Stack:
+        stack = TinyStack(name)
+        stack.step_class = step
+        return stack
+
+    return build
+
+
+STACKS = {
+    "tiny": _factory(UpsertStep, "tiny"),
+    "dupes": _factory(AppendStep, "dupes"),
+    "broken": _factory(FailingStep, "broken"),
+    "crashy": _factory(CrashingStep, "crashy"),
+}
+
+
+@pytest.fixture(autouse=True)
+def tiny_stacks(monkeypatch) -> None:
+    """Register the stacks above as real entry points of a module that exists only in memory."""
+    module = types.ModuleType("_stacks_cli_test_stacks")
+    for name, factory in STACKS.items():
+        setattr(module, name.replace("-", "_"), factory)
+    module.not_a_stack = lambda: "just a string"
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    eps = {
+        name: EntryPoint(name=name, value=f"{module.__name__}:{name}", group=registry.GROUP)
+        for name in STACKS
+    }
+    eps["bogus"] = EntryPoint(name="bogus", value=f"{module.__name__}:not_a_stack", group="g")
+    eps["missing"] = EntryPoint(name="missing", value="no_such_module_xyz:build", group="g")
+    monkeypatch.setattr(registry, "available_stacks", lambda: dict(sorted(eps.items())))
+    SESSIONS.clear()
+
+
+def invoke(*args: str) -> Result:
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+def _url(wh) -> str:
+    if isinstance(wh, PostgresWarehouse):
+        # trust auth accepts any password; a distinctive one proves it is never printed
+        return wh.model_copy(update={"password": SecretStr(SECRET)}).url()
+    return wh.redacted_url()
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _no_secret(result: Result) -> None:
+    assert SECRET not in result.output
+    assert SECRET not in result.stderr
+
+
+# --- list ----------------------------------------------------------------------------------------
+
+
+def test_list_names_every_installed_stack() -> None:
+    result = invoke("list")
+    assert result.exit_code == 0
+    for name in ("broken", "crashy", "dupes", "tiny"):
+        assert name in result.stdout
+
+
+def test_list_with_nothing_installed(monkeypatch) -> None:
+    monkeypatch.setattr(registry, "available_stacks", dict)
+    result = invoke("list")
+    assert result.exit_code == 0
+    assert "No stacks are installed" in result.stdout
+
+
+# --- run -----------------------------------------------------------------------------------------
+
+
+def test_run_prints_progress_and_a_summary(warehouse) -> None:
+    result = invoke("run", "tiny", "--warehouse", _url(warehouse))
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "raw.items " in out and "raw.items__tags" in out
+    assert "succeeded" in out
+    assert "models built  2" in out
+    assert "5 passed, 0 failed" in out
+    assert "total" in out and " 5 " in out.split("total")[1].splitlines()[0] + " "
+    assert f"warehouse     {warehouse.redacted_url()}" in out
+    assert "Query it: select * from raw.items  -- [tiny]" in out  # hints, brackets kept
+    assert "items loading 3 items" in result.stderr  # the reporter's progress line
+    _no_secret(result)
+    # what a user would check next: the rows are there, and the run is in the ledger
+    with connect(warehouse) as conn:
+        assert conn.count("raw", "items") == 3
+    (run,) = Ledger(warehouse).runs()
+    assert run.status == RunStatus.SUCCEEDED and run.rows["raw.items"] == 3
+    assert run.run_id in out
+
+
+def test_run_defaults_to_duckdb_under_dot_stacks(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("STACKS_WAREHOUSE", raising=False)
+    result = invoke("run", "tiny")
+    assert result.exit_code == 0, result.output
+    db = tmp_path / ".stacks" / "tiny.duckdb"
+    assert db.exists()
+    assert f"duckdb://{db}?schema=raw" in result.stdout
+
+
+def test_run_passes_select_and_full_refresh(monkeypatch, duckdb_warehouse) -> None:
+    seen = []
+    original = SerialOrchestrator.run
+
+    def spy(self, stack, request, warehouse, report=None):
+        seen.append(request)
+        return original(self, stack, request, warehouse, report)
+
+    monkeypatch.setattr(SerialOrchestrator, "run", spy)
+    result = invoke(
+        "run", "tiny", "-w", _url(duckdb_warehouse), "-s", "items", "-s", "orders",
+        "--full-refresh",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    (request,) = seen
+    assert request.select == ("items", "orders") and request.full_refresh
+    assert request.stack == "tiny"
+
+
+def test_failed_run_prints_the_error_and_exits_1(warehouse) -> None:
+    result = invoke("run", "broken", "--warehouse", _url(warehouse))
+    assert result.exit_code == 1
+    assert "failed" in result.stdout  # the summary still shows
+    err = result.stderr.strip().splitlines()
+    assert err[-1].startswith("Error: run ")
+    assert (
+        "of broken failed: Step 'items' failed: relation \"raw.source\" does not exist" in err[-1]
+    )
+    assert "Traceback" not in result.output
+    _no_secret(result)
+    assert Ledger(warehouse).runs()[0].status == RunStatus.FAILED
+
+
+def test_unexpected_exception_is_one_line_without_traceback(duckdb_warehouse) -> None:
+    result = invoke("run", "crashy", "-w", _url(duckdb_warehouse))
+    assert result.exit_code == 1
+    assert "Error: unexpected ZeroDivisionError: boom at row 7" in result.stderr
+    assert "STACKS_TRACEBACK=1" in result.stderr
+    assert "Traceback" not in result.output
+
+
+# --- check ---------------------------------------------------------------------------------------
+
+
+def test_check_passes_for_an_idempotent_stack(warehouse) -> None:
+    result = invoke("check", "tiny", "--warehouse", _url(warehouse))
+    assert result.exit_code == 0, result.output
+    assert "tiny is idempotent: 2 table(s), 5 rows, identical after 1 and 3 runs" in result.stdout
+    assert SESSIONS == ["tiny"]  # one session around all three runs
+    assert [r.status for r in Ledger(warehouse).runs()] == [RunStatus.SUCCEEDED] * 3
+    _no_secret(result)
+
+
+def test_check_fails_with_a_per_table_diff(warehouse) -> None:
+    result = invoke("check", "dupes", "--warehouse", _url(warehouse), "--runs", "3")
+    assert result.exit_code == 1
+    assert "dupes is not idempotent: after 3 runs 1 table(s) differ" in result.stdout
+    assert "raw.items: 3 rows -> 9 rows" in result.stdout
+    _no_secret(result)
+
+
+def test_check_runs_option(duckdb_warehouse) -> None:
+    result = invoke("check", "dupes", "-w", _url(duckdb_warehouse), "--runs", "2")
+    assert result.exit_code == 1
+    assert "raw.items: 3 rows -> 6 rows" in result.stdout
+    result = invoke("check", "tiny", "-w", _url(duckdb_warehouse), "--runs", "1")
+    assert result.exit_code == 2
+    assert "--runs" in result.stderr
+
+
+def test_check_stops_at_a_failed_run(duckdb_warehouse) -> None:
+    result = invoke("check", "broken", "-w", _url(duckdb_warehouse))
+    assert result.exit_code == 1
+    assert "of broken failed: Step 'items' failed" in result.stderr
+    assert len(Ledger(duckdb_warehouse).runs()) == 1
+
+
+# --- errors: one sentence, exit 2, password masked ---------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["run", "check"])
+def test_unknown_stack_names_the_installed_ones(command: str, tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = invoke(command, "nope")
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        "Error: Unknown stack 'nope'. "
+        "Installed stacks: bogus, broken, crashy, dupes, missing, tiny."
+    )
+    assert not (tmp_path / ".stacks").exists()  # no warehouse file for a stack that doesn't exist
+
+
+def test_a_stack_that_fails_to_import_or_build(duckdb_warehouse) -> None:
+    result = invoke("run", "missing", "-w", _url(duckdb_warehouse))
+    assert result.exit_code == 2
+    assert "Stack 'missing' is installed but could not be imported" in result.stderr
+    assert "No module named 'no_such_module_xyz'" in result.stderr
+    result = invoke("run", "bogus", "-w", _url(duckdb_warehouse))
+    assert result.exit_code == 2
+    assert "returned str, not a stacks_contract.ports.Stack" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("url", "fragment"),
+    [
+        (f"postgresql://alice:{SECRET}@db:54x2/shop", "Port could not be cast"),
+        (f"postgresql://alice:{SECRET}@db:5432", "names no database"),
+        (f"mysql://alice:{SECRET}@db/shop", "scheme must be postgresql:// or duckdb://"),
+    ],
+)
+def test_malformed_url_is_one_masked_sentence(url: str, fragment: str) -> None:
+    result = invoke("run", "tiny", "--warehouse", url)
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("Error: Malformed warehouse URL") or "Unsupported" in lines[0]
+    assert "alice:***@db" in lines[0]
+    assert fragment in lines[0]
+    _no_secret(result)
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize("command", ["run", "check"])
+def test_unreachable_postgres_is_one_masked_sentence(command: str) -> None:
+    port = _closed_port()
+    result = invoke(
+        command, "tiny", "--warehouse", f"postgresql://alice:{SECRET}@127.0.0.1:{port}/shop"
+    )
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(
+        f"Error: Cannot connect to the Postgres warehouse postgresql://alice:***@127.0.0.1:{port}/shop"
+    )
+    assert "Connection refused" in lines[0]
+    assert SESSIONS == []  # nothing ran
+    _no_secret(result)
+
+
+def test_warehouse_from_environment(monkeypatch, duckdb_warehouse) -> None:
+    monkeypatch.setenv("STACKS_WAREHOUSE", _url(duckdb_warehouse))
+    result = invoke("run", "tiny")
+    assert result.exit_code == 0, result.output
+    assert duckdb_warehouse.path.exists()
+
+
+def test_help_lists_commands_and_exit_codes() -> None:
+    result = invoke("--help")
+    assert result.exit_code == 0
+    for word in ("list", "run", "check", "Exit codes"):
+        assert word in result.stdout
+    run_help = invoke("run", "--help").stdout
+    assert "--warehouse" in run_help and "--select" in run_help and "--full-refresh" in run_help
