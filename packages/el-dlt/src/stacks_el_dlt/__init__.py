@@ -5,6 +5,14 @@ Importing this package is cheap: dlt is imported inside the functions that need 
 
 from stacks_el_dlt.destination import DEFAULT_FILE_FORMAT, dlt_destination, pipelines_dir
 from stacks_el_dlt.names import LOADED_AT, QUARANTINE_TABLE, RUN_ID
+from stacks_el_dlt.sources import (
+    FilesStep,
+    ShopApiStep,
+    SqlDatabaseStep,
+    files_source,
+    shop_api_source,
+    sql_source,
+)
 from stacks_el_dlt.step import DltStep
 
 __all__ = [
@@ -13,6 +21,12 @@ __all__ = [
     "QUARANTINE_TABLE",
     "RUN_ID",
     "DltStep",
+    "FilesStep",
+    "ShopApiStep",
+    "SqlDatabaseStep",
     "dlt_destination",
+    "files_source",
     "pipelines_dir",
+    "shop_api_source",
+    "sql_source",
 ]

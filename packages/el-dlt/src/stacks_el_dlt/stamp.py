@@ -24,7 +24,7 @@ from typing import Any
 
 from dlt.extract.items_transform import ItemTransform
 
-from stacks_el_dlt.names import LOADED_AT, QUARANTINE_TABLE, RUN_ID
+from stacks_el_dlt.names import LOADED_AT, QUARANTINE_TABLE, ROW_HASH, RUN_ID
 
 #: Python types accepted without asking dlt's coercion (the fast path for well-typed rows)
 _FAST_TYPES: dict[str, tuple[type, ...]] = {
@@ -104,6 +104,7 @@ class StampAndQuarantine(ItemTransform[Any, dict[str, Any]]):
         rules: Mapping[str, ColumnRule],
         counter: Counter[str] | None = None,
         normalize: Any = None,
+        row_hash: bool = False,
     ) -> None:
         super().__init__(lambda item: item)
         self.step = step
@@ -115,6 +116,7 @@ class StampAndQuarantine(ItemTransform[Any, dict[str, Any]]):
         # rules name normalized columns; rows carry the source's spelling ("updatedAt")
         self._normalize = normalize
         self._aliased = normalize is None
+        self.row_hash = row_hash
 
     def __call__(self, item: Any, meta: Any = None) -> Any:
         if isinstance(item, list):
@@ -139,6 +141,11 @@ class StampAndQuarantine(ItemTransform[Any, dict[str, Any]]):
                     good.append(row)
                 else:
                     bad.append((row, reason))
+        if self.row_hash:
+            from dlt.common.normalizers.json.helpers import get_row_hash
+
+            for row in good:
+                row[ROW_HASH] = get_row_hash(row)
         for row in good:
             row[RUN_ID] = run_id
             row[LOADED_AT] = loaded_at
@@ -214,6 +221,21 @@ def rules_from_columns(columns: Mapping[str, Mapping[str, Any]]) -> dict[str, Co
             continue
         rules[name] = ColumnRule(data_type, nullable=not required)
     return rules
+
+
+def version_scd2_rows(resource: Any) -> bool:
+    """For an scd2 resource without its own row version column, use :data:`ROW_HASH`.
+
+    Returns whether the stamp step must compute it. (Arrow tables are not hashed here: give such
+    resources a ``row_version_column_name`` of your own.)
+    """
+    wd = resource.write_disposition
+    if not isinstance(wd, dict) or wd.get("strategy") != "scd2":
+        return False
+    if wd.get("row_version_column_name"):
+        return False
+    resource.apply_hints(write_disposition={**wd, "row_version_column_name": ROW_HASH})
+    return True
 
 
 def declare_quarantine(resource: Any) -> None:

@@ -90,6 +90,8 @@ class DltStep(ELStep):
         self._resumed: dict[str, list[Any]] = {}
         self._lock = threading.Lock()
         self._bound_schema: Any = None
+        #: extra secrets (e.g. a source database password) masked in every error message
+        self.secrets: tuple[str, ...] = ()
 
     # --- the manifest ---------------------------------------------------------------------------
 
@@ -165,6 +167,7 @@ class DltStep(ELStep):
             declare_quarantine,
             propagate_stamps,
             rules_from_columns,
+            version_scd2_rows,
         )
 
         source = self._build_source()
@@ -196,6 +199,7 @@ class DltStep(ELStep):
                     rules=rules,
                     counter=counter,
                     normalize=naming.normalize_identifier,
+                    row_hash=version_scd2_rows(resource),
                 )
             )
         return source
@@ -264,7 +268,7 @@ class DltStep(ELStep):
             raise
         except Exception as exc:
             raise ConfigError(
-                f"Step {self.name!r}: building the dlt source failed: {_one_line(exc)}"
+                self._mask(f"Step {self.name!r}: building the dlt source failed: {_one_line(exc)}")
             ) from None
         if isinstance(obj, DltSource):
             return obj
@@ -292,7 +296,7 @@ class DltStep(ELStep):
         if isinstance(exc, StacksError):
             return exc
         step = getattr(exc, "step", None)
-        message = redact(_root_message(exc), warehouse)
+        message = self._mask(redact(_root_message(exc), warehouse))
         if step in ("sync", "load", None) and _looks_like_connection(message):
             return WarehouseUnreachable(
                 f"Cannot connect to the {warehouse.kind} warehouse "
@@ -300,6 +304,12 @@ class DltStep(ELStep):
             )
         where = f"dlt {step} step" if step else "dlt"
         return StepFailed(self.name, f"{where} failed: {message}")
+
+    def _mask(self, text: str) -> str:
+        for secret in self.secrets:
+            if secret:
+                text = text.replace(secret, "***")
+        return text
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, dataset={self.dataset!r})"
