@@ -1,0 +1,7 @@
+select
+    id,
+    name,
+    country,
+    updated_at,
+    '{{ var("stacks_run_id", "manual") }}' as _stacks_run_id
+from {{ source('shop', 'customers') }}

@@ -1,0 +1,80 @@
+"""The dbt profile is rendered from the warehouse; the password never reaches the disk."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+from pydantic import SecretStr
+from stacks_contract.errors import ConfigError
+from stacks_contract.models import RunRequest
+from stacks_contract.sql import connect
+from stacks_contract.warehouse import BigQueryWarehouse, DuckDBWarehouse, PostgresWarehouse
+from stacks_transform_dbt import PASSWORD_ENV, DbtTransform, render_profile
+
+SECRET = "s3cret-Pa55-word!"
+
+
+def test_postgres_profile_holds_an_env_reference_not_the_password(
+    postgres_warehouse, project_dir, shop, tmp_path
+):
+    # trust auth on the test cluster accepts any password, so a run still proves the wiring
+    wh = postgres_warehouse.model_copy(update={"password": SecretStr(SECRET)})
+    shop.seed(wh)
+    t = DbtTransform(project_dir, state_dir=tmp_path / "state", threads=2)
+    inv = t.invocation(wh, RunRequest(stack="t"))
+
+    text = (inv.profiles_dir / "profiles.yml").read_text()
+    out = yaml.safe_load(text)["shop_test"]["outputs"][inv.target]
+    assert out["type"] == "postgres"
+    assert (out["host"], out["port"], out["dbname"]) == (wh.host, wh.port, wh.database)
+    assert out["schema"] == "analytics" and out["threads"] == 2
+    assert out["password"] == "{{ env_var('" + PASSWORD_ENV + "', '') }}"
+    assert inv.env[PASSWORD_ENV] == SECRET
+    assert SECRET not in repr(inv)
+
+    result = t.run(RunRequest(stack="t"), wh)
+    assert result.ok
+    # nothing dbt or stacks wrote (profile, target/, logs/) holds the secret in clear
+    written = [p for p in (tmp_path / "state").rglob("*") if p.is_file()]
+    assert any(p.name == "run_results.json" for p in written)
+    for p in written:
+        assert SECRET.encode() not in p.read_bytes(), p
+
+
+def test_duckdb_profile_points_at_the_file(duckdb_warehouse, project_dir, tmp_path):
+    t = DbtTransform(project_dir, schema="marts", threads=3, state_dir=tmp_path)
+    inv = t.invocation(duckdb_warehouse, RunRequest(stack="t"))
+    out = yaml.safe_load((inv.profiles_dir / "profiles.yml").read_text())["shop_test"]
+    target = out["outputs"][out["target"]]
+    assert target["type"] == "duckdb"
+    assert target["path"] == str(duckdb_warehouse.path)
+    assert (target["schema"], target["threads"]) == ("marts", 3)
+    assert PASSWORD_ENV not in inv.env
+
+
+def test_two_warehouses_get_separate_state(duckdb_warehouse, project_dir, tmp_path):
+    other = DuckDBWarehouse(path=tmp_path / "other.duckdb")
+    t = DbtTransform(project_dir)
+    a, b = t.state_dir(duckdb_warehouse), t.state_dir(other)
+    assert a != b
+    # by default beside the DuckDB file, never inside the dbt project
+    assert a.is_relative_to(duckdb_warehouse.path.parent)
+    assert not a.is_relative_to(project_dir)
+
+
+def test_unsupported_warehouse_is_one_sentence():
+    with pytest.raises(ConfigError, match="cannot render a dbt profile for a bigquery"):
+        render_profile(BigQueryWarehouse(project="p"), profile="x", schema="s")
+
+
+def test_special_characters_survive_rendering(tmp_path):
+    wh = PostgresWarehouse(host="db.example", database="we'ird: db", user="u#1")
+    out = yaml.safe_load(render_profile(wh, profile="p", schema="s"))["p"]["outputs"]["stacks"]
+    assert (out["dbname"], out["user"]) == ("we'ird: db", "u#1")
+
+
+def test_run_with_the_rendered_profile_reaches_postgres(postgres_warehouse, project_dir, shop):
+    shop.seed(postgres_warehouse)
+    DbtTransform(project_dir).run(RunRequest(stack="t"), postgres_warehouse)
+    with connect(postgres_warehouse) as c:
+        assert c.count("analytics", "customer_revenue") == 5
