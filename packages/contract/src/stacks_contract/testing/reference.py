@@ -10,7 +10,7 @@ ports alone:
   ``_stacks_loaded_at``;
 * :class:`ReferenceSqlTransform`: ``create table ... as select`` models, in order, plus SQL tests;
 * deliberately broken steps (:class:`AppendOnlyELStep`, :class:`ForgetfulELStep`,
-  :class:`RunIdIgnoringELStep`) that the suites must catch.
+  :class:`RunIdIgnoringELStep`, :class:`CursorFirstELStep`) that the suites must catch.
 
 Every object can be rebuilt in a fresh interpreter from JSON in an environment variable
 (:func:`el_step_from_env`, :func:`transform_from_env`, :func:`stack_from_env`), which is how the
@@ -51,6 +51,7 @@ __all__ = [
     "ENV_STEP",
     "ENV_TRANSFORM",
     "AppendOnlyELStep",
+    "CursorFirstELStep",
     "ForgetfulELStep",
     "ReferenceELStep",
     "ReferenceSource",
@@ -381,8 +382,47 @@ class RunIdIgnoringELStep(ReferenceELStep):
         super()._insert(conn, rows, f"own-{uuid.uuid4().hex[:8]}", loaded_at)
 
 
+class CursorFirstELStep(ReferenceELStep):
+    """BROKEN on purpose: commits the table and the new cursor, pauses, then loads the rows in a
+    second transaction. A kill in between leaves the cursor past rows that never landed, so the
+    re-run loads nothing (the inverse of dlt#4052)."""
+
+    pause_seconds: ClassVar[float] = 3.0
+
+    def run(
+        self, request: RunRequest, warehouse: Warehouse, report: Reporter = silent
+    ) -> LoadResult:
+        started = utcnow()
+        rows = self.read_source()
+        with connect(warehouse) as conn:
+            last = self._read_cursor(conn)
+            batch = [r for r in rows if last is None or r[self.cursor] > last]
+            with _transaction(conn):
+                self._ensure_table(conn, batch)
+                if batch:
+                    self._write_cursor(conn, max(r[self.cursor] for r in batch))
+            time.sleep(self.pause_seconds)
+            with _transaction(conn):
+                if batch:
+                    self._write(conn, batch, request.run_id, started)
+        return LoadResult(
+            step=self.name,
+            run_id=request.run_id,
+            rows={self.table.key: len(batch)},
+            started_at=started,
+            finished_at=utcnow(),
+        )
+
+
 _EL_CLASSES: dict[str, type[ReferenceELStep]] = {
-    c.__name__: c for c in (ReferenceELStep, AppendOnlyELStep, ForgetfulELStep, RunIdIgnoringELStep)
+    c.__name__: c
+    for c in (
+        ReferenceELStep,
+        AppendOnlyELStep,
+        ForgetfulELStep,
+        RunIdIgnoringELStep,
+        CursorFirstELStep,
+    )
 }
 
 

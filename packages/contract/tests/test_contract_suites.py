@@ -1,0 +1,135 @@
+"""The suites catch broken implementations: each broken reference step (or orchestrator) is run
+through the real suite in a child pytest, and the check that should catch it must fail, with a
+message a user can act on. The unbroken reference under the same harness passes those checks."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+EL_MODULE = """
+import pytest
+from stacks_contract.testing import reference as ref
+from stacks_contract.testing.suites import BaseELSuite
+from stacks_contract.testing.suites.reference import ReferenceELHarness
+
+class TestSubject(BaseELSuite):
+    kill_points = 1
+
+    @pytest.fixture
+    def el_harness(self, warehouse, tmp_path):
+        return ReferenceELHarness(tmp_path / "source", ref.{step_class})
+"""
+
+ORCH_MODULE = """
+import pytest
+from stacks_contract.models import RunRecord, RunStatus, utcnow
+from stacks_contract.testing.suites import BaseOrchestratorSuite, OrchestratorHarness
+
+class CarryOnOrchestrator:
+    # BROKEN: swallows step errors, always reports success, never writes the ledger
+    name = "carry-on"
+    supports_partial_runs = False
+
+    def run(self, stack, request, warehouse, report=None):
+        for step in stack.el_steps:
+            try:
+                step.run(request, warehouse)
+            except Exception:
+                pass
+        try:
+            stack.transform.run(request, warehouse)
+        except Exception:
+            pass
+        now = utcnow()
+        return RunRecord(run_id=request.run_id, stack=stack.name, orchestrator=self.name,
+                         trigger=request.trigger, status=RunStatus.SUCCEEDED,
+                         started_at=now, finished_at=now)
+
+class Harness(OrchestratorHarness):
+    def make_orchestrator(self):
+        return CarryOnOrchestrator()
+
+    def orchestrator_factory(self):
+        raise NotImplementedError
+
+class TestSubject(BaseOrchestratorSuite):
+    @pytest.fixture
+    def orchestrator_harness(self, warehouse, tmp_path):
+        return Harness()
+"""
+
+
+def run_suite(pytester: pytest.Pytester, module: str, select: str) -> pytest.RunResult:
+    pytester.makepyfile(test_subject=module)
+    # DuckDB only: the child needs no Postgres cluster of its own
+    return pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "-rs", "-q", "-k", f"({select}) and duckdb"
+    )
+
+
+def el_suite(pytester: pytest.Pytester, step_class: str, select: str) -> pytest.RunResult:
+    return run_suite(pytester, EL_MODULE.replace("{step_class}", step_class), select)
+
+
+def test_the_reference_step_passes_the_checks_used_below(pytester: pytest.Pytester) -> None:
+    result = el_suite(
+        pytester,
+        "ReferenceELStep",
+        "one_run_equals or carries_the_run_id or interrupted or writes_nothing",
+    )
+    result.assert_outcomes(passed=4)
+
+
+def test_append_only_step_fails_one_run_equals_three(pytester: pytest.Pytester) -> None:
+    result = el_suite(pytester, "AppendOnlyELStep", "one_run_equals or writes_nothing")
+    result.assert_outcomes(failed=1, skipped=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*3 runs differ from 1 run*",
+            "*raw.customers: 20 rows -> 60 rows*",
+            "*AppendOnlyELStep.incremental is off (capability flag)*",
+        ]
+    )
+
+
+def test_append_only_step_fails_changed_row(pytester: pytest.Pytester) -> None:
+    result = el_suite(pytester, "AppendOnlyELStep", "changed_row")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*raw.customers went from 20 to 40 rows*"])
+
+
+def test_step_losing_a_row_on_rerun_fails_one_run_equals_three(pytester: pytest.Pytester) -> None:
+    result = el_suite(pytester, "ForgetfulELStep", "one_run_equals")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*raw.customers: 20 rows -> 19 rows*"])
+
+
+def test_step_ignoring_the_run_id_fails_the_run_id_check(pytester: pytest.Pytester) -> None:
+    result = el_suite(pytester, "RunIdIgnoringELStep", "carries_the_run_id")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*rows not traceable to the run*", "*rows stamped 'own-*"])
+
+
+def test_step_committing_its_cursor_first_fails_the_sigkill_check(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # seed 5 puts the kill at ~0.6 of the run, inside the step's 3 s pause between its commits
+    monkeypatch.setenv("STACKS_SUITE_SEED", "5")
+    result = el_suite(pytester, "CursorFirstELStep", "interrupted")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        ["*seed 5; kills*after the re-run the warehouse differs from an uninterrupted run*"]
+    )
+
+
+def test_orchestrator_swallowing_failures_fails_the_suite(pytester: pytest.Pytester) -> None:
+    result = run_suite(pytester, ORCH_MODULE, "failing_step or succeeds_and_is_recorded")
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines_random(
+        [
+            "*a run with a failing EL step did not fail*",
+            "*the run is not in the run ledger*",
+        ]
+    )
