@@ -1,0 +1,719 @@
+"""The stacks benchmark: every layer against its physical reference, side by side, in one run.
+
+    uv run python bench/run.py            # full: 1M rows (5M for memory), median of 3
+    uv run python bench/run.py --quick    # 200k rows, median of 2, under 3 minutes
+
+Starts its own throwaway Postgres (the repo's fixture code), generates the orders-like data once
+(bench/data.py) and measures each case in a fresh database / file, each repeat paired with a fresh
+measurement of its reference, so every ratio compares numbers taken seconds apart in this run.
+Writes bench/results/latest.{json,md} (``--quick``: quick.{json,md}). A case whose package has not
+landed (or fails) is reported as "unavailable: <why>", never faked. See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import data  # noqa: E402
+import refs  # noqa: E402
+import sources  # noqa: E402
+
+for _k, _v in {
+    "RUNTIME__DLTHUB_TELEMETRY": "false",
+    "DO_NOT_TRACK": "1",
+    "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    "DAGSTER_DISABLE_TELEMETRY": "1",
+}.items():
+    os.environ.setdefault(_k, _v)
+
+# key -> (comparison, goal, meaning); the issue's table (issue 6)
+GOALS: dict[str, tuple[str, float, str]] = {
+    "dlt_pg_arrow_vs_copy": (">=", 0.6, "rows/s of el-dlt (Arrow source) / rows/s of raw COPY"),
+    "dlt_pg_dicts_vs_copy": (">=", 0.25, "rows/s of el-dlt (dict source) / rows/s of raw COPY"),
+    "dlt_duckdb_arrow_vs_native": (">=", 0.5, "rows/s of el-dlt into DuckDB / native Arrow insert"),
+    "incremental_noop_vs_full": ("<=", 0.02, "incremental run, no new data / full load (time)"),
+    "merge_reload_vs_full": ("<=", 1.2, "merge re-load of the same rows / full load (time)"),
+    "dbt_inproc_vs_command": ("<=", 0.5, "in-process dbt build / `dbt build` command (2nd run)"),
+    "dagster_stack_vs_direct": ("<=", 1.3, "stack under Dagster / same steps called directly"),
+    "peak_rss_mb_1m": ("<=", 1024, "peak RSS (MB) of the EL process at 1M rows"),
+    "peak_rss_growth_1m_to_5m": ("<=", 1.25, "peak RSS at 5M / at 1M"),
+}
+
+
+class Unavailable(Exception):
+    """A case cannot run yet (its package has not landed); the reason goes in the results."""
+
+
+def log(msg: str) -> None:
+    print(f"[{datetime.now(UTC):%H:%M:%S}] {msg}", flush=True)
+
+
+def median(xs: list[float]) -> float:
+    return statistics.median(xs)
+
+
+def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    t0 = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t0, out
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.rows: int = args.rows
+        self.repeat: int = args.repeat
+        self.tmp = Path(tempfile.mkdtemp(prefix="stacks-bench-"))
+        self.out: dict[str, Any] = {}
+        self.notes: list[str] = []
+        self.srv: Any = None
+        self._n = 0
+
+    # --- fixtures ------------------------------------------------------------------------------
+
+    def pg(self, prefix: str = "b") -> Any:
+        return self.srv.create_database(prefix)
+
+    def duck(self, name: str) -> Any:
+        from stacks_contract.warehouse import DuckDBWarehouse
+
+        self._n += 1
+        return DuckDBWarehouse(path=self.tmp / f"{name}-{self._n}.duckdb")
+
+    def workdir(self) -> Path:
+        self._n += 1
+        p = self.tmp / f"dlt-{self._n}"
+        p.mkdir()
+        return p
+
+    def record(self, key: str, value: Any) -> None:
+        self.out[key] = value
+
+    def samples(self, key: str, xs: list[float]) -> float:
+        self.out[key + "_samples"] = [round(x, 4) for x in xs]
+        m = median(xs)
+        self.out[key] = round(m, 4)
+        return m
+
+    def copy_ref(self, pk: bool = False) -> float:
+        wh = self.pg("ref")
+        s = refs.pg_copy_binary(wh.url(), "raw", self.copy_payload, pk)
+        self.srv.drop_database(wh.database)
+        return s
+
+    # --- helpers around el-dlt -------------------------------------------------------------------
+
+    def dlt_step(self, factory: Callable[[], Any], name: str = "orders") -> Any:
+        try:
+            from stacks_el_dlt import DltStep
+        except ImportError as exc:
+            raise Unavailable(f"stacks_el_dlt.DltStep is not importable ({exc})") from None
+        return DltStep(name, factory, pipelines_base_dir=self.workdir())
+
+    def run_step(self, step: Any, wh: Any, expect_rows: int | None = None) -> tuple[float, Any]:
+        from stacks_contract.models import RunRequest
+
+        s, result = timed(lambda: step.run(RunRequest(stack="bench"), wh))
+        got = result.rows.get("raw.orders", 0)
+        if expect_rows is not None and got != expect_rows:
+            raise RuntimeError(
+                f"el-dlt reported {got} rows into raw.orders, expected {expect_rows}"
+            )
+        return s, result
+
+    def count(self, wh: Any, where: str = "") -> int:
+        from stacks_contract.sql import connect
+
+        conn = connect(wh)
+        try:
+            return conn.execute(f"select count(*) from raw.orders {where}").fetchone()[0]
+        finally:
+            conn.close()
+
+    def has_pk(self, wh: Any) -> bool:
+        from stacks_contract.sql import connect
+
+        conn = connect(wh)
+        try:
+            row = conn.execute(
+                "select count(*) from information_schema.table_constraints where "
+                "table_schema = 'raw' and table_name = 'orders' and constraint_type = 'PRIMARY KEY'"
+            ).fetchone()
+            return bool(row[0])
+        finally:
+            conn.close()
+
+
+def trace_split(step: Any, wh: Any) -> dict[str, float]:
+    """extract / normalize / load seconds of the step's last dlt run (from dlt's own trace)."""
+    try:
+        trace = step.dlt_pipeline(wh).last_trace
+        return {
+            s.step: round((s.finished_at - s.started_at).total_seconds(), 3)
+            for s in trace.steps
+            if s.step in ("extract", "normalize", "load")
+        }
+    except Exception:
+        return {}
+
+
+# --- cases ---------------------------------------------------------------------------------------
+
+
+def case_el_pg_arrow(b: Bench) -> None:
+    """Arrow source into Postgres: full load, incremental no-op, 1% changed, per repeat in a fresh
+    database; the reference COPY is measured right before each full load."""
+    n = b.rows
+    tbl = b.tbl
+    current = {"t": tbl}
+    items = lambda lv: sources.arrow_items(lambda: current["t"], lv)  # noqa: E731
+    full, noop, inc1, ratios, noop_ratios, inc_ratios, copies = [], [], [], [], [], [], []
+    splits = []
+    for _ in range(b.repeat):
+        current["t"] = tbl
+        step = b.dlt_step(sources.orders(items))
+        wh = b.pg()
+        c = b.copy_ref(pk=False)
+        s, _ = b.run_step(step, wh, n)
+        splits.append(trace_split(step, wh))
+        if b.count(wh) != n:
+            raise RuntimeError("full load: row count differs from the source")
+        shape_pk = b.has_pk(wh)
+        if shape_pk:  # compare against COPY into the same shape
+            c = b.copy_ref(pk=True)
+        s0, r0 = b.run_step(step, wh)
+        if r0.total_rows != 0:
+            raise RuntimeError(f"incremental no-op wrote {r0.total_rows} rows")
+        current["t"] = data.changed(tbl, 0.01)
+        s1, r1 = b.run_step(step, wh)
+        changed = b.count(wh, "where status = 'changed'")
+        if b.count(wh) != n or changed != r1.rows.get("raw.orders"):
+            raise RuntimeError(f"1% change: {b.count(wh)} rows, {changed} changed")
+        b.srv.drop_database(wh.database)
+        full.append(s)
+        noop.append(s0)
+        inc1.append(s1)
+        copies.append(c)
+        ratios.append(c / s)
+        noop_ratios.append(s0 / s)
+        inc_ratios.append(s1 / s)
+        log(f"  pg arrow: copy {c:.2f}s  full {s:.2f}s  noop {s0:.3f}s  1% {s1:.2f}s  {splits[-1]}")
+    b.record("copy_shape", "primary key on id" if shape_pk else "no primary key (as dlt creates)")
+    b.samples("t_ref_pg_copy_binary_s", copies)
+    b.samples("t_dlt_pg_arrow_full_s", full)
+    b.samples("t_dlt_pg_arrow_noop_s", noop)
+    b.samples("t_dlt_pg_arrow_incr_1pct_s", inc1)
+    b.record("t_dlt_pg_arrow_full_split", splits)
+    b.samples("dlt_pg_arrow_vs_copy", ratios)
+    b.samples("incremental_noop_vs_full", noop_ratios)
+    b.samples("incremental_1pct_vs_full", inc_ratios)
+    b.record("rows_per_s_ref_pg_copy", round(n / median(copies)))
+    b.record("rows_per_s_dlt_pg_arrow", round(n / median(full)))
+
+
+def case_el_pg_merge_reload(b: Bench) -> None:
+    """A merge source without a cursor: the second run re-loads the same rows (upsert)."""
+    n = b.rows
+    items = lambda lv: sources.arrow_items(lambda: b.tbl, lv)  # noqa: E731
+    firsts, reloads, ratios = [], [], []
+    for _ in range(b.repeat):
+        step = b.dlt_step(sources.orders(items, incremental=False))
+        wh = b.pg()
+        s, _ = b.run_step(step, wh, n)
+        s2, _ = b.run_step(step, wh, n)
+        if b.count(wh) != n:
+            raise RuntimeError(f"merge re-load left {b.count(wh)} rows, expected {n}")
+        b.srv.drop_database(wh.database)
+        firsts.append(s)
+        reloads.append(s2)
+        ratios.append(s2 / s)
+        log(f"  pg merge: first {s:.2f}s  reload {s2:.2f}s")
+    b.samples("t_dlt_pg_merge_first_s", firsts)
+    b.samples("t_dlt_pg_merge_reload_s", reloads)
+    b.samples("merge_reload_vs_full", ratios)
+
+
+def case_el_pg_append(b: Bench) -> None:
+    """The same Arrow rows, append (no key, no cursor): what merge costs on top of a plain load."""
+    n = b.rows
+    items = lambda lv: sources.arrow_items(lambda: b.tbl, lv)  # noqa: E731
+    ts, ratios = [], []
+    for _ in range(b.repeat):
+        step = b.dlt_step(
+            sources.orders(items, incremental=False, write_disposition="append", primary_key=None)
+        )
+        wh = b.pg()
+        c = b.copy_ref(pk=False)
+        s, _ = b.run_step(step, wh, n)
+        b.srv.drop_database(wh.database)
+        ts.append(s)
+        ratios.append(c / s)
+        log(f"  pg append: copy {c:.2f}s  dlt {s:.2f}s")
+    b.samples("t_dlt_pg_arrow_append_s", ts)
+    b.samples("dlt_pg_arrow_append_vs_copy", ratios)
+
+
+def case_el_pg_dicts(b: Bench) -> None:
+    """Dict pages (what REST APIs give) into Postgres: full load and incremental no-op."""
+    n = b.rows
+    if b.pages is None:
+        b.pages = list(data.dict_pages(b.tbl))
+    items = lambda lv: sources.dict_items(lambda: b.tbl, lambda: b.pages, lv)  # noqa: E731
+    full, noop, ratios, copies, splits = [], [], [], [], []
+    for _ in range(b.repeat):
+        step = b.dlt_step(sources.orders(items))
+        wh = b.pg()
+        c = b.copy_ref(pk=False)
+        s, _ = b.run_step(step, wh, n)
+        splits.append(trace_split(step, wh))
+        s0, r0 = b.run_step(step, wh)
+        if b.count(wh) != n or r0.total_rows != 0:
+            raise RuntimeError(f"dict load: {b.count(wh)} rows; no-op wrote {r0.total_rows}")
+        b.srv.drop_database(wh.database)
+        full.append(s)
+        noop.append(s0)
+        copies.append(c)
+        ratios.append(c / s)
+        log(f"  pg dicts: copy {c:.2f}s  full {s:.2f}s  noop {s0:.3f}s  {splits[-1]}")
+    b.samples("t_ref_pg_copy_binary_dicts_pair_s", copies)
+    b.samples("t_dlt_pg_dicts_full_s", full)
+    b.samples("t_dlt_pg_dicts_noop_s", noop)
+    b.record("t_dlt_pg_dicts_full_split", splits)
+    b.samples("dlt_pg_dicts_vs_copy", ratios)
+    b.record("rows_per_s_dlt_pg_dicts", round(n / median(full)))
+
+
+def case_el_duckdb_arrow(b: Bench) -> None:
+    n = b.rows
+    items = lambda lv: sources.arrow_items(lambda: b.tbl, lv)  # noqa: E731
+    full, natives, ratios, splits = [], [], [], []
+    for _ in range(b.repeat):
+        native = refs.duckdb_native(b.tmp / "native.duckdb", b.tbl)
+        step = b.dlt_step(sources.orders(items))
+        wh = b.duck("dlt")
+        s, _ = b.run_step(step, wh, n)
+        splits.append(trace_split(step, wh))
+        if b.count(wh) != n:
+            raise RuntimeError("duckdb load: row count differs from the source")
+        wh.path.unlink(missing_ok=True)
+        full.append(s)
+        natives.append(native)
+        ratios.append(native / s)
+        log(f"  duckdb: native {native:.2f}s  el-dlt {s:.2f}s  {splits[-1]}")
+    b.samples("t_ref_duckdb_native_arrow_s", natives)
+    b.samples("t_dlt_duckdb_arrow_full_s", full)
+    b.record("t_dlt_duckdb_arrow_full_split", splits)
+    b.samples("dlt_duckdb_arrow_vs_native", ratios)
+
+
+def case_dbt(b: Bench) -> None:
+    """A 3-model project (bench/dbt_project) over the rows in Postgres: in-process through
+    DbtTransform.run vs `dbt build` as a command, alternating, each after one warm-up run."""
+    try:
+        from stacks_transform_dbt import DbtTransform
+    except ImportError as exc:
+        raise Unavailable(f"stacks_transform_dbt.DbtTransform is not importable ({exc})") from None
+    from stacks_contract.models import RunRequest
+
+    wh = b.pg("dbt")
+    refs.pg_copy_binary(wh.url(), "raw", b.copy_payload, pk=False)
+    with wh_conn(wh) as conn:
+        conn.execute("alter table raw.orders_copy rename to orders")
+    transform = DbtTransform(HERE / "dbt_project", state_dir=b.tmp / "dbt-state")
+    dbt_exe = shutil.which("dbt") or str(Path(sys.executable).parent / "dbt")
+    if not Path(dbt_exe).exists():
+        raise Unavailable("no dbt executable beside the interpreter or on PATH")
+
+    def inproc() -> float:
+        s, result = timed(lambda: transform.run(RunRequest(stack="bench"), wh))
+        if not result.ok:
+            raise RuntimeError(f"in-process dbt build failed: {result}")
+        return s
+
+    def command() -> float:
+        inv = transform.invocation(wh, RunRequest(stack="bench"))
+        env = {**os.environ, **inv.env}
+        s, proc = timed(
+            lambda: subprocess.run(
+                [dbt_exe, *inv.args("build")], env=env, capture_output=True, text=True
+            )
+        )
+        if proc.returncode != 0:
+            raise RuntimeError(f"`dbt build` failed: {proc.stdout[-2000:]}{proc.stderr[-2000:]}")
+        return s
+
+    cold_in = inproc()
+    cold_cmd = command()
+    ins, cmds, ratios = [], [], []
+    for _ in range(b.repeat):
+        i = inproc()
+        c = command()
+        ins.append(i)
+        cmds.append(c)
+        ratios.append(i / c)
+        log(f"  dbt: in-process {i:.2f}s  command {c:.2f}s")
+    b.record("t_dbt_inproc_first_s", round(cold_in, 3))
+    b.record("t_dbt_command_first_s", round(cold_cmd, 3))
+    b.samples("t_dbt_inproc_s", ins)
+    b.samples("t_dbt_command_s", cmds)
+    b.samples("dbt_inproc_vs_command", ratios)
+    b.record("dbt_models_rows", b.rows)
+
+
+@contextlib.contextmanager
+def wh_conn(wh: Any) -> Iterator[Any]:
+    import psycopg
+
+    with psycopg.connect(wh.url(), autocommit=True) as conn:
+        yield conn
+
+
+def case_dagster(b: Bench) -> None:
+    """The shipped dagster-dlt-dbt stack (its demo shop source) run by its orchestrator vs the
+    same spec's EL steps and transform called directly; each repeat in a fresh warehouse,
+    alternating, after one warm-up run of each (imports, dbt parse)."""
+    try:
+        from stacks_dagster_dlt_dbt import build_stack
+    except ImportError as exc:
+        raise Unavailable(f"stacks_dagster_dlt_dbt.build_stack is not importable ({exc})") from None
+    from stacks_contract.models import RunRequest, RunStatus
+
+    stack = build_stack()
+    kind = b.args.dagster_warehouse
+
+    def fresh() -> Any:
+        return b.pg("dag") if kind == "postgres" else b.duck("stack")
+
+    def via_dagster(wh: Any) -> float:
+        with stack.session(wh):
+            spec = stack.spec(wh)
+            req = RunRequest(stack=stack.name)
+            s, record = timed(lambda: stack.orchestrator().run(spec, req, wh))
+        if record.status != RunStatus.SUCCEEDED:
+            raise RuntimeError(f"stack run under Dagster failed: {record.error}")
+        b.out["dagster_stack_rows"] = record.rows
+        return s
+
+    def direct(wh: Any) -> float:
+        with stack.session(wh):
+            spec = stack.spec(wh)
+            req = RunRequest(stack=stack.name)
+
+            def go() -> None:
+                for step in spec.el_steps:
+                    step.run(req, wh)
+                if spec.transform is not None:
+                    result = spec.transform.run(req, wh)
+                    if not result.ok:
+                        raise RuntimeError("direct transform failed")
+
+            s, _ = timed(go)
+        return s
+
+    cold_d = via_dagster(fresh())
+    cold_x = direct(fresh())
+    ds, xs, ratios = [], [], []
+    for _ in range(b.repeat):
+        d = via_dagster(fresh())
+        x = direct(fresh())
+        ds.append(d)
+        xs.append(x)
+        ratios.append(d / x)
+        log(f"  stack: dagster {d:.2f}s  direct {x:.2f}s")
+    b.record("dagster_warehouse", kind)
+    b.record("t_dagster_stack_first_s", round(cold_d, 3))
+    b.record("t_direct_stack_first_s", round(cold_x, 3))
+    b.samples("t_dagster_stack_s", ds)
+    b.samples("t_direct_stack_s", xs)
+    b.samples("dagster_stack_vs_direct", ratios)
+
+
+def case_memory(b: Bench) -> None:
+    """Peak RSS of an el-dlt load (Arrow, streamed, merge + cursor) in its own process."""
+    try:
+        import stacks_el_dlt  # noqa: F401
+    except ImportError as exc:
+        raise Unavailable(f"stacks_el_dlt is not importable ({exc})") from None
+    small, big = b.args.rss_rows
+    peaks = {}
+    for rows in (small, big):
+        wh = b.pg("rss")
+        proc = subprocess.run(
+            [
+                sys.executable,
+                str(HERE / "el_child.py"),
+                "--rows",
+                str(rows),
+                "--warehouse",
+                wh.url(),
+                "--workdir",
+                str(b.workdir()),
+            ],
+            capture_output=True,
+            text=True,
+        )
+        if proc.returncode != 0:
+            raise RuntimeError(f"EL child failed: {proc.stderr[-2000:]}")
+        rep = json.loads(proc.stdout.strip().splitlines()[-1])
+        if rep["rows"] != rows:
+            raise RuntimeError(f"EL child loaded {rep['rows']} rows, expected {rows}")
+        peak = max(rep["maxrss_self_kb"], rep["maxrss_children_kb"]) / 1024
+        peaks[rows] = peak
+        b.record(f"rss_child_{rows}", rep)
+        b.srv.drop_database(wh.database)
+        log(f"  memory: {rows} rows peak {peak:.0f} MB in {rep['seconds']:.1f}s")
+    b.record("peak_rss_mb_1m", round(peaks[small], 1))
+    b.record("peak_rss_mb_5m", round(peaks[big], 1))
+    b.record("peak_rss_growth_1m_to_5m", round(peaks[big] / peaks[small], 3))
+    b.record("rss_rows", [small, big])
+
+
+def case_profile(b: Bench) -> None:
+    """cProfile one el-dlt full load (Arrow and dicts) and keep the top of the profile."""
+    import cProfile
+    import io
+    import pstats
+
+    if b.pages is None:
+        b.pages = list(data.dict_pages(b.tbl))
+    out = io.StringIO()
+    for label, items in (
+        ("arrow", lambda lv: sources.arrow_items(lambda: b.tbl, lv)),
+        ("dicts", lambda lv: sources.dict_items(lambda: b.tbl, lambda: b.pages, lv)),
+    ):
+        step = b.dlt_step(sources.orders(items))
+        wh = b.pg("prof")
+        prof = cProfile.Profile()
+        prof.enable()
+        s, _ = b.run_step(step, wh, b.rows)
+        prof.disable()
+        out.write(f"===== el-dlt full load, {label} source, {b.rows} rows, {s:.2f}s wall =====\n")
+        out.write(f"dlt trace split: {trace_split(step, wh)}\n")
+        st = pstats.Stats(prof, stream=out)
+        st.sort_stats("cumulative").print_stats(40)
+        st.sort_stats("tottime").print_stats(25)
+        b.srv.drop_database(wh.database)
+    path = HERE / "results" / ("profile_quick.txt" if b.args.quick else "profile.txt")
+    path.write_text(out.getvalue())
+    log(f"  profile written to {path.relative_to(HERE.parent)}")
+
+
+CASES: dict[str, Callable[[Bench], None]] = {
+    "el_pg_arrow": case_el_pg_arrow,
+    "el_pg_merge_reload": case_el_pg_merge_reload,
+    "el_pg_append": case_el_pg_append,
+    "el_pg_dicts": case_el_pg_dicts,
+    "el_duckdb_arrow": case_el_duckdb_arrow,
+    "dbt": case_dbt,
+    "dagster": case_dagster,
+    "memory": case_memory,
+    "profile": case_profile,
+}
+# the keys each case fills (for "unavailable" reporting)
+CASE_KEYS = {
+    "el_pg_arrow": ["dlt_pg_arrow_vs_copy", "incremental_noop_vs_full"],
+    "el_pg_merge_reload": ["merge_reload_vs_full"],
+    "el_pg_dicts": ["dlt_pg_dicts_vs_copy"],
+    "el_duckdb_arrow": ["dlt_duckdb_arrow_vs_native"],
+    "dbt": ["dbt_inproc_vs_command"],
+    "dagster": ["dagster_stack_vs_direct"],
+    "memory": ["peak_rss_mb_1m", "peak_rss_growth_1m_to_5m"],
+}
+
+
+# --- report ---------------------------------------------------------------------------------------
+
+
+def machine_info(b: Bench) -> dict[str, Any]:
+    from importlib import metadata
+
+    def ver(dist: str) -> str | None:
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            return None
+
+    info: dict[str, Any] = {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "mem_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+        "versions": {
+            d: ver(d)
+            for d in (
+                "dlt",
+                "dbt-core",
+                "dbt-postgres",
+                "dbt-duckdb",
+                "dagster",
+                "duckdb",
+                "pyarrow",
+                "psycopg",
+                "adbc-driver-postgresql",
+            )
+        },
+    }
+    try:
+        info["git_commit"] = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=HERE
+        ).stdout.strip()
+    except OSError:
+        pass
+    with contextlib.suppress(Exception), wh_conn(b.srv.admin) as conn:
+        info["postgres"] = conn.execute("show server_version").fetchone()[0]
+    return info
+
+
+def met(key: str, value: Any) -> str:
+    op, goal, _ = GOALS[key]
+    if not isinstance(value, int | float):
+        return "-"
+    ok = value >= goal if op == ">=" else value <= goal
+    return "yes" if ok else "no"
+
+
+def write_reports(b: Bench) -> None:
+    out = b.out
+    flat: dict[str, Any] = {}
+    for key in GOALS:
+        flat[key] = out.get(key)
+    for key in GOALS:
+        if flat[key] is None:
+            flat[key + "_unavailable"] = out.get(key + "_unavailable", "not measured")
+    flat.update({k: v for k, v in out.items() if k not in flat})
+    flat["goals"] = {k: f"{op} {g}" for k, (op, g, _) in GOALS.items()}
+    flat["goals_met"] = {k: met(k, flat[k]) for k in GOALS}
+    stem = "quick" if b.args.quick else "latest"
+    res = HERE / "results"
+    res.mkdir(exist_ok=True)
+    (res / f"{stem}.json").write_text(json.dumps(flat, indent=2, default=str) + "\n")
+
+    lines = [
+        f"# stacks benchmark ({'quick' if b.args.quick else 'full'} run)",
+        "",
+        f"{flat['date']} · {flat['rows']:,} rows · median of {flat['repeat']} · "
+        f"{flat['machine'].get('cpus')} CPUs · load average {flat.get('loadavg_start')} -> "
+        f"{flat.get('loadavg_end')} · {flat['seconds_total']:.0f} s total",
+        "",
+        "| key | value | goal | met? |",
+        "|---|---|---|---|",
+    ]
+    for key, (op, goal, meaning) in GOALS.items():
+        v = flat[key]
+        shown = (
+            f"{v:g}" if isinstance(v, int | float) else f"unavailable: {flat[key + '_unavailable']}"
+        )
+        lines.append(f"| `{key}` ({meaning}) | {shown} | {op} {goal:g} | {met(key, v)} |")
+    lines += [
+        "",
+        "Raw medians (seconds unless named otherwise):",
+        "",
+        "| measure | value |",
+        "|---|---|",
+    ]
+    for k, v in flat.items():
+        if (
+            k.startswith(("t_", "rows_per_s_", "peak_rss_mb_5m"))
+            and not k.endswith("_samples")
+            and isinstance(v, int | float)
+        ):
+            lines.append(f"| `{k}` | {v:g} |")
+    lines += [
+        "",
+        f"COPY reference shape: {flat.get('copy_shape', 'n/a')}; binary COPY of pre-encoded rows "
+        "(psycopg), table created in the timed section. DuckDB reference: "
+        "`create table as select * from <arrow>` into a fresh file, closed.",
+    ]
+    if b.notes:
+        lines += ["", "Notes:", ""] + [f"- {n}" for n in b.notes]
+    (res / f"{stem}.md").write_text("\n".join(lines) + "\n")
+    log(f"wrote {res / (stem + '.json')} and {stem}.md")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="200k rows, 2 repeats (< 3 minutes)")
+    ap.add_argument("--rows", type=int, default=None)
+    ap.add_argument("--repeat", type=int, default=None)
+    ap.add_argument("--only", default="", help="comma-separated case names: " + ",".join(CASES))
+    ap.add_argument("--skip", default="", help="comma-separated case names to leave out")
+    ap.add_argument("--dagster-warehouse", choices=["duckdb", "postgres"], default="duckdb")
+    args = ap.parse_args()
+    args.rows = args.rows or (200_000 if args.quick else 1_000_000)
+    args.repeat = args.repeat or (2 if args.quick else 3)
+    args.rss_rows = (args.rows, 5 * args.rows)
+    only = [c for c in args.only.split(",") if c] or [
+        c for c in CASES if not (args.quick and c == "profile")
+    ]
+    only = [c for c in only if c not in args.skip.split(",")]
+
+    from stacks_contract.testing.postgres import postgres_server
+
+    b = Bench(args)
+    t_start = time.perf_counter()
+    b.out.update(
+        date=datetime.now(UTC).isoformat(timespec="seconds"),
+        rows=args.rows,
+        repeat=args.repeat,
+        quick=args.quick,
+        loadavg_start=[round(x, 2) for x in os.getloadavg()],
+    )
+    log(f"generating {args.rows} rows")
+    b.tbl = data.table(args.rows)
+    b.pages = None
+    try:
+        with postgres_server() as srv:
+            b.srv = srv
+            b.out["machine"] = machine_info(b)
+            log("encoding the COPY reference payload")
+            b.copy_payload = refs.copy_bytes(b.pg("enc").url(), b.tbl)
+            for name in only:
+                log(f"case {name}")
+                la = os.getloadavg()[0]
+                try:
+                    s, _ = timed(lambda name=name: CASES[name](b))
+                    b.out[f"case_{name}_s"] = round(s, 1)
+                except Unavailable as exc:
+                    log(f"  unavailable: {exc}")
+                    for k in CASE_KEYS.get(name, []):
+                        b.out[k + "_unavailable"] = str(exc)
+                except Exception as exc:
+                    traceback.print_exc()
+                    msg = f"case failed: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}"
+                    log(f"  {msg}")
+                    for k in CASE_KEYS.get(name, []):
+                        b.out[k + "_unavailable"] = msg
+                b.out[f"case_{name}_loadavg"] = [round(la, 2), round(os.getloadavg()[0], 2)]
+    finally:
+        b.out["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
+        b.out["seconds_total"] = round(time.perf_counter() - t_start, 1)
+        if b.out["loadavg_start"][0] > 1.5 or b.out["loadavg_end"][0] > 1.5:
+            b.notes.append(
+                "The machine was shared with other work during this run (load average above); "
+                "absolute seconds are noisy, the paired ratios less so."
+            )
+        b.out.setdefault("machine", {})
+        write_reports(b)
+        shutil.rmtree(b.tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
