@@ -7,6 +7,7 @@ import contextlib
 import socket
 import sys
 import types
+import warnings
 from datetime import UTC, datetime
 from importlib.metadata import EntryPoint
 from pathlib import Path
@@ -48,6 +49,8 @@ class UpsertStep(ELStep):
         started = datetime.now(UTC)
         if report:
             report(self.name, "loading 3 items")
+        print("tool chatter on stdout")  # as dbt and dagster-dbt do
+        warnings.warn("a superseded tool API", UserWarning, stacklevel=1)
         with connect(warehouse) as conn:
             conn.execute("create schema if not exists raw")
             conn.execute(
@@ -243,7 +246,7 @@ def test_list_with_nothing_installed(monkeypatch) -> None:
 # --- run -----------------------------------------------------------------------------------------
 
 
-def test_run_prints_progress_and_a_summary(warehouse) -> None:
+def test_run_prints_progress_and_a_summary(warehouse, recwarn) -> None:
     result = invoke("run", "tiny", "--warehouse", _url(warehouse))
     assert result.exit_code == 0, result.output
     out = result.stdout
@@ -255,6 +258,10 @@ def test_run_prints_progress_and_a_summary(warehouse) -> None:
     assert f"warehouse     {warehouse.redacted_url()}" in out
     assert "Query it: select * from raw.items  -- [tiny]" in out  # hints, brackets kept
     assert "items loading 3 items" in result.stderr  # the reporter's progress line
+    # stdout is the summary alone (pipeable); tools' prints go to stderr, their warnings nowhere
+    assert "tool chatter on stdout" in result.stderr
+    assert "tool chatter" not in out
+    assert not [w for w in recwarn if "superseded" in str(w.message)]
     _no_secret(result)
     # what a user would check next: the rows are there, and the run is in the ledger
     with connect(warehouse) as conn:

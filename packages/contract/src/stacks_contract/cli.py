@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 from typing import NoReturn
 
 import click
@@ -91,6 +92,17 @@ def _prepare(name: str, url: str | None) -> tuple[Stack, Warehouse]:
     with _errors(warehouse):
         stack = load_stack(name)
     return stack, warehouse
+
+
+@contextmanager
+def _tool_output_to_stderr() -> Iterator[None]:
+    """While tools run: their prints go to stderr (stdout keeps only the summary, so it can be
+    piped), and library deprecation warnings, which a user cannot act on, are hidden unless
+    Python was asked to show warnings (-W / PYTHONWARNINGS)."""
+    with redirect_stdout(sys.stderr), warnings.catch_warnings():
+        if not sys.warnoptions:
+            warnings.simplefilter("ignore")
+        yield
 
 
 def _check_record(record: RunRecord, warehouse: Warehouse) -> None:
@@ -177,7 +189,7 @@ def run_cmd(name: str, url: str | None, select: tuple[str, ...], full_refresh: b
         Text(f"Running {name} (run {request.run_id}) into {warehouse.redacted_url()}"),
         soft_wrap=True,
     )
-    with _errors(warehouse), reporter.spinning(f"Running {name}"):
+    with _errors(warehouse), reporter.spinning(f"Running {name}"), _tool_output_to_stderr():
         record = _run_once(stack, warehouse, request, reporter, in_session=False)
     with _errors(warehouse):
         hints = stack.hints(warehouse)
@@ -206,7 +218,7 @@ def check_cmd(name: str, url: str | None, runs: int) -> None:
     stack, warehouse = _prepare(name, url)
     err = _err()
     reporter = ConsoleReporter(err)
-    with _errors(warehouse), stack.session(warehouse):
+    with _errors(warehouse), _tool_output_to_stderr(), stack.session(warehouse):
         for i in range(1, runs + 1):
             request = RunRequest(stack=name)
             err.print(Text(f"Run {i}/{runs} of {name} (run {request.run_id})"), soft_wrap=True)
