@@ -1,4 +1,4 @@
-"""Plain dlt 1.31 (no el-dlt) on the bench data: which loader settings are fast, and where time goes.
+"""Plain dlt 1.31 (no el-dlt) on the bench data: which loader settings are fast, where time goes.
 
     uv run python bench/explore_dlt.py [--rows 1000000] [--only NAME,...] [--profile NAME]
 
@@ -221,9 +221,10 @@ def main() -> None:
                     dest = dlt.destinations.postgres(credentials=dbwh.url())
                 else:
                     dest = dlt.destinations.duckdb(credentials=str(tmp / f"{name}{r}.duckdb"))
-                call = lambda: run_dlt(
-                    dest, items, pipelines_dir=str(tmp / "p"), timings=parts, **kw
-                )  # noqa: E731
+
+                def call(dest=dest, items=items, parts=parts, kw=kw):
+                    return run_dlt(dest, items, pipelines_dir=str(tmp / "p"), timings=parts, **kw)
+
                 if args.profile:
                     import cProfile
                     import pstats
@@ -240,7 +241,8 @@ def main() -> None:
             ref = copy_s if dest_kind == "pg" else duck_s
             split = " ".join(f"{k}={v:.2f}" for k, v in parts.items())
             print(
-                f"{name:40s} {s:7.2f}s {args.rows / s:10.0f} rows/s  x{ref / s:5.2f} of ref  ({split})",
+                f"{name:40s} {s:7.2f}s {args.rows / s:10.0f} rows/s"
+                f"  x{ref / s:5.2f} of ref  ({split})",
                 flush=True,
             )
 

@@ -571,12 +571,10 @@ def machine_info(b: Bench) -> dict[str, Any]:
             )
         },
     }
-    try:
+    with contextlib.suppress(OSError):
         info["git_commit"] = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=HERE
         ).stdout.strip()
-    except OSError:
-        pass
     with contextlib.suppress(Exception), wh_conn(b.srv.admin) as conn:
         info["postgres"] = conn.execute("show server_version").fetchone()[0]
     return info
