@@ -60,7 +60,6 @@ class StackDefinitions:
     transform_keys: dict[str, Any] = field(default_factory=dict)
     #: dbt source (schema.table) -> EL asset key it was mapped to (lineage)
     source_lineage: dict[TableRef, Any] = field(default_factory=dict)
-    freshness_checks: list[Any] = field(default_factory=list)
 
     def asset_selection(self, names: Sequence[str]) -> Any:
         """``request.select`` -> an AssetSelection: each named asset and everything downstream.
@@ -276,10 +275,14 @@ def _dlt_assets(
 
 
 def _transform_assets(
-    stack: StackSpec, transform: Any, warehouse: Warehouse, source_keys: dict[TableRef, Any]
+    stack: StackSpec,
+    transform: Any,
+    warehouse: Warehouse,
+    source_keys: dict[TableRef, Any],
+    dbt_runner: str,
 ) -> tuple[Any, dict[str, Any], dict[TableRef, Any]]:
     if is_dbt_transform(transform):
-        return _dbt_assets(stack, transform, warehouse, source_keys)
+        return _dbt_assets(stack, transform, warehouse, source_keys, dbt_runner)
     return _generic_transform_assets(stack, transform, warehouse, source_keys)
 
 
@@ -375,10 +378,13 @@ def _environ(extra: Mapping[str, str]) -> Iterator[None]:
 
 
 def _dbt_assets(
-    stack: StackSpec, transform: Any, warehouse: Warehouse, source_keys: dict[TableRef, Any]
+    stack: StackSpec,
+    transform: Any,
+    warehouse: Warehouse,
+    source_keys: dict[TableRef, Any],
+    dbt_runner: str = "in-process",
 ) -> tuple[Any, dict[str, Any], dict[TableRef, Any]]:
-    from dagster import AssetCheckResult, Output
-    from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
+    from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, dbt_assets
 
     manifest_path = Path(transform.manifest_path(warehouse))
     manifest = json.loads(manifest_path.read_text())
@@ -399,7 +405,20 @@ def _dbt_assets(
                 return spec.replace_attributes(key=source_keys[ref])
             return spec.replace_attributes(group_name=TRANSFORM_GROUP)
 
-    translator = Translator()
+    # dlt child tables share their root's asset (dagster#21090), so two dbt sources
+    # (orders, orders__items) map to one key: allow it (dagster#19701)
+    translator = Translator(
+        settings=DagsterDbtTranslatorSettings(enable_duplicate_source_asset_keys=True)
+    )
+
+    names: dict[str, Any] = {}  # model name (and schema.table) -> asset key
+    model_keys: dict[str, Any] = {}  # model name -> asset key
+    for unique_id, node in manifest.get("nodes", {}).items():
+        if node.get("resource_type") in ("model", "seed", "snapshot"):
+            key = translator.get_asset_spec(manifest, unique_id, None).key
+            model_keys[node["name"]] = key
+            names[node["name"]] = key
+            names.setdefault(f"{node.get('schema')}.{node.get('alias') or node['name']}", key)
 
     @dbt_assets(
         manifest=manifest,
@@ -408,56 +427,114 @@ def _dbt_assets(
     )
     def _assets(context) -> Iterator[Any]:
         state = state_for(context, stack.name)
-        request = state.request
-        started = utcnow()
-        try:
-            inv = transform.invocation(warehouse, request)
-            dbt = DbtCliResource(
-                project_dir=os.fspath(inv.project_dir),
-                profiles_dir=os.fspath(inv.profiles_dir),
-                target=inv.target,
-                dbt_executable=dbt_executable(),
-            )
-            args = ["build"]
-            if inv.vars:
-                args += ["--vars", json.dumps(inv.vars)]
-            if request.full_refresh:
-                args.append("--full-refresh")
-            state.report(transform.name, "dbt build (dagster-dbt)")
-            with _environ(inv.env):
-                invocation = dbt.cli(
-                    args,
-                    context=context,
-                    raise_on_error=False,
-                    target_path=Path(inv.target_path),
-                )
-                for ev in invocation.stream():
-                    if isinstance(ev, Output):
-                        state.report(transform.name, f"built {ev.output_name}")
-                    elif isinstance(ev, AssetCheckResult):
-                        verdict = "passed" if ev.passed else "FAILED"
-                        state.report(transform.name, f"test {ev.check_name} {verdict}")
-                    yield ev
-            result = transform.result_from_run_results(
-                invocation.target_path / "run_results.json", request, started
-            )
-        except Exception as exc:
+        if dbt_runner == "cli":
+            yield from _dbt_cli(context, state, transform, warehouse)
+        else:
+            yield from _dbt_in_process(context, state, transform, warehouse, model_keys)
+
+    return _assets, names, lineage
+
+
+def _dbt_in_process(
+    context: Any, state: RunState, transform: Any, warehouse: Warehouse, model_keys: dict
+) -> Iterator[Any]:
+    """``transform.run`` (dbt's in-process runner, parsed manifest reused) translated into the
+    events dagster-dbt would stream: a materialization per model, a check result per test."""
+    from dagster import AssetCheckResult, AssetCheckSeverity, MaterializeResult
+
+    selected = set(context.selected_asset_keys)
+    request = state.request
+    if selected != set(context.assets_def.keys):  # a subset: dagster already added downstream
+        chosen = tuple(sorted(n for n, k in model_keys.items() if k in selected))
+        request = request.model_copy(update={"select": chosen})
+    else:
+        request = request.model_copy(update={"select": ()})
+    failure: BaseException | None = None
+    try:
+        result = transform.run(request, warehouse, state.report)
+    except Exception as exc:
+        result = getattr(exc, "result", None)  # DbtStepFailed carries every node's outcome
+        if not isinstance(result, TransformResult):
             _fail(state, transform.name, exc, warehouse)
             raise
-        state.transform = result
-        if not result.ok or not invocation.is_successful():
-            exc = StepFailed(transform.name, _transform_failure(result))
-            _fail(state, transform.name, exc, warehouse)
-            raise exc
-        state.errors.pop(transform.name, None)
+        failure = exc
+    state.transform = result
+    for m in result.models:
+        key = model_keys.get(m.name)
+        if m.status == NodeStatus.SUCCESS and key in selected:
+            meta: dict[str, Any] = {"stacks/run_id": request.run_id, "seconds": round(m.seconds, 3)}
+            if m.rows_affected is not None:
+                meta["rows_affected"] = int(m.rows_affected)
+            yield MaterializeResult(asset_key=key, metadata=meta)
+    checks = {(spec.asset_key, spec.name): spec for spec in context.assets_def.check_specs}
+    wanted = set(context.selected_asset_check_keys)
+    for t in result.tests:
+        key = model_keys.get(t.model or "")
+        spec = checks.get((key, t.name))
+        if spec is None or spec.key not in wanted or t.status == NodeStatus.SKIPPED:
+            continue
+        yield AssetCheckResult(
+            asset_key=key,
+            check_name=t.name,
+            passed=t.status in (NodeStatus.PASS, NodeStatus.WARN),
+            severity=AssetCheckSeverity.WARN
+            if t.status == NodeStatus.WARN
+            else AssetCheckSeverity.ERROR,
+            metadata={"failures": int(t.failures), **({"message": t.message} if t.message else {})},
+        )
+    if failure is not None or not result.ok:
+        exc = StepFailed(transform.name, _transform_failure(result))
+        _fail(state, transform.name, exc, warehouse)
+        raise exc
+    state.errors.pop(transform.name, None)
 
-    names: dict[str, Any] = {}
-    for unique_id, node in manifest.get("nodes", {}).items():
-        if node.get("resource_type") in ("model", "seed", "snapshot"):
-            key = translator.get_asset_spec(manifest, unique_id, None).key
-            names[node["name"]] = key
-            names.setdefault(f"{node.get('schema')}.{node.get('alias') or node['name']}", key)
-    return _assets, names, lineage
+
+def _dbt_cli(context: Any, state: RunState, transform: Any, warehouse: Warehouse) -> Iterator[Any]:
+    """dagster-dbt's own path: ``DbtCliResource.cli(["build"])`` in a subprocess, streamed; the
+    contract's result comes from the run_results.json it leaves."""
+    from dagster import AssetCheckResult, Output
+    from dagster_dbt import DbtCliResource
+
+    request = state.request
+    started = utcnow()
+    try:
+        inv = transform.invocation(warehouse, request)
+        dbt = DbtCliResource(
+            project_dir=os.fspath(inv.project_dir),
+            profiles_dir=os.fspath(inv.profiles_dir),
+            profile=getattr(inv, "profile", None) or None,
+            target=inv.target,
+            dbt_executable=dbt_executable(),
+        )
+        args = ["build"]
+        if inv.vars:
+            args += ["--vars", json.dumps(inv.vars)]
+        if request.full_refresh:
+            args.append("--full-refresh")
+        state.report(transform.name, "dbt build (dagster-dbt CLI)")
+        with _environ(inv.env):
+            invocation = dbt.cli(
+                args, context=context, raise_on_error=False, target_path=Path(inv.target_path)
+            )
+            for ev in invocation.stream():
+                if isinstance(ev, Output):
+                    state.report(transform.name, f"built {ev.output_name}")
+                elif isinstance(ev, AssetCheckResult):
+                    verdict = "passed" if ev.passed else "FAILED"
+                    state.report(transform.name, f"test {ev.check_name} {verdict}")
+                yield ev
+        result = transform.result_from_run_results(
+            invocation.target_path / "run_results.json", request, started
+        )
+    except Exception as exc:
+        _fail(state, transform.name, exc, warehouse)
+        raise
+    state.transform = result
+    if not result.ok or not invocation.is_successful():
+        exc = StepFailed(transform.name, _transform_failure(result))
+        _fail(state, transform.name, exc, warehouse)
+        raise exc
+    state.errors.pop(transform.name, None)
 
 
 def _source_ref(props: Mapping[str, Any]) -> TableRef:
@@ -476,16 +553,22 @@ def build_definitions(
     *,
     retries: int = 2,
     retry_delay: float = 1.0,
+    dbt_runner: str = "in-process",
 ) -> StackDefinitions:
-    """Every EL step and the transform as assets, plus the stack's triggers and freshness."""
+    """Every EL step and the transform as assets, plus the stack's triggers and freshness.
+
+    ``dbt_runner``: ``"in-process"`` runs a dbt transform through its own ``run()`` (dbt's
+    programmatic runner, manifest reused between runs) and translates the result into Dagster
+    events; ``"cli"`` uses dagster-dbt's ``DbtCliResource`` (a ``dbt`` subprocess per run, which
+    re-parses the project because the run-id var changes)."""
+    if dbt_runner not in ("in-process", "cli"):
+        raise ConfigError(f"dbt_runner must be 'in-process' or 'cli', not {dbt_runner!r}.")
     from dagster import (
         AssetSelection,
         Backoff,
         Definitions,
         FreshnessPolicy,
         RetryPolicy,
-        build_last_update_freshness_checks,
-        build_sensor_for_freshness_checks,
         define_asset_job,
     )
 
@@ -497,6 +580,7 @@ def build_definitions(
         if retries > 0
         else None
     )
+    # the freshness bound rides on every EL asset as a policy (Dagster evaluates it; no sensor)
     freshness = (
         FreshnessPolicy.time_window(fail_window=stack.freshness.max_lag)
         if stack.freshness is not None
@@ -516,7 +600,7 @@ def build_definitions(
     if stack.transform is not None:
         source_keys = {t: table_keys[t] for t in p.sources}
         a, transform_keys, lineage = _transform_assets(
-            stack, stack.transform, warehouse, source_keys
+            stack, stack.transform, warehouse, source_keys, dbt_runner
         )
         assets.append(a)
 
@@ -528,15 +612,6 @@ def build_definitions(
         transform_keys=transform_keys,
         source_lineage=lineage,
     )
-    sensors: list[Any] = []
-    if stack.freshness is not None:
-        el_keys = sorted({k for ks in step_keys.values() for k in ks}, key=str)
-        sd.freshness_checks = list(
-            build_last_update_freshness_checks(
-                assets=el_keys, lower_bound_delta=stack.freshness.max_lag
-            )
-        )
-        sensors.append(build_sensor_for_freshness_checks(freshness_checks=sd.freshness_checks))
     all_job = define_asset_job(
         ALL_JOB,
         selection=AssetSelection.assets(*sd.all_keys()),
@@ -545,9 +620,8 @@ def build_definitions(
     jobs, schedules, trigger_sensors = trigger_definitions(stack, sd, all_job)
     sd.defs = Definitions(
         assets=assets,
-        asset_checks=sd.freshness_checks,
         jobs=[all_job, *jobs],
         schedules=schedules,
-        sensors=[*trigger_sensors, *sensors],
+        sensors=trigger_sensors,
     )
     return sd

@@ -67,9 +67,12 @@ class DagsterOrchestrator(Orchestrator):
     name = "dagster"
     supports_partial_runs: ClassVar[bool] = True
 
-    def __init__(self, *, retries: int = 2, retry_delay: float = 1.0) -> None:
+    def __init__(
+        self, *, retries: int = 2, retry_delay: float = 1.0, dbt_runner: str = "in-process"
+    ) -> None:
         self.retries = retries
         self.retry_delay = retry_delay
+        self.dbt_runner = dbt_runner
         self._cache: dict[tuple[int, str], tuple[StackSpec, StackDefinitions]] = {}
 
     def definitions(self, stack: StackSpec, warehouse: Warehouse) -> StackDefinitions:
@@ -78,7 +81,13 @@ class DagsterOrchestrator(Orchestrator):
         hit = self._cache.get(key)
         if hit is not None and hit[0] is stack:
             return hit[1]
-        sd = build_definitions(stack, warehouse, retries=self.retries, retry_delay=self.retry_delay)
+        sd = build_definitions(
+            stack,
+            warehouse,
+            retries=self.retries,
+            retry_delay=self.retry_delay,
+            dbt_runner=self.dbt_runner,
+        )
         self._cache[key] = (stack, sd)  # keeps ``stack`` alive, so its id stays unique
         return sd
 

@@ -1,0 +1,10 @@
+select
+    id as payment_id,
+    order_id,
+    method,
+    amount,
+    status,
+    created_at,
+    updated_at,
+    '{{ var("stacks_run_id", "manual") }}' as _stacks_run_id
+from {{ source('shop', 'payments') }}

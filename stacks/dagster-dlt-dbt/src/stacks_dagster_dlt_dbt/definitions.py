@@ -1,0 +1,27 @@
+"""``defs`` for the Dagster UI: ``uv run dagster dev -m stacks_dagster_dlt_dbt.definitions``.
+
+The warehouse comes from ``STACKS_WAREHOUSE`` (default: ``.stacks/dagster-dlt-dbt.duckdb``), the
+shop from ``STACKS_SHOP_URL`` (default: ``http://127.0.0.1:8765``, where
+``python -m stacks_contract.demo.shop`` listens). Runs launched from the UI, the schedule or the
+sensors carry their own stacks run id in their tags.
+"""
+
+from __future__ import annotations
+
+import os
+
+from stacks_contract.warehouse import parse_warehouse
+
+from stacks_dagster_dlt_dbt.stack import NAME, build_stack
+
+for _k, _v in {
+    "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    "RUNTIME__DLTHUB_TELEMETRY": "false",
+    "DO_NOT_TRACK": "1",
+}.items():
+    os.environ.setdefault(_k, _v)
+
+warehouse = parse_warehouse(os.environ.get("STACKS_WAREHOUSE"), default_name=NAME)
+_stack = build_stack()
+stack_definitions = _stack.orchestrator().definitions(_stack.spec(warehouse), warehouse)  # type: ignore[attr-defined]
+defs = stack_definitions.defs

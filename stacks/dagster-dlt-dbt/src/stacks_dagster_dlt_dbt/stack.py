@@ -1,0 +1,122 @@
+"""The recommended stack: dlt loads the shop API, dbt models it, Dagster orchestrates."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+from stacks_contract.models import CronTrigger, Freshness, SourceChangeTrigger, StackSpec
+from stacks_contract.ports import Orchestrator, Stack
+from stacks_contract.warehouse import DuckDBWarehouse, PostgresWarehouse, Warehouse
+
+from stacks_dagster_dlt_dbt.shop import SHOP_URL_ENV
+
+NAME = "dagster-dlt-dbt"
+DBT_PROJECT_DIR = Path(__file__).parent / "dbt_project"
+#: models land here (staging views in ``analytics_staging``)
+MARTS_SCHEMA = "analytics"
+SHOP_SEED = 42
+#: the baseline: every day at 06:00 UTC; the source-change sensor catches changes in between
+DAILY = CronTrigger(cron="0 6 * * *")
+#: raw tables older than this fail their freshness check (a day plus slack for the schedule)
+MAX_LAG = timedelta(hours=26)
+
+
+class DagsterDltDbtStack(Stack):
+    """dlt (shop API -> raw) -> dbt (staging -> marts) -> Dagster.
+
+    One orchestrator per stack object and one spec per warehouse, so repeated runs in one process
+    (``stacks check``) reuse Dagster's definitions and dbt's parsed manifest.
+    """
+
+    name = NAME
+    description = "dlt from the demo shop API -> dbt (staging, marts) -> Dagster assets."
+
+    def __init__(self) -> None:
+        self._orchestrator: Orchestrator | None = None
+        self._specs: dict[str, StackSpec] = {}
+
+    def orchestrator(self) -> Orchestrator:
+        if self._orchestrator is None:
+            from stacks_orch_dagster import DagsterOrchestrator
+
+            self._orchestrator = DagsterOrchestrator()
+        return self._orchestrator
+
+    def spec(self, warehouse: Warehouse) -> StackSpec:
+        key = warehouse.model_dump_json()
+        spec = self._specs.get(key)
+        if spec is None:
+            spec = self._specs[key] = build_spec(warehouse)
+        return spec
+
+    @contextlib.contextmanager
+    def session(self, warehouse: Warehouse) -> Iterator[None]:
+        """Start the demo shop unless ``STACKS_SHOP_URL`` points at one already."""
+        if os.environ.get(SHOP_URL_ENV):
+            yield
+            return
+        from stacks_contract.demo.shop import ShopServer
+
+        with ShopServer(seed=SHOP_SEED) as shop:
+            os.environ[SHOP_URL_ENV] = shop.url
+            try:
+                yield
+            finally:
+                os.environ.pop(SHOP_URL_ENV, None)
+
+    def hints(self, warehouse: Warehouse) -> list[str]:
+        lines = []
+        if isinstance(warehouse, DuckDBWarehouse):
+            path = _shown(warehouse.path)
+            lines.append(
+                f"Query the marts: duckdb {path} "
+                f'"select * from {MARTS_SCHEMA}.daily_revenue order by order_date desc limit 5"'
+            )
+        elif isinstance(warehouse, PostgresWarehouse):
+            lines.append(
+                f"Query the marts: psql {warehouse.redacted_url().split('?')[0]} -c "
+                f'"select * from {MARTS_SCHEMA}.daily_revenue order by order_date desc limit 5"'
+            )
+        lines.append(
+            f"Raw tables: {warehouse.schema_name}.customers, .products, .orders, "
+            ".orders__items, .payments; models: analytics_staging.stg_*, "
+            f"{MARTS_SCHEMA}.fct_orders, .dim_customers, .daily_revenue"
+        )
+        lines.append(
+            "Open the Dagster UI: python -m stacks_contract.demo.shop --port 8765 & "
+            "uv run dagster dev -m stacks_dagster_dlt_dbt.definitions"
+        )
+        return lines
+
+
+def _shown(path: Path) -> str:
+    with contextlib.suppress(ValueError):
+        return str(path.relative_to(Path.cwd()))
+    return str(path)
+
+
+def build_spec(warehouse: Warehouse) -> StackSpec:
+    """The steps, bound to ``warehouse`` (tool imports happen here, not at import time)."""
+    from stacks_transform_dbt import DbtTransform
+
+    from stacks_dagster_dlt_dbt.shop import ShopStep
+
+    shop = ShopStep()
+    dbt = DbtTransform(DBT_PROJECT_DIR, name="dbt", schema=MARTS_SCHEMA)
+    return StackSpec(
+        name=NAME,
+        el_steps=(shop,),
+        transform=dbt,
+        triggers=(DAILY, SourceChangeTrigger(step=shop.name, poll_seconds=60)),
+        freshness=Freshness(max_lag=MAX_LAG),
+        description=DagsterDltDbtStack.description,
+    )
+
+
+def build_stack() -> DagsterDltDbtStack:
+    """Entry point (``stacks.stacks``): cheap, imports no tool."""
+    return DagsterDltDbtStack()
