@@ -81,3 +81,16 @@ def test_non_utc_timestamps_read_back_as_the_same_instant(warehouse) -> None:
     local = datetime(2024, 5, 1, 10, 30, tzinfo=ZoneInfo("Europe/Berlin"))
     Ledger(warehouse).record(_record("tz", started_at=local))
     assert Ledger(warehouse).get("tz").started_at == local  # type: ignore[union-attr]
+
+
+def test_concurrent_first_records_do_not_collide(warehouse) -> None:
+    # parallel workers recording the first run into a fresh warehouse: on Postgres, concurrent
+    # "create table if not exists" used to fail with a UniqueViolation in pg_type
+    from concurrent.futures import ThreadPoolExecutor
+
+    def record(i: int) -> None:
+        Ledger(warehouse).record(_record(f"r{i}", started_at=T0 + timedelta(seconds=i)))
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(record, range(8)))
+    assert [r.run_id for r in Ledger(warehouse).runs()] == [f"r{i}" for i in range(8)]

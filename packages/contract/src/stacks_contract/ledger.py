@@ -7,6 +7,7 @@ status ``running``, again at the end. Upserts on ``run_id``, so re-recording a r
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime
 
 from stacks_contract.models import RunRecord, RunStatus, TriggerKind
@@ -36,14 +37,29 @@ class Ledger:
         self.warehouse = warehouse
 
     def _ensure(self, conn: Connection) -> None:
-        conn.execute(f"create schema if not exists {LEDGER_SCHEMA}")
-        conn.execute(
-            f"create table if not exists {LEDGER_SCHEMA}.{LEDGER_TABLE} ("
-            "run_id varchar primary key, stack varchar not null, orchestrator varchar not null, "
-            "trigger varchar not null, status varchar not null, started_at timestamptz not null, "
-            "finished_at timestamptz, rows_json varchar not null, models_built integer, "
-            "tests_passed integer, tests_failed integer, error varchar)"
-        )
+        if conn.table_exists(LEDGER_SCHEMA, LEDGER_TABLE):
+            return
+        # Several steps may record their first run at once (parallel orchestrator workers): on
+        # Postgres, concurrent "create ... if not exists" can still collide in the catalog
+        # (UniqueViolation), so a failure is retried once the other writer's DDL is visible.
+        for attempt in range(3):
+            try:
+                conn.execute(f"create schema if not exists {LEDGER_SCHEMA}")
+                conn.execute(
+                    f"create table if not exists {LEDGER_SCHEMA}.{LEDGER_TABLE} ("
+                    "run_id varchar primary key, stack varchar not null, "
+                    "orchestrator varchar not null, trigger varchar not null, "
+                    "status varchar not null, started_at timestamptz not null, "
+                    "finished_at timestamptz, rows_json varchar not null, models_built integer, "
+                    "tests_passed integer, tests_failed integer, error varchar)"
+                )
+                return
+            except Exception:
+                if conn.table_exists(LEDGER_SCHEMA, LEDGER_TABLE):
+                    return
+                if attempt == 2:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
 
     def record(self, run: RunRecord) -> None:
         values = (
