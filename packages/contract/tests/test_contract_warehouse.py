@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from pydantic import SecretStr, ValidationError
@@ -111,10 +112,28 @@ def test_malformed_urls_are_one_masked_sentence(url: str, fragment: str) -> None
     assert msg.endswith(".")
 
 
-def test_unparseable_url_is_not_echoed_at_all() -> None:
+@pytest.mark.parametrize("char", ["#", "/", "?"])
+def test_unencoded_special_characters_in_the_password(char: str) -> None:
+    # urlsplit would cut the URL inside the password and print the rest of it unmasked
+    password = f"ab{char}{SECRET}"
     with pytest.raises(ConfigError) as info:
-        parse_warehouse(f"postgresql://u:{SECRET}@[::1/db")
-    assert "<unparseable URL>" in str(info.value)
+        parse_warehouse(f"postgresql://alice:{password}@db.example.com:5432/shop")
+    msg = str(info.value)
+    assert "must be percent-encoded" in msg
+    assert "postgresql://alice:***@db.example.com:5432/shop" in msg
+    assert SECRET not in msg and "ab" + char not in msg
+    # encoded, the same password is fine
+    wh = parse_warehouse(f"postgresql://alice:{quote(password, safe='')}@db/shop")
+    assert wh.password.get_secret_value() == password  # type: ignore[union-attr]
+
+
+def test_unknown_url_parameters_are_refused() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_warehouse(f"postgresql://u:{SECRET}@h/db?sslmode=require&schema=x&a=")
+    msg = str(info.value)
+    assert msg.startswith("Unsupported warehouse URL parameter(s) a, sslmode in ")
+    assert "only 'schema' is understood" in msg and SECRET not in msg
+    assert parse_warehouse("postgresql://u@h/db?schema=").schema_name == "raw"
 
 
 def test_secrets_never_in_repr_str_or_json() -> None:

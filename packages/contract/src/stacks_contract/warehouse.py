@@ -131,15 +131,26 @@ def redact(text: str, warehouse: object) -> str:
     return keep.join(masked)
 
 
+def _userinfo(url: str) -> tuple[str, str, str] | None:
+    """``(scheme://, userinfo, rest)`` split at the LAST '@', or None without one.
+
+    Deliberately not urlsplit: a password with an unencoded '#', '/' or '?' makes urlsplit put
+    part of it in the host, path or fragment, and then it would be printed unmasked.
+    """
+    scheme, sep, rest = url.partition("://")
+    at = rest.rfind("@")
+    if not sep or at == -1:
+        return None
+    return scheme + sep, rest[:at], rest[at + 1 :]
+
+
 def _redact_url(url: str) -> str:
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparseable URL>"
-    if parts.password:
-        netloc = parts.netloc.replace(":" + parts.password + "@", ":***@")
-        return parts._replace(netloc=netloc).geturl()
-    return url
+    split = _userinfo(url)
+    if split is None:
+        return url
+    scheme, userinfo, rest = split
+    user, colon, _ = userinfo.partition(":")
+    return f"{scheme}{user}{':***' if colon else ''}@{rest}"
 
 
 def parse_warehouse(url: str | None, *, default_name: str = "warehouse") -> Warehouse:
@@ -154,13 +165,25 @@ def parse_warehouse(url: str | None, *, default_name: str = "warehouse") -> Ware
     shown = _redact_url(url)
     if url.endswith(".duckdb") and "://" not in url:
         return DuckDBWarehouse(path=Path(url))
+    split = _userinfo(url)
+    if split is not None and any(c in split[1].partition(":")[2] for c in "/?#"):
+        raise ConfigError(
+            f"Malformed warehouse URL {shown}: the password contains '/', '?' or '#', which must "
+            "be percent-encoded in a URL (%2F, %3F, %23)."
+        )
     try:
         parts = urlsplit(url)
-        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
         port = parts.port
     except ValueError as exc:
         raise ConfigError(f"Malformed warehouse URL {shown}: {exc}.") from None
-    schema = query.pop("schema", DEFAULT_SCHEMA)
+    schema = query.pop("schema", DEFAULT_SCHEMA) or DEFAULT_SCHEMA
+    if query:
+        # silently dropping e.g. sslmode would connect differently from what the user asked
+        raise ConfigError(
+            f"Unsupported warehouse URL parameter(s) {', '.join(sorted(query))} in {shown}: "
+            "only 'schema' is understood."
+        )
     scheme = parts.scheme.lower()
     try:
         if scheme in ("postgres", "postgresql", "postgresql+psycopg", "postgresql+psycopg2"):
