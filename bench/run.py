@@ -70,10 +70,60 @@ def median(xs: list[float]) -> float:
     return statistics.median(xs)
 
 
-def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+class T(float):
+    """Wall seconds, carrying ``cpu``: CPU seconds spent meanwhile by this process, its waited
+    children and the bench's own Postgres cluster. On a shared machine wall time stretches with
+    other people's load; CPU time mostly does not, so every ratio is also reported on CPU."""
+
+    cpu: float = float("nan")
+
+
+def make_t(wall: float, cpu: float) -> T:
+    t = T(wall)
+    t.cpu = cpu
+    return t
+
+
+class CpuMeter:
+    def __init__(self) -> None:
+        import psutil
+
+        self.me = psutil.Process()
+        self.postmaster: Any = None
+
+    def attach_postgres(self, url: str) -> None:
+        import psutil
+        import psycopg
+
+        with psycopg.connect(url) as conn:
+            pid = conn.execute("select pg_backend_pid()").fetchone()[0]
+        self.postmaster = psutil.Process(pid).parent()
+
+    def now(self) -> float:
+        t = self.me.cpu_times()
+        total = t.user + t.system + t.children_user + t.children_system
+        pm = self.postmaster
+        if pm is not None:
+            # exited backends are reaped by the postmaster: their CPU lands in its children_*
+            with contextlib.suppress(Exception):
+                t = pm.cpu_times()
+                total += t.user + t.system + t.children_user + t.children_system
+                for child in pm.children():
+                    with contextlib.suppress(Exception):
+                        ct = child.cpu_times()
+                        total += ct.user + ct.system
+        return total
+
+
+METER = CpuMeter()
+
+
+def timed(fn: Callable[[], Any]) -> tuple[T, Any]:
+    c0 = METER.now()
     t0 = time.perf_counter()
     out = fn()
-    return time.perf_counter() - t0, out
+    wall = time.perf_counter() - t0
+    return make_t(wall, METER.now() - c0), out
 
 
 class Bench:
@@ -111,13 +161,26 @@ class Bench:
         self.out[key + "_samples"] = [round(x, 4) for x in xs]
         m = median(xs)
         self.out[key] = round(m, 4)
+        if xs and all(isinstance(x, T) for x in xs):
+            cpu = [x.cpu for x in xs]  # type: ignore[attr-defined]
+            self.out[key + "_cpu_samples"] = [round(x, 4) for x in cpu]
+            self.out[key + "_cpu"] = round(median(cpu), 4)
         return m
 
-    def copy_ref(self, pk: bool = False) -> float:
+    def ratio(self, key: str, nums: list[T], dens: list[T]) -> float:
+        """Median of per-pair ratios (wall); the same on CPU seconds under ``<key>_cpu``."""
+        r = self.samples(key, [n / d for n, d in zip(nums, dens, strict=True)])
+        cpu = [n.cpu / d.cpu for n, d in zip(nums, dens, strict=True) if d.cpu > 0]
+        if cpu:
+            self.out[key + "_cpu"] = round(median(cpu), 4)
+            self.out[key + "_cpu_samples"] = [round(x, 4) for x in cpu]
+        return r
+
+    def copy_ref(self, pk: bool = False) -> T:
         wh = self.pg("ref")
-        s = refs.pg_copy_binary(wh.url(), "raw", self.copy_payload, pk)
+        t, s = timed(lambda: refs.pg_copy_binary(wh.url(), "raw", self.copy_payload, pk))
         self.srv.drop_database(wh.database)
-        return s
+        return make_t(s, t.cpu)  # wall as timed inside (create + copy + commit)
 
     # --- helpers around el-dlt -------------------------------------------------------------------
 
@@ -128,7 +191,7 @@ class Bench:
             raise Unavailable(f"stacks_el_dlt.DltStep is not importable ({exc})") from None
         return DltStep(name, factory, pipelines_base_dir=self.workdir())
 
-    def run_step(self, step: Any, wh: Any, expect_rows: int | None = None) -> tuple[float, Any]:
+    def run_step(self, step: Any, wh: Any, expect_rows: int | None = None) -> tuple[T, Any]:
         from stacks_contract.models import RunRequest
 
         s, result = timed(lambda: step.run(RunRequest(stack="bench"), wh))
@@ -144,7 +207,7 @@ class Bench:
 
         conn = connect(wh)
         try:
-            return conn.execute(f"select count(*) from raw.orders {where}").fetchone()[0]
+            return conn.execute(f"select count(*) from raw.orders {where}")[0][0]
         finally:
             conn.close()
 
@@ -153,11 +216,11 @@ class Bench:
 
         conn = connect(wh)
         try:
-            row = conn.execute(
+            rows = conn.execute(
                 "select count(*) from information_schema.table_constraints where "
                 "table_schema = 'raw' and table_name = 'orders' and constraint_type = 'PRIMARY KEY'"
-            ).fetchone()
-            return bool(row[0])
+            )
+            return bool(rows[0][0])
         finally:
             conn.close()
 
@@ -185,7 +248,7 @@ def case_el_pg_arrow(b: Bench) -> None:
     tbl = b.tbl
     current = {"t": tbl}
     items = lambda lv: sources.arrow_items(lambda: current["t"], lv)  # noqa: E731
-    full, noop, inc1, ratios, noop_ratios, inc_ratios, copies = [], [], [], [], [], [], []
+    full, noop, inc1, copies = [], [], [], []
     splits = []
     for _ in range(b.repeat):
         current["t"] = tbl
@@ -212,9 +275,6 @@ def case_el_pg_arrow(b: Bench) -> None:
         noop.append(s0)
         inc1.append(s1)
         copies.append(c)
-        ratios.append(c / s)
-        noop_ratios.append(s0 / s)
-        inc_ratios.append(s1 / s)
         log(f"  pg arrow: copy {c:.2f}s  full {s:.2f}s  noop {s0:.3f}s  1% {s1:.2f}s  {splits[-1]}")
     b.record("copy_shape", "primary key on id" if shape_pk else "no primary key (as dlt creates)")
     b.samples("t_ref_pg_copy_binary_s", copies)
@@ -222,9 +282,9 @@ def case_el_pg_arrow(b: Bench) -> None:
     b.samples("t_dlt_pg_arrow_noop_s", noop)
     b.samples("t_dlt_pg_arrow_incr_1pct_s", inc1)
     b.record("t_dlt_pg_arrow_full_split", splits)
-    b.samples("dlt_pg_arrow_vs_copy", ratios)
-    b.samples("incremental_noop_vs_full", noop_ratios)
-    b.samples("incremental_1pct_vs_full", inc_ratios)
+    b.ratio("dlt_pg_arrow_vs_copy", copies, full)
+    b.ratio("incremental_noop_vs_full", noop, full)
+    b.ratio("incremental_1pct_vs_full", inc1, full)
     b.record("rows_per_s_ref_pg_copy", round(n / median(copies)))
     b.record("rows_per_s_dlt_pg_arrow", round(n / median(full)))
 
@@ -233,7 +293,7 @@ def case_el_pg_merge_reload(b: Bench) -> None:
     """A merge source without a cursor: the second run re-loads the same rows (upsert)."""
     n = b.rows
     items = lambda lv: sources.arrow_items(lambda: b.tbl, lv)  # noqa: E731
-    firsts, reloads, ratios = [], [], []
+    firsts, reloads = [], []
     for _ in range(b.repeat):
         step = b.dlt_step(sources.orders(items, incremental=False))
         wh = b.pg()
@@ -244,18 +304,17 @@ def case_el_pg_merge_reload(b: Bench) -> None:
         b.srv.drop_database(wh.database)
         firsts.append(s)
         reloads.append(s2)
-        ratios.append(s2 / s)
         log(f"  pg merge: first {s:.2f}s  reload {s2:.2f}s")
     b.samples("t_dlt_pg_merge_first_s", firsts)
     b.samples("t_dlt_pg_merge_reload_s", reloads)
-    b.samples("merge_reload_vs_full", ratios)
+    b.ratio("merge_reload_vs_full", reloads, firsts)
 
 
 def case_el_pg_append(b: Bench) -> None:
     """The same Arrow rows, append (no key, no cursor): what merge costs on top of a plain load."""
     n = b.rows
     items = lambda lv: sources.arrow_items(lambda: b.tbl, lv)  # noqa: E731
-    ts, ratios = [], []
+    ts, copies = [], []
     for _ in range(b.repeat):
         step = b.dlt_step(
             sources.orders(items, incremental=False, write_disposition="append", primary_key=None)
@@ -265,10 +324,10 @@ def case_el_pg_append(b: Bench) -> None:
         s, _ = b.run_step(step, wh, n)
         b.srv.drop_database(wh.database)
         ts.append(s)
-        ratios.append(c / s)
+        copies.append(c)
         log(f"  pg append: copy {c:.2f}s  dlt {s:.2f}s")
     b.samples("t_dlt_pg_arrow_append_s", ts)
-    b.samples("dlt_pg_arrow_append_vs_copy", ratios)
+    b.ratio("dlt_pg_arrow_append_vs_copy", copies, ts)
 
 
 def case_el_pg_dicts(b: Bench) -> None:
@@ -277,7 +336,7 @@ def case_el_pg_dicts(b: Bench) -> None:
     if b.pages is None:
         b.pages = list(data.dict_pages(b.tbl))
     items = lambda lv: sources.dict_items(lambda: b.tbl, lambda: b.pages, lv)  # noqa: E731
-    full, noop, ratios, copies, splits = [], [], [], [], []
+    full, noop, copies, splits = [], [], [], []
     for _ in range(b.repeat):
         step = b.dlt_step(sources.orders(items))
         wh = b.pg()
@@ -291,22 +350,22 @@ def case_el_pg_dicts(b: Bench) -> None:
         full.append(s)
         noop.append(s0)
         copies.append(c)
-        ratios.append(c / s)
         log(f"  pg dicts: copy {c:.2f}s  full {s:.2f}s  noop {s0:.3f}s  {splits[-1]}")
     b.samples("t_ref_pg_copy_binary_dicts_pair_s", copies)
     b.samples("t_dlt_pg_dicts_full_s", full)
     b.samples("t_dlt_pg_dicts_noop_s", noop)
     b.record("t_dlt_pg_dicts_full_split", splits)
-    b.samples("dlt_pg_dicts_vs_copy", ratios)
+    b.ratio("dlt_pg_dicts_vs_copy", copies, full)
     b.record("rows_per_s_dlt_pg_dicts", round(n / median(full)))
 
 
 def case_el_duckdb_arrow(b: Bench) -> None:
     n = b.rows
     items = lambda lv: sources.arrow_items(lambda: b.tbl, lv)  # noqa: E731
-    full, natives, ratios, splits = [], [], [], []
+    full, natives, splits = [], [], []
     for _ in range(b.repeat):
-        native = refs.duckdb_native(b.tmp / "native.duckdb", b.tbl)
+        t, s_native = timed(lambda: refs.duckdb_native(b.tmp / "native.duckdb", b.tbl))
+        native = make_t(s_native, t.cpu)
         step = b.dlt_step(sources.orders(items))
         wh = b.duck("dlt")
         s, _ = b.run_step(step, wh, n)
@@ -316,12 +375,11 @@ def case_el_duckdb_arrow(b: Bench) -> None:
         wh.path.unlink(missing_ok=True)
         full.append(s)
         natives.append(native)
-        ratios.append(native / s)
         log(f"  duckdb: native {native:.2f}s  el-dlt {s:.2f}s  {splits[-1]}")
     b.samples("t_ref_duckdb_native_arrow_s", natives)
     b.samples("t_dlt_duckdb_arrow_full_s", full)
     b.record("t_dlt_duckdb_arrow_full_split", splits)
-    b.samples("dlt_duckdb_arrow_vs_native", ratios)
+    b.ratio("dlt_duckdb_arrow_vs_native", natives, full)
 
 
 def case_dbt(b: Bench) -> None:
@@ -362,19 +420,18 @@ def case_dbt(b: Bench) -> None:
 
     cold_in = inproc()
     cold_cmd = command()
-    ins, cmds, ratios = [], [], []
+    ins, cmds = [], []
     for _ in range(b.repeat):
         i = inproc()
         c = command()
         ins.append(i)
         cmds.append(c)
-        ratios.append(i / c)
         log(f"  dbt: in-process {i:.2f}s  command {c:.2f}s")
     b.record("t_dbt_inproc_first_s", round(cold_in, 3))
     b.record("t_dbt_command_first_s", round(cold_cmd, 3))
     b.samples("t_dbt_inproc_s", ins)
     b.samples("t_dbt_command_s", cmds)
-    b.samples("dbt_inproc_vs_command", ratios)
+    b.ratio("dbt_inproc_vs_command", ins, cmds)
     b.record("dbt_models_rows", b.rows)
 
 
@@ -430,20 +487,19 @@ def case_dagster(b: Bench) -> None:
 
     cold_d = via_dagster(fresh())
     cold_x = direct(fresh())
-    ds, xs, ratios = [], [], []
+    ds, xs = [], []
     for _ in range(b.repeat):
         d = via_dagster(fresh())
         x = direct(fresh())
         ds.append(d)
         xs.append(x)
-        ratios.append(d / x)
         log(f"  stack: dagster {d:.2f}s  direct {x:.2f}s")
     b.record("dagster_warehouse", kind)
     b.record("t_dagster_stack_first_s", round(cold_d, 3))
     b.record("t_direct_stack_first_s", round(cold_x, 3))
     b.samples("t_dagster_stack_s", ds)
     b.samples("t_direct_stack_s", xs)
-    b.samples("dagster_stack_vs_direct", ratios)
+    b.ratio("dagster_stack_vs_direct", ds, xs)
 
 
 def case_memory(b: Bench) -> None:
@@ -514,6 +570,24 @@ def case_profile(b: Bench) -> None:
     path = HERE / "results" / ("profile_quick.txt" if b.args.quick else "profile.txt")
     path.write_text(out.getvalue())
     log(f"  profile written to {path.relative_to(HERE.parent)}")
+
+
+def warm_up(b: Bench) -> None:
+    """One tiny el-dlt load per engine and source kind, so no case pays for first imports."""
+    try:
+        import stacks_el_dlt  # noqa: F401
+    except ImportError:
+        return
+    small = data.table(1000)
+    pages = list(data.dict_pages(small))
+    for items in (
+        lambda lv: sources.arrow_items(lambda: small, lv),
+        lambda lv: sources.dict_items(lambda: small, lambda: pages, lv),
+    ):
+        for wh in (b.pg("warm"), b.duck("warm")):
+            with contextlib.suppress(Exception):
+                b.run_step(b.dlt_step(sources.orders(items)), wh)
+    log("warmed up el-dlt")
 
 
 CASES: dict[str, Callable[[Bench], None]] = {
@@ -683,6 +757,8 @@ def main() -> None:
             b.out["machine"] = machine_info(b)
             log("encoding the COPY reference payload")
             b.copy_payload = refs.copy_bytes(b.pg("enc").url(), b.tbl)
+            METER.attach_postgres(srv.admin.url())
+            warm_up(b)
             for name in only:
                 log(f"case {name}")
                 la = os.getloadavg()[0]
