@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 from stacks_contract.ports import Orchestrator
 from stacks_contract.testing.suites import BaseOrchestratorSuite, OrchestratorHarness
-
 from stacks_orch_dagster import DagsterOrchestrator
 
 

@@ -1,0 +1,115 @@
+"""DagsterOrchestrator behaviour beyond the conformance suite: retries, selection, tags, ledger."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+from stacks_contract.ledger import Ledger
+from stacks_contract.models import RunRequest, RunStatus, StackSpec, TriggerKind
+from stacks_contract.sql import connect
+from stacks_contract.testing import reference as ref
+from stacks_orch_dagster import TAG_RUN_ID, TAG_TRIGGER, DagsterOrchestrator, build_definitions
+
+
+class FlakyStep(ref.ReferenceELStep):
+    """Fails its first ``failures`` attempts (counted in a file, so it is per test)."""
+
+    incremental: ClassVar[bool] = True
+    failures = 1
+
+    def run(self, request, warehouse, report=ref.silent):  # type: ignore[override]
+        counter = self.source.with_suffix(".attempts")
+        n = int(counter.read_text()) if counter.exists() else 0
+        counter.write_text(str(n + 1))
+        if n < self.failures:
+            raise ConnectionError("the source hung up")
+        return super().run(request, warehouse, report)
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> StackSpec:
+    return ref.reference_stack(tmp_path / "src")
+
+
+def test_a_flaky_step_is_retried_with_backoff(stack: StackSpec, duckdb_warehouse) -> None:
+    orders = stack.step("orders")
+    flaky = FlakyStep("orders", orders.source, "orders")
+    stack = stack.model_copy(update={"el_steps": (stack.step("customers"), flaky)})
+    record = DagsterOrchestrator(retries=2, retry_delay=0.1).run(
+        stack, RunRequest(stack=stack.name), duckdb_warehouse
+    )
+    assert record.status == RunStatus.SUCCEEDED, record.error
+    assert flaky.source.with_suffix(".attempts").read_text() == "2"
+    assert record.rows["raw.orders"] == 24
+
+
+def test_without_retries_the_error_names_the_step(stack: StackSpec, duckdb_warehouse) -> None:
+    orders = stack.step("orders")
+    flaky = FlakyStep("orders", orders.source, "orders")
+    stack = stack.model_copy(update={"el_steps": (stack.step("customers"), flaky)})
+    record = DagsterOrchestrator(retries=0).run(
+        stack, RunRequest(stack=stack.name), duckdb_warehouse
+    )
+    assert record.status == RunStatus.FAILED
+    assert record.error == "Step 'orders' failed: ConnectionError: the source hung up"
+    assert Ledger(duckdb_warehouse).get(record.run_id).error == record.error
+
+
+def test_selecting_a_model_runs_only_it_and_its_dependents(
+    stack: StackSpec, duckdb_warehouse
+) -> None:
+    orch = DagsterOrchestrator()
+    assert orch.run(stack, RunRequest(stack=stack.name), duckdb_warehouse).status == "succeeded"
+    record = orch.run(
+        stack, RunRequest(stack=stack.name, select=("top_customers",)), duckdb_warehouse
+    )
+    assert record.status == RunStatus.SUCCEEDED, record.error
+    assert record.rows == {}, "no EL step is upstream-selected"
+    assert record.models_built == 1
+    with connect(duckdb_warehouse) as conn:
+        ids = dict(
+            conn.execute(
+                "select 'top', max(_stacks_run_id) from analytics.top_customers union all "
+                "select 'co', max(_stacks_run_id) from analytics.customer_orders"
+            )
+        )
+    assert ids["top"] == record.run_id and ids["co"] != record.run_id
+
+
+def test_an_unknown_selection_fails_in_one_sentence(stack: StackSpec, duckdb_warehouse) -> None:
+    record = DagsterOrchestrator().run(
+        stack, RunRequest(stack=stack.name, select=("nope",)), duckdb_warehouse
+    )
+    assert record.status == RunStatus.FAILED
+    assert record.error.startswith("Nothing named 'nope' to run: expected an EL step")
+    with connect(duckdb_warehouse) as conn:
+        assert not conn.table_exists("raw", "customers"), "nothing may run"
+
+
+def test_a_run_launched_by_dagster_uses_the_run_id_in_its_tags(
+    stack: StackSpec, duckdb_warehouse
+) -> None:
+    """What a schedule/sensor/UI run does: execute the job with stacks tags, no orchestrator."""
+    sd = build_definitions(stack, duckdb_warehouse)
+    job = sd.defs.resolve_job_def("stack_job")
+    result = job.execute_in_process(
+        tags={TAG_RUN_ID: "sensor-run-1", TAG_TRIGGER: TriggerKind.SOURCE_CHANGE.value}
+    )
+    assert result.success
+    with connect(duckdb_warehouse) as conn:
+        for table in ("raw.customers", "raw.orders", "analytics.top_customers"):
+            (ids,) = conn.execute(f"select list(distinct _stacks_run_id) from {table}")[0]
+            assert ids == ["sensor-run-1"], table
+
+
+def test_definitions_are_built_once_per_stack_and_warehouse(
+    stack: StackSpec, duckdb_warehouse
+) -> None:
+    orch = DagsterOrchestrator()
+    assert orch.definitions(stack, duckdb_warehouse) is orch.definitions(stack, duckdb_warehouse)
+    other = duckdb_warehouse.model_copy(
+        update={"path": duckdb_warehouse.path.with_name("b.duckdb")}
+    )
+    assert orch.definitions(stack, other) is not orch.definitions(stack, duckdb_warehouse)
