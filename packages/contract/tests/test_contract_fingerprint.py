@@ -182,3 +182,17 @@ def test_large_table_fingerprint_is_stable(warehouse) -> None:
     one = _fp(warehouse, "big")
     assert one == _fp(warehouse, "big")
     assert one.rows == 5000
+
+
+def test_awkward_column_names(warehouse) -> None:
+    with connect(warehouse) as conn:
+        conn.execute("create schema raw")
+        for t in ("a", "b"):
+            conn.execute(
+                f'create table raw.{t} ("it\'s" integer, "Mixed Case" varchar, "x""y" integer)'
+            )
+        conn.execute("insert into raw.a values (1, 'p', 2)")
+        conn.execute("insert into raw.b values (1, 'q', 2)")
+    fp = fingerprint(warehouse)
+    assert fp["raw.a"].columns == ("Mixed Case", "it's", 'x"y')
+    assert fp["raw.a"].rows == 1 and fp["raw.a"].digest != fp["raw.b"].digest

@@ -51,7 +51,12 @@ def table_fingerprint(conn: Connection, schema: str, table: str) -> TableFingerp
         row = "row(" + ", ".join(quote_ident(c) for c in cols) + ")::text"
     else:
         # a struct's text form names its fields, so renamed columns change the digest too
-        row = "cast({" + ", ".join(f"'{c}': {quote_ident(c)}" for c in cols) + "} as varchar)"
+        keys = [c.replace("'", "''") for c in cols]  # struct keys are string literals
+        row = (
+            "cast({"
+            + ", ".join(f"'{k}': {quote_ident(c)}" for k, c in zip(keys, cols, strict=True))
+            + "} as varchar)"
+        )
     sql = (
         f"select count(*), md5(coalesce(string_agg(h, '' order by h), '')) "
         f"from (select md5({row}) as h from {src}) as s"
