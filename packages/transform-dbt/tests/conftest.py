@@ -66,6 +66,14 @@ class Shop:
             c.execute(f"delete from {qualified(self.schema, 'orders')} where id = ?", [order_id])
 
 
+@pytest.fixture(autouse=True)
+def _dbt_state_in_tmp(tmp_path_factory, monkeypatch) -> None:
+    """dbt's per-warehouse state (profiles, target/, logs/) for Postgres warehouses would go to
+    the system temp dir and outlive the test databases; keep it under pytest's tmp instead.
+    Subprocesses inherit the variable."""
+    monkeypatch.setenv("STACKS_DBT_STATE_DIR", str(tmp_path_factory.getbasetemp() / "dbt-state"))
+
+
 @pytest.fixture
 def shop() -> Shop:
     return Shop()

@@ -52,7 +52,8 @@ def test_duckdb_profile_points_at_the_file(duckdb_warehouse, project_dir, tmp_pa
     assert PASSWORD_ENV not in inv.env
 
 
-def test_two_warehouses_get_separate_state(duckdb_warehouse, project_dir, tmp_path):
+def test_two_warehouses_get_separate_state(duckdb_warehouse, project_dir, tmp_path, monkeypatch):
+    monkeypatch.delenv("STACKS_DBT_STATE_DIR")
     other = DuckDBWarehouse(path=tmp_path / "other.duckdb")
     t = DbtTransform(project_dir)
     a, b = t.state_dir(duckdb_warehouse), t.state_dir(other)

@@ -122,15 +122,19 @@ class DbtStepFailed(StepFailed):
         self.result = result
 
 
-def _default_state_root(warehouse: Warehouse) -> Path:
+def _shared_state_root() -> Path:
     env = os.environ.get("STACKS_DBT_STATE_DIR")
     if env:
         return Path(env).expanduser().absolute()
-    if isinstance(warehouse, DuckDBWarehouse):
+    return Path(tempfile.gettempdir()) / f"stacks-dbt-{os.getuid()}"
+
+
+def _default_state_root(warehouse: Warehouse) -> Path:
+    if isinstance(warehouse, DuckDBWarehouse) and not os.environ.get("STACKS_DBT_STATE_DIR"):
         # beside the warehouse file, in its .stacks area
         parent = warehouse.path.parent
         return (parent if parent.name == ".stacks" else parent / ".stacks") / "dbt"
-    return Path(tempfile.gettempdir()) / f"stacks-dbt-{os.getuid()}"
+    return _shared_state_root()
 
 
 def _project_signature(project_dir: Path) -> str:
@@ -413,7 +417,7 @@ class DbtTransform(Transform):
             ):
                 return parsed.manifest
         # nothing parsed yet: parse against a DuckDB profile that is never connected to
-        root = self._state_root or Path(tempfile.gettempdir()) / f"stacks-dbt-{os.getuid()}"
+        root = self._state_root or _shared_state_root()
         wh = DuckDBWarehouse(
             path=root / "declare" / "never-opened.duckdb", schema=self._source_schema(None)
         )
