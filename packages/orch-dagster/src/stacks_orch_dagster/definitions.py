@@ -15,6 +15,7 @@ reaches every step whoever launched the run.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import json
 import os
 import re
@@ -241,7 +242,7 @@ def _dlt_assets(
             events = list(
                 DagsterDltResource().run(
                     context=context,
-                    dlt_source=step.dlt_source(request),
+                    dlt_source=_fresh_source(step, request, pipeline),
                     dlt_pipeline=pipeline,
                     dagster_dlt_translator=Translator(),
                 )
@@ -269,6 +270,18 @@ def _dlt_assets(
             )
 
     return _assets, keys
+
+
+def _fresh_source(step: Any, request: RunRequest, pipeline: Any) -> Any:
+    """``step.dlt_source(request)``, handing over the pipeline when the step accepts it (el-dlt
+    reads the pipeline's stored schema to know which column types are declared)."""
+    try:
+        params = inspect.signature(step.dlt_source).parameters
+    except (TypeError, ValueError):
+        params = {}
+    if "pipeline" in params:
+        return step.dlt_source(request, pipeline=pipeline)
+    return step.dlt_source(request)
 
 
 # --- transform ----------------------------------------------------------------------------------

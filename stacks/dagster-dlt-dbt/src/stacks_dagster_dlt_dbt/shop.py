@@ -1,28 +1,27 @@
-"""The demo shop API as a dlt ``rest_api`` source, and the EL step that loads it.
+"""The stack's EL step: el-dlt's shop API source, with the shop's URL read at run time.
 
-Each endpoint is a merge resource keyed on ``id`` and incremental on ``updated_at`` (the API's
-``updated_since`` filter is inclusive; dlt drops the boundary rows it has already seen), so a
-second run against an unchanged shop loads 0 rows and changed rows are upserted, never duplicated.
-Order lines arrive nested in each order and land in the dlt child table ``orders__items``; each
-line gets its ``order_id`` so models need no dlt-internal join keys.
+el-dlt's ``ShopApiStep`` binds its URL when it is built; this stack builds its steps once and
+starts (or finds) the shop per session, so the source factory reads ``STACKS_SHOP_URL`` each time
+it builds a source. Order lines get their ``order_id`` before dlt unnests them into
+``orders__items``, so models join on a business key, not on dlt's internal ``_dlt_parent_id``.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import urllib.error
 import urllib.request
-from typing import Any
+from typing import Any, ClassVar
 
-from stacks_contract.errors import ConfigError
+from stacks_contract.errors import StepFailed
 from stacks_contract.ports import ChangeProbe
-from stacks_el_dlt import DltStep
+from stacks_el_dlt import DltStep, shop_api_source
 
 #: where the shop is; the stack's session sets it when it starts a shop of its own
 SHOP_URL_ENV = "STACKS_SHOP_URL"
 #: `python -m stacks_contract.demo.shop` listens here by default (used by `dagster dev`)
 DEFAULT_SHOP_URL = "http://127.0.0.1:8765"
-RESOURCES = ("customers", "products", "orders", "payments")
 TABLES = ("customers", "products", "orders", "orders__items", "payments")
 
 
@@ -35,59 +34,27 @@ def _with_order_id(order: dict[str, Any]) -> dict[str, Any]:
     return {**order, "items": [{"order_id": order["id"], **item} for item in items]}
 
 
-def shop_source(base_url: str | None = None) -> Any:
-    """A fresh dlt source over the shop API (dlt cannot run one source object twice)."""
-    from dlt.sources.rest_api import rest_api_source
-
-    resources: list[dict[str, Any]] = []
-    for name in RESOURCES:
-        res: dict[str, Any] = {
-            "name": name,
-            "endpoint": {
-                "path": name,
-                "incremental": {
-                    "start_param": "updated_since",
-                    "cursor_path": "updated_at",
-                    "initial_value": "1970-01-01T00:00:00Z",
-                },
-            },
-        }
-        if name == "orders":
-            res["processing_steps"] = [{"map": _with_order_id}]
-        resources.append(res)
-    return rest_api_source(
-        {
-            "client": {
-                "base_url": (base_url or shop_url()) + "/",
-                "paginator": {
-                    "type": "cursor",
-                    "cursor_path": "next_page",
-                    "cursor_param": "page",
-                },
-            },
-            "resource_defaults": {
-                "primary_key": "id",
-                "write_disposition": "merge",
-                "endpoint": {"data_selector": "data", "params": {"page_size": 1000}},
-            },
-            "resources": resources,
-        },
-        name="shop",
-    )
+def shop_source() -> Any:
+    """A fresh dlt source over the shop at :func:`shop_url` (dlt cannot rerun a source)."""
+    source = shop_api_source(shop_url())
+    source.resources["orders"].add_map(_with_order_id)
+    return source
 
 
 class ShopStep(DltStep, ChangeProbe):
-    """el-dlt's step over the shop source, plus a cheap change probe (``GET /version``)."""
+    """Loads the shop's customers, products, orders (+ ``orders__items``) and payments."""
 
-    incremental = True
+    incremental: ClassVar[bool] = True
 
     def __init__(self, name: str = "shop", **kw: Any) -> None:
-        super().__init__(name, shop_source, tables=TABLES, **kw)
+        super().__init__(name, shop_source, **kw)
 
     def source_version(self) -> str:
         url = f"{shop_url()}/version"
         try:
             with urllib.request.urlopen(url, timeout=5) as resp:
                 return str(json.load(resp)["version"])
-        except OSError as exc:
-            raise ConfigError(f"The shop API at {shop_url()} does not answer: {exc}.") from None
+        except (urllib.error.URLError, OSError, ValueError, KeyError) as exc:
+            raise StepFailed(
+                self.name, f"cannot read the shop API version at {url}: {exc}"
+            ) from None
