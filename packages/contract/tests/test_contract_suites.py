@@ -4,12 +4,36 @@ message a user can act on. The unbroken reference under the same harness passes 
 
 from __future__ import annotations
 
+import json
+
 import pytest
+from pydantic import SecretStr
+from stacks_contract.sql import connect
+from stacks_contract.testing import reference as ref
+from stacks_contract.testing.runner import (
+    load_factory,
+    run_and_kill,
+    runner_command,
+    warehouse_from_env,
+    warehouse_to_env,
+)
 
 pytest_plugins = ["pytester"]
 
 EL_MODULE = """
+import json
+
 import pytest
+from pydantic import SecretStr
+from stacks_contract.sql import connect
+from stacks_contract.testing import reference as ref
+from stacks_contract.testing.runner import (
+    load_factory,
+    run_and_kill,
+    runner_command,
+    warehouse_from_env,
+    warehouse_to_env,
+)
 from stacks_contract.testing import reference as ref
 from stacks_contract.testing.suites import BaseELSuite
 from stacks_contract.testing.suites.reference import ReferenceELHarness
@@ -23,7 +47,19 @@ class TestSubject(BaseELSuite):
 """
 
 ORCH_MODULE = """
+import json
+
 import pytest
+from pydantic import SecretStr
+from stacks_contract.sql import connect
+from stacks_contract.testing import reference as ref
+from stacks_contract.testing.runner import (
+    load_factory,
+    run_and_kill,
+    runner_command,
+    warehouse_from_env,
+    warehouse_to_env,
+)
 from stacks_contract.models import RunRecord, RunStatus, utcnow
 from stacks_contract.testing.suites import BaseOrchestratorSuite, OrchestratorHarness
 
@@ -133,3 +169,39 @@ def test_orchestrator_swallowing_failures_fails_the_suite(pytester: pytest.Pytes
             "*the run is not in the run ledger*",
         ]
     )
+
+
+# --- the runner the SIGKILL checks start ----------------------------------------------------------
+
+
+def test_runner_gets_the_warehouse_with_its_password_from_the_environment_only(
+    postgres_warehouse, tmp_path
+) -> None:
+    warehouse = postgres_warehouse.model_copy(update={"password": SecretStr("pw-in-env-only")})
+    env = warehouse_to_env(warehouse)
+    assert warehouse_from_env(env) == warehouse
+    assert warehouse_from_env(env).password.get_secret_value() == "pw-in-env-only"
+
+    paths = ref.seed_sources(tmp_path / "src", customers=5, orders=0)
+    step = ref.ReferenceELStep("customers", paths["customers"], "customers")
+    cmd = runner_command(
+        "el", "run-1", factory="stacks_contract.testing.reference:el_step_from_env"
+    )
+    assert not any("pw-in-env-only" in part for part in cmd)
+    run = run_and_kill(
+        cmd, {**env, ref.ENV_STEP: json.dumps(step.spec())}, None, log=tmp_path / "run.log"
+    )
+    assert run.finished, run.output
+    assert '"raw.customers":5' in run.output
+    with connect(warehouse) as conn:
+        assert conn.execute("select count(*), min(_stacks_run_id) from raw.customers")[0] == (
+            5,
+            "run-1",
+        )
+
+
+def test_runner_loads_a_factory_from_a_file_path(tmp_path) -> None:
+    (tmp_path / "my_factory.py").write_text("def make():\n    return 'built'\n")
+    assert load_factory(f"{tmp_path / 'my_factory.py'}:make")() == "built"
+    with pytest.raises(ValueError, match="module:callable"):
+        load_factory("no_colon_here")

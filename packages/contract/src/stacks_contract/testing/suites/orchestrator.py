@@ -52,80 +52,89 @@ class BaseOrchestratorSuite:
         )
 
     @pytest.fixture
-    def source_dir(self, tmp_path: Path) -> Path:
+    def suite_source_dir(self, tmp_path: Path) -> Path:
         return tmp_path / "suite-source"
 
     @pytest.fixture
-    def stack(self, source_dir: Path) -> StackSpec:
-        return ref.reference_stack(source_dir, name=STACK)
+    def suite_stack(self, suite_source_dir: Path) -> StackSpec:
+        return ref.reference_stack(suite_source_dir, name=STACK)
 
     @staticmethod
     def run_stack(
         harness: OrchestratorHarness,
-        stack: StackSpec,
+        suite_stack: StackSpec,
         warehouse: Warehouse,
         run_id: str | None = None,
         select: tuple[str, ...] = (),
     ) -> RunRecord:
-        request = RunRequest(run_id=run_id or new_run_id(), stack=stack.name, select=select)
-        record = harness.make_orchestrator().run(stack, request, warehouse)
+        request = RunRequest(run_id=run_id or new_run_id(), stack=suite_stack.name, select=select)
+        record = harness.make_orchestrator().run(suite_stack, request, warehouse)
         assert isinstance(record, RunRecord), f"run() returned {type(record).__name__}"
         assert record.run_id == request.run_id, "the RunRecord carries another run id"
         return record
 
     def test_run_succeeds_and_is_recorded(
-        self, orchestrator_harness: OrchestratorHarness, stack: StackSpec, warehouse: Warehouse
+        self,
+        orchestrator_harness: OrchestratorHarness,
+        suite_stack: StackSpec,
+        warehouse: Warehouse,
     ) -> None:
-        record = self.run_stack(orchestrator_harness, stack, warehouse)
+        record = self.run_stack(orchestrator_harness, suite_stack, warehouse)
         assert record.status == RunStatus.SUCCEEDED, f"run failed: {record.error}"
         assert record.finished_at is not None
-        absent = c.missing(warehouse, all_tables(stack))
+        absent = c.missing(warehouse, all_tables(suite_stack))
         assert not absent, f"tables missing after a successful run: {absent}"
         ledger = Ledger(warehouse).get(record.run_id)
         assert ledger is not None, "the run is not in the run ledger"
         assert ledger.status == RunStatus.SUCCEEDED, f"the ledger says {ledger.status}"
-        actual = c.counts(warehouse, el_tables(stack))
+        actual = c.counts(warehouse, el_tables(suite_stack))
         for name, rows in (("RunRecord", record.rows), ("ledger", ledger.rows)):
             reported = {k: rows.get(k) for k in actual}
             assert reported == actual, f"{name} rows {rows}, the warehouse holds {actual}"
 
     def test_one_run_equals_three_runs(
-        self, orchestrator_harness: OrchestratorHarness, stack: StackSpec, warehouse: Warehouse
+        self,
+        orchestrator_harness: OrchestratorHarness,
+        suite_stack: StackSpec,
+        warehouse: Warehouse,
     ) -> None:
-        tables = all_tables(stack)
-        first = self.run_stack(orchestrator_harness, stack, warehouse)
+        tables = all_tables(suite_stack)
+        first = self.run_stack(orchestrator_harness, suite_stack, warehouse)
         assert first.status == RunStatus.SUCCEEDED, f"run failed: {first.error}"
         once = c.fp(warehouse, tables)
         for _ in range(2):
-            again = self.run_stack(orchestrator_harness, stack, warehouse)
+            again = self.run_stack(orchestrator_harness, suite_stack, warehouse)
             assert again.status == RunStatus.SUCCEEDED, f"rerun failed: {again.error}"
         thrice = c.fp(warehouse, tables)
         assert thrice == once, f"3 runs differ from 1 run:\n  {c.explain(once, thrice)}"
 
     def test_run_id_reaches_every_step(
-        self, orchestrator_harness: OrchestratorHarness, stack: StackSpec, warehouse: Warehouse
+        self,
+        orchestrator_harness: OrchestratorHarness,
+        suite_stack: StackSpec,
+        warehouse: Warehouse,
     ) -> None:
         run_id = new_run_id()
-        record = self.run_stack(orchestrator_harness, stack, warehouse, run_id=run_id)
+        record = self.run_stack(orchestrator_harness, suite_stack, warehouse, run_id=run_id)
         assert record.status == RunStatus.SUCCEEDED, f"run failed: {record.error}"
-        problems = c.run_id_problems(warehouse, all_tables(stack), run_id)
+        problems = c.run_id_problems(warehouse, all_tables(suite_stack), run_id)
         assert not problems, "rows not stamped with the run id:\n  " + "\n  ".join(problems)
 
     def test_failing_step_fails_the_run(
         self,
         orchestrator_harness: OrchestratorHarness,
-        stack: StackSpec,
-        source_dir: Path,
+        suite_stack: StackSpec,
+        suite_source_dir: Path,
         warehouse: Warehouse,
     ) -> None:
-        with (source_dir / "orders.jsonl").open("a") as f:
+        with (suite_source_dir / "orders.jsonl").open("a") as f:
             f.write('{"id": 99, "this line is not json\n')
-        record = self.run_stack(orchestrator_harness, stack, warehouse)
+        record = self.run_stack(orchestrator_harness, suite_stack, warehouse)
         assert record.status == RunStatus.FAILED, "a run with a failing EL step did not fail"
         assert record.error and "orders" in record.error, (
             f"the error does not name the failing step 'orders': {record.error!r}"
         )
-        built = c.existing(warehouse, stack.transform.produces())
+        built = c.existing(warehouse, suite_stack.transform.produces())
         assert not built, f"the transform ran although an EL step failed: {built} exist"
         ledger = Ledger(warehouse).get(record.run_id)
         assert ledger is not None and ledger.status == RunStatus.FAILED, (
@@ -135,8 +144,8 @@ class BaseOrchestratorSuite:
     def test_partial_run_runs_the_step_and_its_dependents(
         self,
         orchestrator_harness: OrchestratorHarness,
-        stack: StackSpec,
-        source_dir: Path,
+        suite_stack: StackSpec,
+        suite_source_dir: Path,
         warehouse: Warehouse,
     ) -> None:
         orchestrator = orchestrator_harness.make_orchestrator()
@@ -144,19 +153,19 @@ class BaseOrchestratorSuite:
             pytest.skip(
                 f"{type(orchestrator).__name__}.supports_partial_runs is off (capability flag)"
             )
-        first = self.run_stack(orchestrator_harness, stack, warehouse)
+        first = self.run_stack(orchestrator_harness, suite_stack, warehouse)
         assert first.status == RunStatus.SUCCEEDED, f"run failed: {first.error}"
-        customers, orders = stack.step("customers").table, stack.step("orders").table
+        customers, orders = suite_stack.step("customers").table, suite_stack.step("orders").table
         before = c.counts(warehouse, [customers, orders])
-        ref.ReferenceSource(source_dir / "customers.jsonl").append(
+        ref.ReferenceSource(suite_source_dir / "customers.jsonl").append(
             {"id": 100, "name": "customer 100", "country": "DE"}
         )
-        ref.ReferenceSource(source_dir / "orders.jsonl").append(
+        ref.ReferenceSource(suite_source_dir / "orders.jsonl").append(
             {"id": 100, "customer_id": 1, "amount": 1000.0, "status": "placed"}
         )
         partial_id = new_run_id()
         record = self.run_stack(
-            orchestrator_harness, stack, warehouse, run_id=partial_id, select=("orders",)
+            orchestrator_harness, suite_stack, warehouse, run_id=partial_id, select=("orders",)
         )
         assert record.status == RunStatus.SUCCEEDED, f"partial run failed: {record.error}"
         after = c.counts(warehouse, [customers, orders])
@@ -164,7 +173,7 @@ class BaseOrchestratorSuite:
         assert after[customers.key] == before[customers.key], (
             "a step that was not selected ran in a partial run"
         )
-        downstream = stack.transform.produces()
+        downstream = suite_stack.transform.produces()
         stamped = c.rows_with_run_id(warehouse, downstream, partial_id)
         assert set(stamped) == {t.key for t in downstream}, (
             f"the transform depending on the selected step did not run: rebuilt {stamped}"
@@ -173,7 +182,7 @@ class BaseOrchestratorSuite:
     def test_interrupted_run_converges(
         self,
         orchestrator_harness: OrchestratorHarness,
-        stack: StackSpec,
+        suite_stack: StackSpec,
         warehouse: Warehouse,
         warehouse_factory,
         tmp_path: Path,
@@ -181,7 +190,7 @@ class BaseOrchestratorSuite:
         orchestrator = orchestrator_harness.orchestrator_factory()
         env = {
             **orchestrator_harness.subprocess_env(),
-            ref.ENV_STACK: ref.stack_spec_json(stack),
+            ref.ENV_STACK: ref.stack_spec_json(suite_stack),
         }
         c.check_interrupted_converges(
             command=lambda run_id: runner_command(
@@ -193,29 +202,29 @@ class BaseOrchestratorSuite:
             env=env,
             interrupted=warehouse,
             reference=warehouse_factory(),
-            rerun=lambda wh: self._rerun(orchestrator_harness, stack, wh),
-            tables=lambda: all_tables(stack),
+            rerun=lambda wh: self._rerun(orchestrator_harness, suite_stack, wh),
+            tables=lambda: all_tables(suite_stack),
             logs=tmp_path / "kill-logs",
             points=self.kill_points,
         )
 
-    def _rerun(self, harness: OrchestratorHarness, stack: StackSpec, wh: Warehouse) -> None:
-        record = self.run_stack(harness, stack, wh)
+    def _rerun(self, harness: OrchestratorHarness, suite_stack: StackSpec, wh: Warehouse) -> None:
+        record = self.run_stack(harness, suite_stack, wh)
         assert record.status == RunStatus.SUCCEEDED, f"the re-run failed: {record.error}"
 
     def test_plan_errors_surface_before_any_step_runs(
         self,
         orchestrator_harness: OrchestratorHarness,
-        stack: StackSpec,
+        suite_stack: StackSpec,
         warehouse: Warehouse,
     ) -> None:
         bad_transform = ref.ReferenceSqlTransform(
-            name=stack.transform.name,
-            models=stack.transform.models,
-            sources=(*stack.transform.sources, TableRef(schema="raw", name="payments")),
-            schema=stack.transform.schema,
+            name=suite_stack.transform.name,
+            models=suite_stack.transform.models,
+            sources=(*suite_stack.transform.sources, TableRef(schema="raw", name="payments")),
+            schema=suite_stack.transform.schema,
         )
-        bad = stack.model_copy(update={"transform": bad_transform})
+        bad = suite_stack.model_copy(update={"transform": bad_transform})
         request = RunRequest(stack=bad.name)
         try:
             record = orchestrator_harness.make_orchestrator().run(bad, request, warehouse)
@@ -226,5 +235,5 @@ class BaseOrchestratorSuite:
             assert record.error and "payments" in record.error, (
                 f"the error does not name the missing table: {record.error!r}"
             )
-        ran = c.existing(warehouse, all_tables(stack))
+        ran = c.existing(warehouse, all_tables(suite_stack))
         assert not ran, f"steps ran although the stack's plan is invalid: {ran} exist"
