@@ -47,7 +47,8 @@ class DltStep(ELStep):
       the folder is missing, and wipes it when the dataset was dropped);
     * ``_stacks_run_id`` / ``_stacks_loaded_at`` on every row, child tables included;
     * quarantine of dict rows that break declared column types (see :mod:`stacks_el_dlt.stamp`);
-    * load packages left by a killed run are finished before new data is extracted;
+    * load packages left by a killed run are discarded and re-extracted, never resumed
+      (see :meth:`dlt_pipeline`);
     * exact row counts per table, errors as one sentence with secrets masked.
 
     ``tables``: the tables the step writes, when they cannot be read from the resources' hints
@@ -86,8 +87,6 @@ class DltStep(ELStep):
         self.quarantine_rows = quarantine_rows
         # quarantine counts per run id, filled while dlt extracts (bounded: last 32 runs)
         self._quarantined: OrderedDict[str, Counter[str]] = OrderedDict()
-        # load infos of packages a killed run left behind, finished by dlt_pipeline()
-        self._resumed: dict[str, list[Any]] = {}
         self._lock = threading.Lock()
         self._bound_schema: Any = None
         #: extra secrets (e.g. a source database password) masked in every error message
@@ -130,9 +129,12 @@ class DltStep(ELStep):
     def dlt_pipeline(self, warehouse: Warehouse) -> Any:
         """The configured :class:`dlt.Pipeline` :meth:`run` uses, with no pending load packages.
 
-        A load package a killed run left behind is normalized and loaded here first (dlt's own
-        ``run`` would load only that package and skip the new data); its rows are counted in the
-        next :meth:`load_result`. Merge on primary keys makes such a re-load converge.
+        A killed run can leave a load package half-loaded: a job whose rows were committed but
+        not yet marked done is loaded again when dlt resumes the package (duplicate ``_dlt_id``
+        in the staging table on Postgres, dlt#3023). So stacks never resumes: when the working
+        folder holds pending packages it is wiped, dlt restores state and schemas from the
+        warehouse (the last *committed* load), and the next extract re-reads what was not
+        committed. Merge on primary keys makes that re-load converge; the SIGKILL tests prove it.
         """
         import dlt
 
@@ -147,12 +149,7 @@ class DltStep(ELStep):
             progress=None,
         )
         if pipeline.has_pending_data:
-            try:
-                pipeline.normalize()
-                info = pipeline.load()
-            except Exception as exc:
-                raise self._translate(exc, warehouse) from None
-            self._resumed.setdefault(pipeline.pipelines_dir, []).append(info)
+            pipeline = pipeline.drop()
         self._bound_schema = _stored_schema(pipeline)
         return pipeline
 
@@ -184,9 +181,7 @@ class DltStep(ELStep):
                 columns: dict[str, Any] = {}
                 if stored is not None and table in stored.tables:
                     columns.update(stored.tables[table].get("columns", {}))
-                declared = resource.columns
-                if isinstance(declared, dict):
-                    columns.update({naming.normalize_identifier(k): v for k, v in declared.items()})
+                columns.update(_declared_columns(resource, naming))
                 rules = rules_from_columns(columns)
                 if rules:
                     declare_quarantine(resource)
@@ -205,11 +200,11 @@ class DltStep(ELStep):
         return source
 
     def load_result(self, pipeline: Any, request: RunRequest, started_at: datetime) -> LoadResult:
-        """Exact rows per table of the last run of ``pipeline`` (plus packages it resumed)."""
+        """Exact rows per table written by the last run of ``pipeline``."""
         trace = pipeline.last_trace
-        infos = list(self._resumed.pop(pipeline.pipelines_dir, []))
+        infos = []
         if trace is not None:
-            infos += [s.step_info for s in trace.steps if s.step == "load" and s.step_info]
+            infos = [s.step_info for s in trace.steps if s.step == "load" and s.step_info]
         counts = rows_from_load_infos(infos, trace)
         rows = {
             f"{self.dataset}.{t}": n for t, n in sorted(counts.items()) if t != QUARANTINE_TABLE
@@ -326,6 +321,17 @@ def _is_dlt_object(obj: Any) -> bool:
 def _ident(name: str) -> str:
     out = "".join(c if c.isalnum() else "_" for c in name.lower())
     return out if out and not out[0].isdigit() else f"s_{out}"
+
+
+def _declared_columns(resource: Any, naming: Any) -> dict[str, Any]:
+    """The resource's column hints, primary key included (``primary_key=`` is its own hint)."""
+    try:
+        # static hints resolve without an item; dynamic ones (callables) raise here
+        columns = dict(resource.compute_table_schema().get("columns") or {})
+    except Exception:
+        declared = resource.columns
+        columns = dict(declared) if isinstance(declared, dict) else {}
+    return {naming.normalize_identifier(k): v for k, v in columns.items()}
 
 
 def _stored_schema(pipeline: Any) -> Any:

@@ -3,7 +3,8 @@
 The file listing is incremental on ``modification_date``: a run reads only files that are new or
 changed since the last run, so a file-arrival trigger has exactly the new files to load. Rows
 merge on ``primary_key`` when given (a re-written file updates its rows), else they append
-(each new file's rows once). CSV is read by DuckDB (typed Arrow, no pandas needed).
+(each new file's rows once). CSV is read by ``pyarrow.csv`` into typed Arrow tables (dlt's own CSV readers need pandas, which
+is not installed, or break on duckdb 2.0's relation API).
 """
 
 from __future__ import annotations
@@ -33,6 +34,16 @@ def _format_for(pattern: str, file_format: str | None) -> str:
     return file_format
 
 
+def _read_csv_arrow(items: Any) -> Any:
+    import pyarrow.csv as pacsv
+
+    for file_obj in items:
+        with file_obj.open() as fh:
+            table = pacsv.read_csv(fh)
+        if table.num_rows:
+            yield table
+
+
 def files_source(
     folder: str | os.PathLike[str],
     *,
@@ -43,7 +54,7 @@ def files_source(
 ) -> Any:
     """A fresh dlt resource reading ``pattern`` files under ``folder`` into ``table``."""
     import dlt
-    from dlt.sources.filesystem import filesystem, read_csv_duckdb, read_jsonl, read_parquet
+    from dlt.sources.filesystem import filesystem, read_jsonl, read_parquet
 
     fmt = _format_for(pattern, file_format)
     path = Path(folder).expanduser().absolute()
@@ -51,7 +62,8 @@ def files_source(
         raise ConfigError(f"The landing folder {path} does not exist or is not a folder.")
     files = filesystem(bucket_url=path.as_uri(), file_glob=pattern)
     files.apply_hints(incremental=dlt.sources.incremental("modification_date"))
-    reader = {"csv": read_csv_duckdb, "jsonl": read_jsonl, "parquet": read_parquet}[fmt]
+    read_csv = dlt.transformer(name="read_csv")(_read_csv_arrow)
+    reader = {"csv": read_csv, "jsonl": read_jsonl, "parquet": read_parquet}[fmt]
     resource = (files | reader()).with_name(table)
     if primary_key:
         resource.apply_hints(write_disposition="merge", primary_key=primary_key)

@@ -1,0 +1,87 @@
+"""Failures read as one clear sentence, with every secret masked."""
+
+from __future__ import annotations
+
+import dlt
+import pytest
+from stacks_contract import RunRequest
+from stacks_contract.errors import ConfigError, StepFailed, WarehouseUnreachable
+from stacks_contract.warehouse import PostgresWarehouse, SecretStr, Warehouse
+from stacks_el_dlt import DltStep, FilesStep, ShopApiStep, SqlDatabaseStep
+
+PASSWORD = "s3cr3t-P@ss"
+
+
+def one_sentence(err: BaseException) -> str:
+    text = str(err)
+    assert "\n" not in text and "Traceback" not in text
+    return text
+
+
+def factory():
+    return dlt.resource([{"id": 1}], name="t", primary_key="id")
+
+
+def test_unreachable_postgres_is_one_sentence_with_password_masked() -> None:
+    wh = PostgresWarehouse(
+        host="127.0.0.1", port=1, database="nowhere", user="bob", password=SecretStr(PASSWORD)
+    )
+    with pytest.raises(WarehouseUnreachable) as info:
+        DltStep("s", factory).run(RunRequest(stack="t"), wh)
+    text = one_sentence(info.value)
+    assert PASSWORD not in text and "s3cr3t" not in text
+    assert "127.0.0.1:1/nowhere" in text
+
+
+def test_wrong_password_is_masked(postgres_warehouse: PostgresWarehouse) -> None:
+    # the test server trusts local connections, so a wrong database stands in for bad auth
+    wh = postgres_warehouse.model_copy(
+        update={"database": "no_such_db", "password": SecretStr(PASSWORD)}
+    )
+    with pytest.raises(WarehouseUnreachable) as info:
+        DltStep("s", factory).run(RunRequest(stack="t"), wh)
+    text = one_sentence(info.value)
+    assert PASSWORD not in text and "no_such_db" in text
+
+
+def test_a_source_object_instead_of_a_factory_is_refused() -> None:
+    with pytest.raises(ConfigError, match="factory"):
+        DltStep("s", factory())  # type: ignore[arg-type]
+
+
+def test_bad_shop_url_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="not an http"):
+        ShopApiStep("ftp//nope")
+
+
+def test_unreachable_source_names_the_step_and_the_cause(warehouse: Warehouse) -> None:
+    step = ShopApiStep("http://127.0.0.1:1")
+    with pytest.raises(StepFailed) as info:
+        step.run(RunRequest(stack="t"), warehouse)
+    text = one_sentence(info.value)
+    assert text.startswith("Step 'shop' failed: dlt extract step failed")
+    assert "refused" in text.lower() or "connect" in text.lower()
+
+
+def test_source_database_password_is_masked(warehouse: Warehouse) -> None:
+    step = SqlDatabaseStep(f"postgresql://app:{PASSWORD}@127.0.0.1:1/app", ["accounts"])
+    with pytest.raises(StepFailed) as info:
+        step.run(RunRequest(stack="t"), warehouse)
+    text = one_sentence(info.value)
+    assert PASSWORD not in text and "s3cr3t" not in text
+
+
+def test_missing_landing_folder_and_unknown_format(tmp_path, warehouse: Warehouse) -> None:
+    with pytest.raises(ConfigError, match="file format"):
+        FilesStep(tmp_path, table="t", pattern="*.xml")
+    step = FilesStep(tmp_path / "absent", table="t", pattern="*.csv")
+    with pytest.raises(ConfigError, match="does not exist"):
+        step.run(RunRequest(stack="t"), warehouse)
+
+
+def test_factory_that_raises_is_a_config_error(warehouse: Warehouse) -> None:
+    def broken():
+        raise RuntimeError("no API key configured")
+
+    with pytest.raises(ConfigError, match="no API key configured"):
+        DltStep("s", broken).run(RunRequest(stack="t"), warehouse)

@@ -1,0 +1,167 @@
+"""The three shipped sources, end to end, on real Postgres and DuckDB."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from stacks_contract import RunRequest, TableRef, fingerprint
+from stacks_contract.demo.shop import ShopServer
+from stacks_contract.sql import connect
+from stacks_contract.warehouse import Warehouse
+from stacks_el_dlt import FilesStep, ShopApiStep, SqlDatabaseStep
+
+SHOP_TABLES = ("customers", "products", "orders", "orders__items", "payments")
+
+
+def run(step, wh: Warehouse, run_id: str | None = None):
+    kw = {"run_id": run_id} if run_id else {}
+    return step.run(RunRequest(stack="t", **kw), wh)
+
+
+def counts(wh: Warehouse, tables) -> dict[str, int]:
+    with connect(wh) as conn:
+        return {t: conn.count("raw", t) for t in tables}
+
+
+# --- the shop API (dlt rest_api) -------------------------------------------------------------
+
+
+def test_shop_api_loads_every_endpoint_incrementally(warehouse: Warehouse) -> None:
+    with ShopServer(seed=7) as shop:
+        step = ShopApiStep(shop.url, page_size=50)  # several pages per endpoint
+        assert step.produces() == tuple(
+            TableRef("raw", t)
+            for t in ("customers", "products", "orders", "orders__items", "payments")
+        )
+        first = run(step, warehouse)
+        source = shop.counts()
+        loaded = counts(warehouse, SHOP_TABLES)
+        assert {k: loaded[k] for k in source} == source
+        assert first.rows == {f"raw.{t}": n for t, n in loaded.items()}
+        assert loaded["orders__items"] > loaded["orders"]
+        # no new data: nothing written, nothing changed
+        before = fingerprint(warehouse)
+        assert run(step, warehouse).total_rows == 0
+        assert fingerprint(warehouse) == before
+        # a day passes: new rows appear and some orders/payments change; merged, not duplicated
+        shop.advance(days=1)
+        third = run(step, warehouse)
+        assert 0 < third.rows["raw.orders"] < shop.counts()["orders"]
+        loaded = counts(warehouse, SHOP_TABLES)
+        assert {k: loaded[k] for k in source} == shop.counts()
+        assert third.cursor["orders"] >= first.cursor["orders"]
+
+
+def test_shop_api_one_load_equals_incremental_loads(
+    duckdb_warehouse: Warehouse, tmp_path: Path
+) -> None:
+    from stacks_contract.warehouse import DuckDBWarehouse
+
+    other = DuckDBWarehouse(path=tmp_path / "once.duckdb")
+    with ShopServer(seed=3) as shop:
+        step = ShopApiStep(shop.url)
+        run(step, duckdb_warehouse)
+        for _ in range(3):
+            shop.advance(days=1)
+            run(step, duckdb_warehouse)
+        run(ShopApiStep(shop.url), other)
+    assert fingerprint(duckdb_warehouse) == fingerprint(other)
+
+
+def test_shop_source_version_changes_when_the_shop_does() -> None:
+    with ShopServer(seed=1) as shop:
+        step = ShopApiStep(shop.url)
+        v1 = step.source_version()
+        assert step.source_version() == v1
+        shop.advance(days=1)
+        assert step.source_version() != v1
+
+
+# --- a SQL database (dlt sql_database) ---------------------------------------------------------
+
+
+@pytest.fixture
+def app_db(postgres_server):
+    wh = postgres_server.create_database(prefix="app")
+    with connect(wh) as conn:
+        conn.execute(
+            "create table accounts (id bigint primary key, name text not null, "
+            "balance numeric(12,2), updated_at timestamptz not null)"
+        )
+        conn.execute(
+            "insert into accounts select g, 'acct ' || g, g * 1.5, "
+            "timestamptz '2024-01-01' + g * interval '1 minute' from generate_series(1, 500) g"
+        )
+    yield wh
+    postgres_server.drop_database(wh.database)
+
+
+def test_sql_database_merges_incrementally(app_db, warehouse: Warehouse) -> None:
+    step = SqlDatabaseStep(app_db, ["accounts"])
+    assert step.produces() == (TableRef("raw", "accounts"),)
+    assert run(step, warehouse).rows == {"raw.accounts": 500}
+    assert run(step, warehouse).total_rows == 0
+    with connect(app_db) as conn:
+        conn.execute("update accounts set name = 'renamed', updated_at = now() where id = 7")
+        conn.execute("insert into accounts values (501, 'new', 1, now())")
+    third = run(step, warehouse)
+    assert third.rows == {"raw.accounts": 2}
+    with connect(warehouse) as conn:
+        assert conn.count("raw", "accounts") == 501
+        assert conn.execute("select name from raw.accounts where id = 7") == [("renamed",)]
+        stamped = conn.execute("select count(*) from raw.accounts where _stacks_run_id is null")
+        assert stamped == [(0,)]
+
+
+def test_sql_database_never_connects_to_build_its_manifest() -> None:
+    step = SqlDatabaseStep("postgresql://u:pw@127.0.0.1:1/nowhere", ["a", "b"])
+    assert step.produces() == (TableRef("raw", "a"), TableRef("raw", "b"))
+
+
+# --- files landing in a folder (dlt filesystem) -------------------------------------------------
+
+
+def _touch_later(path: Path, seconds: float = 2.0) -> None:
+    # a new modification date even on filesystems with coarse timestamps
+    st = path.stat()
+    os.utime(path, (st.st_atime + seconds, st.st_mtime + seconds))
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet"])
+def test_files_load_only_new_files(fmt: str, warehouse: Warehouse, tmp_path: Path) -> None:
+    landing = tmp_path / "landing"
+    landing.mkdir()
+
+    def write(name: str, rows: list[dict]) -> Path:
+        path = landing / f"{name}.{fmt}"
+        if fmt == "csv":
+            head = ",".join(rows[0])
+            path.write_text(head + "\n" + "\n".join(",".join(map(str, r.values())) for r in rows))
+        elif fmt == "jsonl":
+            path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+        else:
+            pq.write_table(pa.Table.from_pylist(rows), path)
+        return path
+
+    write("day1", [{"id": i, "qty": i} for i in range(1, 4)])
+    step = FilesStep(landing, table="deliveries", pattern=f"*.{fmt}", primary_key="id")
+    assert step.produces() == (TableRef("raw", "deliveries"),)
+    assert run(step, warehouse).rows == {"raw.deliveries": 3}
+    assert run(step, warehouse).total_rows == 0  # no new file
+    time.sleep(0.01)
+    day2 = write("day2", [{"id": 3, "qty": 30}, {"id": 4, "qty": 4}])
+    _touch_later(day2)
+    assert run(step, warehouse).rows == {"raw.deliveries": 2}
+    with connect(warehouse) as conn:
+        assert conn.execute("select id, qty from raw.deliveries order by id") == [
+            (1, 1),
+            (2, 2),
+            (3, 30),
+            (4, 4),
+        ]
