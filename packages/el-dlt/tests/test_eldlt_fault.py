@@ -10,6 +10,7 @@ Merge on primary keys makes that re-load converge.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -41,7 +42,6 @@ child = _load_child()
 def run_child(
     wh: Warehouse, data: Path, kill: str | None, log: Path
 ) -> subprocess.CompletedProcess:
-    import os
 
     env = {**os.environ, **warehouse_to_env(wh), child.DATA_ENV: str(data)}
     if kill:

@@ -3,8 +3,8 @@
 The file listing is incremental on ``modification_date``: a run reads only files that are new or
 changed since the last run, so a file-arrival trigger has exactly the new files to load. Rows
 merge on ``primary_key`` when given (a re-written file updates its rows), else they append
-(each new file's rows once). CSV is read by ``pyarrow.csv`` into typed Arrow tables (dlt's own CSV readers need pandas, which
-is not installed, or break on duckdb 2.0's relation API).
+(each new file's rows once). CSV is read by ``pyarrow.csv`` into typed Arrow tables: dlt's own
+CSV readers need pandas (not installed) or break on duckdb 2.0's relation API.
 """
 
 from __future__ import annotations
