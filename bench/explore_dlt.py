@@ -57,6 +57,8 @@ def run_dlt(
     dataset="raw",
     pipelines_dir=None,
     timings=None,
+    hints=None,
+    reload=False,
 ):
     import dlt
 
@@ -78,8 +80,24 @@ def run_dlt(
             else:
                 yield from items()
 
+        if hints:
+            orders.apply_hints(additional_table_hints=hints)
         return orders
 
+    if reload:  # load once untimed, then time a second load of the same rows (merge re-load)
+        run_dlt(
+            dest,
+            items,
+            fmt=fmt,
+            disposition=disposition,
+            pk=pk,
+            arrow_pages=arrow_pages,
+            envs=envs,
+            name=name,
+            dataset=dataset,
+            pipelines_dir=pipelines_dir,
+            hints=hints,
+        )
     with env(**(envs or {})):
         p = dlt.pipeline(
             pipeline_name=f"x{time.monotonic_ns()}",
@@ -136,6 +154,51 @@ VARIANTS = {
             "disposition": "merge",
             "pk": "id",
             "envs": {"DATA_WRITER__COMPRESSION": "none"},
+        },
+    ),
+    "pg_arrow_merge_skip_dedup": (
+        "arrow",
+        "pg",
+        {
+            "fmt": "parquet",
+            "disposition": "merge",
+            "pk": "id",
+            "hints": {"x-stage-data-deduplicated": True},
+        },
+    ),
+    "pg_arrow_merge_upsert": (
+        "arrow",
+        "pg",
+        {
+            "fmt": "parquet",
+            "pk": "id",
+            "disposition": {"disposition": "merge", "strategy": "upsert"},
+        },
+    ),
+    "pg_arrow_merge_reload": (
+        "arrow",
+        "pg",
+        {"fmt": "parquet", "disposition": "merge", "pk": "id", "reload": True},
+    ),
+    "pg_arrow_merge_skip_dedup_reload": (
+        "arrow",
+        "pg",
+        {
+            "fmt": "parquet",
+            "disposition": "merge",
+            "pk": "id",
+            "reload": True,
+            "hints": {"x-stage-data-deduplicated": True},
+        },
+    ),
+    "pg_arrow_merge_upsert_reload": (
+        "arrow",
+        "pg",
+        {
+            "fmt": "parquet",
+            "pk": "id",
+            "reload": True,
+            "disposition": {"disposition": "merge", "strategy": "upsert"},
         },
     ),
     "pg_dicts_default": ("dicts", "pg", {}),
