@@ -108,7 +108,10 @@ def _tool_output_to_stderr() -> Iterator[None]:
 def _check_record(record: RunRecord, warehouse: Warehouse) -> None:
     if record.status != RunStatus.SUCCEEDED:
         reason = record.error or "no error message was recorded"
-        _fail(redact(f"run {record.run_id} of {record.stack} failed: {reason}", warehouse), 1)
+        _fail(
+            redact(f"run {record.run_id} of {record.stack} failed: {reason}", warehouse),
+            EXIT_FAILED,
+        )
 
 
 @click.group(
