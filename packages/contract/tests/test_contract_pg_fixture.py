@@ -6,6 +6,7 @@ import os
 import pwd
 import subprocess
 import sys
+from collections.abc import Iterator
 
 import pytest
 from stacks_contract.sql import connect
@@ -15,6 +16,7 @@ from stacks_contract.testing.postgres import (
     choose_backend,
     docker_available,
     find_pg_bin,
+    local_cluster,
     postgres_server,
 )
 from stacks_contract.warehouse import DuckDBWarehouse
@@ -37,11 +39,13 @@ def test_local_binaries_when_no_docker() -> None:
     assert choose_backend({ENV_URL: ""}, docker_probe=lambda: False) == "local"
 
 
-def test_docker_probe_is_false_on_this_machine(monkeypatch) -> None:
-    # no engine here: the probe must say so (and not raise) rather than let testcontainers fail
+def test_docker_probe_is_false_without_socket_or_docker_host(monkeypatch) -> None:
+    # no engine: the probe must say so (and not raise) rather than let testcontainers fail
     monkeypatch.delenv("DOCKER_HOST", raising=False)
-    if os.path.exists("/var/run/docker.sock"):
-        pytest.fail("this test documents a machine without Docker; a socket exists here")
+    real_exists = os.path.exists
+    monkeypatch.setattr(
+        os.path, "exists", lambda p: False if p == "/var/run/docker.sock" else real_exists(p)
+    )
     assert docker_available() is False
 
 
@@ -51,16 +55,23 @@ def test_docker_probe_false_when_docker_host_points_nowhere(monkeypatch) -> None
 
 
 def test_session_server_uses_the_expected_backend(postgres_server: PostgresServer) -> None:
-    expected = "env" if os.environ.get(ENV_URL) else ("docker" if docker_available() else "local")
-    assert postgres_server.backend == expected
-    if not os.environ.get(ENV_URL):
-        assert postgres_server.backend == "local"  # no Docker engine on this machine
+    # without an env URL or a Docker engine (this project's machine) that is "local"
+    assert postgres_server.backend == choose_backend()
 
 
-def test_local_cluster_runs_as_the_postgres_user(postgres_server: PostgresServer) -> None:
-    if postgres_server.backend != "local":
-        pytest.fail("expected the local-binaries backend on this machine (see the test above)")
-    with connect(postgres_server.admin) as conn:
+@pytest.fixture
+def local_server(postgres_server: PostgresServer) -> Iterator[PostgresServer]:
+    """The session server if it is the local-binaries one (here), else one started that way."""
+    if postgres_server.backend == "local":
+        yield postgres_server
+    else:
+        with local_cluster() as server:
+            yield server
+
+
+def test_local_cluster_runs_as_the_postgres_user(local_server: PostgresServer) -> None:
+    assert local_server.backend == "local"
+    with connect(local_server.admin) as conn:
         (version,) = conn.execute("select version()")[0]
         (data_dir,) = conn.execute("select current_setting('data_directory')")[0]
     assert version.startswith("PostgreSQL ")
