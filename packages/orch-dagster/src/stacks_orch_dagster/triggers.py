@@ -78,7 +78,10 @@ def cron_schedule(stack: StackSpec, trig: CronTrigger, job: Any, *, name: str) -
         description=f"Baseline run of stack {stack.name!r} ({trig.cron} {trig.timezone}).",
     )
     def _schedule(context) -> Any:
-        tick = context.scheduled_execution_time
+        try:
+            tick = context.scheduled_execution_time
+        except Exception:  # a hand-built context (a test, the UI's "test schedule") may have none
+            tick = None
         return RunRequest(
             run_key=tick.isoformat() if tick else None,
             tags=new_tags(stack.name, TriggerKind.SCHEDULE),

@@ -1,0 +1,23 @@
+"""Fixtures for the dagster-dlt-dbt stack's tests: a demo shop per test, the stack bound to it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from stacks_contract.demo.shop import ShopServer
+from stacks_dagster_dlt_dbt import DagsterDltDbtStack, build_stack
+from stacks_dagster_dlt_dbt.shop import SHOP_URL_ENV
+
+
+@pytest.fixture
+def shop(monkeypatch: pytest.MonkeyPatch) -> Iterator[ShopServer]:
+    """A shop of the test's own; the stack's session sees STACKS_SHOP_URL and starts none."""
+    with ShopServer(seed=42) as server:
+        monkeypatch.setenv(SHOP_URL_ENV, server.url)
+        yield server
+
+
+@pytest.fixture
+def stack(shop: ShopServer) -> DagsterDltDbtStack:
+    return build_stack()

@@ -1,0 +1,202 @@
+"""The recommended stack end to end: real shop API, dlt, dbt and Dagster on Postgres/DuckDB."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from dagster import AssetKey, DagsterInstance, build_schedule_context, build_sensor_context
+from stacks_contract.demo.shop import ShopServer
+from stacks_contract.fingerprint import diff, fingerprint
+from stacks_contract.ledger import Ledger
+from stacks_contract.models import RunRecord, RunRequest, RunStatus, TableRef, TriggerKind
+from stacks_contract.registry import load_stack
+from stacks_contract.sql import connect
+from stacks_contract.testing.runner import runner_command
+from stacks_contract.testing.suites import _common as c
+from stacks_contract.warehouse import Warehouse
+from stacks_dagster_dlt_dbt import NAME, DagsterDltDbtStack
+
+RAW = ("customers", "products", "orders", "orders__items", "payments")
+MARTS = ("fct_orders", "dim_customers", "daily_revenue")
+
+
+def run(stack: DagsterDltDbtStack, warehouse: Warehouse) -> RunRecord:
+    """One run through the port, inside the stack's session (the fixture's shop)."""
+    with stack.session(warehouse):
+        return stack.orchestrator().run(
+            stack.spec(warehouse), RunRequest(stack=stack.name), warehouse
+        )
+
+
+def ok(record: RunRecord) -> RunRecord:
+    assert record.status == RunStatus.SUCCEEDED, record.error
+    return record
+
+
+def all_tables(stack: DagsterDltDbtStack, warehouse: Warehouse) -> list[TableRef]:
+    spec = stack.spec(warehouse)
+    return [t for s in spec.el_steps for t in s.produces()] + list(spec.transform.produces())
+
+
+# --- wiring (no run) ----------------------------------------------------------------------------
+
+
+def test_the_entry_point_builds_the_stack_with_hints(duckdb_warehouse) -> None:
+    stack = load_stack(NAME)
+    assert isinstance(stack, DagsterDltDbtStack)
+    hints = "\n".join(stack.hints(duckdb_warehouse))
+    assert f"duckdb {duckdb_warehouse.path}" in hints
+    assert "select * from analytics.daily_revenue" in hints
+    assert "uv run dagster dev -m stacks_dagster_dlt_dbt.definitions" in hints
+
+
+def test_lineage_maps_every_dbt_source_to_exactly_one_el_asset(
+    stack: DagsterDltDbtStack, duckdb_warehouse
+) -> None:
+    spec = stack.spec(duckdb_warehouse)
+    sd = stack.orchestrator().definitions(spec, duckdb_warehouse)
+    consumed = set(spec.transform.consumes())
+    assert consumed == {TableRef("raw", t) for t in RAW}
+    assert set(sd.source_lineage) == consumed, "a dbt source was not mapped"
+    # a dlt child table belongs to its root resource's asset (dagster#21090)
+    assert sd.source_lineage[TableRef("raw", "orders__items")] == AssetKey(["raw", "orders"])
+    el_keys = set(sd.step_keys["shop"])
+    assert el_keys == {AssetKey(["raw", t]) for t in RAW if "__" not in t}
+    assert set(sd.source_lineage.values()) == el_keys
+
+    graph = sd.defs.resolve_asset_graph()
+    for key in graph.get_all_asset_keys():
+        for dep in graph.get(key).parent_keys:
+            assert graph.get(dep).is_materializable, f"{key} depends on a stub asset {dep}"
+    # dagster-dbt keys a model in a custom schema as [schema, model]
+    stg_items = AssetKey(["staging", "stg_order_items"])
+    assert graph.get(stg_items).parent_keys == {AssetKey(["raw", "orders"])}
+    assert graph.get(AssetKey(["fct_orders"])).parent_keys == {
+        AssetKey(["staging", "stg_orders"]),
+        stg_items,
+        AssetKey(["staging", "stg_payments"]),
+    }
+    # dbt tests are asset checks on the models they test
+    checks = {k.name for k in graph.asset_check_keys if k.asset_key == AssetKey(["fct_orders"])}
+    assert "unique_fct_orders_order_id" in checks
+    assert any(n.startswith("relationships_fct_orders_customer_id") for n in checks)
+
+
+def test_schedule_and_source_change_sensor_request_the_right_runs(
+    stack: DagsterDltDbtStack, shop: ShopServer, duckdb_warehouse
+) -> None:
+    defs = stack.orchestrator().definitions(stack.spec(duckdb_warehouse), duckdb_warehouse).defs
+    (daily,) = list(defs.schedules)
+    assert daily.cron_schedule == "0 6 * * *"
+    tick = daily.evaluate_tick(build_schedule_context())
+    assert [r.tags["stacks/trigger"] for r in tick.run_requests] == ["schedule"]
+
+    (sensor,) = list(defs.sensors)
+    job = defs.resolve_job_def(sensor.job_name)
+    assert {k.to_user_string() for k in job.asset_layer.selected_asset_keys} >= {
+        "raw/orders",
+        "fct_orders",
+        "daily_revenue",
+    }
+    with DagsterInstance.ephemeral() as instance:
+        first = sensor.evaluate_tick(build_sensor_context(instance=instance))
+        assert [r.tags["stacks/trigger"] for r in first.run_requests] == [
+            TriggerKind.SOURCE_CHANGE.value
+        ]
+        quiet = sensor.evaluate_tick(build_sensor_context(instance=instance, cursor=first.cursor))
+        assert not quiet.run_requests, "an unchanged shop must not trigger a run"
+        shop.advance()
+        changed = sensor.evaluate_tick(build_sensor_context(instance=instance, cursor=first.cursor))
+        assert len(changed.run_requests) == 1
+        assert changed.cursor == "42-1"
+
+
+# --- runs ---------------------------------------------------------------------------------------
+
+
+def test_three_runs_equal_one_and_reruns_load_nothing(
+    stack: DagsterDltDbtStack, postgres_warehouse
+) -> None:
+    first = ok(run(stack, postgres_warehouse))
+    assert first.rows == {
+        "raw.customers": 50,
+        "raw.products": 20,
+        "raw.orders": 200,
+        "raw.orders__items": 510,
+        "raw.payments": 176,
+    }
+    assert first.models_built == 8 and first.tests_failed == 0 and first.tests_passed >= 20
+    once = fingerprint(postgres_warehouse, all_tables(stack, postgres_warehouse))
+    for _ in range(2):
+        again = ok(run(stack, postgres_warehouse))
+        assert sum(again.rows.values()) == 0, f"a rerun loaded rows: {again.rows}"
+    thrice = fingerprint(postgres_warehouse, all_tables(stack, postgres_warehouse))
+    assert thrice == once, diff(once, thrice)
+    ledger = Ledger(postgres_warehouse).runs(NAME)
+    assert [r.status for r in ledger] == [RunStatus.SUCCEEDED] * 3
+    assert ledger[0].rows == first.rows and ledger[0].models_built == 8
+
+
+def test_changed_source_rows_are_updated_exactly_once(
+    stack: DagsterDltDbtStack, shop: ShopServer, postgres_warehouse
+) -> None:
+    ok(run(stack, postgres_warehouse))
+    before = {i: o["updated_at"] for i, o in shop.state.tables["orders"].items()}
+    shop.advance()
+    orders = shop.state.tables["orders"]
+    changed = {i for i, o in orders.items() if i in before and o["updated_at"] != before[i]}
+    assert len(changed) == 10
+    record = ok(run(stack, postgres_warehouse))
+    assert record.rows["raw.orders"] == len(orders) - len(before) + len(changed)
+
+    with connect(postgres_warehouse) as conn:
+        for table, key in (("raw.orders", "id"), ("analytics.fct_orders", "order_id")):
+            dupes = conn.execute(f"select count(*) - count(distinct {key}), count(*) from {table}")[
+                0
+            ]
+            assert dupes == (0, len(orders)), f"{table}: (duplicates, rows) = {dupes}"
+        status = dict(conn.execute("select order_id, status from analytics.fct_orders"))
+        items = conn.execute("select count(*) from raw.orders__items")[0][0]
+        lines = conn.execute("select count(*) from analytics_staging.stg_order_items")[0][0]
+    assert status == {i: o["status"] for i, o in orders.items()}
+    assert items == lines == sum(len(o["items"]) for o in orders.values())
+
+
+def test_a_failing_dbt_test_fails_the_run_and_is_counted(
+    stack: DagsterDltDbtStack, postgres_warehouse
+) -> None:
+    ok(run(stack, postgres_warehouse))
+    with connect(postgres_warehouse) as conn:  # an order of a customer nobody knows
+        conn.execute("update raw.orders set customer_id = 9999, updated_at = now() where id = 1")
+    record = run(stack, postgres_warehouse)
+    assert record.status == RunStatus.FAILED
+    assert record.tests_failed == 1
+    assert "relationships_fct_orders_customer_id" in (record.error or ""), record.error
+    assert Ledger(postgres_warehouse).get(record.run_id).tests_failed == 1
+
+
+@pytest.mark.slow
+def test_a_run_killed_mid_load_converges_on_rerun(
+    stack: DagsterDltDbtStack, postgres_server, postgres_warehouse, tmp_path: Path
+) -> None:
+    reference = postgres_server.create_database()
+    try:
+        factory = Path(__file__).with_name("dagster_dlt_dbt_factories.py")
+        c.check_interrupted_converges(
+            command=lambda run_id: runner_command(
+                "stack",
+                run_id,
+                orchestrator="stacks_orch_dagster:DagsterOrchestrator",
+                stack=f"{factory}:spec_from_env",
+            ),
+            env={},  # STACKS_SHOP_URL (the fixture's shop) is inherited
+            interrupted=postgres_warehouse,
+            reference=reference,
+            rerun=lambda wh: ok(run(stack, wh)) and None,
+            tables=lambda: all_tables(stack, postgres_warehouse),
+            logs=tmp_path / "kill-logs",
+            points=3,
+        )
+    finally:
+        postgres_server.drop_database(reference.database)
