@@ -23,8 +23,10 @@ def main() -> None:
     ap.add_argument("--rows", type=int, required=True)
     ap.add_argument("--warehouse", required=True)
     ap.add_argument("--workdir", required=True)
+    ap.add_argument("--source", choices=["arrow", "dicts"], default="arrow")
     args = ap.parse_args()
 
+    import data
     import sources
     from stacks_contract.models import RunRequest
     from stacks_contract.warehouse import parse_warehouse
@@ -33,7 +35,11 @@ def main() -> None:
     wh = parse_warehouse(args.warehouse)
     step = DltStep(
         "orders",
-        sources.orders(lambda _lv: sources.streamed_arrow(args.rows)),
+        sources.orders(
+            (lambda _lv: sources.streamed_arrow(args.rows))
+            if args.source == "arrow"
+            else (lambda _lv: data.dict_pages(args.rows))
+        ),
         pipelines_base_dir=args.workdir,
     )
     import dlt  # noqa: F401  (imported before the baseline so it is not counted as load memory)
