@@ -271,9 +271,10 @@ class DbtTransform(Transform):
     def state_dir(self, warehouse: Warehouse) -> Path:
         """The folder holding this (project, warehouse)'s profile, target/ and logs/."""
         root = self._state_root or _default_state_root(warehouse)
-        ident = json.dumps(
-            [str(self.project_dir), warehouse.redacted_url(), self.schema], sort_keys=True
-        )
+        parts: list[Any] = [str(self.project_dir), warehouse.redacted_url(), self.schema]
+        if self.vars:  # other parse vars, other partial-parse state: keep them apart
+            parts.append(self.vars)
+        ident = json.dumps(parts, sort_keys=True, default=str)
         key = hashlib.sha1(ident.encode()).hexdigest()[:10]
         return root / f"{self.project_name}-{key}"
 
