@@ -219,3 +219,16 @@ def test_state_dir_keeps_the_project_clean(duckdb_warehouse, project_dir, shop):
     DbtTransform(project_dir).run(req(), duckdb_warehouse)
     assert not (project_dir / "target").exists()
     assert not (project_dir / "logs").exists()
+
+
+def test_unparseable_project_is_a_config_error(project_dir, tmp_path):
+    import shutil
+
+    broken = tmp_path / "project"
+    shutil.copytree(project_dir, broken)
+    (broken / "models" / "staging" / "stg_orders.sql").write_text("select {{ ref( }}")
+    with pytest.raises(ConfigError) as info:
+        DbtTransform(broken).consumes()
+    msg = str(info.value)
+    assert msg.startswith(f"The dbt project {broken} cannot be parsed:")
+    assert "stg_orders" in msg and "\n" not in msg

@@ -19,6 +19,7 @@ import os
 import re
 import tempfile
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -74,8 +75,10 @@ class _Parsed:
     schema: str
 
 
-# state key -> parsed manifest; module-level so fresh DbtTransform objects share it
-_MANIFESTS: dict[str, _Parsed] = {}
+# state key -> parsed manifest; module-level so fresh DbtTransform objects share it. Bounded:
+# a manifest is megabytes, and a long test session meets a new warehouse per test.
+_MANIFESTS: OrderedDict[str, _Parsed] = OrderedDict()
+_MAX_MANIFESTS = 8
 
 
 @dataclass(frozen=True)
@@ -338,6 +341,9 @@ class DbtTransform(Transform):
                 _release_duckdb()
 
     def _fail(self, exc: BaseException, warehouse: Warehouse | None, what: str) -> StacksError:
+        if isinstance(exc, KeyboardInterrupt | SystemExit):
+            # dbtRunner catches BaseException; an interrupt must still stop the caller
+            raise exc
         msg = clean_message(str(exc)) or type(exc).__name__
         if warehouse is not None:
             msg = redact(msg, warehouse)
@@ -371,6 +377,7 @@ class DbtTransform(Transform):
         ).hexdigest()
         cached = _MANIFESTS.get(key)
         if cached is not None and cached.signature == signature:
+            _MANIFESTS.move_to_end(key)
             self.last_parse = "memory"
             return cached.manifest
         events: list[str] = []
@@ -391,6 +398,9 @@ class DbtTransform(Transform):
         else:
             self.last_parse = "full"
         _MANIFESTS[key] = _Parsed(signature, res.result, self.project_dir, parse_vars, self.schema)
+        _MANIFESTS.move_to_end(key)
+        while len(_MANIFESTS) > _MAX_MANIFESTS:
+            _MANIFESTS.popitem(last=False)
         return res.result
 
     def manifest_path(self, warehouse: Warehouse) -> Path:
