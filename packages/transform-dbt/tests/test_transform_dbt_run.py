@@ -232,3 +232,33 @@ def test_unparseable_project_is_a_config_error(project_dir, tmp_path):
     msg = str(info.value)
     assert msg.startswith(f"The dbt project {broken} cannot be parsed:")
     assert "stg_orders" in msg and "\n" not in msg
+
+
+def test_invocation_drives_the_dbt_command_like_run(warehouse, project_dir, shop):
+    """What orchestrators calling dbt themselves (dagster-dbt) rely on: the invocation's flags
+    and environment build the same tables, and its run_results.json translates."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    shop.seed(warehouse)
+    t = DbtTransform(project_dir)
+    request = req()
+    inv = t.invocation(warehouse, request)
+    started = request.requested_at
+    dbt = Path(sys.executable).parent / "dbt"
+    out = subprocess.run(
+        [str(dbt), *inv.args("build")],
+        env={**os.environ, **inv.env},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    result = t.result_from_run_results(inv.target_path / "run_results.json", request, started)
+    assert result.ok and {m.name for m in result.models} == MODELS
+    assert {m.table for m in result.models} == set(t.produces())
+    assert len(result.tests) == 11
+    stamped = rows(warehouse, "select distinct _stacks_run_id from analytics.orders_enriched")
+    assert stamped == [(request.run_id,)]
