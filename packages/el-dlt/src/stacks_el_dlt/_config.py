@@ -14,6 +14,8 @@ DLT_DEFAULTS: dict[str, str] = {
     "DO_NOT_TRACK": "1",
     # gzip of load files was most of normalize's time (issue 6): the files are local and short-lived
     "NORMALIZE__DATA_WRITER__DISABLE_COMPRESSION": "true",
+    # ... and of extract's intermediate files: halved a 100k-row dict load here (23.6 -> 12.6 s)
+    "DATA_WRITER__DISABLE_COMPRESSION": "true",
     # merge loads leave the last batch in <dataset>_staging; truncating it keeps the warehouse
     # (and its fingerprint) a function of the source alone
     "LOAD__TRUNCATE_STAGING_DATASET": "true",

@@ -47,6 +47,8 @@ class DltStep(ELStep):
       the folder is missing, and wipes it when the dataset was dropped);
     * ``_stacks_run_id`` / ``_stacks_loaded_at`` on every row, child tables included;
     * quarantine of dict rows that break declared column types (see :mod:`stacks_el_dlt.stamp`);
+    * pages of flat dict rows become Arrow tables (``arrow_batches``) when dlt's dict path would
+      load them identically: dlt's per-row normalizer is ~10x slower than its Arrow path;
     * load packages left by a killed run are discarded and re-extracted, never resumed
       (see :meth:`dlt_pipeline`);
     * exact row counts per table, errors as one sentence with secrets masked.
@@ -71,6 +73,7 @@ class DltStep(ELStep):
         pipelines_base_dir: str | Path | None = None,
         file_format: str | None = None,
         quarantine_rows: bool = True,
+        arrow_batches: bool = True,
     ) -> None:
         if not callable(source) or _is_dlt_object(source):
             raise ConfigError(
@@ -85,6 +88,7 @@ class DltStep(ELStep):
         self.pipelines_base_dir = pipelines_base_dir
         self.file_format = file_format
         self.quarantine_rows = quarantine_rows
+        self.arrow_batches = arrow_batches
         # quarantine counts per run id, filled while dlt extracts (bounded: last 32 runs)
         self._quarantined: OrderedDict[str, Counter[str]] = OrderedDict()
         self._lock = threading.Lock()
@@ -176,15 +180,18 @@ class DltStep(ELStep):
         for resource in source.selected_resources.values():
             table = resource.table_name if isinstance(resource.table_name, str) else resource.name
             table = naming.normalize_table_identifier(table)
-            rules = {}
-            if self.quarantine_rows:
-                columns: dict[str, Any] = {}
-                if stored is not None and table in stored.tables:
-                    columns.update(stored.tables[table].get("columns", {}))
-                columns.update(_declared_columns(resource, naming))
-                rules = rules_from_columns(columns)
-                if rules:
-                    declare_quarantine(resource)
+            columns: dict[str, Any] = {}
+            if stored is not None and table in stored.tables:
+                columns.update(stored.tables[table].get("columns", {}))
+            columns.update(_declared_columns(resource, naming))
+            rules = rules_from_columns(columns) if self.quarantine_rows else {}
+            if rules:
+                declare_quarantine(resource)
+            known_types = {
+                k: c["data_type"]
+                for k, c in columns.items()
+                if c.get("data_type") and not k.startswith(("_dlt_", "_stacks_"))
+            }
             resource.add_step(
                 StampAndQuarantine(
                     step=self.name,
@@ -195,6 +202,8 @@ class DltStep(ELStep):
                     counter=counter,
                     normalize=naming.normalize_identifier,
                     row_hash=version_scd2_rows(resource),
+                    arrow_batches=self.arrow_batches,
+                    known_types=known_types,
                 )
             )
         return source

@@ -1,0 +1,100 @@
+"""Flat dict pages become Arrow tables; the warehouse must not be able to tell."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import dlt
+import pytest
+from stacks_contract import RunRequest, fingerprint
+from stacks_contract.sql import connect
+from stacks_contract.warehouse import Warehouse
+from stacks_el_dlt import DltStep
+
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+def batches() -> list[list[dict[str, Any]]]:
+    """Three loads into one table: flat pages, then irregular pages (dict path), then flat."""
+    flat = [
+        {"id": i, "status": "placed", "amount": i * 1.5, "at": T0, "ok": True}
+        for i in range(1, 301)
+    ]
+    irregular = [
+        {"id": 5, "status": "paid", "amount": 2.0, "at": T0, "ok": False, "tags": ["a", "b"]},
+        {"id": 400, "status": "new", "amount": 1.0, "at": T0},  # keys differ from the first row
+        {"id": 401, "status": "new", "amount": 1, "at": T0, "ok": None},
+    ]
+    later = [
+        {"id": i, "status": "shipped", "amount": 3.0, "at": T0, "ok": True} for i in range(250, 260)
+    ]
+    return [flat, irregular, later]
+
+
+def step(load: dict[str, Any], arrow_batches: bool) -> DltStep:
+    def factory() -> Any:
+        pages = [
+            [dict(r) for r in p[i : i + 100]] for p in [load["page"]] for i in range(0, len(p), 100)
+        ]
+        return dlt.resource(pages, name="orders", primary_key="id", write_disposition="merge")
+
+    return DltStep("orders", factory, arrow_batches=arrow_batches)
+
+
+def load_all(wh: Warehouse, arrow_batches: bool) -> list[dict[str, int]]:
+    load: dict[str, Any] = {}
+    counts = []
+    for page in batches():
+        load["page"] = page
+        counts.append(step(load, arrow_batches).run(RunRequest(stack="t"), wh).rows)
+    return counts
+
+
+@pytest.mark.parametrize("engine", ["duckdb", "postgres"])
+def test_arrow_batches_load_what_the_dict_path_loads(engine: str, request) -> None:
+    wh = request.getfixturevalue(f"{engine}_warehouse")
+    fast = load_all(wh, arrow_batches=True)
+    slow_wh = _other(engine, request)
+    slow = load_all(slow_wh, arrow_batches=False)
+    assert fast == slow
+    assert fingerprint(wh) == fingerprint(slow_wh)
+    with connect(wh) as conn:
+        assert conn.count("raw", "orders") == 302
+        # the nested list took the dict path: a child table, as dlt makes it
+        assert conn.count("raw", "orders__tags") == 2
+        dups = conn.execute("select count(*) - count(distinct _dlt_id) from raw.orders")
+        assert dups == [(0,)]
+        nulls = conn.execute(
+            "select count(*) from raw.orders where _dlt_load_id is null or _dlt_id is null "
+            "or _stacks_run_id is null"
+        )
+        assert nulls == [(0,)]
+
+
+def _other(engine: str, request) -> Warehouse:
+    if engine == "duckdb":
+        from stacks_contract.warehouse import DuckDBWarehouse
+
+        return DuckDBWarehouse(path=request.getfixturevalue("tmp_path") / "dict-path.duckdb")
+    server = request.getfixturevalue("postgres_server")
+    return server.create_database(prefix="dictpath")
+
+
+def test_iso_strings_and_mixed_numbers_keep_dlt_types(duckdb_warehouse: Warehouse) -> None:
+    rows = [
+        {"id": 1, "when": "2024-01-01T00:00:00Z", "qty": 1},
+        {"id": 2, "when": "2024-01-02T00:00:00Z", "qty": 2.5},
+    ]
+    s = DltStep("x", lambda: dlt.resource([dict(r) for r in rows], name="x", primary_key="id"))
+    s.run(RunRequest(stack="t"), duckdb_warehouse)
+    with connect(duckdb_warehouse) as conn:
+        types = dict(
+            conn.execute(
+                "select column_name, data_type from information_schema.columns "
+                "where table_schema = 'raw' and table_name = 'x'"
+            )
+        )
+    # dlt's own inference: ISO strings are timestamps, the column is typed by its first value
+    assert types["when"].startswith("TIMESTAMP")
+    assert types["qty"] == "BIGINT"
