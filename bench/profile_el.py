@@ -27,6 +27,8 @@ STAGES = (
     ("extract", ("dlt/extract/", "Pipeline.extract (")),
 )
 _WAITING = (
+    "thread.py:81)",
+    "execute_query (",
     "acquire",
     "wait (",
     "select (",
@@ -71,8 +73,8 @@ def summarise(raw: Path, top: int = 30) -> str:
         if not waiting:
             own[leaf] += count
     out = [
-        f"samples: {total} (every thread; 'waiting' = blocked in I/O or on a lock, e.g. the",
-        "Postgres server working on a COPY; idle pool threads left out)",
+        f"samples: {total} (every thread; 'waiting' = blocked on a lock, on I/O or on a SQL",
+        "statement the server runs, e.g. dlt's merge; idle pool threads left out)",
         "",
         f"  {'stage':32s} {'busy':>7s} {'waiting':>8s}  share",
     ]
