@@ -798,6 +798,12 @@ def write_reports(b: Bench) -> None:
         "(psycopg), table created in the timed section. DuckDB reference: "
         "`create table as select * from <arrow>` into a fresh file, closed.",
     ]
+    if b.args.quick:
+        small, big = b.args.rss_rows
+        b.notes.append(
+            f"Quick run: the memory keys are measured at {small:,} and {big:,} rows, not 1M and "
+            "5M, and dbt/Dagster cases are single samples; the full run is what counts."
+        )
     if b.notes:
         lines += ["", "Notes:", ""] + [f"- {n}" for n in b.notes]
     (res / f"{stem}.md").write_text("\n".join(lines) + "\n")
