@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,6 @@ from stacks_contract.ledger import Ledger
 from stacks_contract.models import RunRecord, RunRequest, RunStatus, TableRef, TriggerKind
 from stacks_contract.registry import load_stack
 from stacks_contract.sql import connect
-from stacks_contract.testing.runner import runner_command
 from stacks_contract.testing.suites import _common as c
 from stacks_contract.warehouse import Warehouse
 from stacks_dagster_dlt_dbt import NAME, DagsterDltDbtStack
@@ -180,16 +180,13 @@ def test_a_failing_dbt_test_fails_the_run_and_is_counted(
 def test_a_run_killed_mid_load_converges_on_rerun(
     stack: DagsterDltDbtStack, postgres_server, postgres_warehouse, tmp_path: Path
 ) -> None:
+    """SIGKILL the stack (a subprocess) at random times after dlt starts loading, three times,
+    then re-run: the warehouse equals one uninterrupted run's, raw tables and marts alike."""
     reference = postgres_server.create_database()
+    script = Path(__file__).with_name("dagster_dlt_dbt_factories.py")
     try:
-        factory = Path(__file__).with_name("dagster_dlt_dbt_factories.py")
         c.check_interrupted_converges(
-            command=lambda run_id: runner_command(
-                "stack",
-                run_id,
-                orchestrator="stacks_orch_dagster:DagsterOrchestrator",
-                stack=f"{factory}:spec_from_env",
-            ),
+            command=lambda run_id: [sys.executable, str(script), run_id],
             env={},  # STACKS_SHOP_URL (the fixture's shop) is inherited
             interrupted=postgres_warehouse,
             reference=reference,

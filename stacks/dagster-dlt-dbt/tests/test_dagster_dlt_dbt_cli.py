@@ -1,0 +1,70 @@
+"""The README's commands, as a user runs them: `stacks run` twice, `stacks check`, and
+`dagster definitions validate` for the UI's code location. Subprocesses, DuckDB in a temp dir."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from stacks_contract.fingerprint import fingerprint
+from stacks_contract.ledger import Ledger
+from stacks_contract.models import RunStatus
+from stacks_contract.warehouse import DuckDBWarehouse
+from stacks_dagster_dlt_dbt.shop import SHOP_URL_ENV
+from stacks_orch_dagster import write_dagster_home
+
+BIN = Path(sys.executable).parent
+
+
+def _env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in (SHOP_URL_ENV, "STACKS_WAREHOUSE")}
+    env["DAGSTER_HOME"] = str(write_dagster_home(tmp_path / "dagster_home"))
+    return env
+
+
+def _run(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+
+
+def test_dagster_definitions_validate(tmp_path: Path) -> None:
+    env = {**_env(tmp_path), "STACKS_WAREHOUSE": str(tmp_path / "ui.duckdb")}
+    proc = _run(
+        [
+            str(BIN / "dagster"),
+            "definitions",
+            "validate",
+            "-m",
+            "stacks_dagster_dlt_dbt.definitions",
+        ],
+        tmp_path,
+        env,
+    )
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-3000:]
+    assert "All code locations passed validation" in out
+
+
+@pytest.mark.slow
+def test_stacks_run_twice_then_check(tmp_path: Path) -> None:
+    env = _env(tmp_path)
+    stacks = str(BIN / "stacks")
+    first = _run([stacks, "run", "dagster-dlt-dbt"], tmp_path, env)
+    assert first.returncode == 0, (first.stdout + first.stderr)[-3000:]
+    assert "raw.orders__items" in first.stdout and "956" in first.stdout, first.stdout
+    assert "uv run dagster dev -m stacks_dagster_dlt_dbt.definitions" in first.stdout
+    warehouse = DuckDBWarehouse(path=tmp_path / ".stacks" / "dagster-dlt-dbt.duckdb")
+    once = fingerprint(warehouse)
+
+    second = _run([stacks, "run", "dagster-dlt-dbt"], tmp_path, env)
+    assert second.returncode == 0, (second.stdout + second.stderr)[-3000:]
+    assert fingerprint(warehouse) == once, "a second run changed the warehouse"
+    runs = Ledger(warehouse).runs("dagster-dlt-dbt")
+    assert [r.status for r in runs] == [RunStatus.SUCCEEDED] * 2
+    assert sum(runs[0].rows.values()) == 956 and sum(runs[1].rows.values()) == 0
+
+    check = _run([stacks, "check", "dagster-dlt-dbt"], tmp_path, env)
+    assert check.returncode == 0, (check.stdout + check.stderr)[-3000:]
+    assert "is idempotent" in check.stdout
