@@ -250,7 +250,7 @@ def _dlt_assets(
             result = step.load_result(pipeline, request, started)
             step.finalize(pipeline, request)
         except Exception as exc:
-            _fail(state, step.name, exc, warehouse)
+            _fail(state, step.name, _translated(step, exc, warehouse), warehouse)
             raise
         state.errors.pop(step.name, None)
         state.loads[step.name] = result
@@ -270,6 +270,17 @@ def _dlt_assets(
             )
 
     return _assets, keys
+
+
+def _translated(step: Any, exc: Exception, warehouse: Warehouse) -> BaseException:
+    """The step's own one-sentence error for a dlt exception raised outside ``step.run`` (el-dlt
+    names it ``translate_error``; ``_translate`` before that), else the exception itself."""
+    for attr in ("translate_error", "_translate"):
+        translate = getattr(step, attr, None)
+        if callable(translate):
+            with contextlib.suppress(Exception):
+                return translate(exc, warehouse)
+    return exc
 
 
 def _fresh_source(step: Any, request: RunRequest, pipeline: Any) -> Any:

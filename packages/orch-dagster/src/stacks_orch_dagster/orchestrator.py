@@ -138,8 +138,9 @@ class DagsterOrchestrator(Orchestrator):
             tags=tags_for(request),
             selection=selection,
             raise_on_error=False,
-            # progress goes through the Reporter; Dagster's own DEBUG stream would drown it
-            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+            # progress goes through the Reporter and failures into the RunRecord; Dagster's own log
+            # stream (DEBUG steps, ERROR tracebacks) would only repeat them
+            run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
         )
         if result.success:
             if state.transform is not None and not state.transform.ok:

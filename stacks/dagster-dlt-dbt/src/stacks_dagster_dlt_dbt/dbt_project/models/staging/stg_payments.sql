@@ -2,7 +2,7 @@ select
     id as payment_id,
     order_id,
     method,
-    amount,
+    cast(amount as decimal(12, 2)) as amount,
     status,
     created_at,
     updated_at,

@@ -3,7 +3,7 @@ select
     sku,
     name,
     category,
-    price,
+    cast(price as decimal(12, 2)) as price,
     updated_at,
     '{{ var("stacks_run_id", "manual") }}' as _stacks_run_id
 from {{ source('shop', 'products') }}
