@@ -1,7 +1,8 @@
-"""The contract's EL suite, on DuckDB and Postgres, for two DltSteps:
+"""The contract's EL suite, on DuckDB and Postgres, for three DltSteps:
 
 * a dict resource with a child table (orders -> orders__items), merge + incremental;
-* the shipped files source (JSONL landing folder), merge on ``id``, incremental on file dates.
+* the shipped files source (JSONL landing folder), merge on ``id``, incremental on file dates;
+* the shipped shop API source (dlt rest_api over the demo shop), with its child table.
 """
 
 from __future__ import annotations
@@ -10,18 +11,21 @@ import importlib.util
 import json
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from stacks_contract.demo.shop import ShopServer
 from stacks_contract.models import TableRef
 from stacks_contract.ports import ELStep
 from stacks_contract.testing.suites import BaseELSuite, ELHarness, RowChange
 from stacks_contract.warehouse import Warehouse
-from stacks_el_dlt import FilesStep
+from stacks_el_dlt import FilesStep, ShopApiStep
 
 HERE = Path(__file__).parent
 CHILD = HERE / "eldlt_child.py"
 LANDING_ENV = "ELDLT_LANDING"
+SHOP_ENV = "ELDLT_SHOP_URL"
 
 
 def _load(path: Path, name: str):
@@ -110,3 +114,40 @@ class TestDltFilesConformance(BaseELSuite):
     @pytest.fixture
     def el_harness(self, warehouse: Warehouse, tmp_path: Path) -> ELHarness:
         return FilesHarness(tmp_path)
+
+
+def make_shop_step(url: str | None = None) -> ShopApiStep:
+    """Factory for the subprocess runner (the shop runs in the test process)."""
+    return ShopApiStep(url or os.environ[SHOP_ENV])
+
+
+class ShopHarness(ELHarness):
+    def __init__(self, shop: ShopServer) -> None:
+        self.shop = shop
+        self.changes = 0
+
+    def make_step(self) -> ELStep:
+        return make_shop_step(self.shop.url)
+
+    def change_one_row(self) -> RowChange:
+        # the demo shop's tables are plain dicts; bump the cursor past every loaded row
+        self.changes += 1
+        customer = self.shop.state.tables["customers"][5]
+        customer["name"] = f"Renamed {self.changes}"
+        customer["updated_at"] = f"2030-01-{self.changes:02d}T00:00:00Z"
+        return RowChange(TableRef("raw", "customers"), {"id": 5}, "name", customer["name"])
+
+    def step_factory(self) -> str:
+        return f"{Path(__file__).resolve()}:make_shop_step"
+
+    def subprocess_env(self) -> dict[str, str]:
+        return {SHOP_ENV: self.shop.url}
+
+
+class TestShopApiConformance(BaseELSuite):
+    kill_points = 2
+
+    @pytest.fixture
+    def el_harness(self, warehouse: Warehouse) -> Iterator[ELHarness]:
+        with ShopServer(seed=11) as shop:
+            yield ShopHarness(shop)
