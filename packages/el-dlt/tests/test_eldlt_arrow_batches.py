@@ -16,7 +16,7 @@ T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
 
 def batches() -> list[list[dict[str, Any]]]:
-    """Three loads into one table: flat pages, then irregular pages (dict path), then flat."""
+    """Loads into one table: flat pages, irregular pages (dict path), flat, then both in one."""
     flat = [
         {"id": i, "status": "placed", "amount": i * 1.5, "at": T0, "ok": True}
         for i in range(1, 301)
@@ -29,7 +29,14 @@ def batches() -> list[list[dict[str, Any]]]:
     later = [
         {"id": i, "status": "shipped", "amount": 3.0, "at": T0, "ok": True} for i in range(250, 260)
     ]
-    return [flat, irregular, later]
+    # one load whose first page converts and whose second page (nested values) does not
+    mixed = [
+        {"id": i, "status": "mixed", "amount": 1.0, "at": T0, "ok": True} for i in range(500, 600)
+    ] + [
+        {"id": i, "status": "mixed", "amount": 1.0, "at": T0, "ok": True, "tags": ["m"]}
+        for i in range(600, 650)
+    ]
+    return [flat, irregular, later, mixed]
 
 
 def step(load: dict[str, Any], arrow_batches: bool) -> DltStep:
@@ -60,9 +67,9 @@ def test_arrow_batches_load_what_the_dict_path_loads(engine: str, request) -> No
     assert fast == slow
     assert fingerprint(wh) == fingerprint(slow_wh)
     with connect(wh) as conn:
-        assert conn.count("raw", "orders") == 302
-        # the nested list took the dict path: a child table, as dlt makes it
-        assert conn.count("raw", "orders__tags") == 2
+        assert conn.count("raw", "orders") == 452
+        # the nested lists took the dict path: a child table, as dlt makes it
+        assert conn.count("raw", "orders__tags") == 52
         dups = conn.execute("select count(*) - count(distinct _dlt_id) from raw.orders")
         assert dups == [(0,)]
         nulls = conn.execute(
