@@ -59,7 +59,8 @@ def test_unreachable_source_names_the_step_and_the_cause(warehouse: Warehouse) -
     with pytest.raises(StepFailed) as info:
         step.run(RunRequest(stack="t"), warehouse)
     text = one_sentence(info.value)
-    assert text.startswith("Step 'shop' failed: dlt extract step failed")
+    assert text.startswith("Step 'shop' failed: dlt extract step (resource '")
+    assert "source http://127.0.0.1:1)" in text
     assert "refused" in text.lower() or "connect" in text.lower()
 
 
@@ -69,6 +70,7 @@ def test_source_database_password_is_masked(warehouse: Warehouse) -> None:
         step.run(RunRequest(stack="t"), warehouse)
     text = one_sentence(info.value)
     assert PASSWORD not in text and "s3cr3t" not in text
+    assert "source postgresql://app:***@127.0.0.1:1/app" in text
 
 
 def test_missing_landing_folder_and_unknown_format(tmp_path, warehouse: Warehouse) -> None:

@@ -95,6 +95,8 @@ class DltStep(ELStep):
         self._bound_schema: Any = None
         #: extra secrets (e.g. a source database password) masked in every error message
         self.secrets: tuple[str, ...] = ()
+        #: where the data comes from, for error messages (a URL without credentials)
+        self.source_hint: str | None = None
 
     # --- the manifest ---------------------------------------------------------------------------
 
@@ -307,6 +309,12 @@ class DltStep(ELStep):
                 f"{warehouse.redacted_url()}: {message}"
             )
         where = f"dlt {step} step" if step else "dlt"
+        resource = _resource_name(exc)
+        if resource:
+            where += f" (resource {resource!r}"
+            where += f", source {self.source_hint})" if self.source_hint else ")"
+        elif self.source_hint:
+            where += f" (source {self.source_hint})"
         return StepFailed(self.name, f"{where} failed: {message}")
 
     def _mask(self, text: str) -> str:
@@ -390,6 +398,19 @@ def _root_message(exc: BaseException) -> str:
         if msg:
             return msg
     return type(exc).__name__
+
+
+def _resource_name(exc: BaseException) -> str | None:
+    cur: BaseException | None = exc
+    seen: set[int] = set()
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        name = getattr(cur, "resource_name", None) or getattr(cur, "pipe_name", None)
+        if isinstance(name, str) and name:
+            return name
+        inner = getattr(cur, "exception", None)
+        cur = inner if isinstance(inner, BaseException) else (cur.__cause__ or cur.__context__)
+    return None
 
 
 def _one_line(exc: BaseException) -> str:

@@ -105,3 +105,4 @@ class FilesStep(DltStep):
             dataset=dataset,
             **kwargs,
         )
+        self.source_hint = f"{self.folder}/{pattern}"

@@ -151,6 +151,7 @@ class ShopApiStep(DltStep, ChangeProbe):
             dataset=dataset,
             **kwargs,
         )
+        self.source_hint = self.base_url
 
     def source_version(self) -> str:
         url = f"{self.base_url}/version"

@@ -92,9 +92,11 @@ class SqlDatabaseStep(DltStep):
         # the app database's password must never reach an error message either
         if isinstance(database, PostgresWarehouse):
             self.secrets += (database.password.get_secret_value(),)
+            self.source_hint = database.redacted_url()
         else:
             from urllib.parse import unquote, urlsplit
 
             password = urlsplit(database).password
             if password:
                 self.secrets += (password, unquote(password))
+            self.source_hint = self._mask(database)
