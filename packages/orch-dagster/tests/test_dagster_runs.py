@@ -113,3 +113,72 @@ def test_definitions_are_built_once_per_stack_and_warehouse(
         update={"path": duckdb_warehouse.path.with_name("b.duckdb")}
     )
     assert orch.definitions(stack, other) is not orch.definitions(stack, duckdb_warehouse)
+
+
+def test_runs_dagster_launches_are_recorded_by_the_ledger_sensors(
+    stack: StackSpec, duckdb_warehouse
+) -> None:
+    from dagster import DagsterEventType, DagsterInstance, build_run_status_sensor_context
+
+    sd = build_definitions(stack, duckdb_warehouse)
+    sensors = {s.name: s for s in sd.defs.sensors}
+    job = sd.defs.resolve_job_def("stack_job")
+    with DagsterInstance.ephemeral() as instance:
+        result = job.execute_in_process(
+            instance=instance, tags={TAG_RUN_ID: "ui-run-1", TAG_TRIGGER: "schedule"}
+        )
+        assert result.success
+        run = instance.get_run_by_id(result.run_id)
+        for name, kind in (
+            ("stacks_ledger_started", DagsterEventType.RUN_START),
+            ("stacks_ledger_succeeded", DagsterEventType.RUN_SUCCESS),
+        ):
+            (rec,) = instance.get_records_for_run(result.run_id, of_type=kind).records
+            ctx = build_run_status_sensor_context(
+                sensor_name=name,
+                dagster_event=rec.event_log_entry.dagster_event,
+                dagster_instance=instance,
+                dagster_run=run,
+            )
+            sensors[name](ctx)
+            if name == "stacks_ledger_started":
+                assert Ledger(duckdb_warehouse).get("ui-run-1").status == RunStatus.RUNNING
+    record = Ledger(duckdb_warehouse).get("ui-run-1")
+    assert record.status == RunStatus.SUCCEEDED
+    assert record.trigger == TriggerKind.SCHEDULE
+    assert record.rows == {"raw.customers": 8, "raw.orders": 24}
+    assert record.models_built == 2
+    assert record.finished_at is not None and record.finished_at >= record.started_at
+
+
+def test_a_failed_dagster_launched_run_is_recorded_with_its_error(
+    stack: StackSpec, duckdb_warehouse
+) -> None:
+    from dagster import DagsterEventType, DagsterInstance, build_run_status_sensor_context
+
+    orders = stack.step("orders")
+    flaky = FlakyStep("orders", orders.source, "orders")
+    flaky.failures = 5
+    stack = stack.model_copy(update={"el_steps": (stack.step("customers"), flaky)})
+    sd = build_definitions(stack, duckdb_warehouse, retries=0)
+    sensor = next(s for s in sd.defs.sensors if s.name == "stacks_ledger_failed")
+    with DagsterInstance.ephemeral() as instance:
+        result = sd.defs.resolve_job_def("stack_job").execute_in_process(
+            instance=instance, tags={TAG_RUN_ID: "ui-run-2"}, raise_on_error=False
+        )
+        assert not result.success
+        (rec,) = instance.get_records_for_run(
+            result.run_id, of_type=DagsterEventType.RUN_FAILURE
+        ).records
+        sensor(
+            build_run_status_sensor_context(
+                sensor_name=sensor.name,
+                dagster_event=rec.event_log_entry.dagster_event,
+                dagster_instance=instance,
+                dagster_run=instance.get_run_by_id(result.run_id),
+            )
+        )
+    record = Ledger(duckdb_warehouse).get("ui-run-2")
+    assert record.status == RunStatus.FAILED
+    assert record.error == "Step 'orders' failed: ConnectionError: the source hung up"
+    assert record.rows == {"raw.customers": 8}

@@ -124,9 +124,19 @@ def _error_sentence(step: str, exc: BaseException, warehouse: Warehouse) -> str:
     return redact(f"Step {step!r} failed: {text}", warehouse)
 
 
-def _fail(state: RunState, step: str, exc: BaseException, warehouse: Warehouse) -> None:
+class AssetStepFailed(StacksError):
+    """What an asset raises: the step's one sentence, so Dagster's UI and the ledger sensors show
+    the same text the RunRecord carries (the original exception stays its ``__cause__``)."""
+
+    def __init__(self, step: str, sentence: str) -> None:
+        super().__init__(sentence)
+        self.step = step
+
+
+def _fail(state: RunState, step: str, exc: BaseException, warehouse: Warehouse) -> AssetStepFailed:
     state.errors[step] = _error_sentence(step, exc, warehouse)
     state.report(step, f"failed: {state.errors[step]}")
+    return AssetStepFailed(step, state.errors[step])
 
 
 # --- EL -----------------------------------------------------------------------------------------
@@ -165,8 +175,7 @@ def _generic_el_assets(
         try:
             result = step.run(state.request, warehouse, state.report)
         except Exception as exc:
-            _fail(state, step.name, exc, warehouse)
-            raise
+            raise _fail(state, step.name, exc, warehouse) from exc
         state.errors.pop(step.name, None)
         state.loads[step.name] = result
         for t in tables:
@@ -250,8 +259,7 @@ def _dlt_assets(
             result = step.load_result(pipeline, request, started)
             step.finalize(pipeline, request)
         except Exception as exc:
-            _fail(state, step.name, _translated(step, exc, warehouse), warehouse)
-            raise
+            raise _fail(state, step.name, _translated(step, exc, warehouse), warehouse) from exc
         state.errors.pop(step.name, None)
         state.loads[step.name] = result
         state.report(step.name, f"{result.total_rows} rows loaded")
@@ -342,8 +350,7 @@ def _generic_transform_assets(
         try:
             result = transform.run(request, warehouse, state.report)
         except Exception as exc:
-            _fail(state, transform.name, exc, warehouse)
-            raise
+            raise _fail(state, transform.name, exc, warehouse) from exc
         state.transform = result
         for t in tables:
             if keys[t] in selected:
@@ -352,8 +359,7 @@ def _generic_transform_assets(
                 )
         if not result.ok:
             exc = StepFailed(transform.name, _transform_failure(result))
-            _fail(state, transform.name, exc, warehouse)
-            raise exc
+            raise _fail(state, transform.name, exc, warehouse) from None
 
     names: dict[str, Any] = {}
     for t, k in keys.items():
@@ -479,8 +485,7 @@ def _dbt_in_process(
     except Exception as exc:
         result = getattr(exc, "result", None)  # DbtStepFailed carries every node's outcome
         if not isinstance(result, TransformResult):
-            _fail(state, transform.name, exc, warehouse)
-            raise
+            raise _fail(state, transform.name, exc, warehouse) from exc
         failure = exc
     state.transform = result
     for m in result.models:
@@ -508,8 +513,7 @@ def _dbt_in_process(
         )
     if failure is not None or not result.ok:
         exc = StepFailed(transform.name, _transform_failure(result))
-        _fail(state, transform.name, exc, warehouse)
-        raise exc
+        raise _fail(state, transform.name, exc, warehouse) from None
     state.errors.pop(transform.name, None)
 
 
@@ -551,13 +555,11 @@ def _dbt_cli(context: Any, state: RunState, transform: Any, warehouse: Warehouse
             invocation.target_path / "run_results.json", request, started
         )
     except Exception as exc:
-        _fail(state, transform.name, exc, warehouse)
-        raise
+        raise _fail(state, transform.name, exc, warehouse) from exc
     state.transform = result
     if not result.ok or not invocation.is_successful():
         exc = StepFailed(transform.name, _transform_failure(result))
-        _fail(state, transform.name, exc, warehouse)
-        raise exc
+        raise _fail(state, transform.name, exc, warehouse) from None
     state.errors.pop(transform.name, None)
 
 
@@ -596,6 +598,7 @@ def build_definitions(
         define_asset_job,
     )
 
+    from stacks_orch_dagster.ledger_sensors import ledger_sensors
     from stacks_orch_dagster.triggers import trigger_definitions
 
     p = plan(stack)  # raises ConfigError for ambiguous or missing tables, before any tool work
@@ -642,10 +645,11 @@ def build_definitions(
         tags={"stacks/stack": stack.name},
     )
     jobs, schedules, trigger_sensors = trigger_definitions(stack, sd, all_job)
+    ledger = ledger_sensors(stack.name, warehouse, set(transform_keys.values()))
     sd.defs = Definitions(
         assets=assets,
         jobs=[all_job, *jobs],
         schedules=schedules,
-        sensors=trigger_sensors,
+        sensors=[*trigger_sensors, *ledger],
     )
     return sd
