@@ -155,7 +155,7 @@ class StampAndQuarantine(ItemTransform[Any, dict[str, Any]]):
         out: Any = good
         table = self._to_arrow(good) if self.arrow_batches and good else None
         if table is not None:
-            out = self._stamp_table(table, dlt_columns=True)
+            out = self._required_fields(self._stamp_table(table, dlt_columns=True))
             if not self._hinted:
                 # if this page creates the table, its _dlt_id must be the row key (as on the
                 # dict path), or dlt's merge would join child tables on the primary key
@@ -233,6 +233,17 @@ class StampAndQuarantine(ItemTransform[Any, dict[str, Any]]):
                 if is_iso_timestamp(str, value):
                     return None  # dlt's iso_timestamp detection would make it a timestamp
         return table
+
+    def _required_fields(self, table: Any) -> Any:
+        """Mark key / required columns non-nullable in the Arrow schema, as dlt's hints say:
+        otherwise dlt logs a hint-mismatch warning for every page. Rows with nulls there were
+        quarantined already, and the dlt columns are never null, so no data check is needed."""
+        import pyarrow as pa
+
+        required = {name for name, rule in self.rules.items() if not rule.nullable}
+        required |= {"_dlt_id", "_dlt_load_id"}
+        fields = [f.with_nullable(False) if f.name in required else f for f in table.schema]
+        return pa.Table.from_arrays(table.columns, schema=pa.schema(fields))
 
     def _stamp_table(self, table: Any, dlt_columns: bool = False) -> Any:
         # Arrow tables / record batches: constant columns, no per-row Python work
