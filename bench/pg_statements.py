@@ -24,6 +24,22 @@ sys.path.insert(0, str(HERE))
 import data  # noqa: E402
 import sources  # noqa: E402
 
+STRATEGIES: dict[str, object] = {
+    "delete-insert": "merge",  # dlt's default on Postgres
+    "delete-insert-deduplicated": {
+        "disposition": "merge",
+        "strategy": "delete-insert",
+        "deduplicated": True,
+    },
+    "upsert": {"disposition": "merge", "strategy": "upsert"},
+    "upsert-skip-unchanged": {
+        "disposition": "merge",
+        "strategy": "upsert",
+        "skip_unchanged_rows": True,
+        "row_version_column_name": "updated_at",
+    },
+}
+
 _LINE = re.compile(r"duration: ([0-9.]+) ms\s+(?:statement|execute [^:]*): (.*)", re.S)
 
 
@@ -31,6 +47,8 @@ def kind(sql: str) -> str:
     s = " ".join(sql.split()).lower()
     if s.startswith("delete from") and "insert into" in s:
         return "merge SQL batch (DELETE by key + INSERT ... SELECT with row_number dedup)"
+    if s.startswith("merge into"):
+        return "MERGE INTO (upsert)"
     for label, pat in (
         ("COPY (ADBC ingest)", r"^copy "),
         ("DELETE (merge: rows whose key is in staging)", r"^delete from"),
@@ -49,7 +67,14 @@ def kind(sql: str) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=1_000_000)
+    ap.add_argument(
+        "--strategy",
+        choices=sorted(STRATEGIES),
+        default="delete-insert",
+        help="the merge strategy the bench source declares (el-dlt uses the source's own)",
+    )
     args = ap.parse_args()
+    wd = STRATEGIES[args.strategy]
     import psycopg
     from stacks_contract.models import RunRequest
     from stacks_contract.testing.postgres import postgres_server
@@ -64,13 +89,20 @@ def main() -> None:
             conn.execute(f'alter database "{wh.database}" set log_min_duration_statement = 0')
             datadir = conn.execute("show data_directory").fetchone()[0]
         log = Path(datadir).parent / "log"  # the fixture's pg_ctl -l file
+        first = DltStep(
+            "orders",
+            sources.orders(items, write_disposition=wd),
+            pipelines_base_dir=tempfile.mkdtemp(),
+        )
+        reload = DltStep(
+            "orders",
+            sources.orders(items, incremental=False, write_disposition=wd),
+            pipelines_base_dir=tempfile.mkdtemp(),
+        )
         for label, step in (
-            ("first load (merge + cursor)", DltStep("orders", sources.orders(items),
-                                                    pipelines_base_dir=tempfile.mkdtemp())),
-            ("merge re-load of the same rows", DltStep(
-                "orders", sources.orders(items, incremental=False),
-                pipelines_base_dir=tempfile.mkdtemp())),
-        ):  # fmt: skip
+            ("first load (merge + cursor)", first),
+            ("merge re-load of the same rows", reload),
+        ):
             start = log.stat().st_size if log.exists() else 0
             t0 = time.perf_counter()
             step.run(RunRequest(stack="bench"), wh)
@@ -88,14 +120,22 @@ def main() -> None:
                     k = kind(m.group(2))
                     sums[k] += float(m.group(1)) / 1000
                     counts[k] += 1
-            out.append(f"== {label}: {args.rows} rows, el-dlt wall {wall:.2f} s; server time:")
+            out.append(
+                f"== {label}, {args.strategy}: {args.rows} rows, el-dlt wall {wall:.2f} s;"
+                " server time:"
+            )
             for k, secs in sums.most_common():
                 out.append(f"  {secs:8.2f} s  {counts[k]:5d} x  {k}")
             out.append(f"  {sum(sums.values()):8.2f} s  total logged")
             out.append("")
     text = "\n".join(out)
     print(text)
-    (HERE / "results" / "pg_statements.txt").write_text(text + "\n")
+    name = (
+        "pg_statements.txt"
+        if args.strategy == "delete-insert"
+        else f"pg_statements_{args.strategy}.txt"
+    )
+    (HERE / "results" / name).write_text(text + "\n")
 
 
 if __name__ == "__main__":

@@ -50,7 +50,7 @@ def orders(
     items: Callable[[Any], Iterator[Any]],
     *,
     incremental: bool = True,
-    write_disposition: str = "merge",
+    write_disposition: str | dict[str, Any] = "merge",
     primary_key: str | None = "id",
 ) -> Callable[[], Any]:
     """A factory for the ``orders`` resource: keyed, merged, incremental on ``updated_at`` by
