@@ -107,6 +107,10 @@ def main() -> None:
             t0 = time.perf_counter()
             step.run(RunRequest(stack="bench"), wh)
             wall = time.perf_counter() - t0
+            with psycopg.connect(wh.url()) as conn:
+                n = conn.execute("select count(*) from raw.orders").fetchone()[0]
+            if n != args.rows:
+                raise SystemExit(f"{label}: raw.orders holds {n} rows, expected {args.rows}")
             time.sleep(0.5)  # let the logger flush
             with log.open("rb") as fh:
                 fh.seek(start)
@@ -121,7 +125,7 @@ def main() -> None:
                     sums[k] += float(m.group(1)) / 1000
                     counts[k] += 1
             out.append(
-                f"== {label}, {args.strategy}: {args.rows} rows, el-dlt wall {wall:.2f} s;"
+                f"== {label}, {args.strategy}: {n} rows in raw.orders, el-dlt wall {wall:.2f} s;"
                 " server time:"
             )
             for k, secs in sums.most_common():
