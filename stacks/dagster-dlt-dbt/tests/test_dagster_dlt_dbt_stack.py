@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from dagster import AssetKey, DagsterInstance, build_schedule_context, build_sensor_context
+from pydantic import SecretStr
 from stacks_contract.demo.shop import ShopServer
 from stacks_contract.fingerprint import diff, fingerprint
 from stacks_contract.ledger import Ledger
@@ -14,7 +15,7 @@ from stacks_contract.models import RunRecord, RunRequest, RunStatus, TableRef, T
 from stacks_contract.registry import load_stack
 from stacks_contract.sql import connect
 from stacks_contract.testing.suites import _common as c
-from stacks_contract.warehouse import Warehouse
+from stacks_contract.warehouse import PostgresWarehouse, Warehouse
 from stacks_dagster_dlt_dbt import NAME, DagsterDltDbtStack
 
 RAW = ("customers", "products", "orders", "orders__items", "payments")
@@ -49,6 +50,10 @@ def test_the_entry_point_builds_the_stack_with_hints(duckdb_warehouse) -> None:
     assert f"duckdb {duckdb_warehouse.path}" in hints
     assert "select * from analytics.daily_revenue" in hints
     assert "uv run dagster dev -m stacks_dagster_dlt_dbt.definitions" in hints
+    pg = PostgresWarehouse(database="shop", password=SecretStr("s3cret"))
+    pg_hints = "\n".join(stack.hints(pg))
+    assert "psql -h localhost -p 5432 -U postgres -d shop" in pg_hints
+    assert "s3cret" not in pg_hints
 
 
 def test_lineage_maps_every_dbt_source_to_exactly_one_el_asset(

@@ -77,8 +77,10 @@ class DagsterDltDbtStack(Stack):
                 f'"select * from {MARTS_SCHEMA}.daily_revenue order by order_date desc limit 5"'
             )
         elif isinstance(warehouse, PostgresWarehouse):
+            # no password in a hint: psql asks for it (or reads PGPASSWORD / ~/.pgpass)
             lines.append(
-                f"Query the marts: psql {warehouse.redacted_url().split('?')[0]} -c "
+                f"Query the marts: psql -h {warehouse.host} -p {warehouse.port} "
+                f"-U {warehouse.user} -d {warehouse.database} -c "
                 f'"select * from {MARTS_SCHEMA}.daily_revenue order by order_date desc limit 5"'
             )
         lines.append(
