@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -36,14 +38,19 @@ def quiet_env() -> None:
         os.environ.setdefault(k, v)
 
 
-def ephemeral_instance() -> Any:
-    """An in-memory Dagster instance, telemetry off: a CLI run leaves nothing in DAGSTER_HOME."""
+@contextlib.contextmanager
+def ephemeral_instance() -> Iterator[Any]:
+    """An in-memory Dagster instance, telemetry off: a CLI run leaves nothing in DAGSTER_HOME
+    (and its scratch folder is removed afterwards)."""
     from dagster import DagsterInstance
 
-    return DagsterInstance.ephemeral(
-        tempdir=tempfile.mkdtemp(prefix="stacks-dagster-"),
-        settings={"telemetry": {"enabled": False}},
-    )
+    with (
+        tempfile.TemporaryDirectory(prefix="stacks-dagster-") as tmp,
+        DagsterInstance.ephemeral(
+            tempdir=tmp, settings={"telemetry": {"enabled": False}}
+        ) as instance,
+    ):
+        yield instance
 
 
 def write_dagster_home(path: Path) -> Path:
@@ -132,23 +139,24 @@ class DagsterOrchestrator(Orchestrator):
         sd = self.definitions(stack, warehouse)
         selection = sd.asset_selection(request.select)
         state.report("dagster", f"running {request.run_id}")
-        result = materialize(
-            sd.assets,
-            instance=ephemeral_instance(),
-            tags=tags_for(request),
-            selection=selection,
-            raise_on_error=False,
-            # progress goes through the Reporter and failures into the RunRecord; Dagster's own log
-            # stream (DEBUG steps, ERROR tracebacks) would only repeat them
-            run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
-        )
-        if result.success:
-            if state.transform is not None and not state.transform.ok:
-                return next(iter(state.errors.values()), "the transform reported failures")
-            return None
-        if state.errors:
-            return next(iter(state.errors.values()))
-        return _dagster_failure(result)
+        with ephemeral_instance() as instance:
+            result = materialize(
+                sd.assets,
+                instance=instance,
+                tags=tags_for(request),
+                selection=selection,
+                raise_on_error=False,
+                # progress goes through the Reporter and failures into the RunRecord;
+                # Dagster's own log stream (DEBUG steps, ERROR tracebacks) would repeat them
+                run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
+            )
+            if result.success:
+                if state.transform is not None and not state.transform.ok:
+                    return next(iter(state.errors.values()), "the transform reported failures")
+                return None
+            if state.errors:
+                return next(iter(state.errors.values()))
+            return _dagster_failure(result)
 
     def _finish(self, record: RunRecord, state: RunState, error: str | None) -> RunRecord:
         rows: dict[str, int] = {}
