@@ -97,7 +97,14 @@ def test_schedule_and_source_change_sensor_request_the_right_runs(
     tick = daily.evaluate_tick(build_schedule_context())
     assert [r.tags["stacks/trigger"] for r in tick.run_requests] == ["schedule"]
 
-    (sensor,) = list(defs.sensors)
+    names = {s.name for s in defs.sensors}
+    assert names == {
+        "shop_changed",
+        "stacks_ledger_started",
+        "stacks_ledger_succeeded",
+        "stacks_ledger_failed",
+    }
+    sensor = defs.get_sensor_def("shop_changed")
     job = defs.resolve_job_def(sensor.job_name)
     assert {k.to_user_string() for k in job.asset_layer.selected_asset_keys} >= {
         "raw/orders",
