@@ -10,7 +10,21 @@ from typing import Any
 from stacks_contract.errors import ConfigError, WarehouseUnreachable
 from stacks_contract.warehouse import DuckDBWarehouse, PostgresWarehouse, Warehouse, redact
 
-_PLACEHOLDER = re.compile(r"\?")
+# quoted literals/identifiers, '?' placeholders and '%' signs, in one left-to-right scan
+_TOKENS = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|\?|%")
+
+
+def _to_pyformat(sql: str) -> str:
+    """``?`` -> ``%s`` for psycopg, except inside quotes (there a '?' is data); every ``%`` is
+    doubled, quoted or not, because psycopg reads placeholders anywhere in the string."""
+
+    def repl(m: re.Match[str]) -> str:
+        token = m.group()
+        if token == "?":
+            return "%s"
+        return token.replace("%", "%%")
+
+    return _TOKENS.sub(repl, sql)
 
 
 def quote_ident(name: str) -> str:
@@ -30,7 +44,7 @@ class Connection:
 
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
         if self.dialect == "postgres":
-            sql = _PLACEHOLDER.sub("%s", sql.replace("%", "%%")) if params else sql
+            sql = _to_pyformat(sql) if params else sql
             with self.raw.cursor() as cur:
                 cur.execute(sql, params)
                 return list(cur.fetchall()) if cur.description else []
@@ -40,7 +54,7 @@ class Connection:
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         if self.dialect == "postgres":
             with self.raw.cursor() as cur:
-                cur.executemany(_PLACEHOLDER.sub("%s", sql.replace("%", "%%")), list(rows))
+                cur.executemany(_to_pyformat(sql), list(rows))
         else:
             self.raw.executemany(sql, list(rows))
 
@@ -93,7 +107,7 @@ class Connection:
 
 
 def connect(warehouse: Warehouse, *, read_only: bool = False) -> Connection:
-    """Open a connection; :class:`WarehouseUnreachable` (one sentence, password masked) on failure."""
+    """Open a connection; :class:`WarehouseUnreachable` (one masked sentence) on failure."""
     if isinstance(warehouse, PostgresWarehouse):
         import psycopg
 
