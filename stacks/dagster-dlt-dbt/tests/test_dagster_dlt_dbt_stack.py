@@ -15,7 +15,7 @@ from stacks_contract.models import RunRecord, RunRequest, RunStatus, TableRef, T
 from stacks_contract.registry import load_stack
 from stacks_contract.sql import connect
 from stacks_contract.testing.suites import _common as c
-from stacks_contract.warehouse import PostgresWarehouse, Warehouse
+from stacks_contract.warehouse import DuckDBWarehouse, PostgresWarehouse, Warehouse
 from stacks_dagster_dlt_dbt import NAME, DagsterDltDbtStack
 
 RAW = ("customers", "products", "orders", "orders__items", "payments")
@@ -209,3 +209,24 @@ def test_a_run_killed_mid_load_converges_on_rerun(
         )
     finally:
         postgres_server.drop_database(reference.database)
+
+
+@pytest.mark.slow
+def test_the_dagster_dbt_cli_runner_gives_the_same_warehouse(
+    stack: DagsterDltDbtStack, duckdb_warehouse, tmp_path: Path
+) -> None:
+    """dagster-dbt's own DbtCliResource path (a dbt subprocess) against the in-process default."""
+    from stacks_orch_dagster import DagsterOrchestrator
+
+    spec = stack.spec(duckdb_warehouse)
+    with stack.session(duckdb_warehouse):
+        record = DagsterOrchestrator(dbt_runner="cli").run(
+            spec, RunRequest(stack=stack.name), duckdb_warehouse
+        )
+    ok(record)
+    assert record.models_built == 8 and record.tests_failed == 0 and record.tests_passed >= 20
+    via_cli = fingerprint(duckdb_warehouse, all_tables(stack, duckdb_warehouse))
+    other = DuckDBWarehouse(path=tmp_path / "in-process.duckdb")
+    ok(run(stack, other))
+    in_process = fingerprint(other, all_tables(stack, other))
+    assert via_cli == in_process, diff(in_process, via_cli)
