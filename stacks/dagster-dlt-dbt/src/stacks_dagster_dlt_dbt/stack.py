@@ -72,9 +72,12 @@ class DagsterDltDbtStack(Stack):
         lines = []
         if isinstance(warehouse, DuckDBWarehouse):
             path = _shown(warehouse.path)
+            query = f"select * from {MARTS_SCHEMA}.daily_revenue order by order_date desc limit 5"
+            lines.append(f'Query the marts: duckdb {path} "{query}"')
+            # the duckdb CLI is a separate install; the Python package is always there
             lines.append(
-                f"Query the marts: duckdb {path} "
-                f'"select * from {MARTS_SCHEMA}.daily_revenue order by order_date desc limit 5"'
+                '  or, without the duckdb CLI: uv run python -c "import duckdb; '
+                f"duckdb.connect('{path}', read_only=True).sql('{query}').show()\""
             )
         elif isinstance(warehouse, PostgresWarehouse):
             # no password in a hint: psql asks for it (or reads PGPASSWORD / ~/.pgpass)
