@@ -188,6 +188,26 @@ def test_a_failing_dbt_test_fails_the_run_and_is_counted(
     assert Ledger(postgres_warehouse).get(record.run_id).tests_failed == 1
 
 
+def test_selecting_a_model_rebuilds_it_and_its_dependents_only(
+    stack: DagsterDltDbtStack, duckdb_warehouse
+) -> None:
+    first = ok(run(stack, duckdb_warehouse))
+    with stack.session(duckdb_warehouse):
+        record = stack.orchestrator().run(
+            stack.spec(duckdb_warehouse),
+            RunRequest(stack=stack.name, select=("fct_orders",)),
+            duckdb_warehouse,
+        )
+    ok(record)
+    assert record.rows == {}, "no EL step is upstream of the selection"
+    assert record.models_built == 3  # fct_orders, dim_customers, daily_revenue
+    with connect(duckdb_warehouse) as conn:
+        (rebuilt,) = conn.execute("select max(_stacks_run_id) from analytics.daily_revenue")[0]
+        (staged,) = conn.execute("select max(_stacks_run_id) from analytics_staging.stg_orders")[0]
+    assert rebuilt == record.run_id, "a table downstream of the selection was not rebuilt"
+    assert staged == first.run_id, "a staging view upstream of the selection was rebuilt"
+
+
 @pytest.mark.slow
 def test_a_run_killed_mid_load_converges_on_rerun(
     stack: DagsterDltDbtStack, postgres_server, postgres_warehouse, tmp_path: Path

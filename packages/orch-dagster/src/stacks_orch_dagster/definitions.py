@@ -474,7 +474,9 @@ def _dbt_in_process(
 
     selected = set(context.selected_asset_keys)
     request = state.request
-    if selected != set(context.assets_def.keys):  # a subset: dagster already added downstream
+    # a subset (dagster already added what is downstream); context.assets_def is the
+    # *subsetted* definition then, so compare with every model this project has
+    if not selected >= set(model_keys.values()):
         chosen = tuple(sorted(n for n, k in model_keys.items() if k in selected))
         request = request.model_copy(update={"select": chosen})
     else:
