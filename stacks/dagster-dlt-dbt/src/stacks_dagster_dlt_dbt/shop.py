@@ -8,13 +8,9 @@ it builds a source. Order lines get their ``order_id`` before dlt unnests them i
 
 from __future__ import annotations
 
-import json
 import os
-import urllib.error
-import urllib.request
 from typing import Any, ClassVar
 
-from stacks_contract.errors import StepFailed
 from stacks_contract.ports import ChangeProbe
 from stacks_el_dlt import DltStep, shop_api_source
 
@@ -50,11 +46,6 @@ class ShopStep(DltStep, ChangeProbe):
         super().__init__(name, shop_source, **kw)
 
     def source_version(self) -> str:
-        url = f"{shop_url()}/version"
-        try:
-            with urllib.request.urlopen(url, timeout=5) as resp:
-                return str(json.load(resp)["version"])
-        except (urllib.error.URLError, OSError, ValueError, KeyError) as exc:
-            raise StepFailed(
-                self.name, f"cannot read the shop API version at {url}: {exc}"
-            ) from None
+        from stacks_el_dlt.sources.shop import shop_version
+
+        return shop_version(shop_url(), self.name)

@@ -154,11 +154,15 @@ class ShopApiStep(DltStep, ChangeProbe):
         self.source_hint = self.base_url
 
     def source_version(self) -> str:
-        url = f"{self.base_url}/version"
-        try:
-            with urllib.request.urlopen(url, timeout=5) as resp:
-                return str(json.load(resp)["version"])
-        except (urllib.error.URLError, OSError, ValueError, KeyError) as exc:
-            raise StepFailed(
-                self.name, f"cannot read the shop API version at {url}: {exc}"
-            ) from None
+        return shop_version(self.base_url, self.name)
+
+
+def shop_version(base_url: str, step: str) -> str:
+    """The shop API's change token (``GET /version``); :class:`StepFailed` naming ``step`` if
+    the API does not answer."""
+    url = f"{base_url.rstrip('/')}/version"
+    try:
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            return str(json.load(resp)["version"])
+    except (urllib.error.URLError, OSError, ValueError, KeyError) as exc:
+        raise StepFailed(step, f"cannot read the shop API version at {url}: {exc}") from None
