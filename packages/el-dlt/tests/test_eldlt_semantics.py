@@ -89,10 +89,14 @@ def test_incremental_second_run_loads_zero_rows_and_leaves_data_alone(
     run(step, warehouse)
     before = fingerprint(warehouse)
     again = run(step, warehouse, run_id="second-run")
-    assert again.rows == {} and again.total_rows == 0
+    assert again.rows == {} and again.total_rows == 0 and again.load_id is None
     assert fingerprint(warehouse) == before
     stamped = rows(warehouse, "select count(*) from raw.orders where _stacks_run_id = 'second-run'")
     assert stamped == [(0,)]
+    # the no-op run discarded its empty package; the cursor still holds: new rows load, only those
+    src.rows.append(order(4, updated_at=2))
+    assert run(step, warehouse).rows["raw.orders"] == 1
+    assert count(warehouse, "orders") == 4
 
 
 def test_late_arriving_rows_are_merged_not_duplicated(warehouse: Warehouse) -> None:
@@ -134,6 +138,10 @@ def test_replace_swaps_the_snapshot(warehouse: Warehouse) -> None:
     result = run(step, warehouse)
     assert result.rows == {"raw.stock": 1}
     assert rows(warehouse, "select sku, qty from raw.stock") == [("c", 3)]
+    # an empty snapshot is a snapshot too: the table is emptied, not left as it was
+    data["rows"] = []
+    run(step, warehouse)
+    assert count(warehouse, "stock") == 0
 
 
 def test_scd2_keeps_history(warehouse: Warehouse) -> None:
