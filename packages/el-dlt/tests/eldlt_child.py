@@ -114,11 +114,39 @@ def install_kill(point: str) -> None:
             _die()
 
         SqlJobClientBase.complete_load = complete_load  # type: ignore[method-assign]
+    elif point == "during_drop":  # a pending package wiped, the rest of its folder not yet
+        _kill_after_package_folder_removed()
     else:
         raise SystemExit(f"unknown kill point {point!r}")
 
 
-KILLS = ("after_extract", "after_normalize", "after_first_table", "before_load_commit")
+def _kill_after_package_folder_removed() -> None:
+    """SIGKILL right after the first load package folder (named by its load id) is removed.
+
+    In a run that starts with a pending package this lands inside the wipe of dlt's working
+    folder (``DltStep.dlt_pipeline``): ``shutil.rmtree`` removes entries one by one, and before
+    the wipe was made atomic, the folder kept ``state.json`` (the killed extract's cursor)
+    with no package left to load.
+    """
+    real_rmdir = os.rmdir
+
+    def rmdir(path: Any, *a: Any, **kw: Any) -> None:
+        real_rmdir(path, *a, **kw)
+        # rmtree passes bare names relative to a dir_fd; a load id is a float-like timestamp
+        name = os.path.basename(os.fsdecode(path))
+        if name.replace(".", "", 1).isdigit() and "." in name:
+            _die()
+
+    os.rmdir = rmdir  # type: ignore[assignment]
+
+
+KILLS = (
+    "after_extract",
+    "after_normalize",
+    "after_first_table",
+    "before_load_commit",
+    "during_drop",
+)
 
 
 def main() -> None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import threading
+import uuid
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable
 from datetime import datetime
@@ -141,12 +144,15 @@ class DltStep(ELStep):
         folder holds pending packages it is wiped, dlt restores state and schemas from the
         warehouse (the last *committed* load), and the next extract re-reads what was not
         committed. Merge on primary keys makes that re-load converge; the SIGKILL tests prove it.
+
+        The wipe itself must survive a SIGKILL: see :func:`_drop_working_folder`.
         """
         import dlt
 
         apply_dlt_defaults()
         workdir = pipelines_dir(warehouse.with_schema(self.dataset), self.pipelines_base_dir)
         workdir.mkdir(parents=True, exist_ok=True)
+        _remove_dropped_folders(workdir)
         pipeline = dlt.pipeline(
             pipeline_name=self.pipeline_name,
             destination=dlt_destination(warehouse, self.file_format),
@@ -155,7 +161,7 @@ class DltStep(ELStep):
             progress=None,
         )
         if pipeline.has_pending_data:
-            pipeline = pipeline.drop()
+            pipeline = _drop_working_folder(pipeline)
         self._bound_schema = _stored_schema(pipeline)
         return pipeline
 
@@ -389,6 +395,40 @@ def _stored_schema(pipeline: Any) -> Any:
         return pipeline.default_schema if pipeline.default_schema_name else None
     except Exception:
         return None
+
+
+#: prefix of a pipeline working folder moved aside by :func:`_drop_working_folder`
+_DROPPED_PREFIX = ".stacks-dropped-"
+
+
+def _drop_working_folder(pipeline: Any) -> Any:
+    """``pipeline.drop()`` that a SIGKILL cannot leave half done.
+
+    dlt's drop is one ``rmtree`` of the working folder, in directory order (here: ``schemas/``,
+    ``load/``, ``state.json``, ``normalize/``). Killed after the pending package in
+    ``load/normalized/`` is gone but before ``state.json`` is, it leaves the state of the killed
+    extract (incremental cursor advanced) with no package to load: the next run sees nothing
+    pending, keeps that local state (newer than the warehouse's, so nothing is restored) and
+    extracts no rows, while the rows it stands for were never committed. So the folder first
+    leaves in one atomic rename (a kill then finds it either whole, and drops again, or gone,
+    and restores from the warehouse), and is deleted from its new name afterwards.
+    """
+    working = Path(pipeline.working_dir)
+    dropped = working.with_name(f"{_DROPPED_PREFIX}{working.name}-{uuid.uuid4().hex[:12]}")
+    try:
+        os.rename(working, dropped)
+    except OSError:
+        dropped = None  # e.g. a folder held open on Windows: dlt's own rmtree, as before
+    pipeline = pipeline.drop()
+    if dropped is not None:
+        shutil.rmtree(dropped, ignore_errors=True)
+    return pipeline
+
+
+def _remove_dropped_folders(workdir: Path) -> None:
+    # what a run killed during _drop_working_folder's rmtree left behind; dlt never reads it
+    for path in workdir.glob(f"{_DROPPED_PREFIX}*"):
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _cursors(pipeline: Any) -> dict[str, Any]:
