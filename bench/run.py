@@ -267,9 +267,12 @@ class Bench:
 def trace_split(step: Any, wh: Any) -> dict[str, float]:
     """extract / normalize / load seconds of the step's last dlt run (from dlt's own trace)."""
     try:
-        trace = step.dlt_pipeline(wh).last_trace
+        # el-dlt extracts first and normalizes + loads only when there is something to load:
+        # two dlt traces per run (``DltStep.last_traces``)
+        traces = getattr(step, "last_traces", ()) or (step.dlt_pipeline(wh).last_trace,)
         return {
             s.step: round((s.finished_at - s.started_at).total_seconds(), 3)
+            for trace in traces
             for s in trace.steps
             if s.step in ("extract", "normalize", "load")
         }

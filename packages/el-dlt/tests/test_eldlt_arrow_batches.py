@@ -105,3 +105,44 @@ def test_iso_strings_and_mixed_numbers_keep_dlt_types(duckdb_warehouse: Warehous
     # dlt's own inference: ISO strings are timestamps, the column is typed by its first value
     assert types["when"].startswith("TIMESTAMP")
     assert types["qty"] == "BIGINT"
+
+
+def test_flat_pages_with_bad_rows_quarantine_what_the_dict_path_quarantines(
+    duckdb_warehouse: Warehouse, tmp_path
+) -> None:
+    """A flat page converts to Arrow and is checked column by column; a page with a null key,
+    or with a row whose keys differ at the same width, must end exactly as on the dict path."""
+    from stacks_contract.warehouse import DuckDBWarehouse
+
+    pages = [
+        [{"id": i, "status": "ok", "amount": 1.0} for i in range(1, 51)],
+        [{"id": i, "status": "ok", "amount": 2.0} for i in range(51, 60)]
+        + [{"id": None, "status": "no key", "amount": 3.0}],
+        [{"id": 70, "status": "ok", "amount": 4.0}, {"id": 71, "state": "renamed", "amount": 5.0}],
+    ]
+
+    def load(wh: Warehouse, arrow_batches: bool) -> tuple[Any, ...]:
+        def factory() -> Any:
+            return dlt.resource(
+                [[dict(r) for r in p] for p in pages],
+                name="orders",
+                primary_key="id",
+                write_disposition="merge",
+            )
+
+        result = DltStep("orders", factory, arrow_batches=arrow_batches).run(
+            RunRequest(stack="t"), wh
+        )
+        return result.rows, result.quarantined
+
+    slow_wh = DuckDBWarehouse(path=tmp_path / "dict-path.duckdb")
+    fast = load(duckdb_warehouse, arrow_batches=True)
+    assert fast == load(slow_wh, arrow_batches=False)
+    assert fast == ({"raw.orders": 61}, {"raw.orders": 1})
+    assert fingerprint(duckdb_warehouse) == fingerprint(slow_wh)
+    with connect(duckdb_warehouse) as conn:
+        assert conn.execute("select status, state from raw.orders where id = 71") == [
+            (None, "renamed")
+        ]
+        reasons = conn.execute("select reason from raw._stacks_quarantine")
+    assert len(reasons) == 1 and "'id'" in reasons[0][0]

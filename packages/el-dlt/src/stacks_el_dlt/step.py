@@ -96,6 +96,8 @@ class DltStep(ELStep):
         self._quarantined: OrderedDict[str, Counter[str]] = OrderedDict()
         self._lock = threading.Lock()
         self._bound_schema: Any = None
+        #: dlt's traces of the last :meth:`run` (extract, then normalize + load), for timings
+        self.last_traces: tuple[Any, ...] = ()
         #: extra secrets (e.g. a source database password) masked in every error message
         self.secrets: tuple[str, ...] = ()
         #: where the data comes from, for error messages (a URL without credentials)
@@ -255,7 +257,7 @@ class DltStep(ELStep):
         pipeline = self.dlt_pipeline(warehouse)
         source = self.dlt_source(request, pipeline)
         try:
-            _extract_then_load(pipeline, source)
+            self.last_traces = _extract_then_load(pipeline, source)
         except Exception as exc:
             raise self._translate(exc, warehouse) from None
         result = self.load_result(pipeline, request, started)
@@ -333,7 +335,7 @@ class DltStep(ELStep):
         return f"{type(self).__name__}(name={self.name!r}, dataset={self.dataset!r})"
 
 
-def _extract_then_load(pipeline: Any, source: Any) -> None:
+def _extract_then_load(pipeline: Any, source: Any) -> tuple[Any, ...]:
     """``pipeline.run(source)``, minus normalize and load when the extract wrote nothing.
 
     A run with no new data (an incremental cursor pushed down to the source) would otherwise
@@ -341,6 +343,7 @@ def _extract_then_load(pipeline: Any, source: Any) -> None:
     Postgres here (bench/README.md, ``incremental_noop_vs_full``). The same public steps
     ``run`` takes: restore state from the warehouse, extract, then ``run()`` loads the pending
     package (one trace with normalize + load, which :meth:`DltStep.load_result` counts).
+    Returns dlt's traces of the run: the extract's, then (unless skipped) normalize + load's.
     """
     if pipeline.config.restore_from_destination:
         pipeline.sync_destination()
@@ -349,12 +352,14 @@ def _extract_then_load(pipeline: Any, source: Any) -> None:
         # a second sync would wipe the state (and the package) the extract just wrote.
         pipeline._state_restored = True
     pipeline.extract(source)
+    extracted = pipeline.last_trace
     if _nothing_to_load(pipeline):
         # the package holds no rows, no state change and no table to drop or truncate: discard
         # it (dlt restores the local state to where the package started, i.e. unchanged)
         pipeline.abort_packages()
-        return
+        return (extracted,)
     pipeline.run()
+    return (extracted, pipeline.last_trace)
 
 
 def _nothing_to_load(pipeline: Any) -> bool:
