@@ -22,7 +22,15 @@ from stacks_contract.models import (
     TriggerKind,
     new_run_id,
 )
-from stacks_contract.ports import ChangeProbe, ELStep, Orchestrator, Reporter, Stack, Transform, silent
+from stacks_contract.ports import (
+    ChangeProbe,
+    ELStep,
+    Orchestrator,
+    Reporter,
+    Stack,
+    Transform,
+    silent,
+)
 from stacks_contract.warehouse import (
     BigQueryWarehouse,
     DuckDBWarehouse,
@@ -34,6 +42,7 @@ from stacks_contract.warehouse import (
 
 __all__ = [
     "BigQueryWarehouse",
+    "ChangeProbe",
     "ConfigError",
     "CronTrigger",
     "DuckDBWarehouse",

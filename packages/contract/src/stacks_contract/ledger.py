@@ -10,7 +10,7 @@ import json
 import time
 from datetime import UTC, datetime
 
-from stacks_contract.models import RunRecord, RunStatus, TriggerKind
+from stacks_contract.models import RunRecord, RunRequest, RunStatus, TriggerKind, utcnow
 from stacks_contract.sql import Connection, connect
 from stacks_contract.warehouse import Warehouse
 
@@ -85,6 +85,20 @@ class Ledger:
                 f"on conflict (run_id) do update set {updates}",
                 values,
             )
+
+    def start(self, stack: str, orchestrator: str, request: RunRequest) -> RunRecord:
+        """Record ``request`` as running (an unreachable warehouse raises here, before any
+        work) and return the record an orchestrator later finishes and records again."""
+        run = RunRecord(
+            run_id=request.run_id,
+            stack=stack,
+            orchestrator=orchestrator,
+            trigger=request.trigger,
+            status=RunStatus.RUNNING,
+            started_at=utcnow(),
+        )
+        self.record(run)
+        return run
 
     def runs(self, stack: str | None = None) -> list[RunRecord]:
         """Every recorded run, oldest first."""

@@ -56,15 +56,7 @@ class LocalOrchestrator(Orchestrator):
         models = tuple(n for n in request.select if n not in step_names)
         steps = [s for s in stack.el_steps if not request.select or s.name in chosen]
         ledger = Ledger(warehouse)
-        record = RunRecord(
-            run_id=request.run_id,
-            stack=stack.name,
-            orchestrator=self.name,
-            trigger=request.trigger,
-            status=RunStatus.RUNNING,
-            started_at=utcnow(),
-        )
-        ledger.record(record)
+        record = ledger.start(stack.name, self.name, request)
         rows: dict[str, int] = {}
 
         def finish(status: RunStatus, error: str | None = None, **extra: int) -> RunRecord:

@@ -107,15 +107,7 @@ class DagsterOrchestrator(Orchestrator):
     ) -> RunRecord:
         quiet_env()
         ledger = Ledger(warehouse)
-        record = RunRecord(
-            run_id=request.run_id,
-            stack=stack.name,
-            orchestrator=self.name,
-            trigger=request.trigger,
-            status=RunStatus.RUNNING,
-            started_at=utcnow(),
-        )
-        ledger.record(record)  # an unreachable warehouse raises here, before any work
+        record = ledger.start(stack.name, self.name, request)  # unreachable: raises, nothing ran
         state = register(request, report)
         try:
             error = self._execute(stack, request, warehouse, state)

@@ -43,10 +43,9 @@ def _postgres_server(postgres_server_fixture: PostgresServer) -> PostgresServer:
 def postgres_warehouse(postgres_server: PostgresServer) -> Iterator[PostgresWarehouse]:
     wh = postgres_server.create_database()
     yield wh
-    try:
+    # a test that left a connection open must not fail teardown of others
+    with contextlib.suppress(Exception):
         postgres_server.drop_database(wh.database)
-    except Exception:  # a test that left a connection open must not fail teardown of others
-        pass
 
 
 @pytest.fixture

@@ -77,7 +77,8 @@ def choose_backend(
 
 
 def find_pg_bin() -> Path:
-    """The directory holding initdb/pg_ctl: $PG_BIN, PATH, or the newest /usr/lib/postgresql/*/bin."""
+    """The directory holding initdb/pg_ctl: $PG_BIN, PATH, or the newest
+    /usr/lib/postgresql/*/bin."""
     for candidate in (os.environ.get("PG_BIN"),):
         if candidate and (Path(candidate) / "initdb").exists():
             return Path(candidate)
@@ -90,8 +91,8 @@ def find_pg_bin() -> Path:
     if found:
         return Path(found[-1]).parent
     raise RuntimeError(
-        "No PostgreSQL server binaries found (initdb): install the 'postgresql' package, set PG_BIN, "
-        f"or point {ENV_URL} at a running server."
+        "No PostgreSQL server binaries found (initdb): install the 'postgresql' package, "
+        f"set PG_BIN, or point {ENV_URL} at a running server."
     )
 
 
