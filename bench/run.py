@@ -6,7 +6,8 @@
 Starts its own throwaway Postgres (the repo's fixture code), generates the orders-like data once
 (bench/data.py) and measures each case in a fresh database / file, each repeat paired with a fresh
 measurement of its reference, so every ratio compares numbers taken seconds apart in this run.
-Writes bench/results/latest.{json,md} (``--quick``: quick.{json,md}). A case whose package has not
+Writes bench/results/latest.{json,md} (``--quick``: quick.{json,md}; ``--only``/``--skip``:
+partial.{json,md}). A case whose package has not
 landed (or fails) is reported as "unavailable: <why>", never faked. See bench/README.md.
 """
 
@@ -684,6 +685,15 @@ def case_profile(b: Bench) -> None:
         st = pstats.Stats(prof, stream=out)
         st.sort_stats("cumulative").print_stats(40)
         st.sort_stats("tottime").print_stats(25)
+        if label == "arrow":
+            # what an incremental run with nothing new spends its time on (all fixed cost)
+            prof = cProfile.Profile()
+            prof.enable()
+            s0, _ = b.run_step(step, wh)
+            prof.disable()
+            out.write(f"===== el-dlt no-op run (cursor pushed down), {s0:.3f}s wall =====\n")
+            out.write(f"dlt trace split: {trace_split(step, wh)}\n")
+            pstats.Stats(prof, stream=out).sort_stats("cumulative").print_stats(40)
         b.srv.drop_database(wh.database)
     path = HERE / "results" / ("profile_quick.txt" if b.args.quick else "profile.txt")
     path.write_text(out.getvalue())
@@ -792,7 +802,8 @@ def write_reports(b: Bench) -> None:
     flat.update({k: v for k, v in out.items() if k not in flat})
     flat["goals"] = {k: f"{op} {g}" for k, (op, g, _) in GOALS.items()}
     flat["goals_met"] = {k: met(k, flat[k]) for k in GOALS}
-    stem = "quick" if b.args.quick else "latest"
+    # a run of some cases never overwrites the full run's committed results
+    stem = "quick" if b.args.quick else "partial" if (b.args.only or b.args.skip) else "latest"
     res = HERE / "results"
     res.mkdir(exist_ok=True)
     (res / f"{stem}.json").write_text(json.dumps(flat, indent=2, default=str) + "\n")
