@@ -104,7 +104,7 @@ def test_schedule_and_source_change_sensor_request_the_right_runs(
         "stacks_ledger_succeeded",
         "stacks_ledger_failed",
     }
-    sensor = defs.get_sensor_def("shop_changed")
+    sensor = defs.resolve_sensor_def("shop_changed")
     job = defs.resolve_job_def(sensor.job_name)
     assert {k.to_user_string() for k in job.asset_layer.selected_asset_keys} >= {
         "raw/orders",
