@@ -662,7 +662,8 @@ def case_memory(b: Bench) -> None:
 
 
 def case_profile(b: Bench) -> None:
-    """cProfile one el-dlt full load (Arrow and dicts) and keep the top of the profile."""
+    """cProfile el-dlt full loads (Arrow, dicts, DuckDB), a no-op run, and the shipped stack
+    under Dagster vs called directly; keep the top of each profile."""
     import cProfile
     import io
     import pstats
@@ -695,9 +696,59 @@ def case_profile(b: Bench) -> None:
             out.write(f"dlt trace split: {trace_split(step, wh)}\n")
             pstats.Stats(prof, stream=out).sort_stats("cumulative").print_stats(40)
         b.srv.drop_database(wh.database)
+    # DuckDB: the same Arrow source, merge through dlt's staging dataset inside the file
+    step = b.dlt_step(sources.orders(lambda lv: sources.arrow_items(lambda: b.tbl, lv)))
+    wh = b.duck("prof")
+    prof = cProfile.Profile()
+    prof.enable()
+    s, _ = b.run_step(step, wh, b.rows)
+    prof.disable()
+    out.write(f"===== el-dlt full load into DuckDB, arrow source, {b.rows} rows, {s:.2f}s =====\n")
+    out.write(f"dlt trace split: {trace_split(step, wh)}\n")
+    pstats.Stats(prof, stream=out).sort_stats("cumulative").print_stats(40)
+    _profile_dagster(b, out)
     path = HERE / "results" / ("profile_quick.txt" if b.args.quick else "profile.txt")
     path.write_text(out.getvalue())
     log(f"  profile written to {path.relative_to(HERE.parent)}")
+
+
+def _profile_dagster(b: Bench, out: Any) -> None:
+    """The shipped stack on a fresh DuckDB warehouse, under Dagster and called directly (each
+    after one warm-up run): where the orchestrator's fixed overhead goes."""
+    import cProfile
+    import pstats
+
+    try:
+        from stacks_dagster_dlt_dbt import build_stack
+    except ImportError as exc:
+        out.write(f"===== dagster stack: unavailable ({exc}) =====\n")
+        return
+    from stacks_contract.models import RunRequest
+
+    stack = build_stack()
+
+    def via_dagster(wh: Any) -> None:
+        stack.orchestrator().run(stack.spec(wh), RunRequest(stack=stack.name), wh)
+
+    def direct(wh: Any) -> None:
+        spec, req = stack.spec(wh), RunRequest(stack=stack.name)
+        for step in spec.el_steps:
+            step.run(req, wh)
+        if spec.transform is not None:
+            spec.transform.run(req, wh)
+
+    for label, fn in (("under Dagster", via_dagster), ("called directly", direct)):
+        with stack.session(wh := b.duck("prof-stack")):
+            fn(wh)  # warm-up: imports, first parse of the dbt project
+        with stack.session(wh := b.duck("prof-stack")):
+            prof = cProfile.Profile()
+            prof.enable()
+            t0 = time.perf_counter()
+            fn(wh)
+            wall = time.perf_counter() - t0
+            prof.disable()
+        out.write(f"===== dagster-dlt-dbt stack, fresh warehouse, {label}, {wall:.2f}s =====\n")
+        pstats.Stats(prof, stream=out).sort_stats("cumulative").print_stats(45)
 
 
 def warm_up(b: Bench) -> None:
