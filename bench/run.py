@@ -671,41 +671,34 @@ def case_profile(b: Bench) -> None:
     if b.pages is None:
         b.pages = list(data.dict_pages(b.tbl))
     out = io.StringIO()
+
+    def profiled(title: str, step: Any, wh: Any, rows: int | None, tottime: bool = False) -> None:
+        prof = cProfile.Profile()
+        prof.enable()
+        s, _ = b.run_step(step, wh, rows)
+        prof.disable()
+        out.write(f"===== {title}, {s:.3f}s wall =====\n")
+        out.write(f"dlt trace split: {trace_split(step, wh)}\n")
+        st = pstats.Stats(prof, stream=out)
+        st.sort_stats("cumulative").print_stats(40)
+        if tottime:
+            st.sort_stats("tottime").print_stats(25)
+
     for label, items in (
         ("arrow", lambda lv: sources.arrow_items(lambda: b.tbl, lv)),
         ("dicts", lambda lv: sources.dict_items(lambda: b.tbl, lambda: b.pages, lv)),
     ):
         step = b.dlt_step(sources.orders(items))
         wh = b.pg("prof")
-        prof = cProfile.Profile()
-        prof.enable()
-        s, _ = b.run_step(step, wh, b.rows)
-        prof.disable()
-        out.write(f"===== el-dlt full load, {label} source, {b.rows} rows, {s:.2f}s wall =====\n")
-        out.write(f"dlt trace split: {trace_split(step, wh)}\n")
-        st = pstats.Stats(prof, stream=out)
-        st.sort_stats("cumulative").print_stats(40)
-        st.sort_stats("tottime").print_stats(25)
+        profiled(f"el-dlt full load, {label} source, {b.rows} rows", step, wh, b.rows, True)
         if label == "arrow":
             # what an incremental run with nothing new spends its time on (all fixed cost)
-            prof = cProfile.Profile()
-            prof.enable()
-            s0, _ = b.run_step(step, wh)
-            prof.disable()
-            out.write(f"===== el-dlt no-op run (cursor pushed down), {s0:.3f}s wall =====\n")
-            out.write(f"dlt trace split: {trace_split(step, wh)}\n")
-            pstats.Stats(prof, stream=out).sort_stats("cumulative").print_stats(40)
+            profiled("el-dlt no-op run (cursor pushed down)", step, wh, None)
         b.srv.drop_database(wh.database)
     # DuckDB: the same Arrow source, merge through dlt's staging dataset inside the file
     step = b.dlt_step(sources.orders(lambda lv: sources.arrow_items(lambda: b.tbl, lv)))
-    wh = b.duck("prof")
-    prof = cProfile.Profile()
-    prof.enable()
-    s, _ = b.run_step(step, wh, b.rows)
-    prof.disable()
-    out.write(f"===== el-dlt full load into DuckDB, arrow source, {b.rows} rows, {s:.2f}s =====\n")
-    out.write(f"dlt trace split: {trace_split(step, wh)}\n")
-    pstats.Stats(prof, stream=out).sort_stats("cumulative").print_stats(40)
+    title = f"el-dlt full load into DuckDB, arrow source, {b.rows} rows"
+    profiled(title, step, b.duck("prof"), b.rows)
     _profile_dagster(b, out)
     path = HERE / "results" / ("profile_quick.txt" if b.args.quick else "profile.txt")
     path.write_text(out.getvalue())
