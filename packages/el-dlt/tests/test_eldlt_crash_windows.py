@@ -10,7 +10,6 @@ stayed empty. Here the same two kills happen at named points (see ``eldlt_child.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -28,16 +27,7 @@ from stacks_el_dlt.destination import pipelines_dir
 CHILD = Path(__file__).with_name("eldlt_child.py")
 
 
-def _load_child():
-    spec = importlib.util.spec_from_file_location("eldlt_child_for_crash_windows", CHILD)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dlt looks resources' modules up by name
-    assert spec.loader is not None
-    spec.loader.exec_module(module)
-    return module
-
-
-child = _load_child()
+child = sys.modules["eldlt_child"]  # loaded by conftest.py
 
 
 def kill_child(wh: Warehouse, data: Path, point: str, log: Path) -> None:

@@ -25,18 +25,7 @@ from stacks_contract.warehouse import Warehouse
 CHILD = Path(__file__).with_name("eldlt_child.py")
 
 
-def _load_child():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("eldlt_child_for_fault", CHILD)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dlt looks resources' modules up by name
-    assert spec.loader is not None
-    spec.loader.exec_module(module)
-    return module
-
-
-child = _load_child()
+child = sys.modules["eldlt_child"]  # loaded by conftest.py
 
 
 def run_child(
