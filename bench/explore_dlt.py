@@ -242,7 +242,7 @@ def main() -> None:
     args = ap.parse_args()
 
     import dlt
-    from stacks_contract.testing.postgres import postgres_server
+    from stacks_testing.postgres import postgres_server
 
     tbl = data.table(args.rows)
     pages = list(data.dict_pages(tbl))

@@ -77,8 +77,8 @@ def main() -> None:
     wd = STRATEGIES[args.strategy]
     import psycopg
     from stacks_contract.models import RunRequest
-    from stacks_contract.testing.postgres import postgres_server
     from stacks_el_dlt import DltStep
+    from stacks_testing.postgres import postgres_server
 
     tbl = data.table(args.rows)
     items = lambda lv: sources.arrow_items(lambda: tbl, lv)  # noqa: E731

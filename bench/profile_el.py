@@ -98,7 +98,7 @@ def main() -> None:
     ap.add_argument("--rate", type=int, default=50)
     args = ap.parse_args()
     sys.path.insert(0, str(HERE))
-    from stacks_contract.testing.postgres import postgres_server
+    from stacks_testing.postgres import postgres_server
 
     uvx = shutil.which("uvx")
     if not uvx:

@@ -938,7 +938,7 @@ def main() -> None:
     ]
     only = [c for c in only if c not in args.skip.split(",")]
 
-    from stacks_contract.testing.postgres import postgres_server
+    from stacks_testing.postgres import postgres_server
 
     b = Bench(args)
     t_start = time.perf_counter()

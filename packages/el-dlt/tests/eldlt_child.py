@@ -151,7 +151,7 @@ KILLS = (
 
 def main() -> None:
     from stacks_contract import RunRequest
-    from stacks_contract.testing.runner import warehouse_from_env
+    from stacks_testing.runner import warehouse_from_env
 
     warehouse = warehouse_from_env()
     step = make_step()

@@ -15,12 +15,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from stacks_contract.demo.shop import ShopServer
 from stacks_contract.models import TableRef
 from stacks_contract.ports import ELStep
-from stacks_contract.testing.suites import BaseELSuite, ELHarness, RowChange
 from stacks_contract.warehouse import Warehouse
 from stacks_el_dlt import FilesStep, ShopApiStep
+from stacks_testing.demo.shop import ShopServer
+from stacks_testing.suites import BaseELSuite, ELHarness, RowChange
 
 HERE = Path(__file__).parent
 CHILD = HERE / "eldlt_child.py"

@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 from stacks_contract import RunRequest, fingerprint
 from stacks_contract.fingerprint import diff
-from stacks_contract.testing.runner import warehouse_to_env
 from stacks_contract.warehouse import Warehouse
 from stacks_el_dlt.destination import pipelines_dir
+from stacks_testing.runner import warehouse_to_env
 
 CHILD = Path(__file__).with_name("eldlt_child.py")
 

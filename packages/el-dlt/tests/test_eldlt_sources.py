@@ -11,10 +11,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from stacks_contract import RunRequest, TableRef, fingerprint
-from stacks_contract.demo.shop import ShopServer
 from stacks_contract.sql import connect
 from stacks_contract.warehouse import Warehouse
 from stacks_el_dlt import FilesStep, ShopApiStep, SqlDatabaseStep
+from stacks_testing.demo.shop import ShopServer
 
 SHOP_TABLES = ("customers", "products", "orders", "orders__items", "payments")
 

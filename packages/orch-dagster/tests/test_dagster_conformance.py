@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 from stacks_contract.ports import Orchestrator
-from stacks_contract.testing.suites import BaseOrchestratorSuite, OrchestratorHarness
 from stacks_orch_dagster import DagsterOrchestrator
+from stacks_testing.suites import BaseOrchestratorSuite, OrchestratorHarness
 
 
 class DagsterHarness(OrchestratorHarness):

@@ -9,8 +9,8 @@ import pytest
 from stacks_contract.ledger import Ledger
 from stacks_contract.models import RunRequest, RunStatus, StackSpec, TriggerKind
 from stacks_contract.sql import connect
-from stacks_contract.testing import reference as ref
 from stacks_orch_dagster import TAG_RUN_ID, TAG_TRIGGER, DagsterOrchestrator, build_definitions
+from stacks_testing import reference as ref
 
 
 class FlakyStep(ref.ReferenceELStep):

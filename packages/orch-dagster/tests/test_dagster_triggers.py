@@ -20,8 +20,8 @@ from stacks_contract.models import (
     TriggerKind,
 )
 from stacks_contract.ports import ChangeProbe
-from stacks_contract.testing import reference as ref
 from stacks_orch_dagster import TAG_RUN_ID, TAG_TRIGGER, build_definitions
+from stacks_testing import reference as ref
 
 
 class VersionedStep(ref.ReferenceELStep, ChangeProbe):

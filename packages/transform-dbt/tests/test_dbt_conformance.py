@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 from stacks_contract.ports import Transform
-from stacks_contract.testing.suites import BaseTransformSuite, TransformHarness
 from stacks_contract.warehouse import Warehouse
+from stacks_testing.suites import BaseTransformSuite, TransformHarness
 from stacks_transform_dbt import DbtTransform
 
 HERE = Path(__file__).parent

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from stacks_contract.models import RunRequest
-from stacks_contract.testing.runner import warehouse_to_env
+from stacks_testing.runner import warehouse_to_env
 from stacks_transform_dbt import DbtTransform
 
 HERE = Path(__file__).parent
@@ -59,7 +59,7 @@ def test_changed_project_file_is_parsed_again(duckdb_warehouse, shop, tmp_path):
 RUN_IN_SUBPROCESS = """
 import json, sys
 from stacks_contract.models import RunRequest
-from stacks_contract.testing.runner import load_factory, warehouse_from_env
+from stacks_testing.runner import load_factory, warehouse_from_env
 t = load_factory(sys.argv[1])()
 r = t.run(RunRequest(stack="t", run_id=sys.argv[2]), warehouse_from_env())
 print(json.dumps({"parse": t.last_parse, "ok": r.ok}))

@@ -1,6 +1,6 @@
 """Run the stack once in a fresh interpreter, for the SIGKILL test (``python THIS_FILE RUN_ID``).
 
-Like ``stacks_contract.testing.runner`` (warehouse as JSON in ``$STACKS_RUNNER_WAREHOUSE``), but
+Like ``stacks_testing.runner`` (warehouse as JSON in ``$STACKS_RUNNER_WAREHOUSE``), but
 ``READY`` is printed when dlt starts loading, not before Dagster loads its definitions: kill
 times are measured from there, so every kill lands in the load or the dbt build that follows.
 """
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sys
 
 from stacks_contract.models import RunRequest
-from stacks_contract.testing.runner import warehouse_from_env
 from stacks_dagster_dlt_dbt import build_stack
+from stacks_testing.runner import warehouse_from_env
 
 
 def main(run_id: str) -> int:

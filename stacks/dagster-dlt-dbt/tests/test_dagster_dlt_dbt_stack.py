@@ -8,15 +8,15 @@ from pathlib import Path
 import pytest
 from dagster import AssetKey, DagsterInstance, build_schedule_context, build_sensor_context
 from pydantic import SecretStr
-from stacks_contract.demo.shop import ShopServer
 from stacks_contract.fingerprint import diff, fingerprint
 from stacks_contract.ledger import Ledger
 from stacks_contract.models import RunRecord, RunRequest, RunStatus, TableRef, TriggerKind
 from stacks_contract.registry import load_stack
 from stacks_contract.sql import connect
-from stacks_contract.testing.suites import _common as c
 from stacks_contract.warehouse import DuckDBWarehouse, PostgresWarehouse, Warehouse
 from stacks_dagster_dlt_dbt import NAME, DagsterDltDbtStack
+from stacks_testing.demo.shop import ShopServer
+from stacks_testing.suites import _common as c
 
 RAW = ("customers", "products", "orders", "orders__items", "payments")
 MARTS = ("fct_orders", "dim_customers", "daily_revenue")

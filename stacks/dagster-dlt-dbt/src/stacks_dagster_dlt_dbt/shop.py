@@ -16,7 +16,7 @@ from stacks_el_dlt import DltStep, shop_api_source
 
 #: where the shop is; the stack's session sets it when it starts a shop of its own
 SHOP_URL_ENV = "STACKS_SHOP_URL"
-#: `python -m stacks_contract.demo.shop` listens here by default (used by `dagster dev`)
+#: `python -m stacks_testing.demo.shop` listens here by default (used by `dagster dev`)
 DEFAULT_SHOP_URL = "http://127.0.0.1:8765"
 TABLES = ("customers", "products", "orders", "orders__items", "payments")
 

@@ -11,11 +11,12 @@ from pathlib import Path
 from stacks_contract.models import CronTrigger, Freshness, SourceChangeTrigger, StackSpec
 from stacks_contract.ports import Orchestrator, Stack
 from stacks_contract.warehouse import DuckDBWarehouse, PostgresWarehouse, Warehouse
+from stacks_testing.demo import SHOP_DBT_PROJECT
 
 from stacks_dagster_dlt_dbt.shop import SHOP_URL_ENV
 
 NAME = "dagster-dlt-dbt"
-DBT_PROJECT_DIR = Path(__file__).parent / "dbt_project"
+DBT_PROJECT_DIR = SHOP_DBT_PROJECT
 #: models land here (staging views in ``analytics_staging``)
 MARTS_SCHEMA = "analytics"
 SHOP_SEED = 42
@@ -59,7 +60,7 @@ class DagsterDltDbtStack(Stack):
         if os.environ.get(SHOP_URL_ENV):
             yield
             return
-        from stacks_contract.demo.shop import ShopServer
+        from stacks_testing.demo.shop import ShopServer
 
         with ShopServer(seed=SHOP_SEED) as shop:
             os.environ[SHOP_URL_ENV] = shop.url
@@ -92,7 +93,7 @@ class DagsterDltDbtStack(Stack):
             f"{MARTS_SCHEMA}.fct_orders, .dim_customers, .daily_revenue"
         )
         lines.append(
-            "Open the Dagster UI: python -m stacks_contract.demo.shop --port 8765 & "
+            "Open the Dagster UI: python -m stacks_testing.demo.shop --port 8765 & "
             "uv run dagster dev -m stacks_dagster_dlt_dbt.definitions"
         )
         return lines

@@ -5,15 +5,15 @@ one fixture (``el_harness``, ``transform_harness`` or ``orchestrator_harness``).
 and ``warehouse_factory`` fixtures come from the ``stacks`` pytest plugin, auto-loaded.
 """
 
-from stacks_contract.testing.suites.el import BaseELSuite
-from stacks_contract.testing.suites.harness import (
+from stacks_testing.suites.el import BaseELSuite
+from stacks_testing.suites.harness import (
     ELHarness,
     OrchestratorHarness,
     RowChange,
     TransformHarness,
 )
-from stacks_contract.testing.suites.orchestrator import BaseOrchestratorSuite
-from stacks_contract.testing.suites.transform import BaseTransformSuite
+from stacks_testing.suites.orchestrator import BaseOrchestratorSuite
+from stacks_testing.suites.transform import BaseTransformSuite
 
 __all__ = [
     "BaseELSuite",

@@ -10,8 +10,8 @@ from stacks_contract.local import LocalOrchestrator
 from stacks_contract.models import RunRequest, RunStatus, StackSpec, TableRef
 from stacks_contract.ports import ELStep
 from stacks_contract.sql import connect
-from stacks_contract.testing import reference as ref
-from stacks_contract.testing.suites import (
+from stacks_testing import reference as ref
+from stacks_testing.suites import (
     BaseELSuite,
     BaseOrchestratorSuite,
     BaseTransformSuite,
@@ -19,7 +19,7 @@ from stacks_contract.testing.suites import (
     OrchestratorHarness,
     TransformHarness,
 )
-from stacks_contract.testing.suites.reference import (
+from stacks_testing.suites.reference import (
     LocalOrchestratorHarness,
     ReferenceELHarness,
     ReferenceTransformHarness,

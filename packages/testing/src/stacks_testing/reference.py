@@ -14,7 +14,7 @@ ports alone:
 
 Every object can be rebuilt in a fresh interpreter from JSON in an environment variable
 (:func:`el_step_from_env`, :func:`transform_from_env`, :func:`stack_from_env`), which is how the
-SIGKILL tests start them in :mod:`stacks_contract.testing.runner`.
+SIGKILL tests start them in :mod:`stacks_testing.runner`.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ import urllib.error
 import urllib.request
 
 import pytest
-from stacks_contract.demo.shop import ShopServer, ShopState
+from stacks_testing.demo.shop import ShopServer, ShopState
 
 
 def get(url: str) -> dict:

@@ -1,6 +1,9 @@
-"""pytest plugin (entry point ``pytest11: stacks``): the repository's shared warehouse fixtures.
+"""The opt-in pytest plugin: the shared warehouse fixtures.
 
-* ``postgres_server`` (session): one real Postgres (see :mod:`stacks_contract.testing.postgres`);
+Enable it in a ``conftest.py`` with ``pytest_plugins = ("stacks_testing.plugin",)``. It sets no
+tool's environment variables: a package's own ``conftest.py`` (or the test runner) does that.
+
+* ``postgres_server`` (session): one real Postgres (see :mod:`stacks_testing.postgres`);
 * ``postgres_warehouse``: a fresh database per test, dropped afterwards;
 * ``duckdb_warehouse``: a fresh DuckDB file per test;
 * ``warehouse``: parametrised over both (ids ``duckdb`` and ``postgres``).
@@ -9,22 +12,12 @@
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Callable, Iterator
 
 import pytest
-
-from stacks_contract.testing.postgres import PostgresServer, postgres_server
 from stacks_contract.warehouse import DuckDBWarehouse, PostgresWarehouse, Warehouse
 
-# Keep every tool from trying the network or writing into $HOME during tests.
-for _k, _v in {
-    "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-    "RUNTIME__DLTHUB_TELEMETRY": "false",
-    "DO_NOT_TRACK": "1",
-    "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-}.items():
-    os.environ.setdefault(_k, _v)
+from stacks_testing.postgres import PostgresServer, postgres_server
 
 
 @pytest.fixture(scope="session")

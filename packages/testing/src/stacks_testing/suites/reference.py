@@ -10,14 +10,15 @@ from stacks_contract.local import LocalOrchestrator
 from stacks_contract.models import RunRequest, TableRef
 from stacks_contract.ports import ELStep, Orchestrator, Transform
 from stacks_contract.sql import connect, qualified
-from stacks_contract.testing import reference as ref
-from stacks_contract.testing.suites.harness import (
+from stacks_contract.warehouse import Warehouse
+
+from stacks_testing import reference as ref
+from stacks_testing.suites.harness import (
     ELHarness,
     OrchestratorHarness,
     RowChange,
     TransformHarness,
 )
-from stacks_contract.warehouse import Warehouse
 
 __all__ = ["LocalOrchestratorHarness", "ReferenceELHarness", "ReferenceTransformHarness"]
 
@@ -44,7 +45,7 @@ class ReferenceELHarness(ELHarness):
         )
 
     def step_factory(self) -> str:
-        return "stacks_contract.testing.reference:el_step_from_env"
+        return "stacks_testing.reference:el_step_from_env"
 
     def subprocess_env(self) -> dict[str, str]:
         return {ref.ENV_STEP: json.dumps(self.make_step().spec())}  # type: ignore[attr-defined]
@@ -72,7 +73,7 @@ class ReferenceTransformHarness(TransformHarness):
             )
 
     def transform_factory(self) -> str:
-        return "stacks_contract.testing.reference:transform_from_env"
+        return "stacks_testing.reference:transform_from_env"
 
     def subprocess_env(self) -> dict[str, str]:
         return {ref.ENV_TRANSFORM: json.dumps(self.stack.transform.spec())}

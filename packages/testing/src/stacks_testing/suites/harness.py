@@ -48,7 +48,7 @@ class ELHarness(ABC):
     def step_factory(self) -> str:
         """``"module:callable"`` (or ``"/path/to/file.py:callable"``): in a fresh interpreter,
         ``callable()`` returns a step equivalent to :meth:`make_step`. Used by the SIGKILL test,
-        which runs ``python -m stacks_contract.testing.runner el --factory ...``."""
+        which runs ``python -m stacks_testing.runner el --factory ...``."""
 
     def subprocess_env(self) -> dict[str, str]:
         """Environment the factory needs in the subprocess (e.g. the source URL or folder)."""

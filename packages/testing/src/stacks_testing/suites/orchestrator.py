@@ -2,7 +2,7 @@
 :class:`~stacks_contract.ports.Orchestrator` must do.
 
 Override the ``orchestrator_harness`` fixture in a subclass. The suite runs a tool-free stack built
-from :mod:`stacks_contract.testing.reference` (EL steps ``customers`` and ``orders``, a SQL
+from :mod:`stacks_testing.reference` (EL steps ``customers`` and ``orders``, a SQL
 transform reading both), so an orchestrator must run any ELStep/Transform through the ports.
 """
 
@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import ClassVar
 
 import pytest
-
 from stacks_contract.errors import ConfigError
 from stacks_contract.ledger import Ledger
 from stacks_contract.models import (
@@ -23,11 +22,12 @@ from stacks_contract.models import (
     TableRef,
     new_run_id,
 )
-from stacks_contract.testing import reference as ref
-from stacks_contract.testing.runner import runner_command
-from stacks_contract.testing.suites import _common as c
-from stacks_contract.testing.suites.harness import OrchestratorHarness
 from stacks_contract.warehouse import Warehouse
+
+from stacks_testing import reference as ref
+from stacks_testing.runner import runner_command
+from stacks_testing.suites import _common as c
+from stacks_testing.suites.harness import OrchestratorHarness
 
 STACK = "conformance"
 
@@ -197,7 +197,7 @@ class BaseOrchestratorSuite:
                 "stack",
                 run_id,
                 orchestrator=orchestrator,
-                stack="stacks_contract.testing.reference:stack_from_env",
+                stack="stacks_testing.reference:stack_from_env",
             ),
             env=env,
             interrupted=warehouse,

@@ -10,7 +10,8 @@ from collections.abc import Iterator
 
 import pytest
 from stacks_contract.sql import connect
-from stacks_contract.testing.postgres import (
+from stacks_contract.warehouse import DuckDBWarehouse
+from stacks_testing.postgres import (
     ENV_URL,
     PostgresServer,
     choose_backend,
@@ -19,7 +20,6 @@ from stacks_contract.testing.postgres import (
     local_cluster,
     postgres_server,
 )
-from stacks_contract.warehouse import DuckDBWarehouse
 
 
 def _never_called() -> bool:
@@ -143,7 +143,17 @@ def test_each_test_gets_its_own_database(postgres_server: PostgresServer, tmp_pa
     (tmp_path / "test_inner_isolation.py").write_text(ISOLATION_TESTS)
     env = {**os.environ, ENV_URL: postgres_server.admin.url()}
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_inner_isolation.py"],
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "stacks_testing.plugin",
+        ]
+        + ["test_inner_isolation.py"],
         cwd=tmp_path,
         env=env,
         capture_output=True,

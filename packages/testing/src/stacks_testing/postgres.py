@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydantic import SecretStr
-
 from stacks_contract.warehouse import PostgresWarehouse, parse_warehouse
 
 ENV_URL = "STACKS_TEST_POSTGRES_URL"

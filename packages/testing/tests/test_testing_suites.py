@@ -9,8 +9,8 @@ import json
 import pytest
 from pydantic import SecretStr
 from stacks_contract.sql import connect
-from stacks_contract.testing import reference as ref
-from stacks_contract.testing.runner import (
+from stacks_testing import reference as ref
+from stacks_testing.runner import (
     load_factory,
     run_and_kill,
     runner_command,
@@ -26,17 +26,17 @@ import json
 import pytest
 from pydantic import SecretStr
 from stacks_contract.sql import connect
-from stacks_contract.testing import reference as ref
-from stacks_contract.testing.runner import (
+from stacks_testing import reference as ref
+from stacks_testing.runner import (
     load_factory,
     run_and_kill,
     runner_command,
     warehouse_from_env,
     warehouse_to_env,
 )
-from stacks_contract.testing import reference as ref
-from stacks_contract.testing.suites import BaseELSuite
-from stacks_contract.testing.suites.reference import ReferenceELHarness
+from stacks_testing import reference as ref
+from stacks_testing.suites import BaseELSuite
+from stacks_testing.suites.reference import ReferenceELHarness
 
 class TestSubject(BaseELSuite):
     kill_points = 1
@@ -52,8 +52,8 @@ import json
 import pytest
 from pydantic import SecretStr
 from stacks_contract.sql import connect
-from stacks_contract.testing import reference as ref
-from stacks_contract.testing.runner import (
+from stacks_testing import reference as ref
+from stacks_testing.runner import (
     load_factory,
     run_and_kill,
     runner_command,
@@ -61,7 +61,7 @@ from stacks_contract.testing.runner import (
     warehouse_to_env,
 )
 from stacks_contract.models import RunRecord, RunStatus, utcnow
-from stacks_contract.testing.suites import BaseOrchestratorSuite, OrchestratorHarness
+from stacks_testing.suites import BaseOrchestratorSuite, OrchestratorHarness
 
 class CarryOnOrchestrator:
     # BROKEN: swallows step errors, always reports success, never writes the ledger
@@ -184,9 +184,7 @@ def test_runner_gets_the_warehouse_with_its_password_from_the_environment_only(
 
     paths = ref.seed_sources(tmp_path / "src", customers=5, orders=0)
     step = ref.ReferenceELStep("customers", paths["customers"], "customers")
-    cmd = runner_command(
-        "el", "run-1", factory="stacks_contract.testing.reference:el_step_from_env"
-    )
+    cmd = runner_command("el", "run-1", factory="stacks_testing.reference:el_step_from_env")
     assert not any("pw-in-env-only" in part for part in cmd)
     run = run_and_kill(
         cmd, {**env, ref.ENV_STEP: json.dumps(step.spec())}, None, log=tmp_path / "run.log"

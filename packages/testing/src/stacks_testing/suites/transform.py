@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import ClassVar
 
 import pytest
-
 from stacks_contract.models import NodeStatus, RunRequest, TransformResult, new_run_id
-from stacks_contract.testing.runner import runner_command
-from stacks_contract.testing.suites import _common as c
-from stacks_contract.testing.suites.harness import TransformHarness
 from stacks_contract.warehouse import Warehouse
+
+from stacks_testing.runner import runner_command
+from stacks_testing.suites import _common as c
+from stacks_testing.suites.harness import TransformHarness
 
 STACK = "conformance"
 

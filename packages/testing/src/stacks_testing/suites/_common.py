@@ -13,8 +13,9 @@ from typing import Any
 from stacks_contract.fingerprint import Fingerprint, diff, fingerprint
 from stacks_contract.models import TableRef, new_run_id
 from stacks_contract.sql import connect, qualified, quote_ident
-from stacks_contract.testing.runner import SubprocessRun, run_and_kill, warehouse_to_env
 from stacks_contract.warehouse import Warehouse
+
+from stacks_testing.runner import SubprocessRun, run_and_kill, warehouse_to_env
 
 RUN_ID_COLUMN = "_stacks_run_id"
 SEED_ENV = "STACKS_SUITE_SEED"

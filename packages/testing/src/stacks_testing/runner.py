@@ -1,8 +1,8 @@
 """Run one step, transform or stack in a fresh interpreter, so a test can SIGKILL it mid-run.
 
-    python -m stacks_contract.testing.runner el --factory MOD:CALLABLE --run-id RID
-    python -m stacks_contract.testing.runner transform --factory MOD:CALLABLE --run-id RID
-    python -m stacks_contract.testing.runner stack --orchestrator MOD:CALLABLE \\
+    python -m stacks_testing.runner el --factory MOD:CALLABLE --run-id RID
+    python -m stacks_testing.runner transform --factory MOD:CALLABLE --run-id RID
+    python -m stacks_testing.runner stack --orchestrator MOD:CALLABLE \\
         --stack MOD:CALLABLE --run-id RID
 
 The warehouse comes as JSON in ``$STACKS_RUNNER_WAREHOUSE`` (never argv: it holds the password,
@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import SecretStr
-
 from stacks_contract.models import RunRequest
 from stacks_contract.warehouse import Warehouse, warehouse_from_dict
 
@@ -92,7 +91,7 @@ def load_factory(ref: str) -> Callable[[], Any]:
 
 def runner_command(kind: str, run_id: str, **factories: str) -> list[str]:
     """argv for the runner: ``kind`` is el/transform/stack; factories as keyword options."""
-    cmd = [sys.executable, "-m", "stacks_contract.testing.runner", kind, "--run-id", run_id]
+    cmd = [sys.executable, "-m", "stacks_testing.runner", kind, "--run-id", run_id]
     for option, ref in factories.items():
         cmd += [f"--{option}", ref]
     return cmd
@@ -185,7 +184,7 @@ def _preload_driver(warehouse: Warehouse) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m stacks_contract.testing.runner")
+    parser = argparse.ArgumentParser(prog="python -m stacks_testing.runner")
     parser.add_argument("kind", choices=["el", "transform", "stack"])
     parser.add_argument("--run-id", required=True)
     parser.add_argument("--stack-name", default="conformance")

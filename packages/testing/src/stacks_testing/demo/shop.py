@@ -11,7 +11,7 @@ Endpoints (JSON): ``GET /customers|/products|/orders|/payments`` with ``page`` (
 by ``(updated_at, id)``; response ``{"data", "page", "page_size", "total", "next_page"}``.
 ``GET /version`` -> ``{"version": token}``; ``POST /admin/advance?days=N`` moves the clock.
 
-Run alone: ``python -m stacks_contract.demo.shop --port 8765``.
+Run alone: ``python -m stacks_testing.demo.shop --port 8765``.
 """
 
 from __future__ import annotations
