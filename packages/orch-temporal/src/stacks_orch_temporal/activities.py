@@ -1,0 +1,248 @@
+"""The activities: each rebuilds what it runs from the stack reference, in the worker process.
+
+Steps run in a thread while the activity heartbeats, so a worker that dies (or hangs) is noticed
+after the heartbeat timeout and the step is retried on another worker. A retry cannot fix a
+:class:`~stacks_contract.errors.ConfigError` or a failing dbt test: those are non-retryable
+``ApplicationError`` s carrying the contract's one-sentence message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from stacks_contract.errors import ConfigError, StacksError
+from stacks_contract.ledger import Ledger
+from stacks_contract.manifest import plan
+from stacks_contract.models import (
+    LoadResult,
+    NodeStatus,
+    RunRecord,
+    RunRequest,
+    RunStatus,
+    StackSpec,
+    TransformResult,
+    utcnow,
+)
+from stacks_contract.warehouse import Warehouse, redact
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from stacks_orch_temporal.ref import StackRef, StackResolver
+from stacks_orch_temporal.workflow import (
+    LEDGER_FINISH,
+    LEDGER_START,
+    PLAN,
+    STEP,
+    TRANSFORM,
+)
+
+__all__ = ["ORCHESTRATOR", "StackActivities", "selection"]
+
+ORCHESTRATOR = "temporal"
+T = TypeVar("T")
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def selection(spec: StackSpec, request: RunRequest) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(EL steps to run, transform nodes to build; () = all) for ``request``'s selectors."""
+    try:
+        from stacks_contract.selection import resolve
+    except ImportError:  # contract v1: an EL step name runs it, anything else is a model
+        names = [s.name for s in spec.el_steps]
+        chosen = [n for n in request.select if n in names]
+        models = tuple(n for n in request.select if n not in names)
+        steps = tuple(n for n in names if not request.select or n in chosen)
+        return steps, models
+    sel = resolve(spec, request.select, getattr(request, "exclude", ()))
+    return sel.steps, sel.transform_select() if sel.runs_transform else ()
+
+
+def _runs_transform(spec: StackSpec, request: RunRequest) -> bool:
+    if spec.transform is None:
+        return False
+    try:
+        from stacks_contract.selection import resolve
+    except ImportError:
+        return True
+    return resolve(spec, request.select, getattr(request, "exclude", ())).runs_transform
+
+
+def _failure_sentence(result: TransformResult, name: str) -> str:
+    sentence = getattr(result, "failure_sentence", None)
+    if callable(sentence):
+        return str(sentence(name))
+    bad = [m.name for m in result.models if m.status == NodeStatus.ERROR] + [
+        t.name for t in result.tests if t.status in (NodeStatus.FAIL, NodeStatus.ERROR)
+    ]
+    return f"Step {name!r} failed: {', '.join(bad)} did not pass."
+
+
+class StackActivities:
+    """The activity implementations, bound to a :class:`StackResolver`."""
+
+    def __init__(self, resolver: StackResolver | None = None) -> None:
+        self.resolver = resolver or StackResolver()
+
+    def all(self) -> list[Callable[..., Any]]:
+        return [self.plan, self.ledger_start, self.el_step, self.transform, self.ledger_finish]
+
+    def _bind(self, ref: dict[str, Any]) -> tuple[StackRef, Warehouse]:
+        sref = StackRef.model_validate(ref)
+        return sref, self.resolver.warehouse(sref)
+
+    async def _in_thread(self, label: str, fn: Callable[[], T], warehouse: Warehouse) -> T:
+        """Run ``fn`` in a thread, heartbeating until it returns; errors become
+        ``ApplicationError`` s with one sentence, the password masked."""
+        info = activity.info()
+        self.resolver.report(label, f"started (attempt {info.attempt})")
+        beat = info.heartbeat_timeout.total_seconds() / 3 if info.heartbeat_timeout else 10.0
+        task = asyncio.ensure_future(asyncio.to_thread(fn))
+        try:
+            while True:
+                done, _ = await asyncio.wait({task}, timeout=max(0.1, beat))
+                if done:
+                    return task.result()
+                activity.heartbeat(label)
+        except ConfigError as exc:
+            raise ApplicationError(
+                redact(str(exc), warehouse), type="ConfigError", non_retryable=True
+            ) from None
+        except StacksError as exc:
+            raise ApplicationError(redact(str(exc), warehouse), type=type(exc).__name__) from None
+        except ApplicationError:
+            raise
+        except Exception as exc:
+            message = f"Step {label!r} failed: {type(exc).__name__}: {_one_line(exc)}"
+            raise ApplicationError(redact(message, warehouse), type=type(exc).__name__) from None
+
+    @activity.defn(name=PLAN)
+    async def plan(self, ref: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
+        sref, warehouse = self._bind(ref)
+
+        def work() -> dict[str, Any]:
+            spec = self.resolver.spec(sref, warehouse)
+            req = RunRequest.model_validate(request)
+            plan(spec)
+            steps, models = selection(spec, req)
+            return {
+                "request": req.model_dump(mode="json", by_alias=True),
+                "steps": list(steps),
+                "models": list(models),
+                "transform": _runs_transform(spec, req),
+            }
+
+        return await self._in_thread("plan", work, warehouse)
+
+    @activity.defn(name=LEDGER_START)
+    async def ledger_start(self, ref: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
+        sref, warehouse = self._bind(ref)
+        req = RunRequest.model_validate(request)
+        record = await self._in_thread(
+            "ledger", lambda: Ledger(warehouse).start(sref.stack, ORCHESTRATOR, req), warehouse
+        )
+        return record.model_dump(mode="json", by_alias=True)
+
+    @activity.defn(name=STEP)
+    async def el_step(self, ref: dict[str, Any], request: dict[str, Any], name: str) -> dict:
+        sref, warehouse = self._bind(ref)
+        req = RunRequest.model_validate(request)
+
+        def work() -> LoadResult:
+            step = self.resolver.spec(sref, warehouse).step(name)
+            return step.run(req, warehouse, self.resolver.report)
+
+        result = await self._in_thread(name, work, warehouse)
+        self.resolver.report(name, f"loaded {result.total_rows} rows")
+        return result.model_dump(mode="json", by_alias=True)
+
+    @activity.defn(name=TRANSFORM)
+    async def transform(self, ref: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
+        sref, warehouse = self._bind(ref)
+        req = RunRequest.model_validate(request)
+        spec = self.resolver.spec(sref, warehouse)
+        name = spec.transform.name
+
+        def work() -> TransformResult:
+            return spec.transform.run(req, warehouse, self.resolver.report)
+
+        result = await self._in_thread(name, work, warehouse)
+        if not result.ok:
+            raise ApplicationError(
+                redact(_failure_sentence(result, name), warehouse),
+                result.model_dump(mode="json", by_alias=True),
+                type="TransformFailed",
+                non_retryable=True,
+            )
+        return result.model_dump(mode="json", by_alias=True)
+
+    @activity.defn(name=LEDGER_FINISH)
+    async def ledger_finish(
+        self,
+        ref: dict[str, Any],
+        request: dict[str, Any],
+        record: dict[str, Any],
+        loads: list[dict[str, Any]],
+        transform: dict[str, Any] | None,
+        error: str | None,
+    ) -> dict[str, Any]:
+        _sref, warehouse = self._bind(ref)
+        started = RunRecord.model_validate(record)
+        done = finish_record(
+            RunRequest.model_validate(request),
+            started,
+            [LoadResult.model_validate(x) for x in loads],
+            None if transform is None else TransformResult.model_validate(transform),
+            error,
+        )
+        await self._in_thread("ledger", lambda: Ledger(warehouse).record(done), warehouse)
+        return done.model_dump(mode="json", by_alias=True)
+
+
+def finish_record(
+    request: RunRequest,
+    started: RunRecord,
+    loads: list[LoadResult],
+    transform: TransformResult | None,
+    error: str | None,
+) -> RunRecord:
+    """The finished ledger row: totals by the contract (``RunRecord.from_results``) when it has
+    them, ``error`` (a step's one sentence) winning over the transform's own."""
+    from_results = getattr(RunRecord, "from_results", None)
+    if callable(from_results):
+        rec: RunRecord = from_results(
+            request,
+            stack=started.stack,
+            orchestrator=started.orchestrator,
+            started_at=started.started_at,
+            loads=loads,
+            transform=transform,
+            error=error,
+        )
+        return rec
+    rows: dict[str, int] = {}
+    for load in loads:
+        for table, n in load.rows.items():
+            rows[table] = rows.get(table, 0) + n
+    t = transform
+    return started.model_copy(
+        update={
+            "status": RunStatus.FAILED if error else RunStatus.SUCCEEDED,
+            "finished_at": utcnow(),
+            "rows": rows,
+            "models_built": 0
+            if t is None
+            else sum(1 for m in t.models if m.status == NodeStatus.SUCCESS),
+            "tests_passed": 0 if t is None else t.count(NodeStatus.PASS),
+            "tests_failed": 0
+            if t is None
+            else t.count(NodeStatus.FAIL) + t.count(NodeStatus.ERROR),
+            "error": error,
+        }
+    )
+

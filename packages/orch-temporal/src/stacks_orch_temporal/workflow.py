@@ -1,0 +1,145 @@
+"""The workflow: one execution per stacks run, following the stack's plan.
+
+Deterministic by construction: it creates no run id, reads no clock and draws no random number.
+The run id is the workflow id (so starting a run twice attaches to the first), and everything a
+step needs comes from activities, whose results the history records. Payloads are plain dicts: a
+secret-free stack reference (``StackRef``), the run request and results, never credentials.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+__all__ = [
+    "PLAN",
+    "STEP",
+    "TRANSFORM",
+    "LEDGER_START",
+    "LEDGER_FINISH",
+    "NON_RETRYABLE",
+    "StackRunInput",
+    "StackRunWorkflow",
+    "StepOptions",
+]
+
+WORKFLOW = "stacks.StackRun"
+PLAN = "stacks.plan"
+STEP = "stacks.el_step"
+TRANSFORM = "stacks.transform"
+LEDGER_START = "stacks.ledger_start"
+LEDGER_FINISH = "stacks.ledger_finish"
+#: ApplicationError types a retry cannot fix (bad configuration, a failing dbt test)
+NON_RETRYABLE = ("ConfigError", "TransformFailed")
+#: the error type of a failed stack run (the workflow's own failure)
+RUN_FAILED = "StackRunFailed"
+
+
+@dataclass
+class StepOptions:
+    """Timeouts and retries of the step activities (seconds)."""
+
+    start_to_close: float = 3600.0
+    heartbeat: float = 30.0
+    max_attempts: int = 3
+    initial_interval: float = 1.0
+    backoff: float = 2.0
+    max_interval: float = 60.0
+
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(
+            initial_interval=timedelta(seconds=self.initial_interval),
+            backoff_coefficient=self.backoff,
+            maximum_interval=timedelta(seconds=self.max_interval),
+            maximum_attempts=self.max_attempts,
+            non_retryable_error_types=list(NON_RETRYABLE),
+        )
+
+
+@dataclass
+class StackRunInput:
+    """What a run starts from. ``ref``: a ``StackRef`` as JSON; ``request``: a ``RunRequest`` as
+    JSON, its ``run_id`` optional (then the workflow id is the run id, as for scheduled runs)."""
+
+    ref: dict[str, Any]
+    request: dict[str, Any]
+    options: StepOptions = field(default_factory=StepOptions)
+
+
+def _failure(exc: BaseException) -> tuple[str, Any]:
+    """(one sentence, details) of a failed activity."""
+    cause = exc.cause if isinstance(exc, ActivityError) else exc
+    if isinstance(cause, ApplicationError):
+        return cause.message, (cause.details[0] if cause.details else None)
+    return str(cause or exc), None
+
+
+@workflow.defn(name=WORKFLOW)
+class StackRunWorkflow:
+    """plan -> ledger start -> EL steps (in parallel) -> transform -> ledger finish."""
+
+    @workflow.run
+    async def run(self, inp: StackRunInput) -> dict[str, Any]:
+        opts = inp.options
+        short = {
+            "start_to_close_timeout": timedelta(seconds=120),
+            "retry_policy": opts.retry_policy(),
+        }
+        step_opts = {
+            "start_to_close_timeout": timedelta(seconds=opts.start_to_close),
+            "heartbeat_timeout": timedelta(seconds=opts.heartbeat),
+            "retry_policy": opts.retry_policy(),
+        }
+        request = dict(inp.request)
+        request.setdefault("run_id", workflow.info().workflow_id)
+        try:
+            plan = await workflow.execute_activity(PLAN, args=[inp.ref, request], **short)
+        except ActivityError as exc:
+            raise ApplicationError(_failure(exc)[0], type=RUN_FAILED, non_retryable=True) from exc
+        request = plan["request"]
+        record = await workflow.execute_activity(
+            LEDGER_START, args=[inp.ref, request], **short
+        )
+
+        error: str | None = None
+        loads: list[dict[str, Any]] = []
+        outcomes = await asyncio.gather(
+            *(
+                workflow.execute_activity(
+                    STEP, args=[inp.ref, request, name], activity_id=f"el:{name}", **step_opts
+                )
+                for name in plan["steps"]
+            ),
+            return_exceptions=True,
+        )
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                error = error or _failure(outcome)[0]
+            else:
+                loads.append(outcome)
+
+        transform: dict[str, Any] | None = None
+        if error is None and plan["transform"]:
+            sub = {**request, "select": plan["models"]}
+            try:
+                transform = await workflow.execute_activity(
+                    TRANSFORM, args=[inp.ref, sub], activity_id="transform", **step_opts
+                )
+            except ActivityError as exc:
+                error, transform = _failure(exc)
+
+        record = await workflow.execute_activity(
+            LEDGER_FINISH, args=[inp.ref, request, record, loads, transform, error], **short
+        )
+        if record["status"] != "succeeded":
+            raise ApplicationError(
+                record.get("error") or "the run failed", record, type=RUN_FAILED,
+                non_retryable=True,
+            )
+        return record

@@ -1,0 +1,31 @@
+"""orch-temporal against the contract's orchestrator suite (reference steps, through the ports)."""
+
+from __future__ import annotations
+
+import pytest
+from stacks_contract.ports import Orchestrator
+from stacks_orch_temporal import ADDRESS_ENV, DevServer, StepOptions, TemporalOrchestrator
+from stacks_testing.suites import BaseOrchestratorSuite, OrchestratorHarness
+
+#: one quick retry keeps the failing-step test short while still exercising the retry policy
+FAST = StepOptions(heartbeat=5.0, max_attempts=2, initial_interval=0.2)
+
+
+class TemporalHarness(OrchestratorHarness):
+    def __init__(self, server: DevServer) -> None:
+        self.server = server
+
+    def make_orchestrator(self) -> Orchestrator:
+        return TemporalOrchestrator(address=self.server.address, options=FAST)
+
+    def orchestrator_factory(self) -> str:
+        return "stacks_orch_temporal:TemporalOrchestrator"
+
+    def subprocess_env(self) -> dict[str, str]:
+        return {ADDRESS_ENV: self.server.address}
+
+
+class TestTemporalConformance(BaseOrchestratorSuite):
+    @pytest.fixture
+    def orchestrator_harness(self, temporal_server: DevServer) -> OrchestratorHarness:
+        return TemporalHarness(temporal_server)
