@@ -1,16 +1,37 @@
-"""The stack end to end on a real Temporal dev server: shop API, dlt, dbt, Postgres and DuckDB."""
+"""The stack end to end on a real Temporal dev server: shop API, dlt, dbt, Postgres and DuckDB.
+
+Durable execution is proven by SIGKILLing the worker in the middle of the dlt load, then in the
+middle of dbt: a fresh worker finishes the same workflow, and the warehouse equals an
+uninterrupted run's."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
 
+import pytest
 from pydantic import SecretStr
 from stacks_contract.fingerprint import diff, fingerprint
 from stacks_contract.ledger import Ledger
 from stacks_contract.models import RunRecord, RunRequest, RunStatus, TableRef
 from stacks_contract.registry import load_stack
 from stacks_contract.warehouse import PostgresWarehouse, Warehouse
-from stacks_orch_temporal import DevServer, StackRef, TemporalOrchestrator
+from stacks_orch_temporal import (
+    DevServer,
+    StackRef,
+    StepOptions,
+    TemporalOrchestrator,
+    public_url,
+)
 from stacks_temporal_dlt_dbt import NAME, TemporalDltDbtStack
 
 
@@ -81,3 +102,134 @@ def test_the_daily_cron_is_a_temporal_schedule_that_skips_overlaps(
     assert desc.schedule.spec.time_zone_name == "UTC"
     assert desc.schedule.policy.overlap == ScheduleOverlapPolicy.SKIP
     assert desc.schedule.action.task_queue == f"stacks-{NAME}"
+
+
+# --- durable execution -------------------------------------------------------------------------
+
+SECRET = "Kill-Test-Pa55word"
+#: a dead worker's activity is retried after this many seconds without a heartbeat
+HEARTBEAT = 5.0
+
+
+def _worker(address: str, queue: str, warehouse_url: str, log: Path) -> subprocess.Popen[bytes]:
+    """A worker in its own process (own session, so killing its group leaves us alone)."""
+    cmd = [sys.executable, "-m", "stacks_orch_temporal", "worker", "--stack", NAME]
+    cmd += ["--address", address, "--task-queue", queue, "--sticky-timeout", "1"]
+    with open(log, "wb") as out:
+        return subprocess.Popen(
+            cmd,
+            env={**os.environ, "STACKS_WAREHOUSE": warehouse_url},  # the password lives here only
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def _wait_for(proc: subprocess.Popen[bytes], log: Path, text: str, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while text.encode() not in log.read_bytes():
+        assert proc.poll() is None, f"the worker exited:\n{log.read_text()[-3000:]}"
+        assert time.monotonic() < deadline, f"no {text!r} in {timeout}s:\n{log.read_text()[-3000:]}"
+        time.sleep(0.01)
+
+
+def _kill(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def _payloads(node: object) -> str:
+    """Every payload in a history (JSON-encoded, base64 in the history's JSON), decoded."""
+    if isinstance(node, dict):
+        if "data" in node and "metadata" in node:
+            return base64.b64decode(node["data"]).decode(errors="replace") + "\n"
+        return "".join(_payloads(v) for v in node.values())
+    if isinstance(node, list):
+        return "".join(_payloads(v) for v in node)
+    return ""
+
+
+def _attempts(history: dict) -> dict[str, int]:
+    """activity id -> the attempt that completed it."""
+    scheduled = {}
+    attempts = {}
+    for event in history["events"]:
+        eid = int(event["eventId"])
+        if "activityTaskScheduledEventAttributes" in event:
+            scheduled[eid] = event["activityTaskScheduledEventAttributes"]["activityId"]
+        started = event.get("activityTaskStartedEventAttributes")
+        if started:
+            attempts[scheduled[int(started["scheduledEventId"])]] = int(started["attempt"])
+    return attempts
+
+
+@pytest.mark.slow
+def test_a_killed_worker_loses_nothing(
+    stack: TemporalDltDbtStack,
+    temporal_server: DevServer,
+    postgres_server,
+    postgres_warehouse,
+    tmp_path: Path,
+) -> None:
+    from temporalio.client import Client
+
+    reference = postgres_server.create_database()
+    try:
+        ok(run(stack, reference))
+        target = fingerprint(reference, all_tables(stack, reference))
+    finally:
+        postgres_server.drop_database(reference.database)
+
+    warehouse = postgres_warehouse.model_copy(update={"password": SecretStr(SECRET)})
+    ref = StackRef(stack=NAME, warehouse=public_url(warehouse))
+    options = StepOptions(heartbeat=HEARTBEAT, initial_interval=0.2, max_attempts=5)
+    bundle = dataclasses.replace(
+        TemporalOrchestrator(options=options).build(ref),
+        task_queue=f"stacks-{NAME}-{uuid.uuid4().hex[:8]}",
+    )
+    request = RunRequest(stack=NAME)
+    url = f"{warehouse.url()}?schema={warehouse.schema_name}"
+    logs = [tmp_path / f"worker{i}.log" for i in range(3)]
+
+    async def scenario() -> tuple[RunRecord, dict, RunRecord]:
+        client = await Client.connect(temporal_server.address)
+        handle = await bundle.start(client, request)
+        workers = []
+        try:
+            workers.append(_worker(temporal_server.address, bundle.task_queue, url, logs[0]))
+            _wait_for(workers[0], logs[0], "[shop] loading into")
+            time.sleep(0.3)
+            _kill(workers[0])  # mid-load
+            workers.append(_worker(temporal_server.address, bundle.task_queue, url, logs[1]))
+            _wait_for(workers[1], logs[1], "[dbt] model ")
+            _kill(workers[1])  # mid-build
+            workers.append(_worker(temporal_server.address, bundle.task_queue, url, logs[2]))
+            record = RunRecord.model_validate(await handle.result())
+            again = await bundle.execute(client, request)  # the same run id attaches
+        finally:
+            for w in workers:
+                _kill(w)
+        history = await handle.fetch_history()
+        return record, json.loads(history.to_json()), again
+
+    try:
+        record, history, again = asyncio.run(scenario())
+    finally:
+        for log in logs:  # shown by pytest when the test fails
+            print(f"--- {log.name}", log.read_text()[-4000:] if log.exists() else "(none)")
+    ok(record)
+    assert again == record, "starting the finished run again ran it again"
+    attempts = _attempts(history)
+    assert attempts["el:shop"] == 2, f"the kill did not land in the load: {attempts}"
+    assert attempts["transform"] == 2, f"the kill did not land in dbt: {attempts}"
+    assert record.models_built == 8 and record.tests_failed == 0
+
+    got = fingerprint(warehouse, all_tables(stack, warehouse))
+    assert got == target, diff(target, got)
+    runs = Ledger(warehouse).runs(NAME)
+    assert [(r.run_id, r.status) for r in runs] == [(request.run_id, RunStatus.SUCCEEDED)]
+
+    text = _payloads(history)
+    assert SECRET not in text and SECRET not in json.dumps(history), "the warehouse password is in the workflow history"
+    assert public_url(warehouse) in text, "the history should carry the secret-free reference"

@@ -9,6 +9,7 @@ after the heartbeat timeout and the step is retried on another worker. A retry c
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -88,6 +89,7 @@ class StackActivities:
 
     def __init__(self, resolver: StackResolver | None = None) -> None:
         self.resolver = resolver or StackResolver()
+        self._running: dict[str, asyncio.Future[Any]] = {}
 
     def all(self) -> list[Callable[..., Any]]:
         return [self.plan, self.ledger_start, self.el_step, self.transform, self.ledger_finish]
@@ -96,19 +98,31 @@ class StackActivities:
         sref = StackRef.model_validate(ref)
         return sref, self.resolver.warehouse(sref)
 
-    async def _in_thread(self, label: str, fn: Callable[[], T], warehouse: Warehouse) -> T:
+    async def _in_thread(
+        self,
+        label: str,
+        fn: Callable[[], T],
+        warehouse: Warehouse,
+        step: Callable[[], str] | None = None,
+    ) -> T:
         """Run ``fn`` in a thread, heartbeating until it returns; errors become
-        ``ApplicationError`` s with one sentence, the password masked."""
+        ``ApplicationError`` s with one sentence, the password masked.
+
+        A thread cannot be stopped: when an attempt timed out and its retry lands on this same
+        worker, the retry first waits for the old attempt's thread, so one step never runs twice
+        at once in a process."""
         info = activity.info()
-        self.resolver.report(label, f"started (attempt {info.attempt})")
+        if info.attempt > 1:
+            self.resolver.report(label, f"attempt {info.attempt}")
         beat = info.heartbeat_timeout.total_seconds() / 3 if info.heartbeat_timeout else 10.0
-        task = asyncio.ensure_future(asyncio.to_thread(fn))
+        key = f"{info.workflow_id}/{info.activity_id}"
         try:
-            while True:
-                done, _ = await asyncio.wait({task}, timeout=max(0.1, beat))
-                if done:
-                    return task.result()
-                activity.heartbeat(label)
+            previous = self._running.get(key)
+            if previous is not None and not previous.done():
+                with contextlib.suppress(Exception):  # its outcome is that attempt's, not ours
+                    await self._beating(previous, beat, label)
+            task = self._running[key] = asyncio.ensure_future(asyncio.to_thread(fn))
+            return await self._beating(task, beat, label)
         except ConfigError as exc:
             raise ApplicationError(
                 redact(str(exc), warehouse), type="ConfigError", non_retryable=True
@@ -118,8 +132,17 @@ class StackActivities:
         except ApplicationError:
             raise
         except Exception as exc:
-            message = f"Step {label!r} failed: {type(exc).__name__}: {_one_line(exc)}"
+            name = step() if step is not None else label
+            message = f"Step {name!r} failed: {type(exc).__name__}: {_one_line(exc)}"
             raise ApplicationError(redact(message, warehouse), type=type(exc).__name__) from None
+
+    @staticmethod
+    async def _beating(task: asyncio.Future[T], beat: float, label: str) -> T:
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=max(0.1, beat))
+            if done:
+                return task.result()
+            activity.heartbeat(label)
 
     @activity.defn(name=PLAN)
     async def plan(self, ref: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
@@ -165,16 +188,19 @@ class StackActivities:
     async def transform(self, ref: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
         sref, warehouse = self._bind(ref)
         req = RunRequest.model_validate(request)
-        spec = self.resolver.spec(sref, warehouse)
-        name = spec.transform.name
+        names: list[str] = []
 
         def work() -> TransformResult:
-            return spec.transform.run(req, warehouse, self.resolver.report)
+            transform = self.resolver.spec(sref, warehouse).transform
+            names.append(transform.name)
+            return transform.run(req, warehouse, self.resolver.report)
 
-        result = await self._in_thread(name, work, warehouse)
+        result = await self._in_thread(
+            "transform", work, warehouse, lambda: names[0] if names else "transform"
+        )
         if not result.ok:
             raise ApplicationError(
-                redact(_failure_sentence(result, name), warehouse),
+                redact(_failure_sentence(result, names[0]), warehouse),
                 result.model_dump(mode="json", by_alias=True),
                 type="TransformFailed",
                 non_retryable=True,
