@@ -3,8 +3,8 @@
 Backend, in order: ``STACKS_TEST_POSTGRES_URL`` if set; else a testcontainers Postgres when a Docker
 engine answers a cheap ping; else a throwaway cluster from the local PostgreSQL binaries (run as
 the ``postgres`` user when we are root, since initdb refuses root; its data directory on
-``/dev/shm`` when that tmpfs has room: a throwaway cluster needs no disk, and creating databases
-there is about ten times faster than on this machine's virtual disk). Each test then gets a
+``/dev/shm`` when that tmpfs has room: a throwaway cluster needs no disk, and a CREATE DATABASE
+there costs no disk writes). Each test then gets a
 database of its own (:meth:`PostgresServer.create_database`), cloned from one prepared, empty
 template database.
 
