@@ -36,5 +36,5 @@ bench: ## The benchmarks (slow; results in bench/results/)
 bench-quick: ## A quick, smaller benchmark run
 	uv run python bench/run.py --quick
 
-ci: ## What CI runs: install prerequisites, then make test (.ci/run)
+ci: ## What CI runs (.ci/run): install prerequisites, uv sync, then scripts/test
 	.ci/run
