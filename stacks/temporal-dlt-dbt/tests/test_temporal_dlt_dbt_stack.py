@@ -231,5 +231,5 @@ def test_a_killed_worker_loses_nothing(
     assert [(r.run_id, r.status) for r in runs] == [(request.run_id, RunStatus.SUCCEEDED)]
 
     text = _payloads(history)
-    assert SECRET not in text and SECRET not in json.dumps(history), "the warehouse password is in the workflow history"
+    assert SECRET not in text and SECRET not in json.dumps(history), "password in the history"
     assert public_url(warehouse) in text, "the history should carry the secret-free reference"

@@ -18,14 +18,12 @@ from stacks_contract.ledger import Ledger
 from stacks_contract.manifest import plan
 from stacks_contract.models import (
     LoadResult,
-    NodeStatus,
     RunRecord,
     RunRequest,
-    RunStatus,
     StackSpec,
     TransformResult,
-    utcnow,
 )
+from stacks_contract.selection import resolve
 from stacks_contract.warehouse import Warehouse, redact
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -52,36 +50,8 @@ def _one_line(exc: BaseException) -> str:
 
 def selection(spec: StackSpec, request: RunRequest) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(EL steps to run, transform nodes to build; () = all) for ``request``'s selectors."""
-    try:
-        from stacks_contract.selection import resolve
-    except ImportError:  # contract v1: an EL step name runs it, anything else is a model
-        names = [s.name for s in spec.el_steps]
-        chosen = [n for n in request.select if n in names]
-        models = tuple(n for n in request.select if n not in names)
-        steps = tuple(n for n in names if not request.select or n in chosen)
-        return steps, models
-    sel = resolve(spec, request.select, getattr(request, "exclude", ()))
+    sel = resolve(spec, request.select, request.exclude)
     return sel.steps, sel.transform_select() if sel.runs_transform else ()
-
-
-def _runs_transform(spec: StackSpec, request: RunRequest) -> bool:
-    if spec.transform is None:
-        return False
-    try:
-        from stacks_contract.selection import resolve
-    except ImportError:
-        return True
-    return resolve(spec, request.select, getattr(request, "exclude", ())).runs_transform
-
-
-def _failure_sentence(result: TransformResult, name: str) -> str:
-    sentence = getattr(result, "failure_sentence", None)
-    if callable(sentence):
-        return str(sentence(name))
-    bad = [m.name for m in result.models if m.status == NodeStatus.ERROR] + [
-        t.name for t in result.tests if t.status in (NodeStatus.FAIL, NodeStatus.ERROR)
-    ]
-    return f"Step {name!r} failed: {', '.join(bad)} did not pass."
 
 
 class StackActivities:
@@ -157,7 +127,8 @@ class StackActivities:
                 "request": req.model_dump(mode="json", by_alias=True),
                 "steps": list(steps),
                 "models": list(models),
-                "transform": _runs_transform(spec, req),
+                "transform": spec.transform is not None
+                and resolve(spec, req.select, req.exclude).runs_transform,
             }
 
         return await self._in_thread("plan", work, warehouse)
@@ -200,7 +171,7 @@ class StackActivities:
         )
         if not result.ok:
             raise ApplicationError(
-                redact(_failure_sentence(result, names[0]), warehouse),
+                redact(result.failure_sentence(names[0]), warehouse),
                 result.model_dump(mode="json", by_alias=True),
                 type="TransformFailed",
                 non_retryable=True,
@@ -237,38 +208,13 @@ def finish_record(
     transform: TransformResult | None,
     error: str | None,
 ) -> RunRecord:
-    """The finished ledger row: totals by the contract (``RunRecord.from_results``) when it has
-    them, ``error`` (a step's one sentence) winning over the transform's own."""
-    from_results = getattr(RunRecord, "from_results", None)
-    if callable(from_results):
-        rec: RunRecord = from_results(
-            request,
-            stack=started.stack,
-            orchestrator=started.orchestrator,
-            started_at=started.started_at,
-            loads=loads,
-            transform=transform,
-            error=error,
-        )
-        return rec
-    rows: dict[str, int] = {}
-    for load in loads:
-        for table, n in load.rows.items():
-            rows[table] = rows.get(table, 0) + n
-    t = transform
-    return started.model_copy(
-        update={
-            "status": RunStatus.FAILED if error else RunStatus.SUCCEEDED,
-            "finished_at": utcnow(),
-            "rows": rows,
-            "models_built": 0
-            if t is None
-            else sum(1 for m in t.models if m.status == NodeStatus.SUCCESS),
-            "tests_passed": 0 if t is None else t.count(NodeStatus.PASS),
-            "tests_failed": 0
-            if t is None
-            else t.count(NodeStatus.FAIL) + t.count(NodeStatus.ERROR),
-            "error": error,
-        }
+    """The finished ledger row, totalled by the contract; ``error`` is a step's one sentence."""
+    return RunRecord.from_results(
+        request,
+        stack=started.stack,
+        orchestrator=started.orchestrator,
+        started_at=started.started_at,
+        loads=loads,
+        transform=transform,
+        error=error,
     )
-

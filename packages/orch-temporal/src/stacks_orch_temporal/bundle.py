@@ -75,7 +75,9 @@ class TemporalBundle:
             if request is None
             else request.model_dump(mode="json", by_alias=True)
         )
-        return StackRunInput(ref=self.ref.model_dump(mode="json", by_alias=True), request=req, options=self.options)
+        return StackRunInput(
+            ref=self.ref.model_dump(mode="json", by_alias=True), request=req, options=self.options
+        )
 
     async def start(self, client: Any, request: RunRequest) -> Any:
         """Start the run (workflow id = run id); a run id that exists attaches to that run."""

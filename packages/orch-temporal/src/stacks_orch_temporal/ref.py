@@ -7,43 +7,15 @@ back into steps and a warehouse with credentials (:class:`StackResolver`).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Mapping
-from typing import Any
 
-from stacks_contract.models import StackSpec
+from stacks_contract.models import StackRef, StackSpec
 from stacks_contract.ports import Reporter, silent
 from stacks_contract.warehouse import (
     DuckDBWarehouse,
     PostgresWarehouse,
     Warehouse,
-    parse_warehouse,
 )
-
-try:  # contract v2
-    from stacks_contract.models import StackRef
-except ImportError:  # pragma: no cover - until contract v2 lands
-    from pydantic import BaseModel, ConfigDict
-
-    class StackRef(BaseModel):  # type: ignore[no-redef]
-        model_config = ConfigDict(frozen=True, extra="forbid")
-
-        stack: str
-        warehouse_env: str = "STACKS_WAREHOUSE"
-        warehouse: str | None = None
-
-        def resolve_warehouse(self) -> Warehouse:
-            url = os.environ.get(self.warehouse_env) or self.warehouse
-            return parse_warehouse(url, default_name=self.stack)
-
-        def load(self) -> Any:
-            from stacks_contract.registry import load_stack
-
-            return load_stack(self.stack)
-
-        def spec(self) -> StackSpec:
-            return self.load().spec(self.resolve_warehouse())
-
 
 __all__ = ["StackRef", "StackResolver", "public_url", "stack_ref"]
 
@@ -63,7 +35,9 @@ def public_url(warehouse: Warehouse) -> str:
     raise ValueError(f"no secret-free URL for a {warehouse.kind} warehouse")
 
 
-def stack_ref(stack: str, warehouse: Warehouse, warehouse_env: str = "STACKS_WAREHOUSE") -> StackRef:
+def stack_ref(
+    stack: str, warehouse: Warehouse, warehouse_env: str = "STACKS_WAREHOUSE"
+) -> StackRef:
     return StackRef(stack=stack, warehouse=public_url(warehouse), warehouse_env=warehouse_env)
 
 

@@ -18,12 +18,12 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 __all__ = [
+    "LEDGER_FINISH",
+    "LEDGER_START",
+    "NON_RETRYABLE",
     "PLAN",
     "STEP",
     "TRANSFORM",
-    "LEDGER_START",
-    "LEDGER_FINISH",
-    "NON_RETRYABLE",
     "StackRunInput",
     "StackRunWorkflow",
     "StepOptions",
@@ -56,7 +56,7 @@ class StepOptions:
         return RetryPolicy(
             initial_interval=timedelta(seconds=self.initial_interval),
             backoff_coefficient=self.backoff,
-            maximum_interval=timedelta(seconds=self.max_interval),
+            maximum_interval=timedelta(seconds=max(self.max_interval, self.initial_interval)),
             maximum_attempts=self.max_attempts,
             non_retryable_error_types=list(NON_RETRYABLE),
         )
@@ -103,9 +103,7 @@ class StackRunWorkflow:
         except ActivityError as exc:
             raise ApplicationError(_failure(exc)[0], type=RUN_FAILED, non_retryable=True) from exc
         request = plan["request"]
-        record = await workflow.execute_activity(
-            LEDGER_START, args=[inp.ref, request], **short
-        )
+        record = await workflow.execute_activity(LEDGER_START, args=[inp.ref, request], **short)
 
         error: str | None = None
         loads: list[dict[str, Any]] = []
@@ -139,7 +137,9 @@ class StackRunWorkflow:
         )
         if record["status"] != "succeeded":
             raise ApplicationError(
-                record.get("error") or "the run failed", record, type=RUN_FAILED,
+                record.get("error") or "the run failed",
+                record,
+                type=RUN_FAILED,
                 non_retryable=True,
             )
         return record

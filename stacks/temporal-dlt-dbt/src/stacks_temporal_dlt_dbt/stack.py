@@ -34,7 +34,9 @@ class TemporalDltDbtStack(Stack):
     """
 
     name = NAME
-    description = "dlt from the demo shop API -> dbt (staging, marts) -> a durable Temporal workflow."
+    description = (
+        "dlt from the demo shop API -> dbt (staging, marts) -> a durable Temporal workflow."
+    )
 
     def __init__(self) -> None:
         self._orchestrator: Orchestrator | None = None
