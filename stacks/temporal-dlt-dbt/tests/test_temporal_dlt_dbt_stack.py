@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
-from stacks_contract.fingerprint import diff, fingerprint
+from stacks_contract.fingerprint import Fingerprint, diff, fingerprint
 from stacks_contract.ledger import Ledger
 from stacks_contract.models import RunRecord, RunRequest, RunStatus, TableRef
 from stacks_contract.registry import load_stack
@@ -52,6 +52,12 @@ def all_tables(stack: TemporalDltDbtStack, warehouse: Warehouse) -> list[TableRe
     return [t for s in spec.el_steps for t in s.produces()] + list(spec.transform.produces())
 
 
+def fp(stack: TemporalDltDbtStack, warehouse: Warehouse) -> Fingerprint:
+    """The warehouse's fingerprint, dlt's load metadata ignored as the stack declares."""
+    spec = stack.spec(warehouse)
+    return fingerprint(warehouse, all_tables(stack, warehouse), metadata=spec.metadata_columns())
+
+
 def test_the_entry_point_builds_the_stack_with_hints(duckdb_warehouse) -> None:
     stack = load_stack(NAME)
     assert isinstance(stack, TemporalDltDbtStack)
@@ -70,10 +76,10 @@ def test_reruns_load_nothing_and_change_nothing_on_postgres(
     first = ok(run(stack, postgres_warehouse))
     assert sum(first.rows.values()) == 956 and first.rows["raw.orders__items"] == 510
     assert first.models_built == 8 and first.tests_failed == 0 and first.tests_passed >= 20
-    once = fingerprint(postgres_warehouse, all_tables(stack, postgres_warehouse))
+    once = fp(stack, postgres_warehouse)
     again = ok(run(stack, postgres_warehouse))
     assert sum(again.rows.values()) == 0, f"a rerun loaded rows: {again.rows}"
-    assert fingerprint(postgres_warehouse, all_tables(stack, postgres_warehouse)) == once
+    assert fp(stack, postgres_warehouse) == once
     ledger = Ledger(postgres_warehouse).runs(NAME)
     assert [(r.run_id, r.status, r.orchestrator) for r in ledger] == [
         (first.run_id, RunStatus.SUCCEEDED, "temporal"),
@@ -177,7 +183,7 @@ def test_a_killed_worker_loses_nothing(
     reference = postgres_server.create_database()
     try:
         ok(run(stack, reference))
-        target = fingerprint(reference, all_tables(stack, reference))
+        target = fp(stack, reference)
     finally:
         postgres_server.drop_database(reference.database)
 
@@ -225,7 +231,7 @@ def test_a_killed_worker_loses_nothing(
     assert attempts["transform"] == 2, f"the kill did not land in dbt: {attempts}"
     assert record.models_built == 8 and record.tests_failed == 0
 
-    got = fingerprint(warehouse, all_tables(stack, warehouse))
+    got = fp(stack, warehouse)
     assert got == target, diff(target, got)
     runs = Ledger(warehouse).runs(NAME)
     assert [(r.run_id, r.status) for r in runs] == [(request.run_id, RunStatus.SUCCEEDED)]
