@@ -230,6 +230,7 @@ def test_a_run_killed_mid_load_converges_on_rerun(
             tables=lambda: all_tables(stack, postgres_warehouse),
             logs=tmp_path / "kill-logs",
             points=3,
+            metadata=stack.spec(postgres_warehouse).metadata_columns(),
         )
     finally:
         postgres_server.drop_database(reference.database)
@@ -285,3 +286,28 @@ def test_local_and_dagster_run_the_same_selection(
         ok(record)
         ran[name] = (record.steps, record.models)
     assert ran["local"] == ran["dagster"], ran
+
+
+def test_the_generic_port_path_leaves_the_same_warehouse_as_the_native_one(
+    stack: DagsterDltDbtStack, duckdb_warehouse, tmp_path: Path
+) -> None:
+    """Without the [dlt]/[dbt] extras (here: native=False) every step runs through its port;
+    the warehouse must not notice which path ran."""
+    from stacks_orch_dagster import DagsterOrchestrator
+
+    generic_wh = DuckDBWarehouse(path=tmp_path / "generic.duckdb")
+    with stack.session(duckdb_warehouse):
+        native = ok(run(stack, duckdb_warehouse))
+        orch = DagsterOrchestrator(native=False)
+        spec = stack.spec(generic_wh)
+        generic = ok(orch.run(spec, RunRequest(stack=stack.name), generic_wh))
+        keys = {k.to_user_string() for k in orch.definitions(spec, generic_wh).all_keys()}
+    assert "analytics/fct_orders" in keys and "fct_orders" not in keys  # port keys, not dbt's
+    assert (generic.rows, generic.models, generic.tests_passed) == (
+        native.rows,
+        native.models,
+        native.tests_passed,
+    )
+    assert fingerprint(generic_wh, all_tables(stack, generic_wh), metadata=META) == fingerprint(
+        duckdb_warehouse, all_tables(stack, duckdb_warehouse), metadata=META
+    )

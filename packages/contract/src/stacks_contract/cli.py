@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import sys
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager, redirect_stdout
 from typing import NoReturn
 
@@ -25,7 +25,7 @@ from rich.text import Text
 from stacks_contract.console import ConsoleReporter, render_summary
 from stacks_contract.errors import ConfigError, StacksError, WarehouseUnreachable
 from stacks_contract.models import RunRecord, RunRequest, RunStatus
-from stacks_contract.ports import Stack
+from stacks_contract.ports import Reporter, Stack
 from stacks_contract.warehouse import Warehouse, parse_warehouse, redact
 
 __all__ = ["main"]
@@ -160,7 +160,7 @@ def _run_once(
     stack: Stack,
     warehouse: Warehouse,
     request: RunRequest,
-    reporter: Callable[[str, str], None],
+    reporter: Reporter,
     *,
     in_session: bool,
 ) -> RunRecord:

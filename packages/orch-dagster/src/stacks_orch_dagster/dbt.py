@@ -119,7 +119,7 @@ def dbt_transform_assets(
         dagster_dbt_translator=translator,
         name=op_name(f"transform_{transform.name}"),
     )
-    def _assets(context) -> Iterator[Any]:  # type: ignore[no-untyped-def]
+    def _assets(context) -> Iterator[Any]:
         state = state_for(context, stack.name)
         if dbt_runner == "cli":
             yield from _dbt_cli(context, state, transform, warehouse)
@@ -155,10 +155,10 @@ def _dbt_in_process(
     try:
         result = transform.run(request, warehouse, state.report)
     except Exception as exc:
-        result = getattr(exc, "result", None)  # DbtStepFailed carries every node's outcome
-        if not isinstance(result, TransformResult):
+        partial = getattr(exc, "result", None)  # DbtStepFailed carries every node's outcome
+        if not isinstance(partial, TransformResult):
             raise fail(state, transform.name, exc, warehouse) from exc
-        failure = exc
+        result, failure = partial, exc
     state.transform = result
     for m in result.models:
         key = model_keys.get(m.name)

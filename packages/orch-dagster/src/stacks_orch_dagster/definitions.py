@@ -88,7 +88,7 @@ def _el_assets(
 ) -> tuple[Any, dict[TableRef, Any]]:
     dlt = native_module("dlt") if native else None
     if dlt is not None and dlt.is_dlt_step(step):
-        return dlt.dlt_step_assets(stack, step, warehouse, freshness_policy)  # type: ignore[no-any-return]
+        return dlt.dlt_step_assets(stack, step, warehouse, freshness_policy)
     return generic_el_assets(stack, step, warehouse, retry_policy, freshness_policy)
 
 
@@ -102,7 +102,7 @@ def _transform_assets(
 ) -> tuple[Any, dict[str, Any], dict[TableRef, Any]]:
     dbt = native_module("dbt") if native else None
     if dbt is not None and dbt.is_dbt_transform(transform):
-        return dbt.dbt_transform_assets(stack, transform, warehouse, source_keys, dbt_runner)  # type: ignore[no-any-return]
+        return dbt.dbt_transform_assets(stack, transform, warehouse, source_keys, dbt_runner)
     return generic_transform_assets(stack, transform, warehouse, source_keys)
 
 

@@ -95,7 +95,7 @@ def dlt_step_assets(
         name=op_name(f"el_{step.name}"),
         dagster_dlt_translator=translator,
     )
-    def _assets(context) -> Iterator[Any]:  # type: ignore[no-untyped-def]
+    def _assets(context) -> Iterator[Any]:
         state = state_for(context, stack.name)
         request = state.request
         started = utcnow()

@@ -43,7 +43,7 @@ def generic_transform_assets(
     ]
 
     @multi_asset(name=op_name(f"transform_{transform.name}"), specs=specs, can_subset=True)
-    def _assets(context) -> Iterator[Any]:  # type: ignore[no-untyped-def]
+    def _assets(context) -> Iterator[Any]:
         state = state_for(context, stack.name)
         request = state.request
         selected = set(context.selected_asset_keys)

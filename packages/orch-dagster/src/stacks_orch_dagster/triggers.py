@@ -102,7 +102,7 @@ def cron_schedule(stack: StackSpec, trig: CronTrigger, job: Any, *, name: str) -
         job=job,
         description=f"Baseline run of stack {stack.name!r} ({trig.cron} {trig.timezone}).",
     )
-    def _schedule(context) -> Any:  # type: ignore[no-untyped-def]
+    def _schedule(context) -> Any:
         try:
             tick = context.scheduled_execution_time
         except Exception:  # a hand-built context (a test, the UI's "test schedule") may have none
@@ -124,7 +124,7 @@ def file_arrival_sensor(stack: StackSpec, trig: FileArrivalTrigger, job: Any, *,
         minimum_interval_seconds=30,
         description=f"Runs when files matching {trig.pattern!r} land in {trig.path}.",
     )
-    def _sensor(context) -> Any:  # type: ignore[no-untyped-def]
+    def _sensor(context) -> Any:
         scan = scan_files(trig, context.cursor)
         if not scan.fires:
             return SkipReason(f"no new files matching {trig.pattern!r} in {trig.path}")
@@ -149,7 +149,7 @@ def source_change_sensor(
         minimum_interval_seconds=trig.poll_seconds,
         description=f"Runs {step.name!r} and downstream when its source reports a change.",
     )
-    def _sensor(context) -> Any:  # type: ignore[no-untyped-def]
+    def _sensor(context) -> Any:
         probe = probe_source(step, context.cursor)
         if not probe.changed:
             return SkipReason(f"source of {step.name!r} unchanged (version {probe.version})")
