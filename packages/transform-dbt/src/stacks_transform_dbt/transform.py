@@ -184,6 +184,11 @@ def _release_duckdb() -> None:
         DuckDBConnectionManager._ENV = None
 
 
+def _parents(node: Any) -> list[str]:
+    """Unique ids of the nodes ``node`` depends on; a seed's ``depends_on`` has macros only."""
+    return list(getattr(node.depends_on, "nodes", []))
+
+
 def _node_index(manifest: Manifest) -> dict[str, Any]:
     """The few node fields :func:`translate` reads, straight from the in-memory manifest."""
 
@@ -195,7 +200,7 @@ def _node_index(manifest: Manifest) -> dict[str, Any]:
             "alias": getattr(n, "alias", None),
             "attached_node": getattr(n, "attached_node", None),
             "tested_node_unique_id": getattr(n, "tested_node_unique_id", None),
-            "depends_on": {"nodes": list(getattr(n.depends_on, "nodes", []))},
+            "depends_on": {"nodes": _parents(n)},
         }
 
     return {
@@ -497,7 +502,7 @@ class DbtTransform(Transform):
         elif all(_PLAIN_NAME.match(s) for s in select):
             children: dict[str, set[str]] = {}
             for uid, n in nodes.items():
-                for parent in n.depends_on.nodes:
+                for parent in _parents(n):
                     children.setdefault(parent, set()).add(uid)
             todo = [uid for uid, n in nodes.items() if n.name in set(select)]
             run = set()
@@ -508,7 +513,7 @@ class DbtTransform(Transform):
                     todo.extend(children.get(uid, ()))
         else:
             return None
-        return {p for uid in run for p in nodes[uid].depends_on.nodes if p.startswith("source.")}
+        return {p for uid in run for p in _parents(nodes[uid]) if p.startswith("source.")}
 
     def _check_sources(
         self, warehouse: Warehouse, manifest: Manifest, select: Sequence[str]
