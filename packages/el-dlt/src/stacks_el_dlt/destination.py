@@ -45,7 +45,7 @@ def dlt_destination(warehouse: Warehouse, file_format: str | None = None) -> Any
     """
     from dlt import destinations
 
-    caps = {"preferred_loader_file_format": file_format or DEFAULT_FILE_FORMAT[warehouse.kind]}
+    fmt = file_format or DEFAULT_FILE_FORMAT[warehouse.kind]
 
     if isinstance(warehouse, PostgresWarehouse):
         from dlt.destinations.impl.postgres.configuration import PostgresCredentials
@@ -63,10 +63,14 @@ def dlt_destination(warehouse: Warehouse, file_format: str | None = None) -> Any
         # no UNIQUE index on every _dlt_id: ~20% of a 300k-row dict load here, and it guards
         # nothing stacks relies on (merge dedups on the primary key; half-loaded packages are
         # never resumed, see DltStep.dlt_pipeline)
-        return destinations.postgres(credentials=creds, create_indexes=False, **caps)
+        return destinations.postgres(
+            credentials=creds, create_indexes=False, preferred_loader_file_format=fmt
+        )
     if isinstance(warehouse, DuckDBWarehouse):
         warehouse.path.parent.mkdir(parents=True, exist_ok=True)
-        return destinations.duckdb(credentials=str(warehouse.path), **caps)
+        return destinations.duckdb(
+            credentials=str(warehouse.path), preferred_loader_file_format=fmt
+        )
     if isinstance(warehouse, SnowflakeWarehouse):
         creds_s: dict[str, Any] = {
             "database": warehouse.database,
@@ -78,13 +82,19 @@ def dlt_destination(warehouse: Warehouse, file_format: str | None = None) -> Any
             creds_s["warehouse"] = warehouse.warehouse
         if warehouse.role:
             creds_s["role"] = warehouse.role
-        return destinations.snowflake(credentials=creds_s, **caps)
+        return destinations.snowflake(credentials=creds_s, preferred_loader_file_format=fmt)
     if isinstance(warehouse, BigQueryWarehouse):
         creds_b: dict[str, Any] | None = None
         if warehouse.credentials_path is not None:
             creds_b = json.loads(Path(warehouse.credentials_path).read_text())
             creds_b["project_id"] = warehouse.project
-        return destinations.bigquery(credentials=creds_b, location=warehouse.location, **caps)
+        return destinations.bigquery(
+            # dlt resolves a dict of service-account fields like any config value (its hint
+            # names the credentials class only); None: dlt's default credential lookup
+            credentials=creds_b,  # type: ignore[arg-type]
+            location=warehouse.location,
+            preferred_loader_file_format=fmt,
+        )
     raise ConfigError(f"el-dlt cannot write to a {warehouse.kind} warehouse.")
 
 
