@@ -230,6 +230,7 @@ def test_a_run_killed_mid_load_converges_on_rerun(
             tables=lambda: all_tables(stack, postgres_warehouse),
             logs=tmp_path / "kill-logs",
             points=3,
+            metadata=stack.spec(postgres_warehouse).metadata_columns(),
         )
     finally:
         postgres_server.drop_database(reference.database)
