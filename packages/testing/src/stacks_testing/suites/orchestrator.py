@@ -47,6 +47,12 @@ def transform_of(stack: StackSpec) -> Any:
     return stack.transform
 
 
+def _needs_partial_runs(harness: OrchestratorHarness) -> None:
+    orchestrator = harness.make_orchestrator()
+    if not orchestrator.supports_partial_runs:
+        pytest.skip(f"{type(orchestrator).__name__}.supports_partial_runs is off (capability flag)")
+
+
 class BaseOrchestratorSuite:
     """Runs the reference stack through the orchestrator under test. Not collected (``Base``)."""
 
@@ -155,11 +161,7 @@ class BaseOrchestratorSuite:
         suite_source_dir: Path,
         warehouse: Warehouse,
     ) -> None:
-        orchestrator = orchestrator_harness.make_orchestrator()
-        if not orchestrator.supports_partial_runs:
-            pytest.skip(
-                f"{type(orchestrator).__name__}.supports_partial_runs is off (capability flag)"
-            )
+        _needs_partial_runs(orchestrator_harness)
         first = self.run_stack(orchestrator_harness, suite_stack, warehouse)
         assert first.status == RunStatus.SUCCEEDED, f"run failed: {first.error}"
         customers, orders = suite_stack.step("customers").table, suite_stack.step("orders").table
@@ -204,11 +206,7 @@ class BaseOrchestratorSuite:
         warehouse: Warehouse,
         select: tuple[str, ...],
     ) -> None:
-        orchestrator = orchestrator_harness.make_orchestrator()
-        if not orchestrator.supports_partial_runs:
-            pytest.skip(
-                f"{type(orchestrator).__name__}.supports_partial_runs is off (capability flag)"
-            )
+        _needs_partial_runs(orchestrator_harness)
         first = self.run_stack(orchestrator_harness, suite_stack, warehouse)
         assert first.status == RunStatus.SUCCEEDED, f"run failed: {first.error}"
         want = resolve(suite_stack, select)
