@@ -163,6 +163,8 @@ class StackActivities:
 
         def work() -> TransformResult:
             transform = self.resolver.spec(sref, warehouse).transform
+            if transform is None:
+                raise ConfigError(f"Stack {sref.stack!r} has no transform.")
             names.append(transform.name)
             return transform.run(req, warehouse, self.resolver.report)
 

@@ -87,31 +87,20 @@ class StackRunWorkflow:
     @workflow.run
     async def run(self, inp: StackRunInput) -> dict[str, Any]:
         opts = inp.options
-        short = {
-            "start_to_close_timeout": timedelta(seconds=120),
-            "retry_policy": opts.retry_policy(),
-        }
-        step_opts = {
-            "start_to_close_timeout": timedelta(seconds=opts.start_to_close),
-            "heartbeat_timeout": timedelta(seconds=opts.heartbeat),
-            "retry_policy": opts.retry_policy(),
-        }
         request = dict(inp.request)
         request.setdefault("run_id", workflow.info().workflow_id)
         try:
-            plan = await workflow.execute_activity(PLAN, args=[inp.ref, request], **short)
+            plan = await _call(PLAN, [inp.ref, request], opts)
         except ActivityError as exc:
             raise ApplicationError(_failure(exc)[0], type=RUN_FAILED, non_retryable=True) from exc
         request = plan["request"]
-        record = await workflow.execute_activity(LEDGER_START, args=[inp.ref, request], **short)
+        record = await _call(LEDGER_START, [inp.ref, request], opts)
 
         error: str | None = None
         loads: list[dict[str, Any]] = []
         outcomes = await asyncio.gather(
             *(
-                workflow.execute_activity(
-                    STEP, args=[inp.ref, request, name], activity_id=f"el:{name}", **step_opts
-                )
+                _call(STEP, [inp.ref, request, name], opts, step=f"el:{name}")
                 for name in plan["steps"]
             ),
             return_exceptions=True,
@@ -126,14 +115,12 @@ class StackRunWorkflow:
         if error is None and plan["transform"]:
             sub = {**request, "select": plan["models"]}
             try:
-                transform = await workflow.execute_activity(
-                    TRANSFORM, args=[inp.ref, sub], activity_id="transform", **step_opts
-                )
+                transform = await _call(TRANSFORM, [inp.ref, sub], opts, step="transform")
             except ActivityError as exc:
                 error, transform = _failure(exc)
 
-        record = await workflow.execute_activity(
-            LEDGER_FINISH, args=[inp.ref, request, record, loads, transform, error], **short
+        record = await _call(
+            LEDGER_FINISH, [inp.ref, request, record, loads, transform, error], opts
         )
         if record["status"] != "succeeded":
             raise ApplicationError(
@@ -142,4 +129,17 @@ class StackRunWorkflow:
                 type=RUN_FAILED,
                 non_retryable=True,
             )
-        return record
+        return dict(record)
+
+
+async def _call(name: str, args: list[Any], opts: StepOptions, *, step: str | None = None) -> Any:
+    """Run activity ``name``; a step (``step`` = its activity id) gets the step timeouts and a
+    heartbeat timeout, bookkeeping (plan, ledger) two minutes."""
+    return await workflow.execute_activity(
+        name,
+        args=args,
+        start_to_close_timeout=timedelta(seconds=opts.start_to_close if step else 120.0),
+        heartbeat_timeout=timedelta(seconds=opts.heartbeat) if step else None,
+        retry_policy=opts.retry_policy(),
+        activity_id=step,
+    )
