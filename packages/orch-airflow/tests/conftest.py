@@ -25,3 +25,65 @@ for _key, _value in {
     "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
 }.items():
     os.environ.setdefault(_key, _value)
+
+
+# --- the demo shop stack: el-dlt's shop step + the shared shop dbt project ------------------------
+
+from collections.abc import Iterator  # noqa: E402
+from typing import Any  # noqa: E402
+
+import pytest  # noqa: E402
+
+SHOP_URL_ENV = "STACKS_SHOP_URL"
+MARTS = ("fct_orders", "dim_customers", "daily_revenue")
+
+
+def shop_step() -> Any:
+    """el-dlt's shop API step, as stacks/dagster-dlt-dbt builds it: the shop URL is read when a
+    source is built, and order lines carry their ``order_id`` before dlt unnests them."""
+    from stacks_el_dlt import DltStep, shop_api_source
+
+    def with_order_id(order: dict[str, Any]) -> dict[str, Any]:
+        items = order.get("items") or []
+        return {**order, "items": [{"order_id": order["id"], **item} for item in items]}
+
+    def source() -> Any:
+        src = shop_api_source(os.environ[SHOP_URL_ENV])
+        src.resources["orders"].add_map(with_order_id)
+        return src
+
+    return DltStep("shop", source)
+
+
+def shop_spec() -> Any:
+    from stacks_contract.models import StackSpec
+    from stacks_testing.demo import SHOP_DBT_PROJECT
+    from stacks_transform_dbt import DbtTransform
+
+    return StackSpec(
+        name="airflow-shop",
+        el_steps=(shop_step(),),
+        transform=DbtTransform(SHOP_DBT_PROJECT, name="dbt", schema="analytics"),
+    )
+
+
+@pytest.fixture
+def shop(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    from stacks_testing.demo.shop import ShopServer
+
+    with ShopServer(seed=42) as server:
+        monkeypatch.setenv(SHOP_URL_ENV, server.url)
+        yield server
+
+
+@pytest.fixture
+def make_shop_spec() -> Any:
+    """A factory: a fresh shop StackSpec per call (steps hold per-orchestrator state)."""
+    return shop_spec
+
+
+@pytest.fixture
+def marts() -> list[Any]:
+    from stacks_contract.models import TableRef
+
+    return [TableRef("analytics", m) for m in MARTS]

@@ -77,7 +77,8 @@ def build_dag(
     from airflow.providers.standard.operators.python import PythonOperator
     from airflow.sdk import DAG
 
-    p = plan(spec)  # ConfigError for an ambiguous or missing table, before any task exists
+    # ConfigError for an ambiguous or missing table, before any task exists
+    p = plan(_declared(spec, binding, dbt))
     default_args = {
         "retries": retries,
         "retry_delay": retry_delay,
@@ -119,6 +120,9 @@ def build_dag(
             rendered = _cosmos_group(spec, binding, upstream, dbt)
             if rendered is not None:
                 transform_tasks = rendered
+                for tid in rendered:  # the group's roots (models reading no EL table)
+                    if not dag.get_task(tid).upstream_task_ids:
+                        start >> dag.get_task(tid)
             else:
                 node = PythonOperator(
                     task_id=task_id("transform", transform.name),
@@ -149,19 +153,17 @@ def build_dag(
     return dag
 
 
-def _cosmos_group(
-    spec: StackSpec, binding: Binding, upstream: dict[Any, Any], dbt: bool | None
-) -> list[str] | None:
-    """The transform as a Cosmos task group (its task ids), or None to use one plain task."""
-    if dbt is False:
+def _dbt_module(spec: StackSpec, dbt: bool | None) -> Any:
+    """:mod:`stacks_orch_airflow.dbt` when the transform is rendered with Cosmos, else None."""
+    if dbt is False or spec.transform is None:
         return None
     try:
-        from stacks_orch_airflow.dbt import is_dbt_transform, render_dbt
+        from stacks_orch_airflow import dbt as module
     except ImportError:
         if dbt:
             raise
         return None
-    if not is_dbt_transform(spec.transform):
+    if not module.is_dbt_transform(spec.transform):
         if dbt:
             from stacks_contract.errors import ConfigError
 
@@ -169,4 +171,21 @@ def _cosmos_group(
                 f"dbt=True, but the transform of stack {spec.name!r} is not a DbtTransform."
             )
         return None
-    return render_dbt(spec, binding, upstream)
+    return module
+
+
+def _declared(spec: StackSpec, binding: Binding, dbt: bool | None) -> StackSpec:
+    """``spec`` whose dbt transform declares its tables from manifest.json (no dbt import)."""
+    module = _dbt_module(spec, dbt)
+    if module is None:
+        return spec
+    tables = module.declared(spec.transform, binding.warehouse())
+    return spec.model_copy(update={"transform": tables})
+
+
+def _cosmos_group(
+    spec: StackSpec, binding: Binding, upstream: dict[Any, Any], dbt: bool | None
+) -> list[str] | None:
+    """The transform as a Cosmos task group (its task ids), or None to use one plain task."""
+    module = _dbt_module(spec, dbt)
+    return None if module is None else module.render_dbt(spec, binding, upstream)

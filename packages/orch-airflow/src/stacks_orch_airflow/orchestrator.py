@@ -66,18 +66,27 @@ class AirflowOrchestrator(Orchestrator):
         self.dbt = dbt
         self.log_level = log_level
         self._dags: dict[tuple[int, str], tuple[StackSpec, Any]] = {}
+        #: stack DAG id -> the trigger DAGs :meth:`build` made beside it
+        self.trigger_dags: dict[str, list[Any]] = {}
 
     def build(self, ref: StackRef) -> Any:
-        """The DAG of ``ref`` (touches neither source nor warehouse)."""
+        """The DAG of ``ref``, plus one DAG per event trigger (see :mod:`.triggers`; Airflow
+        collects them from the DAG file as it does every DAG built in a ``with DAG`` block).
+        Touches neither source nor warehouse."""
+        from stacks_orch_airflow.triggers import build_trigger_dags
+
         _home.configure()
         binding = FromRef(ref)
-        return build_dag(
-            binding.spec(),
+        spec = binding.spec()
+        dag = build_dag(
+            spec,
             binding,
             retries=self.retries,
             retry_delay=self.retry_delay,
             dbt=self.dbt,
         )
+        self.trigger_dags[dag.dag_id] = build_trigger_dags(spec, binding, dag.dag_id)
+        return dag
 
     def dag(self, stack: StackSpec, warehouse: Warehouse) -> Any:
         """The in-process DAG of ``stack`` on ``warehouse``, built once per pair."""

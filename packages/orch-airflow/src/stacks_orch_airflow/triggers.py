@@ -1,0 +1,164 @@
+"""A stack's event triggers as small Airflow DAGs that start the stack's DAG.
+
+The cron trigger is the stack DAG's own schedule (:mod:`stacks_orch_airflow.dag`). Each
+file-arrival and source-change trigger becomes a DAG of its own, ``<stack>__<trigger>``, scheduled
+every poll interval (``max_active_runs=1``, no catch-up):
+
+* file arrival: ``wait`` is Airflow's ``FileSensor`` in deferrable mode (its ``FileTrigger`` waits
+  in the triggerer, not in a worker slot) until a file matches; ``detect`` then asks the contract's
+  :func:`scan_files` which files are *new* against the cursor kept in an Airflow Variable;
+* source change: ``detect`` is a ``PythonSensor`` in ``reschedule`` mode polling the step's
+  :class:`~stacks_contract.ports.ChangeProbe` through the contract's :func:`probe_source` (Airflow
+  has no deferrable trigger for an arbitrary Python probe);
+* ``fire`` triggers the stack DAG with the contract's :func:`trigger_request` as the run's conf and
+  its deterministic run id as the DAG run id (a re-fire after a crash finds the run and skips);
+* ``commit`` stores the new cursor only after the run was requested (at least once, never lost).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from datetime import timedelta
+from typing import Any
+
+from stacks_contract.errors import ConfigError
+from stacks_contract.models import FileArrivalTrigger, SourceChangeTrigger, StackSpec
+
+from stacks_orch_airflow._compat import probe_source, scan_files, trigger_request
+from stacks_orch_airflow.binding import Binding
+from stacks_orch_airflow.tasks import CONF_KEY
+
+__all__ = ["build_trigger_dags", "cursor_variable", "detect_files", "detect_change"]
+
+FILE_POLL = timedelta(seconds=60)
+
+
+def cursor_variable(stack: str, trigger: Any) -> str:
+    digest = hashlib.sha1(trigger.model_dump_json().encode()).hexdigest()[:8]
+    return f"stacks.{stack}.{trigger.kind}.{digest}"
+
+
+def _trigger(binding: Binding, index: int) -> Any:
+    return binding.spec().triggers[index]
+
+
+def detect_files(binding: Binding, index: int) -> dict[str, Any]:
+    """New files since the cursor -> the run they request (skips the DAG run when none)."""
+    from airflow.sdk import Variable
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    spec, trigger = binding.spec(), _trigger(binding, index)
+    key = cursor_variable(spec.name, trigger)
+    scan = scan_files(trigger, Variable.get(key, default=None))
+    if not scan.new:
+        raise AirflowSkipException("no new files")
+    request = trigger_request(spec, trigger, scan.cursor or ",".join(scan.new))
+    return {
+        "request": request.model_dump(mode="json", by_alias=True),
+        "cursor": scan.cursor,
+        "files": list(scan.new),
+    }
+
+
+def detect_change(binding: Binding, index: int) -> Any:
+    """PythonSensor body: done (with the run to request) once the source version changed."""
+    from airflow.sdk import PokeReturnValue, Variable
+
+    spec, trigger = binding.spec(), _trigger(binding, index)
+    key = cursor_variable(spec.name, trigger)
+    probe = probe_source(spec.step(trigger.step), Variable.get(key, default=None))
+    if not probe.changed:
+        return PokeReturnValue(is_done=False)
+    request = trigger_request(spec, trigger, probe.version)
+    return PokeReturnValue(
+        is_done=True,
+        xcom_value={
+            "request": request.model_dump(mode="json", by_alias=True),
+            "cursor": probe.version,
+        },
+    )
+
+
+def _commit(binding: Binding, index: int) -> None:
+    from airflow.sdk import Variable, get_current_context
+
+    found = get_current_context()["ti"].xcom_pull(task_ids="detect")
+    spec = binding.spec()
+    Variable.set(cursor_variable(spec.name, _trigger(binding, index)), found["cursor"])
+
+
+def build_trigger_dags(spec: StackSpec, binding: Binding, stack_dag_id: str) -> list[Any]:
+    """One DAG per file-arrival / source-change trigger of ``spec`` (none for cron)."""
+    from airflow.providers.standard.operators.python import PythonOperator
+    from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
+    from airflow.providers.standard.sensors.filesystem import FileSensor
+    from airflow.providers.standard.sensors.python import PythonSensor
+    from airflow.sdk import DAG
+
+    dags = []
+    for index, trigger in enumerate(spec.triggers):
+        if isinstance(trigger, FileArrivalTrigger):
+            name, every = f"{stack_dag_id}__file_arrival_{index}", FILE_POLL
+        elif isinstance(trigger, SourceChangeTrigger):
+            step = spec.step(trigger.step)
+            if not callable(getattr(step, "source_version", None)):
+                raise ConfigError(
+                    f"The source-change trigger of stack {spec.name!r} watches EL step "
+                    f"{trigger.step!r}, which cannot report a source version (no ChangeProbe)."
+                )
+            name, every = f"{stack_dag_id}__{trigger.step}_changed", timedelta(
+                seconds=trigger.poll_seconds
+            )
+        else:
+            continue
+        dag = DAG(
+            dag_id=name,
+            schedule=every,
+            catchup=False,
+            max_active_runs=1,
+            render_template_as_native_obj=True,
+            tags=["stacks", "stacks-trigger"],
+            description=f"stacks: {trigger.kind} trigger of {spec.name}",
+            default_args={"retries": 1, "retry_delay": timedelta(seconds=10)},
+        )
+        with dag:
+            if isinstance(trigger, FileArrivalTrigger):
+                wait = FileSensor(
+                    task_id="wait",
+                    filepath=f"{trigger.path.rstrip('/')}/{trigger.pattern}",
+                    fs_conn_id="fs_default",
+                    deferrable=True,
+                    poke_interval=every.total_seconds(),
+                    timeout=every.total_seconds() * 10,
+                )
+                detect = PythonOperator(
+                    task_id="detect",
+                    python_callable=functools.partial(detect_files, binding, index),
+                )
+                wait >> detect
+            else:
+                detect = PythonSensor(
+                    task_id="detect",
+                    python_callable=functools.partial(detect_change, binding, index),
+                    mode="reschedule",
+                    poke_interval=every.total_seconds(),
+                    timeout=every.total_seconds() * 10,
+                    soft_fail=True,
+                )
+            pulled = "ti.xcom_pull(task_ids='detect')['request']"
+            fire = TriggerDagRunOperator(
+                task_id="fire",
+                trigger_dag_id=stack_dag_id,
+                trigger_run_id="{{ " + pulled + "['run_id'] }}",
+                conf={CONF_KEY: "{{ " + pulled + " }}"},
+                skip_when_already_exists=True,
+            )
+            commit = PythonOperator(
+                task_id="commit",
+                python_callable=functools.partial(_commit, binding, index),
+                trigger_rule="none_failed_min_one_success",
+            )
+            detect >> fire >> commit
+        dags.append(dag)
+    return dags
