@@ -48,7 +48,7 @@ def shop_step() -> Any:
         return {**order, "items": [{"order_id": order["id"], **item} for item in items]}
 
     def source() -> Any:
-        src = shop_api_source(os.environ[SHOP_URL_ENV])
+        src = shop_api_source(os.environ.get(SHOP_URL_ENV, "http://127.0.0.1:8765"))
         src.resources["orders"].add_map(with_order_id)
         return src
 

@@ -121,8 +121,10 @@ def build_dag(
             if rendered is not None:
                 transform_tasks = rendered
                 for tid in rendered:  # the group's roots (models reading no EL table)
-                    if not dag.get_task(tid).upstream_task_ids:
-                        start >> dag.get_task(tid)
+                    root = dag.get_task(tid)
+                    if not root.upstream_task_ids:
+                        root.trigger_rule = "all_success"  # what a setup's direct child needs
+                        start >> root
             else:
                 node = PythonOperator(
                     task_id=task_id("transform", transform.name),

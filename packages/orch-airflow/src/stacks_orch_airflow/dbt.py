@@ -1,7 +1,8 @@
 """dbt through Cosmos: the ``[dbt]`` extra (stacks-transform-dbt + astronomer-cosmos).
 
 A :class:`~stacks_transform_dbt.DbtTransform` becomes a Cosmos ``DbtTaskGroup``: one task per model
-with its tests right after it (``TestBehavior.AFTER_EACH``), rendered from the manifest the
+running the model and then its tests (``TestBehavior.BUILD``; a test reading two models runs as its
+own task after both), rendered from the manifest the
 transform itself parses (``LoadMode.DBT_MANIFEST``: no ``dbt ls`` at parse time; the manifest is
 re-parsed only when the project changed). The profile is the transform's own (rendered from the
 warehouse, its password an ``env_var()``); the password reaches dbt through the task's process
@@ -32,6 +33,7 @@ from stacks_orch_airflow.binding import Binding
 __all__ = ["DeclaredTables", "declared", "fresh_manifest", "is_dbt_transform", "render_dbt"]
 
 RUN_ID_VAR = "stacks_run_id"
+_SUFFIXES = ("", "_model_build", "_seed_build", "_snapshot_build", "_build", "_run", "_test")
 _SKIP_DIRS = {"target", "logs", "dbt_packages", ".git", "__pycache__"}
 _RUN_ID = "{{ ti.xcom_pull(task_ids='" + tasks.START + "')['request']['run_id'] }}"
 _FULL_REFRESH = "{{ ti.xcom_pull(task_ids='" + tasks.START + "')['request']['full_refresh'] }}"
@@ -171,8 +173,13 @@ def _collect(transform: DbtTransform, project_dir: str, **kwargs: Any) -> None:
         ti.xcom_push(key=tasks.ERROR_KEY, value=text)
 
 
-def render_dbt(spec: StackSpec, binding: Binding, upstream: dict[TableRef, Any]) -> list[str]:
-    """Add the transform's Cosmos task group to the current DAG; return its task ids."""
+def render_dbt(
+    spec: StackSpec, binding: Binding, upstream: dict[TableRef, Any], test_behavior: str = "build"
+) -> list[str]:
+    """Add the transform's Cosmos task group to the current DAG; return its task ids.
+
+    ``test_behavior`` is Cosmos's: ``build`` (default) runs ``dbt build`` per model, the model
+    then its tests in one task; ``after_each`` gives every model a run task and a test task."""
     from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
     from airflow.sdk import Asset
     from cosmos.constants import InvocationMode, LoadMode, TestBehavior
@@ -205,7 +212,7 @@ def render_dbt(spec: StackSpec, binding: Binding, upstream: dict[TableRef, Any])
         execution_config=ExecutionConfig(invocation_mode=InvocationMode.DBT_RUNNER),
         render_config=RenderConfig(
             load_method=LoadMode.DBT_MANIFEST,
-            test_behavior=TestBehavior.AFTER_EACH,
+            test_behavior=TestBehavior[test_behavior.upper()],
             emit_datasets=False,
             # a test reading two models (relationships) runs after both, as its own task
             should_detach_multiple_parents_tests=True,
@@ -230,7 +237,7 @@ def render_dbt(spec: StackSpec, binding: Binding, upstream: dict[TableRef, Any])
 
         uid = models[model]
         node = manifest["nodes"][uid]
-        if task.task_id.endswith(".run") or task.task_id.endswith("_run"):
+        if not task.task_id.endswith((".test", "_test")):
             table = TableRef(schema=node["schema"], name=node.get("alias") or node["name"])
             task.outlets = [Asset(name=table.key, uri=f"stacks://{table.schema_name}/{table.name}")]
             for parent in node.get("depends_on", {}).get("nodes", []):
@@ -254,8 +261,11 @@ def _walk(group: Any) -> list[Any]:
 
 
 def _model_of(task_id: str, models: dict[str, str]) -> str | None:
-    parts = task_id.split(".")
-    for part in reversed(parts[:-1] or parts):
-        if part in models:
-            return part
+    """The model a Cosmos task builds or tests, from its id (``group.model.run``,
+    ``group.model_build``, ...); None for a task of no single model."""
+    for part in reversed(task_id.split(".")):
+        for suffix in _SUFFIXES:
+            name = part[: -len(suffix)] if suffix and part.endswith(suffix) else part
+            if (not suffix or part.endswith(suffix)) and name in models:
+                return name
     return None
