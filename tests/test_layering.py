@@ -1,6 +1,9 @@
 """The workspace's layering rules, read from the members' files (no imports of the tools).
 
-* a tool package (packages/* other than contract) depends on no workspace member but the contract;
+* a tool package's required dependencies are the contract plus third-party libraries; a sibling
+  package only as an optional extra (``stacks-orch-dagster[dlt]``); the test kit only in dev;
+* no module imports another member's private names (``from stacks_x import _y``, ``x._y``);
+* outside the tool packages and stacks, no module imports a tool (the contract, the test kit);
 * the contract depends on no tool, and no module of it imports one;
 * a stack (stacks/*) may combine packages, but a package never depends on a stack;
 * naming: folder packages/<x> -> distribution stacks-<x> -> import stacks_<x>, same for stacks/;
@@ -25,7 +28,8 @@ MEMBERS = sorted(
     for p in [*ROOT.glob("packages/*/pyproject.toml"), *ROOT.glob("stacks/*/pyproject.toml")]
 )
 CONTRACT = ROOT / "packages" / "contract"
-TOOL_PACKAGES = [m for m in MEMBERS if m.parent.name == "packages" and m != CONTRACT]
+TESTING = ROOT / "packages" / "testing"
+TOOL_PACKAGES = [m for m in MEMBERS if m.parent.name == "packages" and m not in (CONTRACT, TESTING)]
 #: distributions (canonical names, prefixes with a trailing '*') the contract must never need
 TOOLS = (
     "dlt",
@@ -81,12 +85,49 @@ def test_the_workspace_has_the_expected_members() -> None:
 
 
 @pytest.mark.parametrize("member", TOOL_PACKAGES, ids=_id)
-def test_tool_packages_depend_only_on_the_contract(member: Path) -> None:
+def test_tool_packages_require_only_the_contract(member: Path) -> None:
     own = _dist(member)
     for section, names in _requirements(member).items():
         others = sorted(n for n in names if n in WORKSPACE and n not in (own, "stacks-contract"))
+        if section.startswith("extra "):
+            # a sibling package as an optional extra (native integration) is allowed; a stack
+            # or the test kit is not
+            others = [n for n in others if WORKSPACE[n] not in TOOL_PACKAGES]
+        elif section.startswith("group "):  # tests may use the test kit and siblings
+            others = [n for n in others if WORKSPACE[n].parent.name == "stacks"]
         assert not others, f"{_id(member)} [{section}] depends on workspace members {others}"
     assert "stacks-contract" in _requirements(member)["dependencies"]
+
+
+def _private_imports(path: Path) -> list[str]:
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            root = node.module.split(".")[0]
+            if root.startswith("stacks_"):
+                parts = node.module.split(".")[1:] + [a.name for a in node.names]
+                found += [f"{node.module}: {p}" for p in parts if p.startswith("_")]
+    return found
+
+
+@pytest.mark.parametrize("member", MEMBERS, ids=_id)
+def test_no_module_imports_another_members_private_names(member: Path) -> None:
+    own = f"stacks_{member.name.replace('-', '_')}"
+    offenders = {}
+    for path in sorted((member / "src").rglob("*.py")):
+        bad = [b for b in _private_imports(path) if not b.startswith(own)]
+        if bad:
+            offenders[str(path.relative_to(ROOT))] = bad
+    assert offenders == {}
+
+
+def test_the_test_kit_imports_no_tool() -> None:
+    offenders = {}
+    for path in sorted((TESTING / "src").rglob("*.py")):
+        tools = sorted(r for r in _imported_roots(path) if TOOL_MODULES.match(r))
+        if tools:
+            offenders[str(path.relative_to(ROOT))] = tools
+    assert offenders == {}
 
 
 def test_the_contract_depends_on_no_tool() -> None:
@@ -94,6 +135,8 @@ def test_the_contract_depends_on_no_tool() -> None:
         tools = sorted(n for n in names if _is_tool(n))
         assert not tools, f"stacks-contract [{section}] depends on tools {tools}"
         members = sorted(n for n in names if n in WORKSPACE and n != "stacks-contract")
+        if section.startswith("group "):  # the contract's own tests use the test kit
+            members = [n for n in members if WORKSPACE[n] != TESTING]
         assert not members, f"stacks-contract [{section}] depends on {members}"
 
 

@@ -1,4 +1,5 @@
-"""The repository's own tooling: the CI script and the Makefile do what the README says."""
+"""The repository's own tooling: the test command, the CI script and the Makefile do what the
+README says."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -21,17 +23,63 @@ def test_ci_script_is_executable_strict_bash() -> None:
     assert "set -euo pipefail" in text
     proc = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
-    # the steps the README promises, in order
+    # the steps the README promises, in order; the tests themselves run once, by scripts/test
     steps = [
         "python3 -m pip install",
         "apt_wanted+=(postgresql)",
         "apt-get install -y -qq",
         "\nuv sync --all-packages --frozen",
-        "uv run --frozen --exact --package",
-        "\nuv run --frozen pytest",
+        "\nscripts/test ",
     ]
     positions = [text.index(s) for s in steps]
     assert positions == sorted(positions)
+    code = [line for line in text.splitlines() if not line.lstrip().startswith("#")]
+    assert not [line for line in code if "pytest" in line], "tests run once, in scripts/test"
+
+
+def _test_script(*args: str) -> subprocess.CompletedProcess[str]:
+    # a URL nothing listens on: no cluster is started, and the runs below open no database
+    env = {**os.environ, "STACKS_TEST_POSTGRES_URL": "postgresql://nobody@127.0.0.1:9/none"}
+    return subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "test"), *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def test_test_script_lists_every_member_and_the_cross_package_tests() -> None:
+    assert os.access(ROOT / "scripts" / "test", os.X_OK), "scripts/test must be executable"
+    proc = _test_script("--list")
+    assert proc.returncode == 0, proc.stderr
+    expected = sorted(p.parent.name for p in ROOT.glob("packages/*/pyproject.toml"))
+    expected += sorted(p.parent.name for p in ROOT.glob("stacks/*/pyproject.toml"))
+    assert proc.stdout.split() == [*expected, "tests"]
+
+
+def test_test_script_rejects_an_unknown_member() -> None:
+    proc = _test_script("contract", "no-such-member")
+    assert proc.returncode == 2
+    assert "unknown member(s): no-such-member" in proc.stderr
+    assert "contract" not in proc.stdout  # nothing ran
+
+
+def test_test_script_reports_each_member_in_a_table() -> None:
+    # contract alone, in .venvs/contract: no test selected (pytest exit 5) is fine for a member;
+    # a pytest usage error (exit 4) fails the run and is named at the end
+    proc = _test_script("contract", "--", "-k", "no_test_has_this_name")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    table = proc.stdout.split("==> test times", 1)[1]
+    assert re.search(r"^member +result +passed +failed +seconds$", table, re.M)
+    assert re.search(r"^contract +no tests +0 +0 +\d+$", table, re.M)
+    assert re.search(r"^total +\d+$", table, re.M)
+
+    proc = _test_script("contract", "--", "--no-such-option")
+    assert proc.returncode == 1
+    assert re.search(r"^contract +FAILED \(4\) ", proc.stdout, re.M)
+    assert proc.stdout.rstrip().endswith("FAILED: contract")
 
 
 def _make(*args: str) -> subprocess.CompletedProcess[str]:
@@ -45,9 +93,15 @@ def _make(*args: str) -> subprocess.CompletedProcess[str]:
 def test_make_help_is_the_default_and_lists_every_target() -> None:
     proc = _make()
     assert proc.returncode == 0, proc.stderr
-    text = re.sub(r"\x1b\[[0-9;]*m", "", proc.stdout)  # the target names are coloured
+    assert "\x1b" not in proc.stdout  # colour only on a terminal (here stdout is a pipe)
     for target in ("help", "install", "lint", "test", "test-pkg", "bench", "bench-quick", "ci"):
-        assert re.search(rf"^  {target} +\S", text, re.M), target
+        assert re.search(rf"^  {target} +\S", proc.stdout, re.M), target
+
+
+def test_make_test_is_the_test_script() -> None:
+    proc = _make("-n", "test")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "scripts/test"
 
 
 @pytest.mark.parametrize(
@@ -56,12 +110,12 @@ def test_make_help_is_the_default_and_lists_every_target() -> None:
      ("dagster-dlt-dbt", "stacks/dagster-dlt-dbt")],
 )  # fmt: skip
 def test_make_test_pkg_runs_one_member_alone(pkg: str, folder: str) -> None:
+    assert (ROOT / folder / "pyproject.toml").exists()
     proc = _make("-n", "test-pkg", f"PKG={pkg}")
     assert proc.returncode == 0, proc.stderr
-    assert (
-        f"UV_PROJECT_ENVIRONMENT=.venvs/{pkg} uv run --exact --package stacks-{pkg} pytest {folder}"
-        in proc.stdout
-    )
+    assert proc.stdout.splitlines()[-1] == f"scripts/test {pkg}"
+    proc = _make("-n", "test-pkg", f"PKG={pkg}", "ARGS=-x -k merge")
+    assert proc.stdout.splitlines()[-1] == f"scripts/test {pkg} -- -x -k merge"
 
 
 def test_make_test_pkg_without_a_known_pkg_explains_itself() -> None:

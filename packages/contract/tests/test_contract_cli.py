@@ -109,6 +109,9 @@ class SerialOrchestrator(Orchestrator):
 
     name = "serial"
 
+    def build(self, ref):
+        raise NotImplementedError("the CLI never deploys")
+
     def run(self, stack, request, warehouse, report=None) -> RunRecord:
         ledger = Ledger(warehouse)
         record = RunRecord(
@@ -291,13 +294,22 @@ def test_run_passes_select_and_full_refresh(monkeypatch, duckdb_warehouse) -> No
 
     monkeypatch.setattr(SerialOrchestrator, "run", spy)
     result = invoke(
-        "run", "tiny", "-w", _url(duckdb_warehouse), "-s", "items", "-s", "orders",
+        "run", "tiny", "-w", _url(duckdb_warehouse), "-s", "items", "-s", "raw.items__tags",
         "--full-refresh",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     (request,) = seen
-    assert request.select == ("items", "orders") and request.full_refresh
+    assert request.select == ("items", "raw.items__tags") and request.full_refresh
     assert request.stack == "tiny"
+
+
+def test_an_unknown_selection_is_exit_2_before_anything_runs(monkeypatch, duckdb_warehouse):
+    seen = []
+    monkeypatch.setattr(SerialOrchestrator, "run", lambda *a, **k: seen.append(a))
+    result = invoke("run", "tiny", "-w", _url(duckdb_warehouse), "-s", "orders+")
+    assert result.exit_code == 2
+    assert "Nothing named 'orders' to select. Known EL steps: items" in result.stderr
+    assert seen == [], "the orchestrator was called for an invalid selection"
 
 
 def test_failed_run_prints_the_error_and_exits_1(warehouse) -> None:

@@ -6,7 +6,7 @@ import random
 from datetime import UTC, datetime
 
 import pytest
-from stacks_contract.fingerprint import diff, fingerprint, is_metadata_column
+from stacks_contract.fingerprint import diff, fingerprint, is_metadata
 from stacks_contract.ledger import Ledger
 from stacks_contract.models import RunRecord, RunStatus, TableRef, TriggerKind
 from stacks_contract.sql import connect
@@ -39,8 +39,12 @@ def _load(wh, rows, *, table="items", schema="raw", meta="run-1") -> None:
         )
 
 
+#: what the tools behind these columns would declare (el-dlt, el-airbyte, dbt snapshots)
+META = ("_dlt_*", "_airbyte_*", "dbt_updated_at")
+
+
 def _fp(wh, table="items"):
-    return fingerprint(wh, [TableRef("raw", table)])[f"raw.{table}"]
+    return fingerprint(wh, [TableRef("raw", table)], metadata=META)[f"raw.{table}"]
 
 
 def test_equal_data_equal_fingerprint_regardless_of_order_and_metadata(warehouse) -> None:
@@ -88,7 +92,7 @@ def test_duplicate_and_missing_row_with_equal_count_still_differ(warehouse) -> N
 
 def test_metadata_columns_and_tables_are_ignored(warehouse) -> None:
     _load(warehouse, ROWS, meta="run-1")
-    before = fingerprint(warehouse)
+    before = fingerprint(warehouse, metadata=META)
     _load(warehouse, ROWS, meta="run-2")  # same data, every metadata column different
     with connect(warehouse) as conn:  # bookkeeping that must not count as data
         conn.execute("create table raw._dlt_loads (load_id varchar)")
@@ -103,23 +107,28 @@ def test_metadata_columns_and_tables_are_ignored(warehouse) -> None:
             started_at=datetime.now(UTC),
         )
     )
-    after = fingerprint(warehouse)
+    after = fingerprint(warehouse, metadata=META)
     assert list(after) == ["raw.items"]
     assert diff(before, after) == []
 
 
-def test_is_metadata_column() -> None:
-    for name in (
-        "_dlt_id",
-        "_DLT_LOAD_ID",
-        "_stacks_run_id",
-        "_airbyte_extracted_at",
-        "_ab_cdc",
-        "dbt_valid_from",
-    ):
-        assert is_metadata_column(name), name
-    for name in ("id", "dlt_thing", "stacks", "updated_at", "_id"):
-        assert not is_metadata_column(name), name
+def test_only_declared_metadata_is_ignored(warehouse) -> None:
+    # nothing declared: only the contract's own _stacks_* columns are metadata, so a tool's
+    # columns (and a business column that merely looks like one) count as data
+    _load(warehouse, ROWS, meta="run-1")
+    undeclared = fingerprint(warehouse, [TableRef("raw", "items")])["raw.items"]
+    assert "_dlt_id" in undeclared.columns and "dbt_updated_at" in undeclared.columns
+    assert "_stacks_run_id" not in undeclared.columns
+    declared = _fp(warehouse)
+    assert declared.columns == ("active", "amount", "id", "name", "updated_at")
+
+
+def test_is_metadata() -> None:
+    for name in ("_dlt_id", "_DLT_LOAD_ID", "_airbyte_extracted_at", "dbt_updated_at"):
+        assert is_metadata(name, META), name
+    assert is_metadata("_stacks_run_id") and is_metadata("_stacks_quarantine")
+    for name in ("id", "dlt_thing", "stacks", "updated_at", "_id", "dbt_x", "_ab_cdc"):
+        assert not is_metadata(name, META), name
 
 
 def test_fingerprint_all_tables_by_schema(warehouse) -> None:
@@ -138,7 +147,7 @@ def test_views_and_empty_and_metadata_only_tables(warehouse) -> None:
         conn.execute("create table raw.empty (id integer)")
         conn.execute("create table raw.only_meta (_dlt_id varchar)")
         conn.execute("insert into raw.only_meta values ('a'), ('b')")
-    fp = fingerprint(warehouse)
+    fp = fingerprint(warehouse, metadata=META)
     assert fp["raw.v"].rows == 2
     assert fp["raw.empty"].rows == 0
     assert fp["raw.only_meta"] == fp["raw.only_meta"].model_copy(

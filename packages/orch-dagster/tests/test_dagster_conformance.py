@@ -1,11 +1,21 @@
-"""orch-dagster against the contract's orchestrator suite (reference steps, through the ports)."""
+"""orch-dagster against the test kit's suites (reference steps, through the ports)."""
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 import pytest
+from stacks_contract.models import RunRequest, StackSpec, Trigger, TriggerKind
 from stacks_contract.ports import Orchestrator
-from stacks_orch_dagster import DagsterOrchestrator
-from stacks_testing.suites import BaseOrchestratorSuite, OrchestratorHarness
+from stacks_orch_dagster import DagsterOrchestrator, build_definitions
+from stacks_orch_dagster.runstate import TAG_RUN_ID, TAG_SELECT, TAG_TRIGGER
+from stacks_testing.suites import (
+    BaseOrchestratorSuite,
+    BaseTriggerSuite,
+    OrchestratorHarness,
+    TriggerHarness,
+)
 
 
 class DagsterHarness(OrchestratorHarness):
@@ -21,3 +31,61 @@ class TestDagsterConformance(BaseOrchestratorSuite):
     @pytest.fixture
     def orchestrator_harness(self) -> OrchestratorHarness:
         return DagsterHarness()
+
+
+class DagsterTriggerHarness(TriggerHarness):
+    """Ticks the stack's Dagster schedule or sensor with Dagster's own test contexts, from fresh
+    definitions each time (a restarted daemon), and reads the contract request from the tags."""
+
+    def __init__(self, warehouse: Any) -> None:
+        self.warehouse = warehouse
+
+    def fire(
+        self, stack: StackSpec, trigger: Trigger, cursor: str | None, now: datetime
+    ) -> tuple[list[RunRequest], str | None]:
+        import json
+
+        from dagster import DagsterInstance, build_schedule_context, build_sensor_context
+
+        index = stack.triggers.index(trigger)
+        defs = build_definitions(stack, self.warehouse).defs
+        if trigger.kind == "cron":
+            schedule = defs.resolve_schedule_def(f"schedule_{index}")
+            with DagsterInstance.ephemeral() as instance:
+                ctx = build_schedule_context(instance=instance, scheduled_execution_time=now)
+                data = schedule.evaluate_tick(ctx)
+            requests, new_cursor = list(data.run_requests or []), cursor
+            if requests:
+                new_cursor = requests[0].run_key
+        else:
+            sensor = next(
+                s
+                for s in defs.sensors
+                if getattr(s, "name", "").startswith(_prefix(trigger, index))
+            )
+            with DagsterInstance.ephemeral() as instance:
+                ctx = build_sensor_context(instance=instance, cursor=cursor)
+                data = sensor.evaluate_tick(ctx)
+            requests, new_cursor = list(data.run_requests or []), data.cursor
+        out = [
+            RunRequest(
+                run_id=r.tags[TAG_RUN_ID],
+                stack=stack.name,
+                trigger=TriggerKind(r.tags[TAG_TRIGGER]),
+                select=tuple(json.loads(r.tags.get(TAG_SELECT, "[]"))),
+            )
+            for r in requests
+        ]
+        return out, new_cursor
+
+
+def _prefix(trigger: Trigger, index: int) -> str:
+    return (
+        f"file_arrival_{index}" if trigger.kind == "file_arrival" else getattr(trigger, "step", "")
+    )
+
+
+class TestDagsterTriggerConformance(BaseTriggerSuite):
+    @pytest.fixture
+    def trigger_harness(self, warehouse) -> TriggerHarness:
+        return DagsterTriggerHarness(warehouse)

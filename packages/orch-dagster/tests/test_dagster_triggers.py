@@ -65,7 +65,7 @@ def _single(result) -> object:
     return requests[0]
 
 
-def test_cron_schedule_requests_a_whole_stack_run_with_a_fresh_run_id(defs) -> None:
+def test_cron_schedule_requests_a_whole_stack_run_with_one_run_id_per_tick(defs) -> None:
     from dagster import build_schedule_context
 
     (schedule,) = list(defs.schedules)
@@ -73,12 +73,13 @@ def test_cron_schedule_requests_a_whole_stack_run_with_a_fresh_run_id(defs) -> N
     assert schedule.execution_timezone == "UTC"
     tick = datetime(2026, 1, 2, 6, 0, tzinfo=UTC)
     ids = set()
-    for _ in range(2):
-        data = schedule.evaluate_tick(build_schedule_context(scheduled_execution_time=tick))
+    for at in (tick, tick, tick + timedelta(days=1)):
+        data = schedule.evaluate_tick(build_schedule_context(scheduled_execution_time=at))
         req = _single(data)
         assert req.tags[TAG_TRIGGER] == TriggerKind.SCHEDULE.value
+        assert req.run_key == req.tags[TAG_RUN_ID]  # Dagster dedups a re-evaluated tick
         ids.add(req.tags[TAG_RUN_ID])
-    assert len(ids) == 2, "every scheduled run needs its own stacks run id"
+    assert len(ids) == 2, "each tick needs its own stacks run id, the same on re-evaluation"
     job = defs.resolve_job_def(schedule.job_name)
     keys = {k.to_user_string() for k in job.asset_layer.selected_asset_keys}
     assert keys == {
@@ -147,9 +148,22 @@ def test_freshness_bound_is_a_policy_on_every_el_asset(defs) -> None:
     assert graph.get(AssetKey(["analytics", "top_customers"])).freshness_policy is None
 
 
+class UnprobedStep(ref.ReferenceELStep):
+    """A step whose source cannot say whether it changed."""
+
+    source_version = None  # type: ignore[assignment]
+
+
 def test_source_change_on_a_step_without_a_probe_is_a_config_error(
     stack: StackSpec, duckdb_warehouse
 ) -> None:
-    bad = stack.model_copy(update={"triggers": (SourceChangeTrigger(step="customers"),)})
+    customers = stack.step("customers")
+    plain = UnprobedStep("customers", customers.source, "customers")
+    bad = stack.model_copy(
+        update={
+            "el_steps": (plain, stack.step("orders")),
+            "triggers": (SourceChangeTrigger(step="customers"),),
+        }
+    )
     with pytest.raises(ConfigError, match="customers"):
         build_definitions(bad, duckdb_warehouse)

@@ -15,14 +15,17 @@ from stacks_testing.suites import (
     BaseELSuite,
     BaseOrchestratorSuite,
     BaseTransformSuite,
+    BaseTriggerSuite,
     ELHarness,
     OrchestratorHarness,
     TransformHarness,
+    TriggerHarness,
 )
 from stacks_testing.suites.reference import (
     LocalOrchestratorHarness,
     ReferenceELHarness,
     ReferenceTransformHarness,
+    ReferenceTriggerHarness,
 )
 
 
@@ -42,6 +45,12 @@ class TestLocalOrchestratorConformance(BaseOrchestratorSuite):
     @pytest.fixture
     def orchestrator_harness(self, warehouse, tmp_path) -> OrchestratorHarness:
         return LocalOrchestratorHarness()
+
+
+class TestReferenceTriggerConformance(BaseTriggerSuite):
+    @pytest.fixture
+    def trigger_harness(self, warehouse, tmp_path) -> TriggerHarness:
+        return ReferenceTriggerHarness()
 
 
 # --- LocalOrchestrator behaviour beyond the suite -----------------------------------------------

@@ -152,8 +152,8 @@ def test_each_test_gets_its_own_database(postgres_server: PostgresServer, tmp_pa
             "no:cacheprovider",
             "-p",
             "stacks_testing.plugin",
-        ]
-        + ["test_inner_isolation.py"],
+            "test_inner_isolation.py",
+        ],
         cwd=tmp_path,
         env=env,
         capture_output=True,

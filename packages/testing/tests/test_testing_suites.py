@@ -101,8 +101,9 @@ def run_suite(pytester: pytest.Pytester, module: str, select: str) -> pytest.Run
     pytester.makepyfile(test_subject=module)
     # DuckDB only: the child needs no Postgres cluster of its own
     return pytester.runpytest_subprocess(
-        "-p", "no:cacheprovider", "-rs", "-q", "-k", f"({select}) and duckdb"
-    )
+        "-p", "no:cacheprovider", "-p", "stacks_testing.plugin", "-rs", "-q",
+        "-k", f"({select}) and duckdb",
+    )  # fmt: skip
 
 
 def el_suite(pytester: pytest.Pytester, step_class: str, select: str) -> pytest.RunResult:

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import pytest
 import yaml
 from pydantic import SecretStr
-from stacks_contract.errors import ConfigError
 from stacks_contract.models import RunRequest
 from stacks_contract.sql import connect
-from stacks_contract.warehouse import BigQueryWarehouse, DuckDBWarehouse, PostgresWarehouse
+from stacks_contract.warehouse import DuckDBWarehouse, PostgresWarehouse
 from stacks_transform_dbt import PASSWORD_ENV, DbtTransform, render_profile
 
 SECRET = "s3cret-Pa55-word!"
@@ -61,11 +59,6 @@ def test_two_warehouses_get_separate_state(duckdb_warehouse, project_dir, tmp_pa
     # by default beside the DuckDB file, never inside the dbt project
     assert a.is_relative_to(duckdb_warehouse.path.parent)
     assert not a.is_relative_to(project_dir)
-
-
-def test_unsupported_warehouse_is_one_sentence():
-    with pytest.raises(ConfigError, match="cannot render a dbt profile for a bigquery"):
-        render_profile(BigQueryWarehouse(project="p"), profile="x", schema="s")
 
 
 def test_special_characters_survive_rendering(tmp_path):

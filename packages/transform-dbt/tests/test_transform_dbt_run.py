@@ -110,19 +110,30 @@ def test_updated_upstream_row_is_merged_once(warehouse, project_dir, shop):
     ) == [(Decimal(999 + 80 + 130 + 180),)]
 
 
-def test_select_builds_the_model_and_what_depends_on_it(warehouse, project_dir, shop):
+def test_select_builds_exactly_the_named_models(warehouse, project_dir, shop):
     shop.seed(warehouse)
     t = DbtTransform(project_dir)
     first = req()
     t.run(first, warehouse)
-    partial = req(select=("orders_enriched",))
+    partial = req(select=("orders_enriched", "customer_revenue"))
     result = t.run(partial, warehouse)
     assert {m.name for m in result.models} == {"orders_enriched", "customer_revenue"}
     assert {x.model for x in result.tests} == {"orders_enriched", "customer_revenue"}
-    # the staging view was not rebuilt, the downstream table was
+    # the staging view was not rebuilt, the named tables were
     stamp = "select distinct _stacks_run_id from analytics.{}"
     assert rows(warehouse, stamp.format("stg_orders")) == [(first.run_id,)]
     assert rows(warehouse, stamp.format("customer_revenue")) == [(partial.run_id,)]
+    only = t.run(req(select=("orders_enriched",)), warehouse)
+    assert [m.name for m in only.models] == ["orders_enriched"]
+
+
+def test_nodes_and_stamped_come_from_the_project(project_dir):
+    t = DbtTransform(project_dir)
+    nodes = {n.name: n for n in t.nodes()}
+    assert "raw.orders" in nodes["stg_orders"].depends_on
+    assert "stg_orders" in nodes["orders_enriched"].depends_on
+    stamped = {ref.name for ref in t.stamped()}
+    assert {"stg_orders", "customer_revenue"} <= stamped
 
 
 def test_select_unknown_model_is_one_sentence(duckdb_warehouse, project_dir, shop):

@@ -30,6 +30,10 @@ def run(stack: DagsterDltDbtStack, warehouse: Warehouse) -> RunRecord:
         )
 
 
+#: what the stack's tools declare as load metadata (dlt's columns, dbt snapshot columns)
+META = ("_stacks_*", "_dlt_*")
+
+
 def ok(record: RunRecord) -> RunRecord:
     assert record.status == RunStatus.SUCCEEDED, record.error
     return record
@@ -139,11 +143,11 @@ def test_three_runs_equal_one_and_reruns_load_nothing(
         "raw.payments": 176,
     }
     assert first.models_built == 8 and first.tests_failed == 0 and first.tests_passed >= 20
-    once = fingerprint(postgres_warehouse, all_tables(stack, postgres_warehouse))
+    once = fingerprint(postgres_warehouse, all_tables(stack, postgres_warehouse), metadata=META)
     for _ in range(2):
         again = ok(run(stack, postgres_warehouse))
         assert sum(again.rows.values()) == 0, f"a rerun loaded rows: {again.rows}"
-    thrice = fingerprint(postgres_warehouse, all_tables(stack, postgres_warehouse))
+    thrice = fingerprint(postgres_warehouse, all_tables(stack, postgres_warehouse), metadata=META)
     assert thrice == once, diff(once, thrice)
     ledger = Ledger(postgres_warehouse).runs(NAME)
     assert [r.status for r in ledger] == [RunStatus.SUCCEEDED] * 3
@@ -195,12 +199,12 @@ def test_selecting_a_model_rebuilds_it_and_its_dependents_only(
     with stack.session(duckdb_warehouse):
         record = stack.orchestrator().run(
             stack.spec(duckdb_warehouse),
-            RunRequest(stack=stack.name, select=("fct_orders",)),
+            RunRequest(stack=stack.name, select=("fct_orders+",)),
             duckdb_warehouse,
         )
     ok(record)
     assert record.rows == {}, "no EL step is upstream of the selection"
-    assert record.models_built == 3  # fct_orders, dim_customers, daily_revenue
+    assert record.models == ("daily_revenue", "dim_customers", "fct_orders")
     with connect(duckdb_warehouse) as conn:
         (rebuilt,) = conn.execute("select max(_stacks_run_id) from analytics.daily_revenue")[0]
         (staged,) = conn.execute("select max(_stacks_run_id) from analytics_staging.stg_orders")[0]
@@ -226,6 +230,7 @@ def test_a_run_killed_mid_load_converges_on_rerun(
             tables=lambda: all_tables(stack, postgres_warehouse),
             logs=tmp_path / "kill-logs",
             points=3,
+            metadata=stack.spec(postgres_warehouse).metadata_columns(),
         )
     finally:
         postgres_server.drop_database(reference.database)
@@ -245,8 +250,64 @@ def test_the_dagster_dbt_cli_runner_gives_the_same_warehouse(
         )
     ok(record)
     assert record.models_built == 8 and record.tests_failed == 0 and record.tests_passed >= 20
-    via_cli = fingerprint(duckdb_warehouse, all_tables(stack, duckdb_warehouse))
+    via_cli = fingerprint(duckdb_warehouse, all_tables(stack, duckdb_warehouse), metadata=META)
     other = DuckDBWarehouse(path=tmp_path / "in-process.duckdb")
     ok(run(stack, other))
-    in_process = fingerprint(other, all_tables(stack, other))
+    in_process = fingerprint(other, all_tables(stack, other), metadata=META)
     assert via_cli == in_process, diff(in_process, via_cli)
+
+
+@pytest.mark.parametrize(
+    "select",
+    [("shop",), ("fct_orders",), ("raw.payments+",), ("+stg_orders", "tag:nothing_else")],
+    ids=["step", "model", "table-downstream", "unknown-tag"],
+)
+def test_local_and_dagster_run_the_same_selection(
+    stack: DagsterDltDbtStack, duckdb_warehouse, tmp_path: Path, select: tuple[str, ...]
+) -> None:
+    """One meaning of --select under every orchestrator: what ran is compared, run by run."""
+    from stacks_contract.errors import ConfigError
+    from stacks_contract.local import LocalOrchestrator
+
+    other = DuckDBWarehouse(path=tmp_path / "local.duckdb")
+    ran = {}
+    for name, orch, wh in (
+        ("local", LocalOrchestrator(), other),
+        ("dagster", stack.orchestrator(), duckdb_warehouse),
+    ):
+        with stack.session(wh):
+            spec = stack.spec(wh)
+            ok(orch.run(spec, RunRequest(stack=stack.name), wh))
+            try:
+                record = orch.run(spec, RunRequest(stack=stack.name, select=select), wh)
+            except ConfigError as exc:
+                ran[name] = ("ConfigError", str(exc))
+                continue
+        ok(record)
+        ran[name] = (record.steps, record.models)
+    assert ran["local"] == ran["dagster"], ran
+
+
+def test_the_generic_port_path_leaves_the_same_warehouse_as_the_native_one(
+    stack: DagsterDltDbtStack, duckdb_warehouse, tmp_path: Path
+) -> None:
+    """Without the [dlt]/[dbt] extras (here: native=False) every step runs through its port;
+    the warehouse must not notice which path ran."""
+    from stacks_orch_dagster import DagsterOrchestrator
+
+    generic_wh = DuckDBWarehouse(path=tmp_path / "generic.duckdb")
+    with stack.session(duckdb_warehouse):
+        native = ok(run(stack, duckdb_warehouse))
+        orch = DagsterOrchestrator(native=False)
+        spec = stack.spec(generic_wh)
+        generic = ok(orch.run(spec, RunRequest(stack=stack.name), generic_wh))
+        keys = {k.to_user_string() for k in orch.definitions(spec, generic_wh).all_keys()}
+    assert "analytics/fct_orders" in keys and "fct_orders" not in keys  # port keys, not dbt's
+    assert (generic.rows, generic.models, generic.tests_passed) == (
+        native.rows,
+        native.models,
+        native.tests_passed,
+    )
+    assert fingerprint(generic_wh, all_tables(stack, generic_wh), metadata=META) == fingerprint(
+        duckdb_warehouse, all_tables(stack, duckdb_warehouse), metadata=META
+    )

@@ -32,16 +32,13 @@ from stacks_contract.ports import (
     silent,
 )
 from stacks_contract.warehouse import (
-    BigQueryWarehouse,
     DuckDBWarehouse,
     PostgresWarehouse,
-    SnowflakeWarehouse,
     Warehouse,
     parse_warehouse,
 )
 
 __all__ = [
-    "BigQueryWarehouse",
     "ChangeProbe",
     "ConfigError",
     "CronTrigger",
@@ -61,7 +58,6 @@ __all__ = [
     "RunRecord",
     "RunRequest",
     "RunStatus",
-    "SnowflakeWarehouse",
     "SourceChangeTrigger",
     "Stack",
     "StackSpec",

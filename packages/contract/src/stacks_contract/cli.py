@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import sys
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager, redirect_stdout
 from typing import NoReturn
 
@@ -25,7 +25,7 @@ from rich.text import Text
 from stacks_contract.console import ConsoleReporter, render_summary
 from stacks_contract.errors import ConfigError, StacksError, WarehouseUnreachable
 from stacks_contract.models import RunRecord, RunRequest, RunStatus
-from stacks_contract.ports import Stack
+from stacks_contract.ports import Reporter, Stack
 from stacks_contract.warehouse import Warehouse, parse_warehouse, redact
 
 __all__ = ["main"]
@@ -160,7 +160,7 @@ def _run_once(
     stack: Stack,
     warehouse: Warehouse,
     request: RunRequest,
-    reporter: Callable[[str, str], None],
+    reporter: Reporter,
     *,
     in_session: bool,
 ) -> RunRecord:
@@ -178,16 +178,29 @@ def _run_once(
     "--select",
     "-s",
     multiple=True,
-    help="Run only this step/model and what depends on it (repeatable).",
+    help="Run only what this selects (repeatable): an EL step, a table or a model; X+ adds "
+    "what is downstream, +X what is upstream, tag:T every model tagged T.",
 )
+@click.option("--exclude", "-x", multiple=True, help="Leave out what this selects (same grammar).")
 @click.option("--full-refresh", is_flag=True, help="Rebuild everything from scratch.")
-def run_cmd(name: str, url: str | None, select: tuple[str, ...], full_refresh: bool) -> None:
+def run_cmd(
+    name: str,
+    url: str | None,
+    select: tuple[str, ...],
+    exclude: tuple[str, ...],
+    full_refresh: bool,
+) -> None:
     """Run the stack NAME once and print a summary."""
+    from stacks_contract.selection import resolve
+
     stack, warehouse = _prepare(name, url)
     err = _err()
     reporter = ConsoleReporter(err)
     with _errors(warehouse):
-        request = RunRequest(stack=name, select=select, full_refresh=full_refresh)
+        request = RunRequest(stack=name, select=select, exclude=exclude, full_refresh=full_refresh)
+        if select or exclude:  # a bad selector is bad input: exit 2 before anything runs
+            with _tool_output_to_stderr():
+                resolve(stack.spec(warehouse), select, exclude)
     err.print(
         Text(f"Running {name} (run {request.run_id}) into {warehouse.redacted_url()}"),
         soft_wrap=True,
@@ -222,6 +235,7 @@ def check_cmd(name: str, url: str | None, runs: int) -> None:
     err = _err()
     reporter = ConsoleReporter(err)
     with _errors(warehouse), _tool_output_to_stderr(), stack.session(warehouse):
+        metadata = stack.spec(warehouse).metadata_columns()
         for i in range(1, runs + 1):
             request = RunRequest(stack=name)
             err.print(Text(f"Run {i}/{runs} of {name} (run {request.run_id})"), soft_wrap=True)
@@ -229,8 +243,8 @@ def check_cmd(name: str, url: str | None, runs: int) -> None:
                 record = _run_once(stack, warehouse, request, reporter, in_session=True)
             _check_record(record, warehouse)
             if i == 1:
-                first = fingerprint(warehouse)
-        last = fingerprint(warehouse)
+                first = fingerprint(warehouse, metadata=metadata)
+        last = fingerprint(warehouse, metadata=metadata)
     out = _out()
     lines = diff(first, last)
     if lines:

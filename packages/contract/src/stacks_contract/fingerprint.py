@@ -1,9 +1,12 @@
 """Warehouse fingerprints: an order-independent content hash per table.
 
 Equal data gives an equal fingerprint; one changed value, one duplicated row or one missing row
-gives a different one. Load metadata is ignored: every column whose name starts with one of
-:data:`METADATA_PREFIXES` (run ids, load ids and timestamps, tool row ids), and the tools' own
-bookkeeping tables (:data:`METADATA_TABLES`).
+gives a different one. Load metadata is ignored, and what counts as metadata is declared, not
+guessed: the contract's own ``_stacks_*`` columns and tables (run ids, load times, the ledger,
+quarantine), plus whatever the stack's implementations declare in their ``metadata_columns``
+(:meth:`StackSpec.metadata_columns`): ``fnmatch`` patterns such as ``_dlt_*`` that apply to
+column names and, for a whole-warehouse fingerprint, to table names (a tool's bookkeeping
+tables). A business column named ``dbt_x`` counts unless something declares it.
 
 The hash is computed inside the database: ``md5`` of each row's text form, sorted, concatenated and
 hashed again, so duplicates count and order does not. Digests are comparable within one engine
@@ -12,7 +15,7 @@ hashed again, so duplicates count and order does not. Digests are comparable wit
 
 from __future__ import annotations
 
-import re
+import fnmatch
 from collections.abc import Iterable, Mapping
 
 from pydantic import BaseModel, ConfigDict
@@ -21,9 +24,10 @@ from stacks_contract.models import TableRef
 from stacks_contract.sql import Connection, connect, qualified, quote_ident
 from stacks_contract.warehouse import Warehouse
 
-METADATA_PREFIXES: tuple[str, ...] = ("_dlt_", "_airbyte_", "_stacks_", "_ab_", "dbt_")
-#: bookkeeping tables: dlt's state/loads/version, the run ledger, dbt snapshots' internals
-METADATA_TABLES = re.compile(r"^(_dlt_.*|_stacks_runs|_airbyte_.*|.*__dbt_tmp.*)$")
+#: the contract's own metadata: run-id / load-time columns, ledger and quarantine tables
+CONTRACT_METADATA: tuple[str, ...] = ("_stacks_*",)
+#: schemas that hold only bookkeeping
+METADATA_SCHEMAS = frozenset({"stacks_meta"})
 
 
 class TableFingerprint(BaseModel):
@@ -37,12 +41,17 @@ class TableFingerprint(BaseModel):
 Fingerprint = dict[str, TableFingerprint]  # "schema.table" -> fingerprint
 
 
-def is_metadata_column(name: str) -> bool:
-    return name.lower().startswith(METADATA_PREFIXES)
+def is_metadata(name: str, metadata: Iterable[str] = ()) -> bool:
+    """``name`` (a column or table) matches the contract's or one of the declared patterns."""
+    low = name.lower()
+    return any(fnmatch.fnmatchcase(low, p.lower()) for p in (*CONTRACT_METADATA, *metadata))
 
 
-def table_fingerprint(conn: Connection, schema: str, table: str) -> TableFingerprint:
-    cols = sorted(c for c in conn.columns(schema, table) if not is_metadata_column(c))
+def table_fingerprint(
+    conn: Connection, schema: str, table: str, metadata: Iterable[str] = ()
+) -> TableFingerprint:
+    patterns = tuple(metadata)
+    cols = sorted(c for c in conn.columns(schema, table) if not is_metadata(c, patterns))
     src = qualified(schema, table)
     if not cols:  # nothing but metadata: only the row count means anything
         n = conn.count(schema, table)
@@ -70,21 +79,26 @@ def fingerprint(
     tables: Iterable[TableRef] | None = None,
     *,
     schemas: Iterable[str] | None = None,
+    metadata: Iterable[str] = (),
 ) -> Fingerprint:
-    """Fingerprint the given tables, or every non-metadata table (in ``schemas`` if given)."""
+    """Fingerprint the given tables, or every non-metadata table (in ``schemas`` if given).
+
+    ``metadata``: the patterns the implementations declare (``StackSpec.metadata_columns()``,
+    ``ELStep.metadata_columns``); the contract's ``_stacks_*`` always applies."""
+    patterns = tuple(metadata)
     with connect(warehouse) as conn:
         if tables is None:
             wanted = set(schemas) if schemas is not None else None
             refs = [
                 TableRef(schema=s, name=t)
                 for s, t in conn.tables()
-                if not METADATA_TABLES.match(t)
+                if not is_metadata(t, patterns)
                 and (wanted is None or s in wanted)
-                and s != "stacks_meta"
+                and s not in METADATA_SCHEMAS
             ]
         else:
             refs = list(tables)
-        return {r.key: table_fingerprint(conn, r.schema_name, r.name) for r in refs}
+        return {r.key: table_fingerprint(conn, r.schema_name, r.name, patterns) for r in refs}
 
 
 def diff(

@@ -29,7 +29,11 @@ _COLUMNS = (
     "tests_passed",
     "tests_failed",
     "error",
+    "steps_json",
+    "models_json",
 )
+#: columns added after the first release: an older ledger table gains them on first use
+_ADDED = ("steps_json", "models_json")
 
 
 class Ledger:
@@ -38,6 +42,13 @@ class Ledger:
 
     def _ensure(self, conn: Connection) -> None:
         if conn.table_exists(LEDGER_SCHEMA, LEDGER_TABLE):
+            have = set(conn.columns(LEDGER_SCHEMA, LEDGER_TABLE))
+            for column in _ADDED:
+                if column not in have:
+                    conn.execute(
+                        f"alter table {LEDGER_SCHEMA}.{LEDGER_TABLE} "
+                        f"add column if not exists {column} varchar"
+                    )
             return
         # Several steps may record their first run at once (parallel orchestrator workers): on
         # Postgres, concurrent "create ... if not exists" can still collide in the catalog
@@ -51,7 +62,8 @@ class Ledger:
                     "orchestrator varchar not null, trigger varchar not null, "
                     "status varchar not null, started_at timestamptz not null, "
                     "finished_at timestamptz, rows_json varchar not null, models_built integer, "
-                    "tests_passed integer, tests_failed integer, error varchar)"
+                    "tests_passed integer, tests_failed integer, error varchar, "
+                    "steps_json varchar, models_json varchar)"
                 )
                 return
             except Exception:
@@ -75,6 +87,8 @@ class Ledger:
             run.tests_passed,
             run.tests_failed,
             run.error,
+            json.dumps(list(run.steps)),
+            json.dumps(list(run.models)),
         )
         updates = ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS[1:])
         with connect(self.warehouse) as conn:
@@ -137,4 +151,6 @@ def _to_record(row: tuple) -> RunRecord:
         tests_passed=d["tests_passed"] or 0,
         tests_failed=d["tests_failed"] or 0,
         error=d["error"],
+        steps=tuple(json.loads(d["steps_json"] or "[]")),
+        models=tuple(json.loads(d["models_json"] or "[]")),
     )

@@ -1,47 +1,70 @@
-"""The simplest orchestrator: every step called directly, in-process, one after another.
+"""The reference orchestrator: every step called directly, in-process, one after another.
 
 It is the baseline the real orchestrators are compared with (in the benchmarks and the suites):
-whatever Dagster/Airflow/Temporal add, the warehouse must end up exactly as after this.
+whatever Dagster, Airflow or Temporal add, the warehouse must end up exactly as after this, and
+the ledger must read the same.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import ClassVar
 
-from stacks_contract.errors import StepFailed
+from stacks_contract.errors import StacksError, StepFailed
 from stacks_contract.ledger import Ledger
-from stacks_contract.manifest import plan
 from stacks_contract.models import (
-    NodeStatus,
+    LoadResult,
     RunRecord,
     RunRequest,
-    RunStatus,
+    StackRef,
     StackSpec,
     TransformResult,
-    utcnow,
 )
 from stacks_contract.ports import Orchestrator, Reporter, silent
+from stacks_contract.selection import resolve
 from stacks_contract.warehouse import Warehouse, redact
 
-__all__ = ["LocalOrchestrator"]
+__all__ = ["LocalJob", "LocalOrchestrator", "step_error"]
 
 
-def _one_line(exc: BaseException) -> str:
+def step_error(step: str, exc: BaseException, warehouse: Warehouse) -> str:
+    """The one sentence a failed step leaves in the ledger, whichever orchestrator ran it."""
+    if isinstance(exc, StepFailed):
+        return redact(str(exc), warehouse)
     text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    first = text.splitlines()[0] if text else ""
+    if not isinstance(exc, StacksError):  # a tool's exception: its type says what kind of error
+        first = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+    return redact(f"Step {step!r} failed: {first}", warehouse)
+
+
+@dataclass(frozen=True)
+class LocalJob:
+    """What :meth:`LocalOrchestrator.build` returns: the stack ``ref`` names, run on call."""
+
+    orchestrator: LocalOrchestrator
+    ref: StackRef
+
+    def __call__(self, request: RunRequest | None = None, report: Reporter = silent) -> RunRecord:
+        stack = self.ref.load()
+        warehouse = self.ref.resolve_warehouse()
+        request = request or RunRequest(stack=self.ref.stack)
+        with stack.session(warehouse):
+            return self.orchestrator.run(stack.spec(warehouse), request, warehouse, report)
 
 
 class LocalOrchestrator(Orchestrator):
-    """Runs the EL steps in the order the stack lists them, then the transform.
+    """Runs the selected EL steps in the stack's order, then the selected transform nodes.
 
-    ``request.select``: a name that is an EL step runs that step and then the transform (which
-    depends on every step); any other name is passed to the transform as a model selection, and
-    no EL step runs. :func:`~stacks_contract.manifest.plan` is checked first, so a stack whose
-    transform reads a table no step produces raises :class:`ConfigError` before anything runs.
+    The selection is :func:`~stacks_contract.selection.resolve`'s, checked (with the manifest)
+    before the ledger row is written: a bad name raises :class:`ConfigError` and nothing runs.
     """
 
     supports_partial_runs: ClassVar[bool] = True
     name = "local"
+
+    def build(self, ref: StackRef) -> LocalJob:
+        return LocalJob(self, ref)
 
     def run(
         self,
@@ -50,66 +73,42 @@ class LocalOrchestrator(Orchestrator):
         warehouse: Warehouse,
         report: Reporter = silent,
     ) -> RunRecord:
-        plan(stack)  # raises ConfigError: nothing has run, nothing to record
-        step_names = {s.name for s in stack.el_steps}
-        chosen = [n for n in request.select if n in step_names]
-        models = tuple(n for n in request.select if n not in step_names)
-        steps = [s for s in stack.el_steps if not request.select or s.name in chosen]
-        ledger = Ledger(warehouse)
-        record = ledger.start(stack.name, self.name, request)
-        rows: dict[str, int] = {}
+        selection = resolve(stack, request.select, request.exclude)
+        record = Ledger(warehouse).start(stack.name, self.name, request)
+        loads: list[LoadResult] = []
 
-        def finish(status: RunStatus, error: str | None = None, **extra: int) -> RunRecord:
-            done = record.model_copy(
-                update={
-                    "status": status,
-                    "finished_at": utcnow(),
-                    "rows": rows,
-                    "error": redact(error, warehouse) if error else None,
-                    **extra,
-                }
+        def finish(error: str | None = None, transform: TransformResult | None = None) -> RunRecord:
+            done = RunRecord.from_results(
+                request,
+                stack=stack.name,
+                orchestrator=self.name,
+                started_at=record.started_at,
+                loads=loads,
+                transform=transform,
+                transform_step=stack.transform.name if stack.transform else "transform",
+                error=error,
             )
-            ledger.record(done)
+            Ledger(warehouse).record(done)
             return done
 
-        for step in steps:
+        for name in selection.steps:
+            step = stack.step(name)
             report(step.name, "running")
             try:
-                result = step.run(request, warehouse, report)
-            except StepFailed as exc:
-                return finish(RunStatus.FAILED, str(exc))
+                loads.append(step.run(request, warehouse, report))
             except Exception as exc:  # any tool error becomes a failed run naming the step
-                return finish(RunStatus.FAILED, f"Step {step.name!r} failed: {_one_line(exc)}")
-            for table, n in result.rows.items():
-                rows[table] = rows.get(table, 0) + n
-        if stack.transform is None:
-            return finish(RunStatus.SUCCEEDED)
-
+                return finish(step_error(step.name, exc, warehouse))
+        if stack.transform is None or not selection.runs_transform:
+            return finish()
         transform = stack.transform
         report(transform.name, "running")
-        sub = request.model_copy(update={"select": models})
+        sub = request.model_copy(update={"select": selection.transform_select(), "exclude": ()})
         try:
-            tr = transform.run(sub, warehouse, report)
-        except StepFailed as exc:
-            return finish(RunStatus.FAILED, str(exc))
+            result = transform.run(sub, warehouse, report)
         except Exception as exc:
-            return finish(RunStatus.FAILED, f"Step {transform.name!r} failed: {_one_line(exc)}")
-        counts = _counts(tr)
-        if not tr.ok:
-            bad = [m.name for m in tr.models if m.status == NodeStatus.ERROR] + [
-                t.name for t in tr.tests if t.status in (NodeStatus.FAIL, NodeStatus.ERROR)
-            ]
-            return finish(
-                RunStatus.FAILED,
-                f"Step {transform.name!r} failed: {', '.join(bad)} did not pass.",
-                **counts,
-            )
-        return finish(RunStatus.SUCCEEDED, **counts)
-
-
-def _counts(tr: TransformResult) -> dict[str, int]:
-    return {
-        "models_built": sum(1 for m in tr.models if m.status == NodeStatus.SUCCESS),
-        "tests_passed": tr.count(NodeStatus.PASS),
-        "tests_failed": tr.count(NodeStatus.FAIL) + tr.count(NodeStatus.ERROR),
-    }
+            # a transform that failed part-way may carry what it did build (dbt does)
+            partial = getattr(exc, "result", None)
+            if not isinstance(partial, TransformResult):
+                partial = None
+            return finish(step_error(transform.name, exc, warehouse), partial)
+        return finish(transform=result)

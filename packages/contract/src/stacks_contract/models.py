@@ -8,11 +8,12 @@ the run ledger stores :class:`RunRecord` rows.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 _IDENT = r"^[A-Za-z_][A-Za-z0-9_$]*$"
 
@@ -77,13 +78,19 @@ class RunStatus(StrEnum):
 
 
 class RunRequest(_Frozen):
-    """What starts a run. The run id travels to every step and onto every loaded row."""
+    """What starts a run. The run id travels to every step and onto every loaded row.
+
+    ``select`` / ``exclude`` are selectors in the grammar of :mod:`stacks_contract.selection`
+    (``X``, ``X+``, ``+X``, ``tag:T``), resolved against the stack's manifest by
+    :func:`stacks_contract.selection.resolve` before anything runs. A :class:`Transform` is
+    handed a request whose ``select`` holds the exact node names it must build (empty: all).
+    """
 
     run_id: str = Field(default_factory=new_run_id, pattern=r"^[A-Za-z0-9_.:\-]+$")
     stack: str
     trigger: TriggerKind = TriggerKind.MANUAL
-    #: partial run: only these steps/models and what depends on them (orchestrator-specific names)
     select: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
     full_refresh: bool = False
     requested_at: datetime = Field(default_factory=utcnow)
 
@@ -150,9 +157,39 @@ class TransformResult(_Frozen):
     def count(self, status: NodeStatus) -> int:
         return sum(1 for t in self.tests if t.status == status)
 
+    def failure_sentence(self, step: str) -> str:
+        """The one sentence every orchestrator records for a transform that is not ok:
+        ``Step 'dbt' failed: model(s) a (msg) failed; 2 test(s) failed: t1 (5 rows), t2.``"""
+        bad = [m for m in self.models if m.status == NodeStatus.ERROR]
+        failed = [t for t in self.tests if t.status in (NodeStatus.FAIL, NodeStatus.ERROR)]
+        parts = []
+        if bad:
+            shown = ", ".join(m.name + (f" ({m.message})" if m.message else "") for m in bad)
+            parts.append(f"model(s) {shown} failed")
+        if failed:
+            shown = ", ".join(
+                t.name + (f" ({t.failures} rows)" if t.failures else "") for t in failed
+            )
+            parts.append(f"{len(failed)} test(s) failed: {shown}")
+        return f"Step {step!r} failed: {'; '.join(parts) or 'the transform reported a failure'}."
+
+
+class TransformNode(_Frozen):
+    """One buildable node of a transform (a dbt model, seed or snapshot; a SQL model).
+
+    ``depends_on`` names other nodes of the same transform, or tables (``schema.table``) it
+    reads from the transform's sources. :mod:`stacks_contract.selection` walks these edges.
+    """
+
+    name: str
+    table: TableRef | None = None
+    depends_on: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+
 
 class RunRecord(_Frozen):
-    """One row of the run ledger."""
+    """One row of the run ledger. Build a finished one with :meth:`from_results`, whichever
+    orchestrator ran the steps, so totals and failure sentences are the same everywhere."""
 
     run_id: str
     stack: str
@@ -166,6 +203,58 @@ class RunRecord(_Frozen):
     tests_passed: int = 0
     tests_failed: int = 0
     error: str | None = None
+    #: EL steps that ran, in the order they finished
+    steps: tuple[str, ...] = ()
+    #: transform nodes built successfully, sorted
+    models: tuple[str, ...] = ()
+
+    @classmethod
+    def from_results(
+        cls,
+        request: RunRequest,
+        *,
+        stack: str,
+        orchestrator: str,
+        started_at: datetime,
+        loads: Sequence[LoadResult] = (),
+        transform: TransformResult | None = None,
+        transform_step: str = "transform",
+        error: str | None = None,
+        finished_at: datetime | None = None,
+    ) -> RunRecord:
+        """The finished record of a run: rows summed per table over ``loads``, the transform's
+        models and tests counted, status ``failed`` when ``error`` is given or the transform is
+        not ok (its :meth:`TransformResult.failure_sentence` is then the error)."""
+        rows: dict[str, int] = {}
+        for load in loads:
+            for table, n in load.rows.items():
+                rows[table] = rows.get(table, 0) + int(n)
+        built: tuple[str, ...] = ()
+        passed = failed = 0
+        if transform is not None:
+            built = tuple(
+                sorted(m.name for m in transform.models if m.status == NodeStatus.SUCCESS)
+            )
+            passed = transform.count(NodeStatus.PASS)
+            failed = transform.count(NodeStatus.FAIL) + transform.count(NodeStatus.ERROR)
+            if error is None and not transform.ok:
+                error = transform.failure_sentence(transform_step)
+        return cls(
+            run_id=request.run_id,
+            stack=stack,
+            orchestrator=orchestrator,
+            trigger=request.trigger,
+            status=RunStatus.FAILED if error else RunStatus.SUCCEEDED,
+            started_at=started_at,
+            finished_at=finished_at or utcnow(),
+            rows=rows,
+            models_built=len(built),
+            tests_passed=passed,
+            tests_failed=failed,
+            error=error,
+            steps=tuple(load.step for load in loads),
+            models=built,
+        )
 
     @property
     def seconds(self) -> float | None:
@@ -235,3 +324,64 @@ class StackSpec(BaseModel):
             if s.name == name:
                 return s
         raise KeyError(name)
+
+    def metadata_columns(self) -> tuple[str, ...]:
+        """Columns the stack's implementations declare as load metadata (exact names, or
+        prefixes ending in ``*``): the fingerprint ignores them. ``_stacks_*`` is always one."""
+        found = {"_stacks_*"}
+        for part in (*self.el_steps, self.transform):
+            found.update(getattr(part, "metadata_columns", ()) or ())
+        return tuple(sorted(found))
+
+
+class StackRef(_Frozen):
+    """A serialisable, secret-free name for a stack a scheduler or worker rebuilds on its side.
+
+    ``stack`` is the entry-point name (group ``stacks.stacks``). The warehouse is read from the
+    environment variable ``warehouse_env`` when set, else from ``warehouse`` (a URL that must
+    not carry a password, e.g. ``duckdb:///abs/path.duckdb``), else the default DuckDB file
+    ``./.stacks/<stack>.duckdb``. Secrets never travel in a ref: DAG files, run payloads and
+    workflow histories carry this, and each process reads credentials from its environment.
+    """
+
+    stack: str = Field(pattern=r"^[a-z0-9][a-z0-9\-]*$")
+    warehouse_env: str = Field(default="STACKS_WAREHOUSE", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    warehouse: str | None = None
+
+    @field_validator("warehouse")
+    @classmethod
+    def _no_password(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        from stacks_contract.warehouse import parse_warehouse
+
+        parsed = parse_warehouse(v)
+        secret = getattr(parsed, "password", None)
+        if secret is not None and secret.get_secret_value():
+            raise ValueError(
+                "a StackRef must not carry a password: put the URL in the environment "
+                "variable named by warehouse_env instead"
+            )
+        return parsed.redacted_url()
+
+    def resolve_warehouse(self, env: Mapping[str, str] | None = None) -> Any:
+        """The :data:`~stacks_contract.warehouse.Warehouse` this ref names, in this process."""
+        import os
+
+        from stacks_contract.warehouse import parse_warehouse
+
+        env = os.environ if env is None else env
+        return parse_warehouse(
+            env.get(self.warehouse_env) or self.warehouse, default_name=self.stack
+        )
+
+    def load(self) -> Any:
+        """The installed :class:`~stacks_contract.ports.Stack` (imports its module)."""
+        from stacks_contract.registry import load_stack
+
+        return load_stack(self.stack)
+
+    def spec(self, env: Mapping[str, str] | None = None) -> StackSpec:
+        """The stack's spec bound to :meth:`resolve_warehouse`."""
+        spec: StackSpec = self.load().spec(self.resolve_warehouse(env))
+        return spec

@@ -17,14 +17,16 @@ from __future__ import annotations
 import contextlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from stacks_contract.models import (
     LoadResult,
     RunRecord,
     RunRequest,
+    StackRef,
     StackSpec,
     TableRef,
+    TransformNode,
     TransformResult,
 )
 
@@ -61,6 +63,11 @@ class ELStep(ABC):
     incremental: ClassVar[bool] = False
     #: rows that break the declared schema go to a quarantine table and are counted
     quarantine: ClassVar[bool] = False
+    #: every row written carries the run id in ``_stacks_run_id`` (the EL suite checks it)
+    stamps_run_id: ClassVar[bool] = False
+    #: columns the step's tool adds to every row as load metadata (exact names, or prefixes
+    #: ending in ``*``): fingerprints ignore them, so equal data fingerprints equal
+    metadata_columns: ClassVar[tuple[str, ...]] = ()
 
     name: str
 
@@ -68,6 +75,12 @@ class ELStep(ABC):
     def produces(self) -> tuple[TableRef, ...]:
         """Every table a run may create or write, child tables included. Must not touch the
         source or the warehouse (orchestrators call it while building definitions)."""
+
+    def cancel(self, run_id: str, warehouse: Warehouse) -> None:
+        """Stop work a remote engine still does for ``run_id`` after the local process that
+        started it died (the suites call it after every SIGKILL). Steps whose work happens in
+        the calling process have nothing to stop: the default does nothing."""
+        return None
 
     @abstractmethod
     def run(
@@ -93,10 +106,12 @@ class ChangeProbe(ABC):
 class Transform(ABC):
     """Transform raw tables inside the warehouse (models + tests, in dependency order)."""
 
-    #: ``run(select=...)`` refreshes only the selected models (and what depends on them)
+    #: ``run`` builds only the nodes named in ``request.select``
     supports_selection: ClassVar[bool] = False
-    #: models stamp the run id into the ``_stacks_run_id`` column
+    #: models may stamp the run id into ``_stacks_run_id``; which ones do is :meth:`stamped`
     stamps_run_id: ClassVar[bool] = False
+    #: columns the tool adds as metadata (see :attr:`ELStep.metadata_columns`)
+    metadata_columns: ClassVar[tuple[str, ...]] = ()
 
     name: str
 
@@ -108,27 +123,59 @@ class Transform(ABC):
     def produces(self) -> tuple[TableRef, ...]:
         """Tables (and views) this transform materialises."""
 
+    def nodes(self) -> tuple[TransformNode, ...]:
+        """The buildable nodes and their edges, for :mod:`stacks_contract.selection`.
+
+        Default: one node per produced table, named by the table, reading every consumed
+        table. A transform that knows its graph (dbt's manifest) says so here."""
+        sources = tuple(t.key for t in self.consumes())
+        return tuple(
+            TransformNode(name=t.name, table=t, depends_on=sources) for t in self.produces()
+        )
+
+    def stamped(self) -> tuple[TableRef, ...]:
+        """The produced tables whose rows carry ``_stacks_run_id``, as the project is written
+        (checked per table by the transform suite). Default: all when :attr:`stamps_run_id`."""
+        return self.produces() if self.stamps_run_id else ()
+
     @abstractmethod
     def run(
         self, request: RunRequest, warehouse: Warehouse, report: Reporter = silent
     ) -> TransformResult:
-        """Build every model (or ``request.select`` and its descendants; everything from scratch
-        with ``request.full_refresh``) and run its tests. A failing test gives a result with
-        ``ok == False``; a SQL error raises :class:`~stacks_contract.errors.StepFailed` naming the
-        model and carrying the database's message."""
+        """Build exactly the nodes named in ``request.select`` (every node when it is empty;
+        everything from scratch with ``request.full_refresh``) and run their tests. Which nodes
+        to build is resolved by the orchestrator (:func:`stacks_contract.selection.resolve`).
+        A failing test gives a result with ``ok == False``; a SQL error raises
+        :class:`~stacks_contract.errors.StepFailed` naming the model and carrying the database's
+        message."""
 
 
 class Orchestrator(ABC):
-    """Runs a :class:`StackSpec`: every EL step, then the transform, recording the run.
+    """Runs a :class:`StackSpec`, and deploys it as its tool's native artefact.
 
-    Whatever runs a stack writes one :class:`RunRecord` to the run ledger
-    (:class:`stacks_contract.ledger.Ledger`) at start (``running``) and at the end.
+    Two ways in, one semantics:
+
+    * :meth:`run`: once, in-process (``stacks run``, tests), returning the ledger record;
+    * :meth:`build`: the artefact a scheduler or worker loads (Dagster ``Definitions``, an
+      Airflow DAG, a Temporal worker with its workflow and schedules), from a :class:`StackRef`,
+      so it rebuilds the stack on its own side and no secret travels.
+
+    Either way, the semantics are the contract's, rendered, never re-invented: selection
+    (:func:`stacks_contract.selection.resolve`, before anything runs), triggers
+    (:mod:`stacks_contract.triggers`), and the ledger: one :class:`RunRecord` per run, written
+    ``running`` at start (:meth:`Ledger.start`) and finished with :meth:`RunRecord.from_results`,
+    whoever launched the run.
     """
 
-    #: ``run`` honours ``request.select`` (one step/model and what depends on it)
+    #: ``run`` honours ``request.select`` / ``request.exclude``
     supports_partial_runs: ClassVar[bool] = False
 
     name: str
+
+    @abstractmethod
+    def build(self, ref: StackRef) -> Any:
+        """The native artefact for the stack ``ref`` names. Must not touch the source or the
+        warehouse beyond reading the stack's spec (schedulers import it often)."""
 
     @abstractmethod
     def run(

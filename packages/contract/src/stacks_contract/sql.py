@@ -129,11 +129,11 @@ def connect(warehouse: Warehouse, *, read_only: bool = False) -> Connection:
         try:
             if not read_only:
                 warehouse.path.parent.mkdir(parents=True, exist_ok=True)
-            raw = duckdb.connect(str(warehouse.path), read_only=read_only)
-            raw.execute("set TimeZone = 'UTC'")
+            db = duckdb.connect(str(warehouse.path), read_only=read_only)
+            db.execute("set TimeZone = 'UTC'")
         except (duckdb.Error, OSError) as exc:
             raise WarehouseUnreachable(
                 f"Cannot open the DuckDB warehouse {warehouse.path}: {str(exc).splitlines()[0]}"
             ) from None
-        return Connection(raw, "duckdb")
+        return Connection(db, "duckdb")
     raise ConfigError(f"The {warehouse.kind} warehouse has no SQL driver in stacks-contract yet.")

@@ -2,8 +2,9 @@
 
 One model per engine, joined in the :data:`Warehouse` discriminated union. Callers only ever pass
 a ``Warehouse`` around and ask it for :meth:`~_WarehouseBase.redacted_url`; tool packages translate
-it into their own configuration (a dlt destination, a dbt profile). Adding Snowflake or BigQuery
-means a new member of the union, not a change to any caller.
+it into their own configuration (a dlt destination, a dbt profile). Only engines the ledger,
+fingerprint and CLI can use through one code path are offered (Postgres, DuckDB); another engine
+is a new member of the union together with its driver in :mod:`stacks_contract.sql`.
 
 Secrets are :class:`pydantic.SecretStr`: ``repr``, ``str`` and ``model_dump`` never show them.
 """
@@ -77,37 +78,7 @@ class DuckDBWarehouse(_WarehouseBase):
         return f"duckdb://{self.path}?schema={self.schema_}"
 
 
-class SnowflakeWarehouse(_WarehouseBase):
-    """Declared so the union's shape is settled; no package in this repo writes to it yet."""
-
-    kind: Literal["snowflake"] = "snowflake"
-    account: str
-    database: str
-    user: str
-    password: SecretStr = SecretStr("")
-    warehouse: str | None = None
-    role: str | None = None
-
-    def redacted_url(self) -> str:
-        return f"snowflake://{self.user}:***@{self.account}/{self.database}?schema={self.schema_}"
-
-
-class BigQueryWarehouse(_WarehouseBase):
-    """Declared so the union's shape is settled; no package in this repo writes to it yet."""
-
-    kind: Literal["bigquery"] = "bigquery"
-    project: str
-    location: str = "US"
-    credentials_path: Path | None = None
-
-    def redacted_url(self) -> str:
-        return f"bigquery://{self.project}?schema={self.schema_}"
-
-
-Warehouse = Annotated[
-    PostgresWarehouse | DuckDBWarehouse | SnowflakeWarehouse | BigQueryWarehouse,
-    Field(discriminator="kind"),
-]
+Warehouse = Annotated[PostgresWarehouse | DuckDBWarehouse, Field(discriminator="kind")]
 _ADAPTER: TypeAdapter[Warehouse] = TypeAdapter(Warehouse)
 
 DEFAULT_DUCKDB_DIR = Path(".stacks")

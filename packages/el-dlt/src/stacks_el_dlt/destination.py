@@ -1,26 +1,18 @@
 """The contract's :data:`~stacks_contract.warehouse.Warehouse` as a dlt destination.
 
 Credentials go to dlt in code (never through files or the environment), so nothing on disk holds a
-password. Postgres and DuckDB are tested here; Snowflake and BigQuery are the same translation,
-untested in this repository.
+password. The contract offers Postgres and DuckDB; both are tested here.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from pathlib import Path
 from typing import Any
 
 from stacks_contract.errors import ConfigError
-from stacks_contract.warehouse import (
-    BigQueryWarehouse,
-    DuckDBWarehouse,
-    PostgresWarehouse,
-    SnowflakeWarehouse,
-    Warehouse,
-)
+from stacks_contract.warehouse import DuckDBWarehouse, PostgresWarehouse, Warehouse
 
 #: environment variable naming the folder that holds dlt's per-warehouse working directories
 PIPELINES_DIR_ENV = "STACKS_DLT_DIR"
@@ -31,8 +23,6 @@ PIPELINES_DIR_ENV = "STACKS_DLT_DIR"
 DEFAULT_FILE_FORMAT: dict[str, str] = {
     "postgres": "parquet",
     "duckdb": "parquet",
-    "snowflake": "parquet",
-    "bigquery": "parquet",
 }
 
 
@@ -67,24 +57,6 @@ def dlt_destination(warehouse: Warehouse, file_format: str | None = None) -> Any
     if isinstance(warehouse, DuckDBWarehouse):
         warehouse.path.parent.mkdir(parents=True, exist_ok=True)
         return destinations.duckdb(credentials=str(warehouse.path), **caps)
-    if isinstance(warehouse, SnowflakeWarehouse):
-        creds_s: dict[str, Any] = {
-            "database": warehouse.database,
-            "username": warehouse.user,
-            "password": warehouse.password.get_secret_value(),
-            "host": warehouse.account,
-        }
-        if warehouse.warehouse:
-            creds_s["warehouse"] = warehouse.warehouse
-        if warehouse.role:
-            creds_s["role"] = warehouse.role
-        return destinations.snowflake(credentials=creds_s, **caps)
-    if isinstance(warehouse, BigQueryWarehouse):
-        creds_b: dict[str, Any] | None = None
-        if warehouse.credentials_path is not None:
-            creds_b = json.loads(Path(warehouse.credentials_path).read_text())
-            creds_b["project_id"] = warehouse.project
-        return destinations.bigquery(credentials=creds_b, location=warehouse.location, **caps)
     raise ConfigError(f"el-dlt cannot write to a {warehouse.kind} warehouse.")
 
 
@@ -111,12 +83,8 @@ def warehouse_identity(warehouse: Warehouse) -> str:
     """A stable, password-free string naming where data lands (engine, location, schema)."""
     if isinstance(warehouse, PostgresWarehouse):
         where = f"{warehouse.host}:{warehouse.port}/{warehouse.database}"
-    elif isinstance(warehouse, DuckDBWarehouse):
-        where = str(warehouse.path)
-    elif isinstance(warehouse, SnowflakeWarehouse):
-        where = f"{warehouse.account}/{warehouse.database}"
     else:
-        where = warehouse.project
+        where = str(warehouse.path)
     return f"{warehouse.kind}:{where}?schema={warehouse.schema_name}"
 
 

@@ -64,6 +64,9 @@ class DltStep(ELStep):
 
     incremental: ClassVar[bool] = False
     quarantine: ClassVar[bool] = True
+    stamps_run_id: ClassVar[bool] = True
+    #: dlt's row ids, load ids and child-table links, and its bookkeeping tables
+    metadata_columns: ClassVar[tuple[str, ...]] = ("_dlt_*",)
 
     def __init__(
         self,
@@ -259,7 +262,7 @@ class DltStep(ELStep):
         try:
             self.last_traces = _extract_then_load(pipeline, source)
         except Exception as exc:
-            raise self._translate(exc, warehouse) from None
+            raise self.translate_error(exc, warehouse) from None
         result = self.load_result(pipeline, request, started)
         self.finalize(pipeline, request)
         report(self.name, f"{result.total_rows} rows into {len(result.rows)} tables")
@@ -306,7 +309,9 @@ class DltStep(ELStep):
                     self._quarantined.popitem(last=False)
             return counter
 
-    def _translate(self, exc: BaseException, warehouse: Warehouse) -> StacksError:
+    def translate_error(self, exc: BaseException, warehouse: Warehouse) -> StacksError:
+        """A dlt exception as the one-sentence StacksError `run` raises (public for
+        orchestrators that run dlt themselves)."""
         if isinstance(exc, StacksError):
             return exc
         step = getattr(exc, "step", None)

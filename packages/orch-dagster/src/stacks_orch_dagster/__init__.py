@@ -1,9 +1,10 @@
-"""stacks-orch-dagster: the orchestrator port over Dagster (dagster-dlt, dagster-dbt).
+"""stacks-orch-dagster: the orchestrator port over Dagster.
 
-Importing this package is cheap: Dagster loads when definitions are built or a run starts.
+Importing this package is cheap: Dagster loads when definitions are built or a run starts. The
+``[dlt]`` and ``[dbt]`` extras add dagster-dlt / dagster-dbt assets for el-dlt steps and dbt
+transforms (:mod:`stacks_orch_dagster.dlt`, :mod:`stacks_orch_dagster.dbt`).
 """
 
-from stacks_orch_dagster.capabilities import DbtCapable, DltCapable, is_dbt_transform, is_dlt_step
 from stacks_orch_dagster.definitions import StackDefinitions, build_definitions
 from stacks_orch_dagster.orchestrator import DagsterOrchestrator, write_dagster_home
 from stacks_orch_dagster.runstate import TAG_RUN_ID, TAG_TRIGGER
@@ -12,11 +13,7 @@ __all__ = [
     "TAG_RUN_ID",
     "TAG_TRIGGER",
     "DagsterOrchestrator",
-    "DbtCapable",
-    "DltCapable",
     "StackDefinitions",
     "build_definitions",
-    "is_dbt_transform",
-    "is_dlt_step",
     "write_dagster_home",
 ]

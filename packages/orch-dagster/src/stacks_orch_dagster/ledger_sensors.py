@@ -9,13 +9,27 @@ materialization metadata), models built and dbt tests passed/failed (from asset 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from stacks_contract.ledger import Ledger
-from stacks_contract.models import RunRecord, RunStatus, TriggerKind, utcnow
+from stacks_contract.models import (
+    LoadResult,
+    ModelResult,
+    NodeStatus,
+    RunRecord,
+    RunRequest,
+    RunStatus,
+    StackSpec,
+    TestResult,
+    TransformResult,
+    TriggerKind,
+    utcnow,
+)
 from stacks_contract.warehouse import Warehouse, redact
 
+from stacks_orch_dagster.failures import AssetStepFailed
 from stacks_orch_dagster.runstate import TAG_RUN_ID, TAG_STACK, TAG_TRIGGER
 
 ORCHESTRATOR = "dagster"
@@ -40,8 +54,9 @@ def failure_sentence(instance: Any, run_id: str) -> str:
         info, last = event.step_failure_data.error, None
         while info is not None:
             lines = (info.message or "").strip().splitlines()
-            if lines and lines[0].startswith("stacks_orch_dagster.definitions.AssetStepFailed"):
-                return lines[0].split(": ", 1)[1]
+            if getattr(info, "cls_name", None) == AssetStepFailed.__name__ and lines:
+                # our assets raise the step's one sentence: "<class path>: <sentence>"
+                return lines[0].split(": ", 1)[-1]
             last, info = info, info.cause
         lines = (last.message if last is not None else "").strip().splitlines()
         return f"Step {event.step_key!r} failed: {lines[0] if lines else 'unknown error'}"
@@ -54,10 +69,14 @@ def record_from_run(
     status: RunStatus,
     *,
     stack: str,
-    transform_keys: set[Any],
+    transform_keys: Mapping[Any, str],
+    transform_step: str = "transform",
     error: str | None = None,
 ) -> RunRecord:
-    """A ledger record built from a finished (or starting) Dagster run's tags and events."""
+    """The ledger record of a Dagster run, rebuilt from its tags and events: the EL assets'
+    row metadata become :class:`LoadResult` s, the transform's materializations and checks a
+    :class:`TransformResult`, and :meth:`RunRecord.from_results` totals them, exactly as for a
+    run :meth:`DagsterOrchestrator.run` started itself."""
     from dagster import DagsterEventType
 
     tags = dict(dagster_run.tags)
@@ -65,48 +84,79 @@ def record_from_run(
         trigger = TriggerKind(tags.get(TAG_TRIGGER, TriggerKind.MANUAL.value))
     except ValueError:
         trigger = TriggerKind.MANUAL
+    run_id = tags.get(TAG_RUN_ID) or f"dagster-{dagster_run.run_id}"
+    request = RunRequest(run_id=run_id, stack=tags.get(TAG_STACK, stack), trigger=trigger)
     stats = instance.get_run_stats(dagster_run.run_id)
     started = _ts(stats.start_time) or _ts(stats.launch_time) or utcnow()
-    rows: dict[str, int] = {}
-    models = passed = failed = 0
-    if status != RunStatus.RUNNING:
-        for event in _events(
-            instance,
-            dagster_run.run_id,
-            DagsterEventType.ASSET_MATERIALIZATION,
-            DagsterEventType.ASSET_CHECK_EVALUATION,
-        ):
-            if event.event_type == DagsterEventType.ASSET_MATERIALIZATION:
-                mat = event.step_materialization_data.materialization
-                meta = {k: getattr(v, "value", v) for k, v in mat.metadata.items()}
-                if mat.asset_key in transform_keys:
-                    models += 1
-                elif "rows_per_table" in meta:  # dlt: one asset, its child tables included
-                    rows.update({k: int(n) for k, n in json.loads(meta["rows_per_table"]).items()})
-                elif "rows" in meta:
-                    rows[".".join(mat.asset_key.path)] = int(meta["rows"])
-            else:
-                if event.event_specific_data.passed:
-                    passed += 1
-                else:
-                    failed += 1
-    return RunRecord(
-        run_id=tags.get(TAG_RUN_ID) or f"dagster-{dagster_run.run_id}",
-        stack=tags.get(TAG_STACK, stack),
+    if status == RunStatus.RUNNING:
+        return RunRecord(
+            run_id=run_id,
+            stack=request.stack,
+            orchestrator=ORCHESTRATOR,
+            trigger=trigger,
+            status=status,
+            started_at=started,
+        )
+    loads: dict[str, dict[str, int]] = {}
+    models: list[ModelResult] = []
+    tests: list[TestResult] = []
+    for event in _events(
+        instance,
+        dagster_run.run_id,
+        DagsterEventType.ASSET_MATERIALIZATION,
+        DagsterEventType.ASSET_CHECK_EVALUATION,
+    ):
+        if event.event_type == DagsterEventType.ASSET_MATERIALIZATION:
+            mat = event.step_materialization_data.materialization
+            meta = {k: getattr(v, "value", v) for k, v in mat.metadata.items()}
+            if mat.asset_key in transform_keys:
+                models.append(
+                    ModelResult(name=transform_keys[mat.asset_key], status=NodeStatus.SUCCESS)
+                )
+                continue
+            step = str(meta.get("stacks/step", ".".join(mat.asset_key.path)))
+            rows = loads.setdefault(step, {})
+            if "rows_per_table" in meta:  # dlt: one asset, its child tables included
+                rows.update({k: int(n) for k, n in json.loads(meta["rows_per_table"]).items()})
+            elif "rows" in meta:
+                rows[".".join(mat.asset_key.path)] = int(meta["rows"])
+        else:
+            data = event.event_specific_data
+            tests.append(
+                TestResult(
+                    name=data.check_name,
+                    status=NodeStatus.PASS if data.passed else NodeStatus.FAIL,
+                )
+            )
+    finished = _ts(stats.end_time) or utcnow()
+    transform = None
+    if models or tests:
+        transform = TransformResult(
+            run_id=run_id,
+            models=tuple(models),
+            tests=tuple(tests),
+            started_at=started,
+            finished_at=finished,
+        )
+    return RunRecord.from_results(
+        request,
+        stack=request.stack,
         orchestrator=ORCHESTRATOR,
-        trigger=trigger,
-        status=status,
         started_at=started,
-        finished_at=None if status == RunStatus.RUNNING else (_ts(stats.end_time) or utcnow()),
-        rows=rows,
-        models_built=models,
-        tests_passed=passed,
-        tests_failed=failed,
-        error=error,
+        loads=[
+            LoadResult(step=s, run_id=run_id, rows=r, started_at=started, finished_at=finished)
+            for s, r in loads.items()
+        ],
+        transform=transform,
+        transform_step=transform_step,
+        error=error if status == RunStatus.FAILED else None,
+        finished_at=finished,
     )
 
 
-def ledger_sensors(stack: str, warehouse: Warehouse, transform_keys: set[Any]) -> list[Any]:
+def ledger_sensors(
+    spec: StackSpec, warehouse: Warehouse, transform_keys: Mapping[Any, str]
+) -> list[Any]:
     from dagster import DagsterRunStatus, DefaultSensorStatus, run_status_sensor
 
     def write(context: Any, status: RunStatus) -> None:
@@ -118,8 +168,9 @@ def ledger_sensors(stack: str, warehouse: Warehouse, transform_keys: set[Any]) -
             context.instance,
             run,
             status,
-            stack=stack,
+            stack=spec.name,
             transform_keys=transform_keys,
+            transform_step=spec.transform.name if spec.transform is not None else "transform",
             error=error,
         )
         Ledger(warehouse).record(record)

@@ -11,15 +11,9 @@ from typing import Any, ClassVar
 
 from stacks_contract.errors import StacksError
 from stacks_contract.ledger import Ledger
-from stacks_contract.models import (
-    NodeStatus,
-    RunRecord,
-    RunRequest,
-    RunStatus,
-    StackSpec,
-    utcnow,
-)
+from stacks_contract.models import RunRecord, RunRequest, StackRef, StackSpec
 from stacks_contract.ports import Orchestrator, Reporter, silent
+from stacks_contract.selection import Selection, resolve
 from stacks_contract.warehouse import Warehouse, redact
 
 from stacks_orch_dagster.definitions import StackDefinitions, build_definitions
@@ -65,22 +59,36 @@ def write_dagster_home(path: Path) -> Path:
 class DagsterOrchestrator(Orchestrator):
     """Runs a stack as Dagster assets, in-process, and records it in the run ledger.
 
-    dlt steps (duck-typed, see :mod:`.capabilities`) become dagster-dlt assets, dbt transforms
-    dagster-dbt assets with dbt tests as asset checks; any other step runs through its port.
-    EL assets retry with exponential backoff (``retries`` times, first delay ``retry_delay`` s).
-    Definitions are built once per (stack, warehouse) and reused by later runs.
+    With the ``[dlt]`` / ``[dbt]`` extras, el-dlt steps become dagster-dlt assets and dbt
+    transforms dagster-dbt assets with dbt tests as asset checks; any other step (or every step
+    with ``native=False``) runs through its port. EL assets retry with exponential backoff
+    (``retries`` times, first delay ``retry_delay`` s). Definitions are built once per
+    (stack, warehouse) and reused by later runs. :meth:`build` gives the ``Definitions`` a
+    ``dagster dev`` / ``dagster-webserver`` loads.
     """
 
     name = "dagster"
     supports_partial_runs: ClassVar[bool] = True
 
     def __init__(
-        self, *, retries: int = 2, retry_delay: float = 1.0, dbt_runner: str = "in-process"
+        self,
+        *,
+        retries: int = 2,
+        retry_delay: float = 1.0,
+        dbt_runner: str = "in-process",
+        native: bool = True,
     ) -> None:
         self.retries = retries
         self.retry_delay = retry_delay
         self.dbt_runner = dbt_runner
+        self.native = native
         self._cache: dict[tuple[int, str], tuple[StackSpec, StackDefinitions]] = {}
+
+    def build(self, ref: StackRef) -> StackDefinitions:
+        """The stack ``ref`` names, as Definitions (``.defs``) for Dagster's tools."""
+        quiet_env()
+        warehouse = ref.resolve_warehouse()
+        return self.definitions(ref.load().spec(warehouse), warehouse)
 
     def definitions(self, stack: StackSpec, warehouse: Warehouse) -> StackDefinitions:
         quiet_env()
@@ -94,6 +102,7 @@ class DagsterOrchestrator(Orchestrator):
             retries=self.retries,
             retry_delay=self.retry_delay,
             dbt_runner=self.dbt_runner,
+            native=self.native,
         )
         self._cache[key] = (stack, sd)  # keeps ``stack`` alive, so its id stays unique
         return sd
@@ -106,11 +115,12 @@ class DagsterOrchestrator(Orchestrator):
         report: Reporter = silent,
     ) -> RunRecord:
         quiet_env()
+        selection = resolve(stack, request.select, request.exclude)  # ConfigError: nothing ran
         ledger = Ledger(warehouse)
         record = ledger.start(stack.name, self.name, request)  # unreachable: raises, nothing ran
         state = register(request, report)
         try:
-            error = self._execute(stack, request, warehouse, state)
+            error = self._execute(stack, request, warehouse, state, selection)
         except Exception as exc:  # building definitions failed: still one ledger row, no raise
             error = redact(
                 str(exc) if isinstance(exc, StacksError) else f"{type(exc).__name__}: {exc}",
@@ -118,59 +128,53 @@ class DagsterOrchestrator(Orchestrator):
             )
         finally:
             unregister(request.run_id)
-        record = self._finish(record, state, error)
-        ledger.record(record)
-        return record
+        done = RunRecord.from_results(
+            request,
+            stack=stack.name,
+            orchestrator=self.name,
+            started_at=record.started_at,
+            loads=list(state.loads.values()),
+            transform=state.transform,
+            transform_step=stack.transform.name if stack.transform else "transform",
+            error=error,
+        )
+        ledger.record(done)
+        return done
 
     def _execute(
-        self, stack: StackSpec, request: RunRequest, warehouse: Warehouse, state: RunState
+        self,
+        stack: StackSpec,
+        request: RunRequest,
+        warehouse: Warehouse,
+        state: RunState,
+        selection: Selection,
     ) -> str | None:
         from dagster import materialize
 
         state.report("dagster", "loading definitions")
         sd = self.definitions(stack, warehouse)
-        selection = sd.asset_selection(request.select)
         state.report("dagster", f"running {request.run_id}")
         with ephemeral_instance() as instance:
             result = materialize(
                 sd.assets,
                 instance=instance,
                 tags=tags_for(request),
-                selection=selection,
+                selection=sd.asset_selection(selection),
                 raise_on_error=False,
                 # progress goes through the Reporter and failures into the RunRecord;
                 # Dagster's own log stream (DEBUG steps, ERROR tracebacks) would repeat them
                 run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
             )
-            if result.success:
-                if state.transform is not None and not state.transform.ok:
-                    return next(iter(state.errors.values()), "the transform reported failures")
+            # a transform that ran and is not ok is described by RunRecord.from_results from
+            # its result (the same sentence under every orchestrator); other errors are ours
+            transform = stack.transform.name if stack.transform is not None else None
+            ran_not_ok = state.transform is not None and not state.transform.ok
+            errors = {k: v for k, v in state.errors.items() if not (k == transform and ran_not_ok)}
+            if errors:
+                return next(iter(errors.values()))
+            if result.success or ran_not_ok:
                 return None
-            if state.errors:
-                return next(iter(state.errors.values()))
             return _dagster_failure(result)
-
-    def _finish(self, record: RunRecord, state: RunState, error: str | None) -> RunRecord:
-        rows: dict[str, int] = {}
-        for load in state.loads.values():
-            for table, n in load.rows.items():
-                rows[table] = rows.get(table, 0) + int(n)
-        t = state.transform
-        return record.model_copy(
-            update={
-                "status": RunStatus.FAILED if error else RunStatus.SUCCEEDED,
-                "finished_at": utcnow(),
-                "rows": rows,
-                "models_built": 0
-                if t is None
-                else sum(1 for m in t.models if m.status == NodeStatus.SUCCESS),
-                "tests_passed": 0 if t is None else t.count(NodeStatus.PASS),
-                "tests_failed": 0
-                if t is None
-                else t.count(NodeStatus.FAIL) + t.count(NodeStatus.ERROR),
-                "error": error,
-            }
-        )
 
 
 def _dagster_failure(result: Any) -> str:

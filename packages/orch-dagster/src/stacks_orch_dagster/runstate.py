@@ -8,6 +8,7 @@ Dagster daemon (``dagster dev``) find no entry and get a fresh one built from th
 
 from __future__ import annotations
 
+import json
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,7 +18,6 @@ from stacks_contract.models import (
     RunRequest,
     TransformResult,
     TriggerKind,
-    new_run_id,
 )
 from stacks_contract.ports import Reporter, silent
 
@@ -25,6 +25,8 @@ TAG_RUN_ID = "stacks/run_id"
 TAG_TRIGGER = "stacks/trigger"
 TAG_FULL_REFRESH = "stacks/full_refresh"
 TAG_STACK = "stacks/stack"
+#: the selectors of a triggered run (JSON list), so a run launched by Dagster records them
+TAG_SELECT = "stacks/select"
 
 
 @dataclass
@@ -77,6 +79,7 @@ def state_for(context: Any, stack: str) -> RunState:
                 run_id=run_id,
                 stack=tags.get(TAG_STACK, stack),
                 trigger=trigger,
+                select=tuple(json.loads(tags.get(TAG_SELECT, "[]"))),
                 full_refresh=tags.get(TAG_FULL_REFRESH) == "true",
             )
             state = _RUNS[run_id] = RunState(request=request, report=_log_reporter(context))
@@ -88,8 +91,3 @@ def _log_reporter(context: Any) -> Reporter:
         context.log.info(f"[{step}] {message}")
 
     return report
-
-
-def new_tags(stack: str, trigger: TriggerKind) -> dict[str, str]:
-    """Tags for a run a schedule or sensor requests: a fresh stacks run id per run."""
-    return tags_for(RunRequest(run_id=new_run_id(), stack=stack, trigger=trigger))

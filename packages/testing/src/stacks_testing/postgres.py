@@ -2,8 +2,16 @@
 
 Backend, in order: ``STACKS_TEST_POSTGRES_URL`` if set; else a testcontainers Postgres when a Docker
 engine answers a cheap ping; else a throwaway cluster from the local PostgreSQL binaries (run as
-the ``postgres`` user when we are root, since initdb refuses root). Each test then gets a database
-of its own (:meth:`PostgresServer.create_database`).
+the ``postgres`` user when we are root, since initdb refuses root; its data directory on
+``/dev/shm`` when that tmpfs has room: a throwaway cluster needs no disk, and a CREATE DATABASE
+there costs no disk writes). Each test then gets a
+database of its own (:meth:`PostgresServer.create_database`), cloned from one prepared, empty
+template database.
+
+``python -m stacks_testing.postgres serve`` starts one throwaway cluster for a whole test run
+(``scripts/test`` does): it prints the admin URL on one line, then keeps the cluster running until
+its stdin closes or it gets SIGTERM/SIGINT/SIGHUP; every pytest of the run then uses it through
+``STACKS_TEST_POSTGRES_URL``.
 """
 
 from __future__ import annotations
@@ -12,14 +20,18 @@ import contextlib
 import glob
 import os
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pydantic import SecretStr
 from stacks_contract.warehouse import PostgresWarehouse, parse_warehouse
@@ -27,29 +39,76 @@ from stacks_contract.warehouse import PostgresWarehouse, parse_warehouse
 ENV_URL = "STACKS_TEST_POSTGRES_URL"
 
 
+TEMPLATE = "stacks_template"
+# every test database is cloned from it: made once per server from template0 (nothing a server's
+# template1 carries leaks in), closed to connections (a template being cloned must have none)
+
+
 @dataclass
 class PostgresServer:
-    """A running server we may create and drop databases on."""
+    """A running server we may create and drop databases on (one admin connection, reused)."""
 
     admin: PostgresWarehouse
     backend: str  # "env" | "docker" | "local"
     _created: list[str] = field(default_factory=list)
+    _conn: Any = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _template_ready: bool = field(default=False, repr=False)
 
     def _admin_conn(self):
         import psycopg
 
         return psycopg.connect(self.admin.url(), autocommit=True, connect_timeout=10)
 
+    def _execute(self, sql: str) -> None:
+        """Run one statement on the admin connection (reconnecting once if it was lost)."""
+        import psycopg
+
+        with self._lock:
+            for attempt in (1, 2):
+                if self._conn is None or self._conn.closed:
+                    self._conn = self._admin_conn()
+                try:
+                    if not self._template_ready:
+                        self._make_template()
+                    if sql:
+                        self._conn.execute(sql)
+                    return
+                except psycopg.OperationalError:
+                    if attempt == 2 or not self._conn.closed:
+                        raise
+
+    def _make_template(self) -> None:
+        from psycopg import errors
+
+        found = self._conn.execute("select 1 from pg_database where datname = %s", (TEMPLATE,))
+        if not found.fetchone():
+            # another pytest on the same server may be making it at the same moment
+            with contextlib.suppress(errors.DuplicateDatabase, errors.UniqueViolation):
+                self._conn.execute(
+                    f'create database "{TEMPLATE}" template template0 '
+                    "is_template true allow_connections false"
+                )
+        self._template_ready = True
+
+    def prepare(self) -> None:
+        """Make the template now (else the first :meth:`create_database` does)."""
+        self._execute("")
+
     def create_database(self, prefix: str = "t") -> PostgresWarehouse:
         name = f"{prefix}_{uuid.uuid4().hex[:10]}".lower()
-        with self._admin_conn() as conn:
-            conn.execute(f'create database "{name}"')
+        self._execute(f'create database "{name}" template "{TEMPLATE}"')
         self._created.append(name)
         return self.admin.model_copy(update={"database": name})
 
     def drop_database(self, name: str) -> None:
-        with self._admin_conn() as conn:
-            conn.execute(f'drop database if exists "{name}" with (force)')
+        self._execute(f'drop database if exists "{name}" with (force)')
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
 
 
 def docker_available(timeout: float = 2.0) -> bool:
@@ -107,11 +166,23 @@ def _as_postgres_user(cmd: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *cmd]
 
 
+def _scratch_dir(min_free: int = 2 << 30) -> str | None:
+    """``/dev/shm`` if it is writable with ``min_free`` bytes free (not the 64 MB of a default
+    container), else None (the system temp dir)."""
+    shm = "/dev/shm"
+    try:
+        st = os.statvfs(shm)
+    except OSError:
+        return None
+    ok = os.access(shm, os.W_OK) and st.f_bavail * st.f_frsize >= min_free
+    return shm if ok else None
+
+
 @contextlib.contextmanager
 def local_cluster() -> Iterator[PostgresServer]:
     """initdb + pg_ctl start a throwaway cluster on a free port; stopped and removed after."""
     pg_bin = find_pg_bin()
-    root = Path(tempfile.mkdtemp(prefix="stacks-pg-"))
+    root = Path(tempfile.mkdtemp(prefix="stacks-pg-", dir=_scratch_dir()))
     data, sock = root / "data", root / "sock"
     sock.mkdir()
     if os.geteuid() == 0:
@@ -159,18 +230,20 @@ def local_cluster() -> Iterator[PostgresServer]:
     except subprocess.CalledProcessError as exc:
         shutil.rmtree(root, ignore_errors=True)
         raise RuntimeError(f"Could not start a local Postgres: {exc.stderr or exc.stdout}") from exc
+    server = PostgresServer(
+        admin=PostgresWarehouse(
+            host="127.0.0.1",
+            port=port,
+            database="postgres",
+            user="postgres",
+            password=SecretStr("postgres"),
+        ),
+        backend="local",
+    )
     try:
-        yield PostgresServer(
-            admin=PostgresWarehouse(
-                host="127.0.0.1",
-                port=port,
-                database="postgres",
-                user="postgres",
-                password=SecretStr("postgres"),
-            ),
-            backend="local",
-        )
+        yield server
     finally:
+        server.close()
         subprocess.run(
             _as_postgres_user([str(pg_bin / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]),
             capture_output=True,
@@ -183,7 +256,11 @@ def docker_server() -> Iterator[PostgresServer]:
     from testcontainers.postgres import PostgresContainer
 
     with PostgresContainer("postgres:15-alpine", driver=None) as pg:
-        yield PostgresServer(admin=parse_warehouse(pg.get_connection_url()), backend="docker")  # type: ignore[arg-type]
+        server = PostgresServer(admin=parse_warehouse(pg.get_connection_url()), backend="docker")  # type: ignore[arg-type]
+        try:
+            yield server
+        finally:
+            server.close()
 
 
 @contextlib.contextmanager
@@ -193,7 +270,11 @@ def postgres_server(backend: str | None = None) -> Iterator[PostgresServer]:
         wh = parse_warehouse(os.environ[ENV_URL])
         if not isinstance(wh, PostgresWarehouse):
             raise RuntimeError(f"{ENV_URL} must be a postgresql:// URL")
-        yield PostgresServer(admin=wh, backend="env")
+        server = PostgresServer(admin=wh, backend="env")
+        try:
+            yield server
+        finally:
+            server.close()
     elif backend == "docker":
         with docker_server() as server:
             yield server
@@ -209,3 +290,26 @@ def wait_port(host: str, port: int, timeout: float = 30) -> None:
             return
         time.sleep(0.1)
     raise TimeoutError(f"{host}:{port} did not open within {timeout}s")
+
+
+def serve() -> int:
+    """One throwaway cluster for a whole test run: print its admin URL (one line), prepare the
+    template, run until stdin closes or a SIGTERM/SIGINT/SIGHUP, then stop and remove it."""
+
+    def stop(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, stop)
+    with local_cluster() as server:
+        server.prepare()
+        server.close()
+        print(server.admin.url(), flush=True)
+        sys.stdin.read()  # until EOF: the caller closed the pipe (or exited)
+    return 0
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] != ["serve"]:
+        sys.exit("usage: python -m stacks_testing.postgres serve")
+    sys.exit(serve())

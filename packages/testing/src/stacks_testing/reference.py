@@ -20,6 +20,7 @@ SIGKILL tests start them in :mod:`stacks_testing.runner`.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import time
@@ -39,10 +40,11 @@ from stacks_contract.models import (
     StackSpec,
     TableRef,
     TestResult,
+    TransformNode,
     TransformResult,
     utcnow,
 )
-from stacks_contract.ports import ELStep, Reporter, Transform, silent
+from stacks_contract.ports import ChangeProbe, ELStep, Reporter, Transform, silent
 from stacks_contract.sql import Connection, connect, qualified, quote_ident
 from stacks_contract.warehouse import Warehouse, redact
 
@@ -161,13 +163,14 @@ def _db_message(exc: BaseException, warehouse: Warehouse) -> str:
 # --- EL -----------------------------------------------------------------------------------------
 
 
-class ReferenceELStep(ELStep):
+class ReferenceELStep(ELStep, ChangeProbe):
     """Loads one JSON-lines source into ``schema.table``: merge on ``primary_key``, incremental on
     ``cursor`` (strictly greater than the last loaded value, kept in ``stacks_meta``), everything
     (DDL, delete+insert, cursor) in one transaction so a kill at any point leaves the previous
     state intact."""
 
     incremental: ClassVar[bool] = True
+    stamps_run_id: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -184,6 +187,11 @@ class ReferenceELStep(ELStep):
         self.table = TableRef(schema=schema, name=table)
         self.primary_key = tuple(primary_key)
         self.cursor = cursor
+
+    def source_version(self) -> str:
+        """A digest of the source file: changes whenever a row is added or changed."""
+        data = self.source.read_bytes() if self.source.exists() else b""
+        return hashlib.sha1(data).hexdigest()[:16]
 
     # rebuilt from JSON in a subprocess
     def spec(self) -> dict[str, Any]:
@@ -432,7 +440,8 @@ _EL_CLASSES: dict[str, type[ReferenceELStep]] = {
 @dataclass(frozen=True)
 class SqlModel:
     """``select`` is materialised as ``schema.name``; ``{schema}`` in it names the transform's
-    schema (for model-to-model references). ``depends_on`` lists upstream model names."""
+    schema (for model-to-model references). ``depends_on`` lists upstream model names and the
+    source tables (``schema.table``) it reads."""
 
     name: str
     select: str
@@ -491,8 +500,18 @@ class ReferenceSqlTransform(Transform):
     def produces(self) -> tuple[TableRef, ...]:
         return tuple(TableRef(schema=self.schema, name=m.name) for m in self.models)
 
+    def nodes(self) -> tuple[TransformNode, ...]:
+        return tuple(
+            TransformNode(
+                name=m.name,
+                table=TableRef(schema=self.schema, name=m.name),
+                depends_on=m.depends_on,
+            )
+            for m in self.models
+        )
+
     def selected(self, select: Sequence[str]) -> list[SqlModel]:
-        """The selected models and everything downstream of them, in build order."""
+        """Exactly the named models (all when ``select`` is empty), in build order."""
         if not select:
             return list(self.models)
         known = {m.name for m in self.models}
@@ -502,11 +521,7 @@ class ReferenceSqlTransform(Transform):
                 f"Transform {self.name!r} has no model {', '.join(map(repr, unknown))} "
                 f"(models: {', '.join(sorted(known))})."
             )
-        chosen = set(select)
-        for m in self.models:  # models are in build order, so one pass closes over descendants
-            if chosen & set(m.depends_on):
-                chosen.add(m.name)
-        return [m for m in self.models if m.name in chosen]
+        return [m for m in self.models if m.name in set(select)]
 
     def run(
         self, request: RunRequest, warehouse: Warehouse, report: Reporter = silent
@@ -638,6 +653,7 @@ def reference_stack(
                 f"select c.id as customer_id, c.name, c.country, count(o.id) as orders, "
                 f"coalesce(sum(o.amount), 0) as amount from {c} as c left join {o} as o "
                 f"on o.customer_id = c.id group by c.id, c.name, c.country",
+                depends_on=(customers.table.key, orders.table.key),
             ),
             SqlModel(
                 "top_customers",

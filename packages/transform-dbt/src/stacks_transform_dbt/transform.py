@@ -16,7 +16,6 @@ import contextlib
 import hashlib
 import json
 import os
-import re
 import tempfile
 import threading
 from collections import OrderedDict
@@ -31,6 +30,7 @@ from stacks_contract.models import (
     NodeStatus,
     RunRequest,
     TableRef,
+    TransformNode,
     TransformResult,
     utcnow,
 )
@@ -59,7 +59,6 @@ SOURCE_SCHEMA_VAR = "stacks_source_schema"
 #: var carrying the run id (models stamp it into ``_stacks_run_id``)
 RUN_ID_VAR = "stacks_run_id"
 
-_PLAIN_NAME = re.compile(r"^[A-Za-z0-9_]+$")
 # dbt keeps process-global state (flags, adapters, event loggers): one invocation at a time.
 _DBT_LOCK = threading.RLock()
 # Skipped when fingerprinting a project: outputs and installed packages' build debris.
@@ -215,7 +214,17 @@ class DbtTransform(Transform):
     """
 
     supports_selection: ClassVar[bool] = True
+    #: models may stamp the run id; :meth:`stamped` says which do, from the project's SQL
     stamps_run_id: ClassVar[bool] = True
+    #: the columns dbt snapshots add (business columns named dbt_* count as data)
+    metadata_columns: ClassVar[tuple[str, ...]] = (
+        "dbt_scd_id",
+        "dbt_updated_at",
+        "dbt_valid_from",
+        "dbt_valid_to",
+        "dbt_is_deleted",
+        "*__dbt_tmp*",
+    )
 
     def __init__(
         self,
@@ -468,6 +477,51 @@ class DbtTransform(Transform):
         """Every source the project declares (schema from ``source_schema``, default ``raw``)."""
         return self._declare()[0]
 
+    def nodes(self) -> tuple[TransformNode, ...]:
+        """Every model, seed and snapshot with its parents (nodes, or sources as tables) and
+        tags, from the parsed manifest: what ``--select`` walks in the contract."""
+        m = self._declaration_manifest()
+        by_id = {
+            uid: n
+            for uid, n in m.nodes.items()
+            if str(n.resource_type) in BUILT_TYPES
+            and getattr(n.config, "materialized", None) != "ephemeral"
+        }
+        out = []
+        for n in by_id.values():
+            deps = []
+            for parent in n.depends_on.nodes:
+                if parent in by_id:
+                    deps.append(by_id[parent].name)
+                elif parent in m.sources:
+                    src = m.sources[parent]
+                    deps.append(f"{src.schema}.{src.identifier}")
+            out.append(
+                TransformNode(
+                    name=n.name,
+                    table=TableRef(schema=n.schema, name=n.alias or n.name),
+                    depends_on=tuple(sorted(set(deps))),
+                    tags=tuple(sorted(n.tags)),
+                )
+            )
+        return tuple(sorted(out, key=lambda x: x.name))
+
+    def stamped(self) -> tuple[TableRef, ...]:
+        """The models whose SQL uses the ``stacks_run_id`` var (so their rows carry it)."""
+        m = self._declaration_manifest()
+        return tuple(
+            sorted(
+                (
+                    TableRef(schema=n.schema, name=n.alias or n.name)
+                    for n in m.nodes.values()
+                    if str(n.resource_type) in BUILT_TYPES
+                    and RUN_ID_VAR in (getattr(n, "raw_code", "") or "")
+                    and getattr(n.config, "materialized", None) != "ephemeral"
+                ),
+                key=lambda t: t.key,
+            )
+        )
+
     def produces(self) -> tuple[TableRef, ...]:
         """Every model, seed and snapshot that is not ephemeral (views included)."""
         return self._declare()[1]
@@ -475,18 +529,15 @@ class DbtTransform(Transform):
     # --- running ------------------------------------------------------------------------------
 
     def _selectors(self, manifest: Manifest, select: Sequence[str]) -> list[str]:
+        """Exact node names (the contract resolved the user's selectors already)."""
         names = {n.name for n in manifest.nodes.values() if str(n.resource_type) in BUILT_TYPES}
-        out = []
-        for s in select:
-            if _PLAIN_NAME.match(s):
-                if s not in names:
-                    raise ConfigError(
-                        f"The dbt project {self.project_name!r} has no model named {s!r}."
-                    )
-                out.append(f"{s}+")  # the model and everything that depends on it
-            else:
-                out.append(s)  # already dbt selector syntax (tag:x, path:, +name, ...)
-        return out
+        unknown = [s for s in select if s not in names]
+        if unknown:
+            raise ConfigError(
+                f"The dbt project {self.project_name!r} has no model named "
+                f"{', '.join(map(repr, unknown))}."
+            )
+        return list(select)
 
     def _needed_sources(self, manifest: Manifest, select: Sequence[str]) -> set[str] | None:
         """Unique ids of the sources the run will read; ``None`` when selectors are too rich
@@ -494,20 +545,15 @@ class DbtTransform(Transform):
         nodes = manifest.nodes
         if not select:
             run = set(nodes)
-        elif all(_PLAIN_NAME.match(s) for s in select):
-            children: dict[str, set[str]] = {}
-            for uid, n in nodes.items():
-                for parent in n.depends_on.nodes:
-                    children.setdefault(parent, set()).add(uid)
-            todo = [uid for uid, n in nodes.items() if n.name in set(select)]
-            run = set()
-            while todo:
-                uid = todo.pop()
-                if uid not in run:
-                    run.add(uid)
-                    todo.extend(children.get(uid, ()))
         else:
-            return None
+            wanted = set(select)
+            run = {uid for uid, n in nodes.items() if n.name in wanted}
+            # a model's tests read the model's parents too
+            run |= {
+                uid
+                for uid, n in nodes.items()
+                if str(n.resource_type) == "test" and set(n.depends_on.nodes) & run
+            }
         return {p for uid in run for p in nodes[uid].depends_on.nodes if p.startswith("source.")}
 
     def _check_sources(

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import os
 
-from stacks_contract.warehouse import parse_warehouse
+from stacks_contract.models import StackRef
+from stacks_orch_dagster import DagsterOrchestrator
 
-from stacks_dagster_dlt_dbt.stack import NAME, build_stack
+from stacks_dagster_dlt_dbt.stack import NAME
 
 for _k, _v in {
     "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
@@ -21,7 +22,7 @@ for _k, _v in {
 }.items():
     os.environ.setdefault(_k, _v)
 
-warehouse = parse_warehouse(os.environ.get("STACKS_WAREHOUSE"), default_name=NAME)
-_stack = build_stack()
-stack_definitions = _stack.orchestrator().definitions(_stack.spec(warehouse), warehouse)  # type: ignore[attr-defined]
+#: the stack by name; the warehouse URL (secrets included) is read from STACKS_WAREHOUSE here
+REF = StackRef(stack=NAME)
+stack_definitions = DagsterOrchestrator().build(REF)
 defs = stack_definitions.defs

@@ -11,16 +11,20 @@ from stacks_testing.suites.harness import (
     OrchestratorHarness,
     RowChange,
     TransformHarness,
+    TriggerHarness,
 )
 from stacks_testing.suites.orchestrator import BaseOrchestratorSuite
 from stacks_testing.suites.transform import BaseTransformSuite
+from stacks_testing.suites.triggers import BaseTriggerSuite
 
 __all__ = [
     "BaseELSuite",
     "BaseOrchestratorSuite",
     "BaseTransformSuite",
+    "BaseTriggerSuite",
     "ELHarness",
     "OrchestratorHarness",
     "RowChange",
     "TransformHarness",
+    "TriggerHarness",
 ]

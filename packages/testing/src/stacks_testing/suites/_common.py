@@ -32,9 +32,12 @@ def missing(warehouse: Warehouse, tables: Iterable[TableRef]) -> list[TableRef]:
     return [t for t in tables if t not in found]
 
 
-def fp(warehouse: Warehouse, tables: Iterable[TableRef]) -> Fingerprint:
-    """Fingerprint of those of ``tables`` that exist (a missing one shows up in the diff)."""
-    return fingerprint(warehouse, existing(warehouse, list(tables)))
+def fp(
+    warehouse: Warehouse, tables: Iterable[TableRef], metadata: Iterable[str] = ()
+) -> Fingerprint:
+    """Fingerprint of those of ``tables`` that exist (a missing one shows up in the diff);
+    ``metadata``: the columns the implementation under test declares as load metadata."""
+    return fingerprint(warehouse, existing(warehouse, list(tables)), metadata=metadata)
 
 
 def explain(a: Fingerprint, b: Fingerprint) -> str:
@@ -142,6 +145,8 @@ def check_interrupted_converges(
     tables: Callable[[], Sequence[TableRef]],
     logs: Path,
     points: int,
+    metadata: Iterable[str] = (),
+    after_kill: Callable[[str, Warehouse], None] | None = None,
 ) -> None:
     """The SIGKILL check, for any layer.
 
@@ -150,7 +155,11 @@ def check_interrupted_converges(
     2. ``points`` runs on ``interrupted``, each SIGKILLed at a seeded random time in
        [0.05 D, 0.95 D] after READY (one after another, so partial states pile up);
     3. ``rerun`` (in-process) on ``interrupted``; its fingerprint must equal the target.
+
+    ``after_kill(run_id, warehouse)`` runs after each kill: a step whose work a remote engine
+    does cancels that work there (:meth:`ELStep.cancel`), as a user's re-run would.
     """
+    metadata = tuple(metadata)
     seed = kill_seed()
     print(f"SIGKILL convergence: seed {seed} (set {SEED_ENV}={seed} to replay)")
     logs.mkdir(parents=True, exist_ok=True)
@@ -158,14 +167,15 @@ def check_interrupted_converges(
         command(new_run_id()), {**env, **warehouse_to_env(reference)}, None, log=logs / "ref.log"
     )
     assert ref.finished, f"the uninterrupted subprocess run failed:\n{ref.output[-3000:]}"
-    target = fp(reference, tables())
+    target = fp(reference, tables(), metadata)
     duration = ref.run_seconds or 0.0
     rng = random.Random(seed)
     delays = [round(rng.uniform(0.05, 0.95) * duration, 4) for _ in range(points)]
     outcomes: list[tuple[float, SubprocessRun]] = []
     for i, delay in enumerate(delays):
+        run_id = new_run_id()
         run = run_and_kill(
-            command(new_run_id()),
+            command(run_id),
             {**env, **warehouse_to_env(interrupted)},
             delay,
             log=logs / f"kill{i}.log",
@@ -175,8 +185,10 @@ def check_interrupted_converges(
             f"seed {seed}: run {i} (kill at {delay}s) failed on its own:\n{run.output[-3000:]}"
         )
         outcomes.append((delay, run))
+        if run.killed and after_kill is not None:
+            after_kill(run_id, interrupted)
     rerun(interrupted)
-    got = fp(interrupted, tables())
+    got = fp(interrupted, tables(), metadata)
     story = (
         ", ".join(f"{d}s:{'killed' if r.killed else 'finished'}" for d, r in outcomes)
         + f" (uninterrupted run took {duration:.3f}s)"

@@ -58,24 +58,26 @@ class BaseELSuite:
         assert not absent, f"tables named by produces() do not exist after a run: {absent}"
 
     def test_one_run_equals_three_runs(self, el_harness: ELHarness, warehouse: Warehouse) -> None:
-        tables = el_harness.make_step().produces()
+        step = el_harness.make_step()
+        tables, meta = step.produces(), step.metadata_columns
         self.run_once(el_harness, warehouse)
-        once = c.fp(warehouse, tables)
+        once = c.fp(warehouse, tables, meta)
         assert sum(t.rows for t in once.values()) > 0, (
             "the first run loaded no rows: the harness's source must hold data"
         )
         self.run_once(el_harness, warehouse)
         self.run_once(el_harness, warehouse)
-        thrice = c.fp(warehouse, tables)
+        thrice = c.fp(warehouse, tables, meta)
         assert thrice == once, f"3 runs differ from 1 run:\n  {c.explain(once, thrice)}"
 
     def test_changed_row_is_updated_not_duplicated(
         self, el_harness: ELHarness, warehouse: Warehouse
     ) -> None:
-        tables = el_harness.make_step().produces()
+        step = el_harness.make_step()
+        tables, meta = step.produces(), step.metadata_columns
         self.run_once(el_harness, warehouse)
         before_counts = c.counts(warehouse, c.existing(warehouse, tables))
-        before = c.fp(warehouse, tables)
+        before = c.fp(warehouse, tables, meta)
         change = el_harness.change_one_row()
         assert change.table in tables, f"{change.table} is not in produces()"
         self.run_once(el_harness, warehouse)
@@ -90,7 +92,7 @@ class BaseELSuite:
             f"{change.table} {change.key}: {change.column} is {values[0]!r}, "
             f"expected {change.new_value!r}"
         )
-        after = c.fp(warehouse, tables)
+        after = c.fp(warehouse, tables, meta)
         assert after[change.table.key] != before[change.table.key], (
             f"{change.table}'s fingerprint did not change after a source row changed"
         )
@@ -103,13 +105,13 @@ class BaseELSuite:
             pytest.skip(f"{type(step).__name__}.incremental is off (capability flag)")
         tables = step.produces()
         self.run_once(el_harness, warehouse)
-        before = c.fp(warehouse, tables)
+        before = c.fp(warehouse, tables, step.metadata_columns)
         second = new_run_id()
         result = self.run_once(el_harness, warehouse, run_id=second)
         touched = c.rows_with_run_id(warehouse, c.existing(warehouse, tables), second)
         assert result.total_rows == 0, f"the second run reported rows: {result.rows}"
         assert not touched, f"the second run rewrote rows (stamped with its run id): {touched}"
-        after = c.fp(warehouse, tables)
+        after = c.fp(warehouse, tables, step.metadata_columns)
         assert after == before, f"the second run changed the data:\n  {c.explain(before, after)}"
 
     def test_rows_reported_match_the_warehouse(
@@ -127,7 +129,10 @@ class BaseELSuite:
     def test_every_row_carries_the_run_id(
         self, el_harness: ELHarness, warehouse: Warehouse
     ) -> None:
-        tables = el_harness.make_step().produces()
+        step = el_harness.make_step()
+        if not step.stamps_run_id:
+            pytest.skip(f"{type(step).__name__}.stamps_run_id is off (capability flag)")
+        tables = step.produces()
         run_id = new_run_id()
         self.run_once(el_harness, warehouse, run_id=run_id)
         problems = c.run_id_problems(warehouse, c.existing(warehouse, tables), run_id)
@@ -137,6 +142,7 @@ class BaseELSuite:
         self, el_harness: ELHarness, warehouse: Warehouse, warehouse_factory, tmp_path: Path
     ) -> None:
         factory = el_harness.step_factory()
+        step = el_harness.make_step()
         c.check_interrupted_converges(
             command=lambda run_id: runner_command("el", run_id, factory=factory),
             env=el_harness.subprocess_env(),
@@ -146,4 +152,6 @@ class BaseELSuite:
             tables=lambda: el_harness.make_step().produces(),
             logs=tmp_path / "kill-logs",
             points=self.kill_points,
+            metadata=step.metadata_columns,
+            after_kill=lambda run_id, wh: el_harness.make_step().cancel(run_id, wh),
         )

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from stacks_contract.models import TableRef
+from stacks_contract.models import RunRequest, StackSpec, TableRef, Trigger
 from stacks_contract.ports import ELStep, Orchestrator, Transform
 from stacks_contract.warehouse import Warehouse
 
@@ -93,3 +94,16 @@ class OrchestratorHarness(ABC):
 
     def subprocess_env(self) -> dict[str, str]:
         return {}
+
+
+class TriggerHarness(ABC):
+    """Evaluates an orchestrator's native rendering of a stack's triggers."""
+
+    @abstractmethod
+    def fire(
+        self, stack: StackSpec, trigger: Trigger, cursor: str | None, now: datetime
+    ) -> tuple[list[RunRequest], str | None]:
+        """Build the orchestrator's schedule/sensor for ``trigger`` of ``stack`` afresh and
+        evaluate it once at ``now`` (a cron trigger: as its tick at ``now``), starting from
+        ``cursor`` (what the orchestrator's cursor store held; None: nothing). Return the runs
+        it requests, as contract :class:`RunRequest` objects, and the cursor it would store."""

@@ -22,6 +22,7 @@ from stacks_contract.models import (
     TableRef,
     new_run_id,
 )
+from stacks_contract.selection import resolve
 from stacks_contract.warehouse import Warehouse
 
 from stacks_testing import reference as ref
@@ -165,7 +166,7 @@ class BaseOrchestratorSuite:
         )
         partial_id = new_run_id()
         record = self.run_stack(
-            orchestrator_harness, suite_stack, warehouse, run_id=partial_id, select=("orders",)
+            orchestrator_harness, suite_stack, warehouse, run_id=partial_id, select=("orders+",)
         )
         assert record.status == RunStatus.SUCCEEDED, f"partial run failed: {record.error}"
         after = c.counts(warehouse, [customers, orders])
@@ -177,6 +178,60 @@ class BaseOrchestratorSuite:
         stamped = c.rows_with_run_id(warehouse, downstream, partial_id)
         assert set(stamped) == {t.key for t in downstream}, (
             f"the transform depending on the selected step did not run: rebuilt {stamped}"
+        )
+
+    @pytest.mark.parametrize(
+        "select",
+        [
+            ("orders",),
+            ("customer_orders",),
+            ("raw.customers+",),
+            ("+top_customers",),
+            ("orders+", "customer_orders"),
+        ],
+        ids=["step", "model", "table-downstream", "model-upstream", "mixed"],
+    )
+    def test_selection_runs_exactly_what_the_contract_resolves(
+        self,
+        orchestrator_harness: OrchestratorHarness,
+        suite_stack: StackSpec,
+        warehouse: Warehouse,
+        select: tuple[str, ...],
+    ) -> None:
+        orchestrator = orchestrator_harness.make_orchestrator()
+        if not orchestrator.supports_partial_runs:
+            pytest.skip(
+                f"{type(orchestrator).__name__}.supports_partial_runs is off (capability flag)"
+            )
+        first = self.run_stack(orchestrator_harness, suite_stack, warehouse)
+        assert first.status == RunStatus.SUCCEEDED, f"run failed: {first.error}"
+        want = resolve(suite_stack, select)
+        record = self.run_stack(orchestrator_harness, suite_stack, warehouse, select=select)
+        assert record.status == RunStatus.SUCCEEDED, f"partial run failed: {record.error}"
+        ran = (tuple(sorted(record.steps)), tuple(sorted(record.models)))
+        expected = (tuple(sorted(want.steps)), tuple(sorted(want.models)))
+        assert ran == expected, (
+            f"--select {' '.join(select)} ran (steps, models) {ran}, expected {expected}"
+        )
+        ledger = Ledger(warehouse).get(record.run_id)
+        assert (
+            ledger is not None
+            and (tuple(sorted(ledger.steps)), tuple(sorted(ledger.models))) == expected
+        )
+
+    def test_unknown_selection_is_a_config_error_before_anything_runs(
+        self,
+        orchestrator_harness: OrchestratorHarness,
+        suite_stack: StackSpec,
+        warehouse: Warehouse,
+    ) -> None:
+        request = RunRequest(stack=suite_stack.name, select=("no_such_thing+",))
+        with pytest.raises(ConfigError, match="no_such_thing"):
+            orchestrator_harness.make_orchestrator().run(suite_stack, request, warehouse)
+        ran = c.existing(warehouse, all_tables(suite_stack))
+        assert not ran, f"tables were written for an invalid selection: {ran}"
+        assert Ledger(warehouse).get(request.run_id) is None, (
+            "an invalid selection left a ledger row"
         )
 
     def test_interrupted_run_converges(

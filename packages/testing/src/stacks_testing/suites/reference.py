@@ -4,12 +4,14 @@ worked examples for packages writing theirs."""
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 
 from stacks_contract.local import LocalOrchestrator
-from stacks_contract.models import RunRequest, TableRef
+from stacks_contract.models import RunRequest, StackSpec, TableRef, Trigger
 from stacks_contract.ports import ELStep, Orchestrator, Transform
 from stacks_contract.sql import connect, qualified
+from stacks_contract.triggers import evaluate_trigger
 from stacks_contract.warehouse import Warehouse
 
 from stacks_testing import reference as ref
@@ -18,9 +20,15 @@ from stacks_testing.suites.harness import (
     OrchestratorHarness,
     RowChange,
     TransformHarness,
+    TriggerHarness,
 )
 
-__all__ = ["LocalOrchestratorHarness", "ReferenceELHarness", "ReferenceTransformHarness"]
+__all__ = [
+    "LocalOrchestratorHarness",
+    "ReferenceELHarness",
+    "ReferenceTransformHarness",
+    "ReferenceTriggerHarness",
+]
 
 
 class ReferenceELHarness(ELHarness):
@@ -85,3 +93,12 @@ class LocalOrchestratorHarness(OrchestratorHarness):
 
     def orchestrator_factory(self) -> str:
         return "stacks_contract.local:LocalOrchestrator"
+
+
+class ReferenceTriggerHarness(TriggerHarness):
+    """The contract's reference rendering (:func:`stacks_contract.triggers.evaluate_trigger`)."""
+
+    def fire(
+        self, stack: StackSpec, trigger: Trigger, cursor: str | None, now: datetime
+    ) -> tuple[list[RunRequest], str | None]:
+        return evaluate_trigger(stack, trigger, cursor, now)

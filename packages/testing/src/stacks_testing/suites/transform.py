@@ -69,30 +69,31 @@ class BaseTransformSuite:
     def test_one_run_equals_three_runs(
         self, transform_harness: TransformHarness, warehouse: Warehouse
     ) -> None:
-        tables = transform_harness.make_transform().produces()
+        transform = transform_harness.make_transform()
+        tables, meta = transform.produces(), transform.metadata_columns
         transform_harness.seed(warehouse)
         self.run_once(transform_harness, warehouse)
-        once = c.fp(warehouse, tables)
+        once = c.fp(warehouse, tables, meta)
         assert sum(t.rows for t in once.values()) > 0, "the transform produced no rows at all"
         self.run_once(transform_harness, warehouse)
         self.run_once(transform_harness, warehouse)
-        thrice = c.fp(warehouse, tables)
+        thrice = c.fp(warehouse, tables, meta)
         assert thrice == once, f"3 runs differ from 1 run:\n  {c.explain(once, thrice)}"
 
     def test_changed_upstream_row_is_merged_once(
         self, transform_harness: TransformHarness, warehouse: Warehouse
     ) -> None:
         transform = transform_harness.make_transform()
-        tables = transform.produces()
+        tables, meta = transform.produces(), transform.metadata_columns
         transform_harness.seed(warehouse)
         raw_before = c.counts(warehouse, transform.consumes())
         self.run_once(transform_harness, warehouse)
-        before = c.fp(warehouse, tables)
+        before = c.fp(warehouse, tables, meta)
         transform_harness.change_upstream(warehouse)
         raw_after = c.counts(warehouse, transform.consumes())
         assert raw_after == raw_before, f"change_upstream() changed row counts: {raw_after}"
         self.run_once(transform_harness, warehouse)
-        after = c.fp(warehouse, tables)
+        after = c.fp(warehouse, tables, meta)
         rows_before = {k: v.rows for k, v in before.items()}
         rows_after = {k: v.rows for k, v in after.items()}
         assert rows_after == rows_before, (
@@ -107,10 +108,14 @@ class BaseTransformSuite:
         transform = transform_harness.make_transform()
         if not transform.stamps_run_id:
             pytest.skip(f"{type(transform).__name__}.stamps_run_id is off (capability flag)")
+        stamped = transform.stamped()
+        assert stamped, "stamps_run_id is on but stamped() names no table: the claim is empty"
+        assert set(stamped) <= set(transform.produces()), "stamped() names unproduced tables"
         transform_harness.seed(warehouse)
         run_id = new_run_id()
         self.run_once(transform_harness, warehouse, run_id=run_id)
-        problems = c.run_id_problems(warehouse, transform.produces(), run_id)
+        # checked per table: a table the transform says it stamps must carry the run id
+        problems = c.run_id_problems(warehouse, stamped, run_id)
         assert not problems, "rows not traceable to the run:\n  " + "\n  ".join(problems)
 
     def test_interrupted_run_converges(
@@ -133,4 +138,5 @@ class BaseTransformSuite:
             tables=lambda: transform_harness.make_transform().produces(),
             logs=tmp_path / "kill-logs",
             points=self.kill_points,
+            metadata=transform_harness.make_transform().metadata_columns,
         )
