@@ -14,11 +14,10 @@ import threading
 from abc import ABC, abstractmethod
 from typing import Any
 
-from stacks_contract.models import StackSpec
+from stacks_contract.models import StackRef, StackSpec
 from stacks_contract.ports import Reporter
 from stacks_contract.warehouse import Warehouse
 
-from stacks_orch_airflow._compat import StackRef
 
 __all__ = ["Binding", "Bound", "FromRef", "register_reporter", "reporter_for"]
 

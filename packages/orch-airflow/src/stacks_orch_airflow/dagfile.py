@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from stacks_orch_airflow._compat import StackRef
+from stacks_contract.models import StackRef
 
 __all__ = ["stack_dag", "write_dag_file"]
 

@@ -161,16 +161,7 @@ def _collect(transform: DbtTransform, project_dir: str, **kwargs: Any) -> None:
     )
     ti.xcom_push(key=tasks.TRANSFORM_KEY, value=result.model_dump(mode="json", by_alias=True))
     if not result.ok:
-        rec = TransformResult.model_validate(result.model_dump())
-        bad = [m.name for m in rec.models if m.status == "error"]
-        bad += [t.name for t in rec.tests if t.status in ("fail", "error")]
-        sentence = getattr(rec, "failure_sentence", None)
-        text = (
-            sentence(transform.name)
-            if callable(sentence)
-            else f"Step {transform.name!r} failed: {', '.join(bad)} did not pass."
-        )
-        ti.xcom_push(key=tasks.ERROR_KEY, value=text)
+        ti.xcom_push(key=tasks.ERROR_KEY, value=result.failure_sentence(transform.name))
 
 
 def render_dbt(

@@ -11,12 +11,19 @@ from typing import Any, ClassVar
 
 from stacks_contract.errors import StacksError
 from stacks_contract.ledger import Ledger
-from stacks_contract.models import RunRecord, RunRequest, RunStatus, StackSpec, utcnow
+from stacks_contract.models import (
+    RunRecord,
+    RunRequest,
+    RunStatus,
+    StackRef,
+    StackSpec,
+    utcnow,
+)
 from stacks_contract.ports import Orchestrator, Reporter, silent
 from stacks_contract.warehouse import Warehouse, redact
 
 from stacks_orch_airflow import home as _home
-from stacks_orch_airflow._compat import StackRef, resolve
+from stacks_contract.selection import resolve
 from stacks_orch_airflow.binding import Bound, FromRef, register_reporter
 from stacks_orch_airflow.dag import DEFAULT_RETRIES, DEFAULT_RETRY_DELAY, build_dag
 from stacks_orch_airflow.tasks import CONF_KEY
@@ -111,7 +118,7 @@ class AirflowOrchestrator(Orchestrator):
         warehouse: Warehouse,
         report: Reporter = silent,
     ) -> RunRecord:
-        resolve(stack, request.select, getattr(request, "exclude", ()))  # ConfigError: nothing ran
+        resolve(stack, request.select, request.exclude)  # ConfigError: nothing ran
         _home.configure()
         report("airflow", "preparing the metadata DB")
         _home.ensure_db()

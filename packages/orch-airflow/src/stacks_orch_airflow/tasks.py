@@ -23,13 +23,15 @@ from stacks_contract.ledger import Ledger
 from stacks_contract.models import (
     CronTrigger,
     LoadResult,
+    RunRecord,
     RunRequest,
     TransformResult,
     TriggerKind,
 )
 from stacks_contract.warehouse import Warehouse, redact
 
-from stacks_orch_airflow._compat import record_from_results, resolve, trigger_request
+from stacks_contract.selection import resolve
+from stacks_contract.triggers import cron_token, trigger_request
 from stacks_orch_airflow.binding import Binding, reporter_for
 
 __all__ = [
@@ -92,11 +94,11 @@ def request_for(binding: Binding, dag_run: Any) -> RunRequest:
     crons = [t for t in spec.triggers if isinstance(t, CronTrigger)]
     if run_type.endswith("scheduled") and crons:
         tick: datetime = dag_run.logical_date or dag_run.run_after
-        return trigger_request(spec, crons[0], tick.isoformat())
+        return trigger_request(spec, crons[0], cron_token(tick))
     extra: dict[str, Any] = {}
     if "select" in conf:
         extra["select"] = tuple(conf["select"])
-    if "exclude" in conf and "exclude" in RunRequest.model_fields:
+    if "exclude" in conf:
         extra["exclude"] = tuple(conf["exclude"])
     return RunRequest(
         run_id=_UNSAFE.sub("_", str(dag_run.run_id)),
@@ -111,7 +113,7 @@ def start(binding: Binding, orchestrator: str) -> dict[str, Any]:
     ctx = _context()
     request = request_for(binding, ctx["dag_run"])
     spec = binding.spec()
-    selection = resolve(spec, request.select, getattr(request, "exclude", ()))
+    selection = resolve(spec, request.select, request.exclude)
     record = Ledger(binding.warehouse()).start(spec.name, orchestrator, request)
     return {
         "request": request.model_dump(mode="json", by_alias=True),
@@ -169,17 +171,8 @@ def run_transform(binding: Binding) -> None:
         raise _fail(ti, transform.name, exc, warehouse) from exc
     ti.xcom_push(key=TRANSFORM_KEY, value=result.model_dump(mode="json", by_alias=True))
     if not result.ok:
-        merged = record_from_results(
-            request,
-            stack=request.stack,
-            orchestrator="airflow",
-            started_at=result.started_at,
-            loads=[],
-            transform=result,
-            transform_step=transform.name,
-            error=None,
-        )
-        raise _fail(ti, transform.name, StacksError(merged.error or "failed"), warehouse)
+        sentence = result.failure_sentence(transform.name)
+        raise _fail(ti, transform.name, StacksError(sentence), warehouse)
 
 
 def merge_transform_results(results: list[TransformResult], run_id: str) -> TransformResult | None:
@@ -230,7 +223,7 @@ def finish(
     merged = merge_transform_results(results, request.run_id)
     if merged is not None and not merged.ok:
         error = None if error and transform_step in error else error  # from_results says it
-    record = record_from_results(
+    record = RunRecord.from_results(
         request,
         stack=binding.spec().name,
         orchestrator=orchestrator,

@@ -25,7 +25,7 @@ from typing import Any
 from stacks_contract.errors import ConfigError
 from stacks_contract.models import FileArrivalTrigger, SourceChangeTrigger, StackSpec
 
-from stacks_orch_airflow._compat import probe_source, scan_files, trigger_request
+from stacks_contract.triggers import probe_source, scan_files, trigger_request
 from stacks_orch_airflow.binding import Binding
 from stacks_orch_airflow.tasks import CONF_KEY
 
