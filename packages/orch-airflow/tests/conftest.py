@@ -67,6 +67,14 @@ def shop_spec() -> Any:
     )
 
 
+@pytest.fixture(scope="session", autouse=True)
+def airflow_db() -> Any:
+    """The session's metadata DB, migrated once (every test and subprocess reuses it)."""
+    from stacks_orch_airflow import ensure_db
+
+    return ensure_db()
+
+
 @pytest.fixture
 def shop(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     from stacks_testing.demo.shop import ShopServer
@@ -87,3 +95,68 @@ def marts() -> list[Any]:
     from stacks_contract.models import TableRef
 
     return [TableRef("analytics", m) for m in MARTS]
+
+
+# --- stacks installed through an entry point, for DAG files built from a StackRef ---------------
+
+_STACKS_MODULE = '''
+import os
+from stacks_contract.ports import Stack
+from stacks_testing.reference import reference_stack
+
+
+class _Base(Stack):
+    def orchestrator(self):
+        from stacks_orch_airflow import AirflowOrchestrator
+
+        return AirflowOrchestrator(retries=0)
+
+
+class ReferenceStack(_Base):
+    name = "airflow-ref"
+
+    def spec(self, warehouse):
+        return reference_stack(os.environ["STACKS_TEST_SOURCES"], name=self.name)
+
+
+class ShopStack(_Base):
+    name = "airflow-shop"
+
+    def spec(self, warehouse):
+        from stacks_contract.models import StackSpec
+        from stacks_el_dlt import DltStep, shop_api_source
+        from stacks_testing.demo import SHOP_DBT_PROJECT
+        from stacks_transform_dbt import DbtTransform
+
+        def source():
+            return shop_api_source(os.environ.get("STACKS_SHOP_URL", "http://127.0.0.1:8765"))
+
+        return StackSpec(
+            name=self.name,
+            el_steps=(DltStep("shop", source),),
+            transform=DbtTransform(SHOP_DBT_PROJECT, name="dbt", schema="analytics"),
+        )
+'''
+
+
+@pytest.fixture
+def installed_stacks(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Two stacks (``airflow-ref``: the tool-free reference stack; ``airflow-shop``: dlt + dbt)
+    registered in the ``stacks.stacks`` entry-point group by a ``.dist-info`` on the path, for
+    this process and its subprocesses."""
+    site = tmp_path / "site"
+    dist = site / "stacks_airflow_test_stacks-0.1.dist-info"
+    dist.mkdir(parents=True)
+    (site / "stacks_airflow_test_stacks.py").write_text(_STACKS_MODULE)
+    (dist / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: stacks-airflow-test-stacks\nVersion: 0.1\n"
+    )
+    (dist / "entry_points.txt").write_text(
+        "[stacks.stacks]\n"
+        "airflow-ref = stacks_airflow_test_stacks:ReferenceStack\n"
+        "airflow-shop = stacks_airflow_test_stacks:ShopStack\n"
+    )
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")])))
+    monkeypatch.setenv("STACKS_TEST_SOURCES", str(tmp_path / "sources"))
+    return site
