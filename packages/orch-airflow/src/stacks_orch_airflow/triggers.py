@@ -23,13 +23,20 @@ from datetime import timedelta
 from typing import Any
 
 from stacks_contract.errors import ConfigError
-from stacks_contract.models import FileArrivalTrigger, SourceChangeTrigger, StackSpec
+from stacks_contract.models import FileArrivalTrigger, RunRequest, SourceChangeTrigger, StackSpec
 
 from stacks_contract.triggers import probe_source, scan_files, trigger_request
 from stacks_orch_airflow.binding import Binding
 from stacks_orch_airflow.tasks import CONF_KEY
 
-__all__ = ["build_trigger_dags", "cursor_variable", "detect_files", "detect_change"]
+__all__ = [
+    "build_trigger_dags",
+    "cursor_variable",
+    "detect_change",
+    "detect_files",
+    "fire_change",
+    "fire_files",
+]
 
 FILE_POLL = timedelta(seconds=60)
 
@@ -43,40 +50,49 @@ def _trigger(binding: Binding, index: int) -> Any:
     return binding.spec().triggers[index]
 
 
+def fire_files(
+    spec: StackSpec, trigger: FileArrivalTrigger, cursor: str | None
+) -> tuple[RunRequest | None, str | None]:
+    """The run new files request (None: no new file) and the cursor to store after it."""
+    scan = scan_files(trigger, cursor)
+    if not scan.new:
+        return None, cursor
+    return trigger_request(spec, trigger, scan.cursor or ",".join(scan.new)), scan.cursor
+
+
+def fire_change(
+    spec: StackSpec, trigger: SourceChangeTrigger, cursor: str | None
+) -> tuple[RunRequest | None, str | None]:
+    """The run a changed source requests (None: unchanged) and the cursor to store after it."""
+    probe = probe_source(spec.step(trigger.step), cursor)
+    if not probe.changed:
+        return None, cursor
+    return trigger_request(spec, trigger, probe.version), probe.cursor
+
+
 def detect_files(binding: Binding, index: int) -> dict[str, Any]:
-    """New files since the cursor -> the run they request (skips the DAG run when none)."""
+    """``detect`` of a file-arrival DAG: skips the DAG run when no file is new."""
     from airflow.sdk import Variable
     from airflow.sdk.exceptions import AirflowSkipException
 
     spec, trigger = binding.spec(), _trigger(binding, index)
-    key = cursor_variable(spec.name, trigger)
-    scan = scan_files(trigger, Variable.get(key, default=None))
-    if not scan.new:
+    request, cursor = fire_files(spec, trigger, Variable.get(cursor_variable(spec.name, trigger), default=None))
+    if request is None:
         raise AirflowSkipException("no new files")
-    request = trigger_request(spec, trigger, scan.cursor or ",".join(scan.new))
-    return {
-        "request": request.model_dump(mode="json", by_alias=True),
-        "cursor": scan.cursor,
-        "files": list(scan.new),
-    }
+    return {"request": request.model_dump(mode="json", by_alias=True), "cursor": cursor}
 
 
 def detect_change(binding: Binding, index: int) -> Any:
-    """PythonSensor body: done (with the run to request) once the source version changed."""
+    """``detect`` of a source-change DAG (a PythonSensor): done once the version changed."""
     from airflow.sdk import PokeReturnValue, Variable
 
     spec, trigger = binding.spec(), _trigger(binding, index)
-    key = cursor_variable(spec.name, trigger)
-    probe = probe_source(spec.step(trigger.step), Variable.get(key, default=None))
-    if not probe.changed:
+    request, cursor = fire_change(spec, trigger, Variable.get(cursor_variable(spec.name, trigger), default=None))
+    if request is None:
         return PokeReturnValue(is_done=False)
-    request = trigger_request(spec, trigger, probe.version)
     return PokeReturnValue(
         is_done=True,
-        xcom_value={
-            "request": request.model_dump(mode="json", by_alias=True),
-            "cursor": probe.version,
-        },
+        xcom_value={"request": request.model_dump(mode="json", by_alias=True), "cursor": cursor},
     )
 
 
