@@ -99,7 +99,7 @@ def marts() -> list[Any]:
 
 # --- stacks installed through an entry point, for DAG files built from a StackRef ---------------
 
-_STACKS_MODULE = '''
+_STACKS_MODULE = """
 import os
 from stacks_contract.ports import Stack
 from stacks_testing.reference import reference_stack
@@ -136,7 +136,7 @@ class ShopStack(_Base):
             el_steps=(DltStep("shop", source),),
             transform=DbtTransform(SHOP_DBT_PROJECT, name="dbt", schema="analytics"),
         )
-'''
+"""
 
 
 @pytest.fixture
@@ -157,6 +157,8 @@ def installed_stacks(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
         "airflow-shop = stacks_airflow_test_stacks:ShopStack\n"
     )
     monkeypatch.syspath_prepend(str(site))
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")])))
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))
+    )
     monkeypatch.setenv("STACKS_TEST_SOURCES", str(tmp_path / "sources"))
     return site

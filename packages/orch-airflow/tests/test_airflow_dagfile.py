@@ -66,7 +66,9 @@ def test_airflow_dags_test_runs_the_stack_from_the_command_line(
     assert run.rows == {"raw.customers": 8, "raw.orders": 24}
     assert run.run_id.startswith("manual__"), "the run is named after the Airflow DAG run"
     with connect(duckdb_warehouse) as conn:
-        (ids,) = conn.execute("select list(distinct _stacks_run_id) from analytics.top_customers")[0]
+        (ids,) = conn.execute("select list(distinct _stacks_run_id) from analytics.top_customers")[
+            0
+        ]
     assert ids == [run.run_id]
 
 

@@ -1,4 +1,4 @@
-"""The demo shop stack (dlt shop step + the shared dbt project) under Airflow, dbt through Cosmos."""
+"""The demo shop stack (dlt shop step + the shared dbt project) under Airflow and Dagster."""
 
 from __future__ import annotations
 

@@ -18,7 +18,6 @@ from stacks_contract.models import StackRef, StackSpec
 from stacks_contract.ports import Reporter
 from stacks_contract.warehouse import Warehouse
 
-
 __all__ = ["Binding", "Bound", "FromRef", "register_reporter", "reporter_for"]
 
 _LOG = logging.getLogger("stacks.airflow")

@@ -171,8 +171,8 @@ def render_dbt(
 
     ``test_behavior`` is Cosmos's: ``build`` (default) runs ``dbt build`` per model, the model
     then its tests in one task; ``after_each`` gives every model a run task and a test task."""
-    from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
     from airflow.sdk import Asset
+    from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
     from cosmos.constants import InvocationMode, LoadMode, TestBehavior
 
     transform: DbtTransform = spec.transform

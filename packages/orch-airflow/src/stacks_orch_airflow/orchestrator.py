@@ -20,10 +20,10 @@ from stacks_contract.models import (
     utcnow,
 )
 from stacks_contract.ports import Orchestrator, Reporter, silent
+from stacks_contract.selection import resolve
 from stacks_contract.warehouse import Warehouse, redact
 
 from stacks_orch_airflow import home as _home
-from stacks_contract.selection import resolve
 from stacks_orch_airflow.binding import Bound, FromRef, register_reporter
 from stacks_orch_airflow.dag import DEFAULT_RETRIES, DEFAULT_RETRY_DELAY, build_dag
 from stacks_orch_airflow.tasks import CONF_KEY
@@ -129,7 +129,9 @@ class AirflowOrchestrator(Orchestrator):
         try:
             with _quiet(self.log_level):
                 report("airflow", f"running DAG {dag.dag_id} ({request.run_id})")
-                dag_run = dag.test(run_conf={CONF_KEY: request.model_dump(mode="json", by_alias=True)})
+                dag_run = dag.test(
+                    run_conf={CONF_KEY: request.model_dump(mode="json", by_alias=True)}
+                )
             state = str(getattr(dag_run, "state", "") or "")
         finally:
             register_reporter(request.run_id, None)

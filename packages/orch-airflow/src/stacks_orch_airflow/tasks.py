@@ -28,10 +28,10 @@ from stacks_contract.models import (
     TransformResult,
     TriggerKind,
 )
-from stacks_contract.warehouse import Warehouse, redact
-
 from stacks_contract.selection import resolve
 from stacks_contract.triggers import cron_token, trigger_request
+from stacks_contract.warehouse import Warehouse, redact
+
 from stacks_orch_airflow.binding import Binding, reporter_for
 
 __all__ = [

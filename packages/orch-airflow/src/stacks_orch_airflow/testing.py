@@ -12,8 +12,8 @@ def warm_orchestrator() -> AirflowOrchestrator:
     """An orchestrator whose Airflow is imported and whose metadata DB is ready, so a runner's
     READY line comes after the import (the SIGKILL points then land in the run, not in it)."""
     home.ensure_db()
-    import airflow.api_fastapi.execution_api.app  # noqa: F401  the in-process task API
-    import airflow.providers.standard.operators.python  # noqa: F401
+    import airflow.api_fastapi.execution_api.app
+    import airflow.providers.standard.operators.python
     import airflow.sdk.execution_time.supervisor  # noqa: F401
 
     return AirflowOrchestrator(retries=1, retry_delay=0.0)

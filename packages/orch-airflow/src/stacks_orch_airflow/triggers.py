@@ -24,8 +24,8 @@ from typing import Any
 
 from stacks_contract.errors import ConfigError
 from stacks_contract.models import FileArrivalTrigger, RunRequest, SourceChangeTrigger, StackSpec
-
 from stacks_contract.triggers import probe_source, scan_files, trigger_request
+
 from stacks_orch_airflow.binding import Binding
 from stacks_orch_airflow.tasks import CONF_KEY
 
@@ -76,7 +76,9 @@ def detect_files(binding: Binding, index: int) -> dict[str, Any]:
     from airflow.sdk.exceptions import AirflowSkipException
 
     spec, trigger = binding.spec(), _trigger(binding, index)
-    request, cursor = fire_files(spec, trigger, Variable.get(cursor_variable(spec.name, trigger), default=None))
+    request, cursor = fire_files(
+        spec, trigger, Variable.get(cursor_variable(spec.name, trigger), default=None)
+    )
     if request is None:
         raise AirflowSkipException("no new files")
     return {"request": request.model_dump(mode="json", by_alias=True), "cursor": cursor}
@@ -87,7 +89,9 @@ def detect_change(binding: Binding, index: int) -> Any:
     from airflow.sdk import PokeReturnValue, Variable
 
     spec, trigger = binding.spec(), _trigger(binding, index)
-    request, cursor = fire_change(spec, trigger, Variable.get(cursor_variable(spec.name, trigger), default=None))
+    request, cursor = fire_change(
+        spec, trigger, Variable.get(cursor_variable(spec.name, trigger), default=None)
+    )
     if request is None:
         return PokeReturnValue(is_done=False)
     return PokeReturnValue(
@@ -123,8 +127,9 @@ def build_trigger_dags(spec: StackSpec, binding: Binding, stack_dag_id: str) -> 
                     f"The source-change trigger of stack {spec.name!r} watches EL step "
                     f"{trigger.step!r}, which cannot report a source version (no ChangeProbe)."
                 )
-            name, every = f"{stack_dag_id}__{trigger.step}_changed", timedelta(
-                seconds=trigger.poll_seconds
+            name, every = (
+                f"{stack_dag_id}__{trigger.step}_changed",
+                timedelta(seconds=trigger.poll_seconds),
             )
         else:
             continue
