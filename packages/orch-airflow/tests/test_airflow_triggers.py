@@ -1,12 +1,14 @@
-"""The stack's triggers rendered for Airflow: the cron schedule and the sensor DAGs."""
+"""The rendering of a stack for Airflow: schedule, sensor DAGs, retries, no secrets."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from pydantic import SecretStr
 from stacks_contract.errors import ConfigError
 from stacks_contract.models import (
     CronTrigger,
@@ -100,3 +102,21 @@ def test_a_source_change_trigger_needs_a_probe(triggered, duckdb_warehouse) -> N
     bad = triggered.model_copy(update={"el_steps": (plain, triggered.step("orders"))})
     with pytest.raises(ConfigError, match="customers"):
         build_trigger_dags(bad, Bound(bad, duckdb_warehouse), "reference")
+
+
+def test_no_secret_reaches_the_serialized_dag(
+    installed_stacks, postgres_warehouse, monkeypatch
+) -> None:
+    """What the scheduler stores (the serialized DAG, with Cosmos's operator arguments) holds no
+    password, although the warehouse URL the DAG was built from carries one."""
+    from airflow.serialization.serialized_objects import DagSerialization
+    from stacks_contract.models import StackRef
+    from stacks_orch_airflow import AirflowOrchestrator
+
+    secret = "pw-not-in-dags"
+    wh = postgres_warehouse.model_copy(update={"password": SecretStr(secret)})
+    monkeypatch.setenv("STACKS_WAREHOUSE", wh.url())
+    dag = AirflowOrchestrator().build(StackRef(stack="airflow-shop"))
+    text = json.dumps(DagSerialization.to_dict(dag), default=str)
+    assert "dbt_dbt.fct_orders_model_build" in text
+    assert secret not in text
