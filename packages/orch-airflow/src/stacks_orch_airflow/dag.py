@@ -100,7 +100,6 @@ def build_dag(
         start = PythonOperator(
             task_id=tasks.START,
             python_callable=functools.partial(tasks.start, binding, orchestrator),
-            retries=0,
         )
         el: dict[str, Any] = {}
         for step in spec.el_steps:
@@ -146,7 +145,6 @@ def build_dag(
                 transform_tasks,
                 transform_step,
             ),
-            retries=0,
         )
         for t in list(dag.tasks):
             if t is not finish and t is not start:
