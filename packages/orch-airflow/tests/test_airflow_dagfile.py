@@ -72,29 +72,27 @@ def test_airflow_dags_test_runs_the_stack_from_the_command_line(
     assert ids == [run.run_id]
 
 
-def test_the_shop_dag_file_parses_without_running_dbt_again(
-    installed_stacks, tmp_path: Path, duckdb_warehouse: DuckDBWarehouse
+def test_a_prepared_shop_dag_file_parses_without_running_dbt(
+    installed_stacks, tmp_path: Path, duckdb_warehouse: DuckDBWarehouse, monkeypatch
 ) -> None:
-    """Parsed by Airflow's own DagBag in fresh processes: the first parse may have dbt parse the
-    project (no manifest yet), later ones read the manifest.json and never import dbt."""
-    write_dag_file("airflow-shop", tmp_path / "dags")
+    """write_dag_file(prepare=True) leaves the dbt manifest in place; Airflow's own DagBag then
+    parses the file in a fresh process without importing dbt or touching the warehouse."""
     env = _env(tmp_path, duckdb_warehouse)
-    outputs = []
-    for _ in range(2):
-        proc = subprocess.run(
-            [sys.executable, "-c", PARSE, str(tmp_path / "dags")],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        assert proc.returncode == 0, proc.stderr[-3000:]
-        outputs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
-    first, second = outputs
-    assert first["errors"] == {} and second["errors"] == {}
-    assert second["dags"] == ["airflow-shop"]
-    tasks = second["tasks"]["airflow-shop"]
+    monkeypatch.setenv("STACKS_WAREHOUSE", env["STACKS_WAREHOUSE"])
+    write_dag_file("airflow-shop", tmp_path / "dags", prepare=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", PARSE, str(tmp_path / "dags")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    parsed = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert parsed["errors"] == {}
+    assert parsed["dags"] == ["airflow-shop"]
+    tasks = parsed["tasks"]["airflow-shop"]
     assert {"stacks_start", "el_shop", "stacks_finish"} <= set(tasks)
     assert "dbt_dbt.fct_orders_model_build" in tasks
-    assert second["dbt_imported"] is False, "the second parse ran dbt"
+    assert parsed["dbt_imported"] is False, "parsing the DAG file ran dbt"
     assert not duckdb_warehouse.path.exists(), "parsing touched the warehouse"

@@ -106,7 +106,8 @@ def build_dag(
             el[step.name] = PythonOperator(
                 task_id=task_id("el", step.name),
                 python_callable=functools.partial(tasks.run_el, binding, step.name),
-                outlets=[_asset(t) for t in step.produces()],
+                # from the plan: produces() can be costly (el-dlt builds its dlt source)
+                outlets=[_asset(t) for t, s in p.produced_by.items() if s == step.name],
                 doc_md=f"EL step `{step.name}` ({type(step).__name__}).",
             )
             start >> el[step.name]

@@ -30,8 +30,12 @@ def stack_dag(stack: str | StackRef, **options: Any) -> Any:
     return AirflowOrchestrator(**options).build(ref)
 
 
-def write_dag_file(ref: str | StackRef, dags_folder: str | Path) -> Path:
-    """Write ``<dags_folder>/stacks_<stack>.py`` for ``ref`` (no secret in it) and return it."""
+def write_dag_file(ref: str | StackRef, dags_folder: str | Path, *, prepare: bool = False) -> Path:
+    """Write ``<dags_folder>/stacks_<stack>.py`` for ``ref`` (no secret in it) and return it.
+
+    ``prepare``: build the DAG once here (with this process's ``$STACKS_WAREHOUSE``), so what it
+    needs on disk exists before the scheduler's first parse (a dbt transform's manifest.json:
+    without it, the first parse runs dbt)."""
     ref = ref if isinstance(ref, StackRef) else StackRef(stack=ref)
     folder = Path(dags_folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -45,4 +49,6 @@ def write_dag_file(ref: str | StackRef, dags_folder: str | Path) -> Path:
             f"dag = stack_dag({ref.model_dump_json()!r})\n"
         )
     path.write_text(text)
+    if prepare:
+        stack_dag(ref)
     return path
