@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any, ClassVar
 
-from stacks_contract.errors import StacksError
 from stacks_contract.ledger import Ledger
 from stacks_contract.models import (
     RunRecord,
@@ -166,8 +165,3 @@ def _register(dag: Any) -> None:
     bag = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"], collect_dags=False)
     bag.bag_dag(dag)
     sync_bag_to_db(bag, "dags-folder", None)
-
-
-def error_text(exc: BaseException, warehouse: Warehouse) -> str:
-    text = str(exc) if isinstance(exc, StacksError) else f"{type(exc).__name__}: {exc}"
-    return redact(text, warehouse)
