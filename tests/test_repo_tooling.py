@@ -123,3 +123,22 @@ def test_make_test_pkg_without_a_known_pkg_explains_itself() -> None:
         proc = _make("test-pkg", *args)
         assert proc.returncode != 0
         assert "usage: make test-pkg PKG=" in proc.stdout
+
+
+def test_make_lint_runs_ruff_then_mypy_per_member() -> None:
+    proc = _make("-n", "lint")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines == ["uv run ruff check .", "uv run ruff format --check .", "scripts/typecheck"]
+    script = ROOT / "scripts" / "typecheck"
+    assert os.access(script, os.X_OK), "scripts/typecheck must be executable"
+    assert script.read_text().startswith("#!/usr/bin/env bash\n")
+
+
+def test_typecheck_fails_on_a_folder_without_src() -> None:
+    proc = subprocess.run(
+        [str(ROOT / "scripts" / "typecheck"), "no-such-member"],
+        cwd=ROOT, capture_output=True, text=True,
+    )  # fmt: skip
+    assert proc.returncode == 1
+    assert "typecheck: FAIL  no-such-member (no src/ folder)" in proc.stdout

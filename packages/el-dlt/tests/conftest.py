@@ -10,21 +10,14 @@ without pytest, so without this conftest.)
 from __future__ import annotations
 
 import importlib.util
-import os
 import sys
 from pathlib import Path
 
 import pytest
+from stacks_testing import telemetry_off
 
 pytest_plugins = ("stacks_testing.plugin",)
-
-# the tools these tests drive must not phone home
-for _key, _value in {
-    "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-    "RUNTIME__DLTHUB_TELEMETRY": "false",
-    "DO_NOT_TRACK": "1",
-}.items():
-    os.environ.setdefault(_key, _value)
+telemetry_off()  # the tools these tests drive must not phone home
 
 
 CHILD = Path(__file__).with_name("eldlt_child.py")

@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-import os
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 from stacks_contract.sql import connect, qualified
 from stacks_contract.warehouse import Warehouse
+from stacks_testing import telemetry_off
 
 pytest_plugins = ("stacks_testing.plugin",)
-
-# the tools these tests drive must not phone home
-for _key, _value in {
-    "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-    "RUNTIME__DLTHUB_TELEMETRY": "false",
-    "DO_NOT_TRACK": "1",
-}.items():
-    os.environ.setdefault(_key, _value)
+telemetry_off()  # the tools these tests drive must not phone home
 
 
 PROJECT = Path(__file__).parent / "project"

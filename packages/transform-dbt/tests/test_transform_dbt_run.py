@@ -136,6 +136,23 @@ def test_nodes_and_stamped_come_from_the_project(project_dir):
     assert {"stg_orders", "customer_revenue"} <= stamped
 
 
+def test_select_in_a_project_with_a_seed(duckdb_warehouse, project_dir, shop, tmp_path):
+    # a seed's manifest node depends on macros only (no node list): selecting by name walks it
+    import shutil
+
+    project = tmp_path / "project"
+    shutil.copytree(project_dir, project)
+    (project / "seeds").mkdir()
+    (project / "seeds" / "regions.csv").write_text("id,name\n1,north\n")
+    config = project / "dbt_project.yml"
+    config.write_text(config.read_text() + 'seed-paths: ["seeds"]\n')
+    shop.seed(duckdb_warehouse)
+    t = DbtTransform(project)
+    t.run(req(), duckdb_warehouse)
+    result = t.run(req(select=("orders_enriched",)), duckdb_warehouse)
+    assert result.ok and "orders_enriched" in {m.name for m in result.models}
+
+
 def test_select_unknown_model_is_one_sentence(duckdb_warehouse, project_dir, shop):
     shop.seed(duckdb_warehouse)
     with pytest.raises(ConfigError, match="has no model named 'nope'"):

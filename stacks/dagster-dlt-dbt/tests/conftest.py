@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pytest
 from stacks_dagster_dlt_dbt import DagsterDltDbtStack, build_stack
 from stacks_dagster_dlt_dbt.shop import SHOP_URL_ENV
+from stacks_testing import telemetry_off
 from stacks_testing.demo.shop import ShopServer
 
 pytest_plugins = ("stacks_testing.plugin",)
-
-# the tools these tests drive must not phone home
-for _key, _value in {
-    "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-    "RUNTIME__DLTHUB_TELEMETRY": "false",
-    "DO_NOT_TRACK": "1",
-}.items():
-    os.environ.setdefault(_key, _value)
+telemetry_off()  # the tools these tests drive must not phone home
 
 
 @pytest.fixture

@@ -35,7 +35,7 @@ def dlt_destination(warehouse: Warehouse, file_format: str | None = None) -> Any
     """
     from dlt import destinations
 
-    caps = {"preferred_loader_file_format": file_format or DEFAULT_FILE_FORMAT[warehouse.kind]}
+    fmt = file_format or DEFAULT_FILE_FORMAT[warehouse.kind]
 
     if isinstance(warehouse, PostgresWarehouse):
         from dlt.destinations.impl.postgres.configuration import PostgresCredentials
@@ -53,10 +53,14 @@ def dlt_destination(warehouse: Warehouse, file_format: str | None = None) -> Any
         # no UNIQUE index on every _dlt_id: ~20% of a 300k-row dict load here, and it guards
         # nothing stacks relies on (merge dedups on the primary key; half-loaded packages are
         # never resumed, see DltStep.dlt_pipeline)
-        return destinations.postgres(credentials=creds, create_indexes=False, **caps)
+        return destinations.postgres(
+            credentials=creds, create_indexes=False, preferred_loader_file_format=fmt
+        )
     if isinstance(warehouse, DuckDBWarehouse):
         warehouse.path.parent.mkdir(parents=True, exist_ok=True)
-        return destinations.duckdb(credentials=str(warehouse.path), **caps)
+        return destinations.duckdb(
+            credentials=str(warehouse.path), preferred_loader_file_format=fmt
+        )
     raise ConfigError(f"el-dlt cannot write to a {warehouse.kind} warehouse.")
 
 

@@ -20,11 +20,14 @@ from collections import Counter
 from collections.abc import Mapping
 from datetime import date, datetime, time
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dlt.extract.items_transform import ItemTransform
 
 from stacks_el_dlt.names import LOADED_AT, QUARANTINE_TABLE, ROW_HASH, RUN_ID
+
+if TYPE_CHECKING:
+    from dlt.common.schema.typing import TColumnSchema
 
 #: Python types accepted without asking dlt's coercion (the fast path for well-typed rows)
 _FAST_TYPES: dict[str, tuple[type, ...]] = {
@@ -82,6 +85,7 @@ def _coerce_violation(column: str, value: Any, data_type: str) -> str | None:
     from dlt.common.data_types.type_helpers import coerce_value, py_type_to_sc_type
 
     try:
+        # data_type is a declared dlt type name (a str; dlt's hint is its TDataType Literal)
         coerce_value(data_type, py_type_to_sc_type(type(value)), value)  # type: ignore[arg-type]
     except (ValueError, TypeError, ArithmeticError):
         return _reason(column, value, data_type)
@@ -297,7 +301,7 @@ class StampAndQuarantine(ItemTransform[Any, dict[str, Any]]):
 
 
 #: what dlt's default schema hints make of these columns on the dict path
-DLT_ROW_COLUMNS: list[dict[str, Any]] = [
+DLT_ROW_COLUMNS: list[TColumnSchema] = [
     {"name": "_dlt_id", "data_type": "text", "nullable": False, "unique": True, "row_key": True},
     {"name": "_dlt_load_id", "data_type": "text", "nullable": False},
 ]
@@ -425,7 +429,9 @@ def declare_quarantine(resource: Any) -> None:
 def propagate_stamps(schema: Any) -> None:
     """Make dlt copy the stamps from each root row into every child row it unnests."""
     from dlt.common.normalizers.json.relational import DataItemNormalizer
+    from dlt.common.schema.typing import TColumnName
 
+    run_id, loaded_at = TColumnName(RUN_ID), TColumnName(LOADED_AT)
     DataItemNormalizer.update_normalizer_config(
-        schema, {"propagation": {"root": {RUN_ID: RUN_ID, LOADED_AT: LOADED_AT}}}
+        schema, {"propagation": {"root": {run_id: run_id, loaded_at: loaded_at}}}
     )

@@ -163,7 +163,6 @@ class DltStep(ELStep):
             destination=dlt_destination(warehouse, self.file_format),
             dataset_name=self.dataset,
             pipelines_dir=str(workdir),
-            progress=None,
         )
         if pipeline.has_pending_data:
             pipeline = _drop_working_folder(pipeline)
@@ -424,9 +423,10 @@ def _drop_working_folder(pipeline: Any) -> Any:
     and restores from the warehouse), and is deleted from its new name afterwards.
     """
     working = Path(pipeline.working_dir)
-    dropped = working.with_name(f"{_DROPPED_PREFIX}{working.name}-{uuid.uuid4().hex[:12]}")
+    aside = working.with_name(f"{_DROPPED_PREFIX}{working.name}-{uuid.uuid4().hex[:12]}")
+    dropped: Path | None = aside
     try:
-        os.rename(working, dropped)
+        os.rename(working, aside)
     except OSError:
         dropped = None  # e.g. a folder held open on Windows: dlt's own rmtree, as before
     pipeline = pipeline.drop()

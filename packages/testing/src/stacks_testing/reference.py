@@ -367,7 +367,9 @@ class AppendOnlyELStep(ReferenceELStep):
 
     incremental: ClassVar[bool] = False
 
-    def _write(self, conn, rows, run_id, loaded_at):  # type: ignore[no-untyped-def]
+    def _write(
+        self, conn: Connection, rows: list[dict[str, Any]], run_id: str, loaded_at: datetime
+    ) -> None:
         self._insert(conn, rows, run_id, loaded_at)
 
 
@@ -376,7 +378,9 @@ class ForgetfulELStep(ReferenceELStep):
 
     incremental: ClassVar[bool] = False
 
-    def _write(self, conn, rows, run_id, loaded_at):  # type: ignore[no-untyped-def]
+    def _write(
+        self, conn: Connection, rows: list[dict[str, Any]], run_id: str, loaded_at: datetime
+    ) -> None:
         target = qualified(self.table.schema_name, self.table.name)
         rerun = conn.count(self.table.schema_name, self.table.name) > 0
         conn.execute(f"delete from {target}")
@@ -386,7 +390,9 @@ class ForgetfulELStep(ReferenceELStep):
 class RunIdIgnoringELStep(ReferenceELStep):
     """BROKEN on purpose: stamps an id of its own instead of the request's run id."""
 
-    def _insert(self, conn, rows, run_id, loaded_at):  # type: ignore[no-untyped-def]
+    def _insert(
+        self, conn: Connection, rows: list[dict[str, Any]], run_id: str | None, loaded_at: datetime
+    ) -> None:
         super()._insert(conn, rows, f"own-{uuid.uuid4().hex[:8]}", loaded_at)
 
 

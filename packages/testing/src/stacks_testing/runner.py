@@ -33,6 +33,8 @@ from pydantic import SecretStr
 from stacks_contract.models import RunRequest
 from stacks_contract.warehouse import Warehouse, warehouse_from_dict
 
+from stacks_testing import telemetry_off
+
 __all__ = [
     "ENV_WAREHOUSE",
     "SubprocessRun",
@@ -45,11 +47,6 @@ __all__ = [
 
 ENV_WAREHOUSE = "STACKS_RUNNER_WAREHOUSE"
 READY = "READY"
-TELEMETRY_OFF = {
-    "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-    "RUNTIME__DLTHUB_TELEMETRY": "false",
-    "DO_NOT_TRACK": "1",
-}
 DONE = "DONE"
 
 
@@ -192,8 +189,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--orchestrator", help="stack: module:callable returning an Orchestrator")
     parser.add_argument("--stack", help="stack: module:callable returning a StackSpec")
     args = parser.parse_args(argv)
-    for key, value in TELEMETRY_OFF.items():  # the tools run here, not under the pytest plugin
-        os.environ.setdefault(key, value)
+    telemetry_off()  # the tools run here, not under pytest
     warehouse = warehouse_from_env()
     _preload_driver(warehouse)
     if args.kind == "stack":

@@ -183,6 +183,11 @@ def _release_duckdb() -> None:
         DuckDBConnectionManager._ENV = None
 
 
+def _parents(node: Any) -> list[str]:
+    """Unique ids of the nodes ``node`` depends on; a seed's ``depends_on`` has macros only."""
+    return list(getattr(node.depends_on, "nodes", []))
+
+
 def _node_index(manifest: Manifest) -> dict[str, Any]:
     """The few node fields :func:`translate` reads, straight from the in-memory manifest."""
 
@@ -194,7 +199,7 @@ def _node_index(manifest: Manifest) -> dict[str, Any]:
             "alias": getattr(n, "alias", None),
             "attached_node": getattr(n, "attached_node", None),
             "tested_node_unique_id": getattr(n, "tested_node_unique_id", None),
-            "depends_on": {"nodes": list(getattr(n.depends_on, "nodes", []))},
+            "depends_on": {"nodes": _parents(n)},
         }
 
     return {
@@ -490,7 +495,7 @@ class DbtTransform(Transform):
         out = []
         for n in by_id.values():
             deps = []
-            for parent in n.depends_on.nodes:
+            for parent in _parents(n):
                 if parent in by_id:
                     deps.append(by_id[parent].name)
                 elif parent in m.sources:
@@ -552,9 +557,9 @@ class DbtTransform(Transform):
             run |= {
                 uid
                 for uid, n in nodes.items()
-                if str(n.resource_type) == "test" and set(n.depends_on.nodes) & run
+                if str(n.resource_type) == "test" and set(_parents(n)) & run
             }
-        return {p for uid in run for p in nodes[uid].depends_on.nodes if p.startswith("source.")}
+        return {p for uid in run for p in _parents(nodes[uid]) if p.startswith("source.")}
 
     def _check_sources(
         self, warehouse: Warehouse, manifest: Manifest, select: Sequence[str]

@@ -63,7 +63,8 @@ def files_source(
     files = filesystem(bucket_url=path.as_uri(), file_glob=pattern)
     files.apply_hints(incremental=dlt.sources.incremental("modification_date"))
     read_csv = dlt.transformer(name="read_csv")(_read_csv_arrow)
-    reader = {"csv": read_csv, "jsonl": read_jsonl, "parquet": read_parquet}[fmt]
+    readers: dict[str, Any] = {"csv": read_csv, "jsonl": read_jsonl, "parquet": read_parquet}
+    reader = readers[fmt]
     resource = (files | reader()).with_name(table)
     if primary_key:
         resource.apply_hints(write_disposition="merge", primary_key=primary_key)

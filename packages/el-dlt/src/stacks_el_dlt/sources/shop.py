@@ -122,6 +122,7 @@ def shop_api_source(
         },
         "resources": resources,
     }
+    # a plain dict: dlt's hint is its RESTAPIConfig TypedDict, and dlt validates the dict itself
     source = rest_api_source(config, name="shop")  # type: ignore[arg-type]
     if "orders" in source.resources:
         # declared so produces() names the child table without fetching anything

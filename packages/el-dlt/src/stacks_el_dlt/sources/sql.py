@@ -42,6 +42,7 @@ def sql_source(
         credentials=_url(database),
         schema=schema,
         table_names=list(tables),
+        # a plain str here: dlt's hint is a Literal of backend names, and dlt checks the name
         backend=backend,  # type: ignore[arg-type]
         chunk_size=chunk_size,
         defer_table_reflect=True,

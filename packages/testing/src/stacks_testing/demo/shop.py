@@ -278,6 +278,8 @@ class ShopServer:
     @property
     def url(self) -> str:
         host, port = self._httpd.server_address[:2]
+        if isinstance(host, bytes):  # typeshed allows it (AF_UNIX); a TCP server's is a str
+            host = host.decode()
         return f"http://{host}:{port}"
 
     def start(self) -> ShopServer:

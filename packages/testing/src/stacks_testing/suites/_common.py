@@ -141,7 +141,7 @@ def check_interrupted_converges(
     env: Mapping[str, str],
     interrupted: Warehouse,
     reference: Warehouse,
-    rerun: Callable[[Warehouse], None],
+    rerun: Callable[[Warehouse], object],
     tables: Callable[[], Sequence[TableRef]],
     logs: Path,
     points: int,

@@ -9,7 +9,7 @@ transform reading both), so an orchestrator must run any ELStep/Transform throug
 from __future__ import annotations
 
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import pytest
 from stacks_contract.errors import ConfigError
@@ -39,6 +39,18 @@ def el_tables(stack: StackSpec) -> list[TableRef]:
 
 def all_tables(stack: StackSpec) -> list[TableRef]:
     return el_tables(stack) + list(stack.transform.produces() if stack.transform else ())
+
+
+def transform_of(stack: StackSpec) -> Any:
+    """The stack's transform; the suite stack has one."""
+    assert stack.transform is not None, f"the stack {stack.name!r} has no transform"
+    return stack.transform
+
+
+def _needs_partial_runs(harness: OrchestratorHarness) -> None:
+    orchestrator = harness.make_orchestrator()
+    if not orchestrator.supports_partial_runs:
+        pytest.skip(f"{type(orchestrator).__name__}.supports_partial_runs is off (capability flag)")
 
 
 class BaseOrchestratorSuite:
@@ -135,7 +147,7 @@ class BaseOrchestratorSuite:
         assert record.error and "orders" in record.error, (
             f"the error does not name the failing step 'orders': {record.error!r}"
         )
-        built = c.existing(warehouse, suite_stack.transform.produces())
+        built = c.existing(warehouse, transform_of(suite_stack).produces())
         assert not built, f"the transform ran although an EL step failed: {built} exist"
         ledger = Ledger(warehouse).get(record.run_id)
         assert ledger is not None and ledger.status == RunStatus.FAILED, (
@@ -149,11 +161,7 @@ class BaseOrchestratorSuite:
         suite_source_dir: Path,
         warehouse: Warehouse,
     ) -> None:
-        orchestrator = orchestrator_harness.make_orchestrator()
-        if not orchestrator.supports_partial_runs:
-            pytest.skip(
-                f"{type(orchestrator).__name__}.supports_partial_runs is off (capability flag)"
-            )
+        _needs_partial_runs(orchestrator_harness)
         first = self.run_stack(orchestrator_harness, suite_stack, warehouse)
         assert first.status == RunStatus.SUCCEEDED, f"run failed: {first.error}"
         customers, orders = suite_stack.step("customers").table, suite_stack.step("orders").table
@@ -174,7 +182,7 @@ class BaseOrchestratorSuite:
         assert after[customers.key] == before[customers.key], (
             "a step that was not selected ran in a partial run"
         )
-        downstream = suite_stack.transform.produces()
+        downstream = transform_of(suite_stack).produces()
         stamped = c.rows_with_run_id(warehouse, downstream, partial_id)
         assert set(stamped) == {t.key for t in downstream}, (
             f"the transform depending on the selected step did not run: rebuilt {stamped}"
@@ -198,11 +206,7 @@ class BaseOrchestratorSuite:
         warehouse: Warehouse,
         select: tuple[str, ...],
     ) -> None:
-        orchestrator = orchestrator_harness.make_orchestrator()
-        if not orchestrator.supports_partial_runs:
-            pytest.skip(
-                f"{type(orchestrator).__name__}.supports_partial_runs is off (capability flag)"
-            )
+        _needs_partial_runs(orchestrator_harness)
         first = self.run_stack(orchestrator_harness, suite_stack, warehouse)
         assert first.status == RunStatus.SUCCEEDED, f"run failed: {first.error}"
         want = resolve(suite_stack, select)
@@ -273,11 +277,12 @@ class BaseOrchestratorSuite:
         suite_stack: StackSpec,
         warehouse: Warehouse,
     ) -> None:
+        transform = transform_of(suite_stack)
         bad_transform = ref.ReferenceSqlTransform(
-            name=suite_stack.transform.name,
-            models=suite_stack.transform.models,
-            sources=(*suite_stack.transform.sources, TableRef(schema="raw", name="payments")),
-            schema=suite_stack.transform.schema,
+            name=transform.name,
+            models=transform.models,
+            sources=(*transform.sources, TableRef(schema="raw", name="payments")),
+            schema=transform.schema,
         )
         bad = suite_stack.model_copy(update={"transform": bad_transform})
         request = RunRequest(stack=bad.name)

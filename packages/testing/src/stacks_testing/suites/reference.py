@@ -9,7 +9,7 @@ from pathlib import Path
 
 from stacks_contract.local import LocalOrchestrator
 from stacks_contract.models import RunRequest, StackSpec, TableRef, Trigger
-from stacks_contract.ports import ELStep, Orchestrator, Transform
+from stacks_contract.ports import Orchestrator, Transform
 from stacks_contract.sql import connect, qualified
 from stacks_contract.triggers import evaluate_trigger
 from stacks_contract.warehouse import Warehouse
@@ -40,7 +40,7 @@ class ReferenceELHarness(ELHarness):
         self.source = ref.ReferenceSource(self.paths["customers"])
         self.step_class = step_class
 
-    def make_step(self) -> ELStep:
+    def make_step(self) -> ref.ReferenceELStep:
         return self.step_class("customers", self.source.path, "customers")
 
     def change_one_row(self) -> RowChange:
@@ -56,7 +56,7 @@ class ReferenceELHarness(ELHarness):
         return "stacks_testing.reference:el_step_from_env"
 
     def subprocess_env(self) -> dict[str, str]:
-        return {ref.ENV_STEP: json.dumps(self.make_step().spec())}  # type: ignore[attr-defined]
+        return {ref.ENV_STEP: json.dumps(self.make_step().spec())}
 
 
 class ReferenceTransformHarness(TransformHarness):
@@ -64,9 +64,11 @@ class ReferenceTransformHarness(TransformHarness):
 
     def __init__(self, root: Path) -> None:
         self.stack = ref.reference_stack(root)
+        assert isinstance(self.stack.transform, ref.ReferenceSqlTransform)
+        self.transform: ref.ReferenceSqlTransform = self.stack.transform
 
     def make_transform(self) -> Transform:
-        return ref.ReferenceSqlTransform.from_spec(self.stack.transform.spec())
+        return ref.ReferenceSqlTransform.from_spec(self.transform.spec())
 
     def seed(self, warehouse: Warehouse) -> None:
         request = RunRequest(stack="seed")
@@ -84,7 +86,7 @@ class ReferenceTransformHarness(TransformHarness):
         return "stacks_testing.reference:transform_from_env"
 
     def subprocess_env(self) -> dict[str, str]:
-        return {ref.ENV_TRANSFORM: json.dumps(self.stack.transform.spec())}
+        return {ref.ENV_TRANSFORM: json.dumps(self.transform.spec())}
 
 
 class LocalOrchestratorHarness(OrchestratorHarness):
