@@ -7,6 +7,8 @@ test creates ``~/airflow``; subprocesses inherit it and reuse the migrated DB.
 import os
 import tempfile
 
+from stacks_testing import telemetry_off
+
 pytest_plugins = ("stacks_testing.plugin",)
 
 if "AIRFLOW_HOME" not in os.environ:
@@ -15,11 +17,8 @@ if "AIRFLOW_HOME" not in os.environ:
     os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = os.path.join(_home, "dags")
     os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_home}/airflow.db"
 
-# the tools these tests drive must not phone home
-for _key, _value in {
-    "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-    "RUNTIME__DLTHUB_TELEMETRY": "false",
-    "DO_NOT_TRACK": "1",
+telemetry_off()  # the tools these tests drive must not phone home
+for _key, _value in {  # and Airflow's own switches
     "SCARF_ANALYTICS": "false",
     "AIRFLOW__USAGE_DATA_COLLECTION__ENABLED": "False",
     "AIRFLOW__CORE__LOAD_EXAMPLES": "False",

@@ -175,7 +175,9 @@ def render_dbt(
     from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
     from cosmos.constants import InvocationMode, LoadMode, TestBehavior
 
-    transform: DbtTransform = spec.transform
+    transform = spec.transform
+    if not isinstance(transform, DbtTransform):
+        raise TypeError(f"render_dbt needs a DbtTransform, not {type(transform).__name__}")
     warehouse = binding.warehouse()
     inv = transform.invocation(warehouse, RunRequest(run_id="dag", stack=spec.name))
     manifest_path = fresh_manifest(transform, warehouse)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Any
+from typing import Any, NoReturn
 
 from stacks_contract.errors import StacksError, StepFailed
 from stacks_contract.ledger import Ledger
@@ -76,7 +76,7 @@ def _context() -> Any:
     return get_current_context()
 
 
-def _skip(why: str) -> None:
+def _skip(why: str) -> NoReturn:
     from airflow.sdk.exceptions import AirflowSkipException
 
     raise AirflowSkipException(why)
@@ -160,6 +160,8 @@ def run_transform(binding: Binding) -> None:
         _skip("no transform node is selected in this run")
     warehouse = binding.warehouse()
     transform = binding.spec().transform
+    if transform is None:
+        _skip("the stack has no transform")
     report = reporter_for(request.run_id)
     sub = request.model_copy(update={"select": tuple(state["transform_select"])})
     try:

@@ -153,7 +153,7 @@ def build_trigger_dags(spec: StackSpec, binding: Binding, stack_dag_id: str) -> 
                     poke_interval=every.total_seconds(),
                     timeout=every.total_seconds() * 10,
                 )
-                detect = PythonOperator(
+                detect: Any = PythonOperator(
                     task_id="detect",
                     python_callable=functools.partial(detect_files, binding, index),
                 )
