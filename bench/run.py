@@ -42,6 +42,9 @@ for _k, _v in {
     "DO_NOT_TRACK": "1",
     "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
     "DAGSTER_DISABLE_TELEMETRY": "1",
+    # dlt imports Airflow when it is installed: give Airflow a home before anything does
+    "AIRFLOW_HOME": str(Path(tempfile.gettempdir()) / "stacks-bench-airflow"),
+    "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
 }.items():
     os.environ.setdefault(_k, _v)
 
@@ -69,6 +72,10 @@ EXTRA_RATIOS: dict[str, str] = {
     "same steps called directly",
     "temporal_stack_steady_vs_direct": "the stack again on the same warehouse (no new rows), "
     "under Temporal / called directly",
+    "airflow_stack_vs_direct": "the shop stack under Airflow (dag.test, dbt through Cosmos) / "
+    "same steps called directly",
+    "airflow_dag_parse_s": "seconds Airflow's DagBag takes to parse the shop stack's DAG file "
+    "(manifest.json already there: no dbt)",
 }
 
 
@@ -494,6 +501,26 @@ def wh_conn(wh: Any) -> Iterator[Any]:
         yield conn
 
 
+def direct_stack_run(stack: Any, wh: Any) -> T:
+    """The stack's EL steps and transform called one after another, no orchestrator (timed)."""
+    from stacks_contract.models import RunRequest
+
+    with stack.session(wh):
+        spec = stack.spec(wh)
+        req = RunRequest(stack=stack.name)
+
+        def go() -> None:
+            for step in spec.el_steps:
+                step.run(req, wh)
+            if spec.transform is not None:
+                result = spec.transform.run(req, wh)
+                if not result.ok:
+                    raise RuntimeError("direct transform failed")
+
+        s, _ = timed(go)
+    return s
+
+
 def case_dagster(b: Bench) -> None:
     """The shipped dagster-dlt-dbt stack (its demo shop source) run by its orchestrator vs the
     same spec's EL steps and transform called directly; each repeat in a fresh warehouse,
@@ -536,21 +563,8 @@ def stack_vs_direct(b: Bench, stack: Any, label: str) -> None:
         b.out[f"{label}_stack_rows"] = record.rows
         return s
 
-    def direct(wh: Any) -> float:
-        with stack.session(wh):
-            spec = stack.spec(wh)
-            req = RunRequest(stack=stack.name)
-
-            def go() -> None:
-                for step in spec.el_steps:
-                    step.run(req, wh)
-                if spec.transform is not None:
-                    result = spec.transform.run(req, wh)
-                    if not result.ok:
-                        raise RuntimeError("direct transform failed")
-
-            s, _ = timed(go)
-        return s
+    def direct(wh: Any) -> T:
+        return direct_stack_run(stack, wh)
 
     cold_d = via_orchestrator(fresh())
     cold_x = direct(fresh())
@@ -580,6 +594,70 @@ def stack_vs_direct(b: Bench, stack: Any, label: str) -> None:
     b.samples(f"t_{label}_stack_steady_s", sd)
     b.samples(f"t_direct_stack_steady_s{'' if label == 'dagster' else '_' + label}", sx)
     b.ratio(f"{label}_stack_steady_vs_direct", sd, sx)
+
+
+PARSE_DAG_FILE = """
+import json, sys
+from airflow.dag_processing.dagbag import DagBag
+bag = DagBag(sys.argv[1])
+assert not bag.import_errors, bag.import_errors
+print(json.dumps([s.duration.total_seconds() for s in bag.dagbag_stats]))
+"""
+
+
+def case_airflow(b: Bench) -> None:
+    """The shipped shop stack's spec (dlt shop step + dbt) run by AirflowOrchestrator (dag.test,
+    dbt through Cosmos, one task per model) vs the same steps called directly, each repeat in a
+    fresh warehouse; and the parse time of its DAG file, measured by Airflow's own DagBag in a
+    fresh process, after write_dag_file(prepare=True) left the dbt manifest in place."""
+    try:
+        from stacks_dagster_dlt_dbt import NAME, build_stack
+        from stacks_orch_airflow import AirflowOrchestrator, write_dag_file
+    except ImportError as exc:
+        raise Unavailable(f"stacks_orch_airflow or the shop stack is missing ({exc})") from None
+    from stacks_contract.models import RunRequest, RunStatus
+
+    stack = build_stack()
+    orch = AirflowOrchestrator(retries=0)
+
+    def via_airflow(wh: Any) -> T:
+        with stack.session(wh):
+            spec = stack.spec(wh)
+            s, record = timed(lambda: orch.run(spec, RunRequest(stack=stack.name), wh))
+        if record.status != RunStatus.SUCCEEDED:
+            raise RuntimeError(f"stack run under Airflow failed: {record.error}")
+        return s
+
+    cold_a = via_airflow(b.duck("airflow"))
+    direct_stack_run(stack, b.duck("direct"))
+    airs, xs = [], []
+    for _ in range(b.repeat_heavy):
+        airs.append(via_airflow(b.duck("airflow")))
+        xs.append(direct_stack_run(stack, b.duck("direct")))
+        log(f"  stack: airflow {airs[-1]:.2f}s  direct {xs[-1]:.2f}s")
+    b.record("t_airflow_stack_first_s", round(cold_a, 3))
+    b.samples("t_airflow_stack_s", airs)
+    b.ratio("airflow_stack_vs_direct", airs, xs)
+
+    dags = b.tmp / "airflow-dags"
+    env = {**os.environ, "STACKS_WAREHOUSE": f"duckdb:///{b.tmp / 'parse.duckdb'}"}
+    os.environ["STACKS_WAREHOUSE"] = env["STACKS_WAREHOUSE"]
+    try:
+        s, _ = timed(lambda: write_dag_file(NAME, dags, prepare=True))  # dbt parses here
+    finally:
+        os.environ.pop("STACKS_WAREHOUSE", None)
+    b.record("t_airflow_dag_file_prepare_s", round(s, 3))
+    parses = []
+    for _ in range(b.repeat):
+        out = subprocess.run(
+            [sys.executable, "-c", PARSE_DAG_FILE, str(dags)],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        parses.append(sum(json.loads(out.stdout.strip().splitlines()[-1])))
+    b.samples("airflow_dag_parse_s", parses)
 
 
 def case_dagster_1m(b: Bench) -> None:
@@ -790,6 +868,7 @@ CASES: dict[str, Callable[[Bench], None]] = {
     "el_duckdb_arrow": case_el_duckdb_arrow,
     "dbt": case_dbt,
     "dagster": case_dagster,
+    "airflow": case_airflow,
     "dagster_1m": case_dagster_1m,
     "temporal": case_temporal,
     "memory": case_memory,
@@ -804,6 +883,7 @@ CASE_KEYS = {
     "dbt": ["dbt_inproc_vs_command"],
     "dagster": ["dagster_stack_vs_direct"],
     "temporal": ["temporal_stack_vs_direct"],
+    "airflow": ["airflow_stack_vs_direct"],
     "memory": ["peak_rss_mb_1m", "peak_rss_growth_1m_to_5m"],
 }
 

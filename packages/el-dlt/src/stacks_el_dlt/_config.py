@@ -19,6 +19,10 @@ DLT_DEFAULTS: dict[str, str] = {
     # merge loads leave the last batch in <dataset>_staging; truncating it keeps the warehouse
     # (and its fingerprint) a function of the source alone
     "LOAD__TRUNCATE_STAGING_DATASET": "true",
+    # with Airflow installed beside dlt (a workspace with orch-airflow), dlt's Airflow secrets
+    # provider imports Airflow at the first config lookup, which creates $HOME/airflow/airflow.db;
+    # stacks hands dlt its credentials in code, so that provider has nothing to give
+    "PROVIDERS__ENABLE_AIRFLOW_SECRETS": "false",
 }
 
 

@@ -1,0 +1,163 @@
+"""Fixtures for the Airflow tests: one Airflow home (SQLite metadata DB) per test session.
+
+AIRFLOW_HOME is set here, before anything imports Airflow (dlt does when it is installed), so no
+test creates ``~/airflow``; subprocesses inherit it and reuse the migrated DB.
+"""
+
+import os
+import tempfile
+
+from stacks_testing import telemetry_off
+
+pytest_plugins = ("stacks_testing.plugin",)
+
+if "AIRFLOW_HOME" not in os.environ:
+    _home = tempfile.mkdtemp(prefix="stacks-airflow-tests-")
+    os.environ["AIRFLOW_HOME"] = _home
+    os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = os.path.join(_home, "dags")
+    os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_home}/airflow.db"
+
+telemetry_off()  # the tools these tests drive must not phone home
+for _key, _value in {  # and Airflow's own switches
+    "SCARF_ANALYTICS": "false",
+    "AIRFLOW__USAGE_DATA_COLLECTION__ENABLED": "False",
+    "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+}.items():
+    os.environ.setdefault(_key, _value)
+
+
+# --- the demo shop stack: el-dlt's shop step + the shared shop dbt project ------------------------
+
+from collections.abc import Iterator  # noqa: E402
+from typing import Any  # noqa: E402
+
+import pytest  # noqa: E402
+
+SHOP_URL_ENV = "STACKS_SHOP_URL"
+MARTS = ("fct_orders", "dim_customers", "daily_revenue")
+
+
+def shop_step() -> Any:
+    """el-dlt's shop API step, as stacks/dagster-dlt-dbt builds it: the shop URL is read when a
+    source is built, and order lines carry their ``order_id`` before dlt unnests them."""
+    from stacks_el_dlt import DltStep, shop_api_source
+
+    def with_order_id(order: dict[str, Any]) -> dict[str, Any]:
+        items = order.get("items") or []
+        return {**order, "items": [{"order_id": order["id"], **item} for item in items]}
+
+    def source() -> Any:
+        src = shop_api_source(os.environ.get(SHOP_URL_ENV, "http://127.0.0.1:8765"))
+        src.resources["orders"].add_map(with_order_id)
+        return src
+
+    return DltStep("shop", source)
+
+
+def shop_spec() -> Any:
+    from stacks_contract.models import StackSpec
+    from stacks_testing.demo import SHOP_DBT_PROJECT
+    from stacks_transform_dbt import DbtTransform
+
+    return StackSpec(
+        name="airflow-shop",
+        el_steps=(shop_step(),),
+        transform=DbtTransform(SHOP_DBT_PROJECT, name="dbt", schema="analytics"),
+    )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def airflow_db() -> Any:
+    """The session's metadata DB, migrated once (every test and subprocess reuses it)."""
+    from stacks_orch_airflow import ensure_db
+
+    return ensure_db()
+
+
+@pytest.fixture
+def shop(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    from stacks_testing.demo.shop import ShopServer
+
+    with ShopServer(seed=42) as server:
+        monkeypatch.setenv(SHOP_URL_ENV, server.url)
+        yield server
+
+
+@pytest.fixture
+def make_shop_spec() -> Any:
+    """A factory: a fresh shop StackSpec per call (steps hold per-orchestrator state)."""
+    return shop_spec
+
+
+@pytest.fixture
+def marts() -> list[Any]:
+    from stacks_contract.models import TableRef
+
+    return [TableRef("analytics", m) for m in MARTS]
+
+
+# --- stacks installed through an entry point, for DAG files built from a StackRef ---------------
+
+_STACKS_MODULE = """
+import os
+from stacks_contract.ports import Stack
+from stacks_testing.reference import reference_stack
+
+
+class _Base(Stack):
+    def orchestrator(self):
+        from stacks_orch_airflow import AirflowOrchestrator
+
+        return AirflowOrchestrator(retries=0)
+
+
+class ReferenceStack(_Base):
+    name = "airflow-ref"
+
+    def spec(self, warehouse):
+        return reference_stack(os.environ["STACKS_TEST_SOURCES"], name=self.name)
+
+
+class ShopStack(_Base):
+    name = "airflow-shop"
+
+    def spec(self, warehouse):
+        from stacks_contract.models import StackSpec
+        from stacks_el_dlt import DltStep, shop_api_source
+        from stacks_testing.demo import SHOP_DBT_PROJECT
+        from stacks_transform_dbt import DbtTransform
+
+        def source():
+            return shop_api_source(os.environ.get("STACKS_SHOP_URL", "http://127.0.0.1:8765"))
+
+        return StackSpec(
+            name=self.name,
+            el_steps=(DltStep("shop", source),),
+            transform=DbtTransform(SHOP_DBT_PROJECT, name="dbt", schema="analytics"),
+        )
+"""
+
+
+@pytest.fixture
+def installed_stacks(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Two stacks (``airflow-ref``: the tool-free reference stack; ``airflow-shop``: dlt + dbt)
+    registered in the ``stacks.stacks`` entry-point group by a ``.dist-info`` on the path, for
+    this process and its subprocesses."""
+    site = tmp_path / "site"
+    dist = site / "stacks_airflow_test_stacks-0.1.dist-info"
+    dist.mkdir(parents=True)
+    (site / "stacks_airflow_test_stacks.py").write_text(_STACKS_MODULE)
+    (dist / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: stacks-airflow-test-stacks\nVersion: 0.1\n"
+    )
+    (dist / "entry_points.txt").write_text(
+        "[stacks.stacks]\n"
+        "airflow-ref = stacks_airflow_test_stacks:ReferenceStack\n"
+        "airflow-shop = stacks_airflow_test_stacks:ShopStack\n"
+    )
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))
+    )
+    monkeypatch.setenv("STACKS_TEST_SOURCES", str(tmp_path / "sources"))
+    return site

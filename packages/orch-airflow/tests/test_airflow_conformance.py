@@ -1,0 +1,25 @@
+"""The orchestrator conformance suite, run through Airflow (dag.test) on DuckDB and Postgres."""
+
+from __future__ import annotations
+
+import pytest
+from stacks_contract.ports import Orchestrator
+from stacks_orch_airflow import AirflowOrchestrator
+from stacks_testing.suites import BaseOrchestratorSuite, OrchestratorHarness
+
+
+class AirflowHarness(OrchestratorHarness):
+    def make_orchestrator(self) -> Orchestrator:
+        # one quick retry keeps the failing-step test short while still exercising retries
+        return AirflowOrchestrator(retries=1, retry_delay=0.0)
+
+    def orchestrator_factory(self) -> str:
+        return "stacks_orch_airflow.testing:warm_orchestrator"
+
+
+class TestAirflowConformance(BaseOrchestratorSuite):
+    kill_points = 2
+
+    @pytest.fixture
+    def orchestrator_harness(self) -> OrchestratorHarness:
+        return AirflowHarness()

@@ -1,0 +1,122 @@
+"""The rendering of a stack for Airflow: schedule, sensor DAGs, retries, no secrets."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from pydantic import SecretStr
+from stacks_contract.errors import ConfigError
+from stacks_contract.models import (
+    CronTrigger,
+    FileArrivalTrigger,
+    RunRequest,
+    SourceChangeTrigger,
+    StackSpec,
+    Trigger,
+)
+from stacks_contract.triggers import cron_token
+from stacks_orch_airflow.binding import Bound
+from stacks_orch_airflow.dag import build_dag
+from stacks_orch_airflow.tasks import request_for
+from stacks_orch_airflow.triggers import build_trigger_dags, fire_change, fire_files
+from stacks_testing import reference as ref
+from stacks_testing.suites import BaseTriggerSuite, TriggerHarness
+
+
+class AirflowTriggers(TriggerHarness):
+    """Evaluates what the Airflow rendering evaluates: a scheduled DAG run's request (cron) and
+    the sensor DAGs' ``detect`` logic, with the cursor an Airflow Variable would hold."""
+
+    def __init__(self, warehouse) -> None:
+        self.warehouse = warehouse
+
+    def fire(
+        self, stack: StackSpec, trigger: Trigger, cursor: str | None, now: datetime
+    ) -> tuple[list[RunRequest], str | None]:
+        binding = Bound(stack, self.warehouse)
+        if isinstance(trigger, CronTrigger):
+            dag = build_dag(stack, binding)
+            assert dag.timetable.summary == trigger.cron
+            if cursor == cron_token(now):  # Airflow's last automated run: this tick is done
+                return [], cursor
+            run = SimpleNamespace(run_type="scheduled", logical_date=now, run_after=now, conf={})
+            return [request_for(binding, run)], cron_token(now)
+        build_trigger_dags(stack, binding, stack.name)
+        fire = fire_files if isinstance(trigger, FileArrivalTrigger) else fire_change
+        request, new_cursor = fire(stack, trigger, cursor)
+        return ([] if request is None else [request]), new_cursor
+
+
+class TestAirflowTriggers(BaseTriggerSuite):
+    @pytest.fixture
+    def trigger_harness(self, duckdb_warehouse) -> TriggerHarness:
+        return AirflowTriggers(duckdb_warehouse)
+
+
+@pytest.fixture
+def triggered(tmp_path: Path) -> StackSpec:
+    spec = ref.reference_stack(tmp_path / "src")
+    return spec.model_copy(
+        update={
+            "triggers": (
+                CronTrigger(cron="0 6 * * *"),
+                FileArrivalTrigger(path=str(tmp_path), pattern="*.csv", steps=("orders",)),
+                SourceChangeTrigger(step="customers", poll_seconds=30),
+            )
+        }
+    )
+
+
+def test_cron_is_the_schedule_and_events_are_sensor_dags(triggered, duckdb_warehouse) -> None:
+    binding = Bound(triggered, duckdb_warehouse)
+    dag = build_dag(triggered, binding)
+    assert dag.timetable.summary == "0 6 * * *"
+    assert dag.max_active_runs == 1
+    files, change = build_trigger_dags(triggered, binding, dag.dag_id)
+    assert files.dag_id == "reference__file_arrival_1"
+    wait = files.get_task("wait")
+    assert type(wait).__name__ == "FileSensor" and wait.deferrable
+    assert [t.task_id for t in files.topological_sort()] == ["wait", "detect", "fire", "commit"]
+    sensor = change.get_task("detect")
+    assert type(sensor).__name__ == "PythonSensor" and sensor.mode == "reschedule"
+    assert sensor.poke_interval == 30
+    assert change.get_task("fire").trigger_dag_id == dag.dag_id
+
+
+def test_every_task_retries_with_backoff(triggered, duckdb_warehouse) -> None:
+    dag = build_dag(triggered, Bound(triggered, duckdb_warehouse), retries=3)
+    assert len(dag.tasks) == 5
+    for task in dag.tasks:
+        assert (task.retries, task.retry_exponential_backoff) == (3, True), task.task_id
+        assert task.depends_on_past is False
+    assert {o.name for o in dag.get_task("el_orders").outlets} == {"raw.orders"}
+
+
+def test_a_source_change_trigger_needs_a_probe(triggered, duckdb_warehouse) -> None:
+    plain = ref.ReferenceELStep("customers", "/nowhere.jsonl", "customers")
+    plain.source_version = None  # a step that cannot say whether its source changed
+    bad = triggered.model_copy(update={"el_steps": (plain, triggered.step("orders"))})
+    with pytest.raises(ConfigError, match="customers"):
+        build_trigger_dags(bad, Bound(bad, duckdb_warehouse), "reference")
+
+
+def test_no_secret_reaches_the_serialized_dag(
+    installed_stacks, postgres_warehouse, monkeypatch
+) -> None:
+    """What the scheduler stores (the serialized DAG, with Cosmos's operator arguments) holds no
+    password, although the warehouse URL the DAG was built from carries one."""
+    from airflow.serialization.serialized_objects import DagSerialization
+    from stacks_contract.models import StackRef
+    from stacks_orch_airflow import AirflowOrchestrator
+
+    secret = "pw-not-in-dags"
+    wh = postgres_warehouse.model_copy(update={"password": SecretStr(secret)})
+    monkeypatch.setenv("STACKS_WAREHOUSE", wh.url())
+    dag = AirflowOrchestrator().build(StackRef(stack="airflow-shop"))
+    text = json.dumps(DagSerialization.to_dict(dag), default=str)
+    assert "dbt_dbt.fct_orders_model_build" in text
+    assert secret not in text
