@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 from stacks_dagster_dlt_dbt import DagsterDltDbtStack, build_stack
-from stacks_dagster_dlt_dbt.shop import SHOP_URL_ENV
+from stacks_el_dlt.sources.demo_shop import SHOP_URL_ENV
 from stacks_testing import telemetry_off
 from stacks_testing.demo.shop import ShopServer
 

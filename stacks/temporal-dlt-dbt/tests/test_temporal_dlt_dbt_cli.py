@@ -13,8 +13,8 @@ from stacks_contract.fingerprint import fingerprint
 from stacks_contract.ledger import Ledger
 from stacks_contract.models import RunStatus
 from stacks_contract.warehouse import DuckDBWarehouse
+from stacks_el_dlt.sources.demo_shop import SHOP_URL_ENV
 from stacks_orch_temporal import ADDRESS_ENV
-from stacks_temporal_dlt_dbt.shop import SHOP_URL_ENV
 
 BIN = Path(sys.executable).parent
 STACK = "temporal-dlt-dbt"

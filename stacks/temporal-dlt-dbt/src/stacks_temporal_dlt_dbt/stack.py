@@ -11,9 +11,8 @@ from pathlib import Path
 from stacks_contract.models import CronTrigger, StackSpec
 from stacks_contract.ports import Orchestrator, Stack
 from stacks_contract.warehouse import DuckDBWarehouse, PostgresWarehouse, Warehouse
+from stacks_el_dlt.sources.demo_shop import SHOP_URL_ENV
 from stacks_testing.demo import SHOP_DBT_PROJECT
-
-from stacks_temporal_dlt_dbt.shop import SHOP_URL_ENV
 
 NAME = "temporal-dlt-dbt"
 DBT_PROJECT_DIR = SHOP_DBT_PROJECT
@@ -125,9 +124,8 @@ def _shown(path: Path) -> str:
 
 def build_spec(warehouse: Warehouse) -> StackSpec:
     """The steps, bound to ``warehouse`` (tool imports happen here, not at import time)."""
+    from stacks_el_dlt.sources.demo_shop import ShopStep
     from stacks_transform_dbt import DbtTransform
-
-    from stacks_temporal_dlt_dbt.shop import ShopStep
 
     return StackSpec(
         name=NAME,

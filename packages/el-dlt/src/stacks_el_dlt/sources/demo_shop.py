@@ -1,9 +1,10 @@
-"""The stack's EL step: el-dlt's shop API source, with the shop's URL read at run time.
+"""The shop stacks' EL step: the demo shop API source, with the shop's URL read at run time.
 
-el-dlt's ``ShopApiStep`` binds its URL when it is built; this stack builds its steps once and
-starts (or finds) the shop per session, so the source factory reads ``STACKS_SHOP_URL`` each time
-it builds a source. Order lines get their ``order_id`` before dlt unnests them into
-``orders__items``, so models join on a business key, not on dlt's internal ``_dlt_parent_id``.
+:class:`~stacks_el_dlt.ShopApiStep` binds its URL when it is built; a shop stack builds its steps
+once and starts (or finds) the shop per session, so this source factory reads
+``STACKS_SHOP_URL`` each time it builds a source (in a worker too). Every shop stack uses it.
+Order lines get their ``order_id`` before dlt unnests them into ``orders__items``, so models
+join on a business key, not on dlt's internal ``_dlt_parent_id``.
 """
 
 from __future__ import annotations
@@ -12,11 +13,13 @@ import os
 from typing import Any, ClassVar
 
 from stacks_contract.ports import ChangeProbe
-from stacks_el_dlt import DltStep, shop_api_source
+
+from stacks_el_dlt.sources.shop import shop_api_source, shop_version
+from stacks_el_dlt.step import DltStep
 
 #: where the shop is; the stack's session sets it when it starts a shop of its own
 SHOP_URL_ENV = "STACKS_SHOP_URL"
-#: `python -m stacks_testing.demo.shop` listens here by default (used by `dagster dev`)
+#: `python -m stacks_testing.demo.shop` listens here by default (`dagster dev`, a worker)
 DEFAULT_SHOP_URL = "http://127.0.0.1:8765"
 TABLES = ("customers", "products", "orders", "orders__items", "payments")
 
@@ -37,6 +40,9 @@ def shop_source() -> Any:
     return source
 
 
+__all__ = ["DEFAULT_SHOP_URL", "SHOP_URL_ENV", "TABLES", "ShopStep", "shop_source", "shop_url"]
+
+
 class ShopStep(DltStep, ChangeProbe):
     """Loads the shop's customers, products, orders (+ ``orders__items``) and payments."""
 
@@ -46,6 +52,4 @@ class ShopStep(DltStep, ChangeProbe):
         super().__init__(name, shop_source, **kw)
 
     def source_version(self) -> str:
-        from stacks_el_dlt.sources.shop import shop_version
-
         return shop_version(shop_url(), self.name)
