@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -56,17 +55,10 @@ class DagsterDltDbtStack(Stack):
     @contextlib.contextmanager
     def session(self, warehouse: Warehouse) -> Iterator[None]:
         """Start the demo shop unless ``STACKS_SHOP_URL`` points at one already."""
-        if os.environ.get(SHOP_URL_ENV):
-            yield
-            return
-        from stacks_testing.demo.shop import ShopServer
+        from stacks_testing.demo.shop import shop_running
 
-        with ShopServer(seed=SHOP_SEED) as shop:
-            os.environ[SHOP_URL_ENV] = shop.url
-            try:
-                yield
-            finally:
-                os.environ.pop(SHOP_URL_ENV, None)
+        with shop_running(SHOP_URL_ENV, seed=SHOP_SEED):
+            yield
 
     def hints(self, warehouse: Warehouse) -> list[str]:
         lines = []

@@ -59,11 +59,9 @@ class TemporalDltDbtStack(Stack):
     @contextlib.contextmanager
     def session(self, warehouse: Warehouse) -> Iterator[None]:
         with contextlib.ExitStack() as stack:
-            if not os.environ.get(SHOP_URL_ENV):
-                from stacks_testing.demo.shop import ShopServer
+            from stacks_testing.demo.shop import shop_running
 
-                shop = stack.enter_context(ShopServer(seed=SHOP_SEED))
-                stack.enter_context(_env(SHOP_URL_ENV, shop.url))
+            stack.enter_context(shop_running(SHOP_URL_ENV, seed=SHOP_SEED))
             if not os.environ.get(ADDRESS_ENV):
                 from stacks_orch_temporal import DevServer
 

@@ -17,9 +17,12 @@ Run alone: ``python -m stacks_testing.demo.shop --port 8765``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import random
 import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -304,6 +307,22 @@ class ShopServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+@contextlib.contextmanager
+def shop_running(url_env: str, seed: int = 42) -> Iterator[str]:
+    """A shop for the duration of a stack's session: the one ``$url_env`` names, else a
+    :class:`ShopServer` started here, its URL put in ``$url_env`` and taken out afterwards."""
+    given = os.environ.get(url_env)
+    if given:
+        yield given
+        return
+    with ShopServer(seed=seed) as shop:
+        os.environ[url_env] = shop.url
+        try:
+            yield shop.url
+        finally:
+            os.environ.pop(url_env, None)
 
 
 def main(argv: list[str] | None = None) -> None:
