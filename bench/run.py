@@ -48,16 +48,40 @@ for _k, _v in {
 }.items():
     os.environ.setdefault(_k, _v)
 
-# key -> (comparison, goal, meaning); the issue's table (issue 6)
+# key -> (comparison, goal, meaning); the issues' tables (issue 6, re-based and extended in 18)
 GOALS: dict[str, tuple[str, float, str]] = {
+    "el_pg_keyed_vs_best_handwritten": (
+        ">=",
+        0.8,
+        "el-dlt keyed first load / best hand-written keyed load (staging COPY + DISTINCT ON), "
+        "rows/s",
+    ),
+    "el_pg_reload_vs_best_handwritten": (
+        ">=",
+        0.8,
+        "unchanged re-load: best hand-written (ON CONFLICT ... WHERE IS DISTINCT) time / el-dlt "
+        "time",
+    ),
     "dlt_pg_arrow_vs_copy": (">=", 0.6, "rows/s of el-dlt (Arrow source) / rows/s of raw COPY"),
+    "dlt_pg_arrow_append_vs_copy": (">=", 0.6, "el-dlt append (no key) / raw COPY, rows/s"),
     "dlt_pg_dicts_vs_copy": (">=", 0.25, "rows/s of el-dlt (dict source) / rows/s of raw COPY"),
     "dlt_duckdb_arrow_vs_native": (">=", 0.5, "rows/s of el-dlt into DuckDB / native Arrow insert"),
     "incremental_noop_vs_full": ("<=", 0.02, "incremental run, no new data / full load (time)"),
+    "el_noop_vs_copy_1m": (
+        "<=",
+        0.1,
+        "incremental run, no new data / bare binary COPY of the same rows (1M in a full run), time",
+    ),
     "merge_reload_vs_full": ("<=", 1.2, "merge re-load of the same rows / full load (time)"),
-    "dbt_inproc_vs_command": ("<=", 0.5, "in-process dbt build / `dbt build` command (2nd run)"),
-    "dagster_stack_vs_direct": ("<=", 1.3, "stack under Dagster / same steps called directly"),
-    "peak_rss_mb_1m": ("<=", 1024, "peak RSS (MB) of the EL process at 1M rows"),
+    "stack_noop_vs_dbt_command": (
+        "<=",
+        1.0,
+        "`stacks run dagster-dlt-dbt`, 2nd run, whole process / `dbt build` command on the same "
+        "project and DuckDB warehouse, whole process",
+    ),
+    "dbt_inproc_vs_command": ("<=", 0.15, "in-process dbt build / `dbt build` command (2nd run)"),
+    "dagster_stack_vs_direct": ("<=", 1.2, "stack under Dagster / same steps called directly"),
+    "peak_rss_mb_1m": ("<=", 512, "peak RSS (MB) of the EL process at 1M rows"),
     "peak_rss_growth_1m_to_5m": ("<=", 1.25, "peak RSS at 5M / at 1M"),
     "temporal_stack_vs_direct": (
         "<=",
@@ -73,7 +97,14 @@ GOALS: dict[str, tuple[str, float, str]] = {
 
 
 EXTRA_RATIOS: dict[str, str] = {
-    "dlt_pg_arrow_append_vs_copy": "el-dlt append (no key) / raw COPY, rows/s",
+    "handwritten_keyed_vs_copy_pk": "best hand-written keyed load / bare COPY into the same "
+    "keyed table, rows/s (what a key costs by hand)",
+    "handwritten_reload_vs_keyed": "best hand-written unchanged re-load / its keyed first load, "
+    "time",
+    "el_duckdb_keyed_vs_best_handwritten": "el-dlt keyed first load into DuckDB / hand-written "
+    "INSERT OR REPLACE from Arrow (DISTINCT ON), rows/s",
+    "el_duckdb_reload_vs_best_handwritten": "unchanged re-load into DuckDB: hand-written MERGE "
+    "(update only rows that differ) time / el-dlt time",
     "incremental_1pct_vs_full": "incremental run with 1% changed rows / full load (time)",
     "dagster_stack_steady_vs_direct": "the stack again on the same warehouse (no new rows), "
     "under Dagster / called directly",
@@ -344,17 +375,29 @@ def case_el_pg_arrow(b: Bench) -> None:
     b.record("t_dlt_pg_arrow_full_split", splits)
     b.ratio("dlt_pg_arrow_vs_copy", copies, full)
     b.ratio("incremental_noop_vs_full", noop, full)
+    b.ratio("el_noop_vs_copy_1m", noop, copies)
     b.ratio("incremental_1pct_vs_full", inc1, full)
     b.record("rows_per_s_ref_pg_copy", round(n / median(copies)))
     b.record("rows_per_s_dlt_pg_arrow", round(n / median(full)))
 
 
 def case_el_pg_merge_reload(b: Bench) -> None:
-    """A merge source without a cursor: the second run re-loads the same rows (upsert)."""
+    """A merge source without a cursor: a keyed first load, then a re-load of the same (unchanged)
+    rows; each paired with the best a user could write by hand (bench/refs.py) in its own fresh
+    database, right before, and a bare COPY into the same keyed table."""
     n = b.rows
     items = lambda lv: sources.arrow_items(lambda: b.tbl, lv)  # noqa: E731
-    firsts, reloads = [], []
+    firsts, reloads, hw_firsts, hw_reloads, copies_pk = [], [], [], [], []
     for _ in range(b.repeat):
+        ref = b.pg("hw")
+        copies_pk.append(b.copy_ref(pk=True))
+        t, s_hw = timed(lambda ref=ref: refs.pg_best_keyed_load(ref.url(), "raw", b.copy_payload))
+        hw_first = make_t(s_hw, t.cpu)
+        t, s_hw = timed(lambda ref=ref: refs.pg_best_reload(ref.url(), "raw", b.copy_payload))
+        hw_reload = make_t(s_hw, t.cpu)
+        if b.count(ref) != n:
+            raise RuntimeError(f"hand-written keyed load left {b.count(ref)} rows, expected {n}")
+        b.srv.drop_database(ref.database)
         step = b.dlt_step(sources.orders(items, incremental=False))
         wh = b.pg()
         s, _ = b.run_step(step, wh, n)
@@ -364,10 +407,22 @@ def case_el_pg_merge_reload(b: Bench) -> None:
         b.srv.drop_database(wh.database)
         firsts.append(s)
         reloads.append(s2)
-        log(f"  pg merge: first {s:.2f}s  reload {s2:.2f}s")
+        hw_firsts.append(hw_first)
+        hw_reloads.append(hw_reload)
+        log(
+            f"  pg keyed: by hand {hw_first:.2f}s / reload {hw_reload:.2f}s (copy pk "
+            f"{copies_pk[-1]:.2f}s)  el-dlt {s:.2f}s / reload {s2:.2f}s"
+        )
     b.samples("t_dlt_pg_merge_first_s", firsts)
     b.samples("t_dlt_pg_merge_reload_s", reloads)
+    b.samples("t_ref_pg_handwritten_keyed_s", hw_firsts)
+    b.samples("t_ref_pg_handwritten_reload_s", hw_reloads)
+    b.samples("t_ref_pg_copy_binary_pk_s", copies_pk)
     b.ratio("merge_reload_vs_full", reloads, firsts)
+    b.ratio("el_pg_keyed_vs_best_handwritten", hw_firsts, firsts)
+    b.ratio("el_pg_reload_vs_best_handwritten", hw_reloads, reloads)
+    b.ratio("handwritten_keyed_vs_copy_pk", copies_pk, hw_firsts)
+    b.ratio("handwritten_reload_vs_keyed", hw_reloads, hw_firsts)
 
 
 def case_el_pg_append(b: Bench) -> None:
@@ -440,6 +495,40 @@ def case_el_duckdb_arrow(b: Bench) -> None:
     b.samples("t_dlt_duckdb_arrow_full_s", full)
     b.record("t_dlt_duckdb_arrow_full_split", splits)
     b.ratio("dlt_duckdb_arrow_vs_native", natives, full)
+
+
+def case_el_duckdb_keyed(b: Bench) -> None:
+    """Keyed first load and unchanged re-load into DuckDB (merge source without a cursor), each
+    paired with the hand-written equivalent from Arrow (INSERT OR REPLACE, then MERGE)."""
+    n = b.rows
+    items = lambda lv: sources.arrow_items(lambda: b.tbl, lv)  # noqa: E731
+    firsts, reloads, hw_firsts, hw_reloads = [], [], [], []
+    for _ in range(b.repeat):
+        path = b.tmp / "handwritten.duckdb"
+        t, s_hw = timed(lambda path=path: refs.duckdb_best_keyed_load(path, b.tbl))
+        hw_firsts.append(make_t(s_hw, t.cpu))
+        t, s_hw = timed(lambda path=path: refs.duckdb_best_reload(path, b.tbl))
+        hw_reloads.append(make_t(s_hw, t.cpu))
+        path.unlink(missing_ok=True)
+        step = b.dlt_step(sources.orders(items, incremental=False))
+        wh = b.duck("keyed")
+        s, _ = b.run_step(step, wh, n)
+        s2, _ = b.run_step(step, wh, n)
+        if b.count(wh) != n:
+            raise RuntimeError(f"duckdb re-load left {b.count(wh)} rows, expected {n}")
+        wh.path.unlink(missing_ok=True)
+        firsts.append(s)
+        reloads.append(s2)
+        log(
+            f"  duckdb keyed: by hand {hw_firsts[-1]:.2f}s / reload {hw_reloads[-1]:.2f}s  "
+            f"el-dlt {s:.2f}s / reload {s2:.2f}s"
+        )
+    b.samples("t_dlt_duckdb_merge_first_s", firsts)
+    b.samples("t_dlt_duckdb_merge_reload_s", reloads)
+    b.samples("t_ref_duckdb_handwritten_keyed_s", hw_firsts)
+    b.samples("t_ref_duckdb_handwritten_reload_s", hw_reloads)
+    b.ratio("el_duckdb_keyed_vs_best_handwritten", hw_firsts, firsts)
+    b.ratio("el_duckdb_reload_vs_best_handwritten", hw_reloads, reloads)
 
 
 def case_dbt(b: Bench) -> None:
@@ -600,6 +689,62 @@ def stack_vs_direct(b: Bench, stack: Any, label: str) -> None:
     b.samples(f"t_{label}_stack_steady_s", sd)
     b.samples(f"t_direct_stack_steady_s{'' if label == 'dagster' else '_' + label}", sx)
     b.ratio(f"{label}_stack_steady_vs_direct", sd, sx)
+
+
+def case_stack_noop(b: Bench) -> None:
+    """The main job's second run as a user runs it (`stacks run dagster-dlt-dbt`, a whole
+    process, DuckDB warehouse, the demo shop served by the bench so both runs see the same data)
+    vs `dbt build` as a command on the same shop dbt project and the same warehouse (its own
+    target dir, the same --vars every time, so dbt's partial parsing applies: its best case).
+    After one cold run of each; alternating, side by side."""
+    try:
+        from stacks_dagster_dlt_dbt.stack import MARTS_SCHEMA, NAME, SHOP_SEED
+        from stacks_el_dlt.sources.demo_shop import SHOP_URL_ENV
+        from stacks_testing.demo import SHOP_DBT_PROJECT
+        from stacks_testing.demo.shop import ShopServer
+        from stacks_transform_dbt import DbtTransform
+    except ImportError as exc:
+        raise Unavailable(f"the dagster-dlt-dbt stack is not importable ({exc})") from None
+    from stacks_contract.models import RunRequest
+
+    bindir = Path(sys.executable).parent
+    exe = bindir / "stacks"
+    stack_cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "stacks_contract.cli"]
+    stack_cmd += ["run", NAME]
+    dbt_exe = bindir / "dbt"
+    if not dbt_exe.exists():
+        raise Unavailable("no dbt executable beside the interpreter")
+    wh = b.duck("stack-noop")
+    transform = DbtTransform(
+        SHOP_DBT_PROJECT, name="dbt", schema=MARTS_SCHEMA, state_dir=b.tmp / "shop-dbt-command"
+    )
+    inv = transform.invocation(wh, RunRequest(stack=NAME))
+
+    def proc(cmd: list[str], env: dict[str, str], what: str) -> T:
+        s, p = timed(
+            lambda: subprocess.run(cmd, env=env, cwd=b.tmp, capture_output=True, text=True)
+        )
+        if p.returncode != 0:
+            raise RuntimeError(f"{what} failed: {p.stdout[-1500:]}{p.stderr[-1500:]}")
+        return s
+
+    with ShopServer(seed=SHOP_SEED) as shop:
+        env = {**os.environ, "STACKS_WAREHOUSE": str(wh.path), SHOP_URL_ENV: shop.url}
+        dbt_env = {**os.environ, **inv.env}
+        dbt_cmd = [str(dbt_exe), *inv.args("build")]
+        cold_stack = proc(stack_cmd, env, "`stacks run`")  # loads the shop, parses, builds
+        cold_dbt = proc(dbt_cmd, dbt_env, "`dbt build`")
+        stacks_runs, dbts = [], []
+        for _ in range(b.repeat_heavy):
+            stacks_runs.append(proc(stack_cmd, env, "`stacks run` (second run)"))
+            dbts.append(proc(dbt_cmd, dbt_env, "`dbt build`"))
+            log(f"  no-op stack run {stacks_runs[-1]:.2f}s  dbt build command {dbts[-1]:.2f}s")
+    b.record("stack_noop_command", " ".join([Path(stack_cmd[0]).name, *stack_cmd[1:]]))
+    b.record("t_stack_first_process_s", round(cold_stack, 3))
+    b.record("t_dbt_shop_command_first_s", round(cold_dbt, 3))
+    b.samples("t_stack_noop_process_s", stacks_runs)
+    b.samples("t_dbt_shop_command_s", dbts)
+    b.ratio("stack_noop_vs_dbt_command", stacks_runs, dbts)
 
 
 PARSE_DAG_FILE = """
@@ -872,7 +1017,9 @@ CASES: dict[str, Callable[[Bench], None]] = {
     "el_pg_append": case_el_pg_append,
     "el_pg_dicts": case_el_pg_dicts,
     "el_duckdb_arrow": case_el_duckdb_arrow,
+    "el_duckdb_keyed": case_el_duckdb_keyed,
     "dbt": case_dbt,
+    "stack_noop": case_stack_noop,
     "dagster": case_dagster,
     "airflow": case_airflow,
     "dagster_1m": case_dagster_1m,
@@ -882,11 +1029,17 @@ CASES: dict[str, Callable[[Bench], None]] = {
 }
 # the keys each case fills (for "unavailable" reporting)
 CASE_KEYS = {
-    "el_pg_arrow": ["dlt_pg_arrow_vs_copy", "incremental_noop_vs_full"],
-    "el_pg_merge_reload": ["merge_reload_vs_full"],
+    "el_pg_arrow": ["dlt_pg_arrow_vs_copy", "incremental_noop_vs_full", "el_noop_vs_copy_1m"],
+    "el_pg_merge_reload": [
+        "merge_reload_vs_full",
+        "el_pg_keyed_vs_best_handwritten",
+        "el_pg_reload_vs_best_handwritten",
+    ],
+    "el_pg_append": ["dlt_pg_arrow_append_vs_copy"],
     "el_pg_dicts": ["dlt_pg_dicts_vs_copy"],
     "el_duckdb_arrow": ["dlt_duckdb_arrow_vs_native"],
     "dbt": ["dbt_inproc_vs_command"],
+    "stack_noop": ["stack_noop_vs_dbt_command"],
     "dagster": ["dagster_stack_vs_direct"],
     "temporal": ["temporal_stack_vs_direct"],
     "airflow": ["airflow_stack_vs_direct"],
