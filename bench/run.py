@@ -101,6 +101,11 @@ EXTRA_RATIOS: dict[str, str] = {
     "keyed table, rows/s (what a key costs by hand)",
     "handwritten_reload_vs_keyed": "best hand-written unchanged re-load / its keyed first load, "
     "time",
+    "el_pg_upsert_keyed_vs_best_handwritten": "as el_pg_keyed_vs_best_handwritten, the source "
+    "declaring upsert + skip_unchanged_rows on updated_at",
+    "el_pg_upsert_reload_vs_best_handwritten": "as el_pg_reload_vs_best_handwritten, the source "
+    "declaring upsert + skip_unchanged_rows on updated_at",
+    "upsert_merge_reload_vs_full": "upsert + skip_unchanged_rows: re-load / first load (time)",
     "el_duckdb_keyed_vs_best_handwritten": "el-dlt keyed first load into DuckDB / hand-written "
     "INSERT OR REPLACE from Arrow (DISTINCT ON), rows/s",
     "el_duckdb_reload_vs_best_handwritten": "unchanged re-load into DuckDB: hand-written MERGE "
@@ -381,10 +386,29 @@ def case_el_pg_arrow(b: Bench) -> None:
     b.record("rows_per_s_dlt_pg_arrow", round(n / median(full)))
 
 
+#: what a source can declare today for a re-load that skips unchanged rows (dlt's upsert hint)
+UPSERT_SKIP_UNCHANGED: dict[str, Any] = {
+    "disposition": "merge",
+    "strategy": "upsert",
+    "skip_unchanged_rows": True,
+    "row_version_column_name": "updated_at",
+}
+
+
 def case_el_pg_merge_reload(b: Bench) -> None:
     """A merge source without a cursor: a keyed first load, then a re-load of the same (unchanged)
     rows; each paired with the best a user could write by hand (bench/refs.py) in its own fresh
     database, right before, and a bare COPY into the same keyed table."""
+    pg_keyed(b, "merge", "")
+
+
+def case_el_pg_upsert_reload(b: Bench) -> None:
+    """As ``el_pg_merge_reload``, the source declaring dlt's upsert with ``skip_unchanged_rows``
+    on the row version ``updated_at`` (no el-dlt change: a hint a source can set)."""
+    pg_keyed(b, UPSERT_SKIP_UNCHANGED, "upsert_")
+
+
+def pg_keyed(b: Bench, disposition: str | dict[str, Any], tag: str) -> None:
     n = b.rows
     items = lambda lv: sources.arrow_items(lambda: b.tbl, lv)  # noqa: E731
     firsts, reloads, hw_firsts, hw_reloads, copies_pk = [], [], [], [], []
@@ -398,7 +422,7 @@ def case_el_pg_merge_reload(b: Bench) -> None:
         if b.count(ref) != n:
             raise RuntimeError(f"hand-written keyed load left {b.count(ref)} rows, expected {n}")
         b.srv.drop_database(ref.database)
-        step = b.dlt_step(sources.orders(items, incremental=False))
+        step = b.dlt_step(sources.orders(items, incremental=False, write_disposition=disposition))
         wh = b.pg()
         s, _ = b.run_step(step, wh, n)
         s2, _ = b.run_step(step, wh, n)
@@ -410,19 +434,20 @@ def case_el_pg_merge_reload(b: Bench) -> None:
         hw_firsts.append(hw_first)
         hw_reloads.append(hw_reload)
         log(
-            f"  pg keyed: by hand {hw_first:.2f}s / reload {hw_reload:.2f}s (copy pk "
-            f"{copies_pk[-1]:.2f}s)  el-dlt {s:.2f}s / reload {s2:.2f}s"
+            f"  pg keyed {tag or 'merge'}: by hand {hw_first:.2f}s / reload {hw_reload:.2f}s "
+            f"(copy pk {copies_pk[-1]:.2f}s)  el-dlt {s:.2f}s / reload {s2:.2f}s"
         )
-    b.samples("t_dlt_pg_merge_first_s", firsts)
-    b.samples("t_dlt_pg_merge_reload_s", reloads)
-    b.samples("t_ref_pg_handwritten_keyed_s", hw_firsts)
-    b.samples("t_ref_pg_handwritten_reload_s", hw_reloads)
-    b.samples("t_ref_pg_copy_binary_pk_s", copies_pk)
-    b.ratio("merge_reload_vs_full", reloads, firsts)
-    b.ratio("el_pg_keyed_vs_best_handwritten", hw_firsts, firsts)
-    b.ratio("el_pg_reload_vs_best_handwritten", hw_reloads, reloads)
-    b.ratio("handwritten_keyed_vs_copy_pk", copies_pk, hw_firsts)
-    b.ratio("handwritten_reload_vs_keyed", hw_reloads, hw_firsts)
+    b.samples(f"t_dlt_pg_{tag or 'merge_'}first_s", firsts)
+    b.samples(f"t_dlt_pg_{tag or 'merge_'}reload_s", reloads)
+    b.samples(f"t_ref_pg_handwritten_keyed_{tag}s", hw_firsts)
+    b.samples(f"t_ref_pg_handwritten_reload_{tag}s", hw_reloads)
+    b.samples(f"t_ref_pg_copy_binary_pk_{tag}s", copies_pk)
+    b.ratio(f"{tag}merge_reload_vs_full" if tag else "merge_reload_vs_full", reloads, firsts)
+    b.ratio(f"el_pg_{tag}keyed_vs_best_handwritten", hw_firsts, firsts)
+    b.ratio(f"el_pg_{tag}reload_vs_best_handwritten", hw_reloads, reloads)
+    if not tag:
+        b.ratio("handwritten_keyed_vs_copy_pk", copies_pk, hw_firsts)
+        b.ratio("handwritten_reload_vs_keyed", hw_reloads, hw_firsts)
 
 
 def case_el_pg_append(b: Bench) -> None:
@@ -728,9 +753,14 @@ def case_stack_noop(b: Bench) -> None:
             raise RuntimeError(f"{what} failed: {p.stdout[-1500:]}{p.stderr[-1500:]}")
         return s
 
+    # whole processes as a user's shell runs them: Python writes and reuses its bytecode cache
+    # (this machine sets PYTHONDONTWRITEBYTECODE=1, which makes every process compile each module
+    # it imports from source: ~12 s of a loaded no-op stack run, see bench/README.md)
+    base = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    b.record("stack_noop_env_pythondontwritebytecode", os.environ.get("PYTHONDONTWRITEBYTECODE"))
     with ShopServer(seed=SHOP_SEED) as shop:
-        env = {**os.environ, "STACKS_WAREHOUSE": str(wh.path), SHOP_URL_ENV: shop.url}
-        dbt_env = {**os.environ, **inv.env}
+        env = {**base, "STACKS_WAREHOUSE": str(wh.path), SHOP_URL_ENV: shop.url}
+        dbt_env = {**base, **inv.env}
         dbt_cmd = [str(dbt_exe), *inv.args("build")]
         cold_stack = proc(stack_cmd, env, "`stacks run`")  # loads the shop, parses, builds
         cold_dbt = proc(dbt_cmd, dbt_env, "`dbt build`")
@@ -1014,6 +1044,7 @@ def warm_up(b: Bench) -> None:
 CASES: dict[str, Callable[[Bench], None]] = {
     "el_pg_arrow": case_el_pg_arrow,
     "el_pg_merge_reload": case_el_pg_merge_reload,
+    "el_pg_upsert_reload": case_el_pg_upsert_reload,
     "el_pg_append": case_el_pg_append,
     "el_pg_dicts": case_el_pg_dicts,
     "el_duckdb_arrow": case_el_duckdb_arrow,
@@ -1247,7 +1278,8 @@ def main() -> None:
     only = [c for c in args.only.split(",") if c] or [
         c
         for c in CASES
-        if c != "profile" and not (args.quick and c in ("dagster_1m", "el_pg_append"))
+        if c != "profile"
+        and not (args.quick and c in ("dagster_1m", "el_pg_append", "el_pg_upsert_reload"))
     ]
     only = [c for c in only if c not in args.skip.split(",")]
 
