@@ -1209,10 +1209,9 @@ def render_md(flat: dict[str, Any], notes: list[str], *, quick: bool) -> str:
         "|---|---|---|---|---|",
     ]
     for key, (op, goal, meaning) in GOALS.items():
-        v = flat[key]
-        shown = (
-            f"{v:g}" if isinstance(v, int | float) else f"unavailable: {flat[key + '_unavailable']}"
-        )
+        v = flat.get(key)
+        why = flat.get(key + "_unavailable", "not measured")
+        shown = f"{v:g}" if isinstance(v, int | float) else f"unavailable: {why}"
         cpu = flat.get(key + "_cpu")
         cpu_shown = f"{cpu:g}" if isinstance(cpu, int | float) else "-"
         lines.append(
