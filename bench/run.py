@@ -556,6 +556,13 @@ def case_el_duckdb_keyed(b: Bench) -> None:
     b.ratio("el_duckdb_reload_vs_best_handwritten", hw_reloads, reloads)
 
 
+def user_env() -> dict[str, str]:
+    """The environment for a whole-process measurement, as a user's shell has it: Python writes
+    and reuses its bytecode cache (this machine exports PYTHONDONTWRITEBYTECODE=1, which makes
+    every process compile each module it imports from source)."""
+    return {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
 def case_dbt(b: Bench) -> None:
     """A 3-model project (bench/dbt_project) over the rows in Postgres: in-process through
     DbtTransform.run vs `dbt build` as a command, alternating, each after one warm-up run."""
@@ -586,7 +593,7 @@ def case_dbt(b: Bench) -> None:
 
     def command() -> float:
         inv = transform.invocation(wh, cmd_request)
-        env = {**os.environ, **inv.env}
+        env = {**user_env(), **inv.env}
         s, proc = timed(
             lambda: subprocess.run(
                 [dbt_exe, *inv.args("build")], env=env, capture_output=True, text=True
@@ -756,8 +763,7 @@ def case_stack_noop(b: Bench) -> None:
     # whole processes as a user's shell runs them: Python writes and reuses its bytecode cache
     # (this machine sets PYTHONDONTWRITEBYTECODE=1, which makes every process compile each module
     # it imports from source: ~12 s of a loaded no-op stack run, see bench/README.md)
-    base = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    b.record("stack_noop_env_pythondontwritebytecode", os.environ.get("PYTHONDONTWRITEBYTECODE"))
+    base = user_env()
     with ShopServer(seed=SHOP_SEED) as shop:
         env = {**base, "STACKS_WAREHOUSE": str(wh.path), SHOP_URL_ENV: shop.url}
         dbt_env = {**base, **inv.env}
@@ -1310,6 +1316,8 @@ def main() -> None:
                     conn.execute("alter system set autovacuum = off")
                     conn.execute("select pg_reload_conf()")
                 b.out["postgres_autovacuum"] = "off (bench's own cluster)"
+            # whole-process cases (dbt command, stacks run) run without it: see user_env()
+            b.out["env_pythondontwritebytecode"] = os.environ.get("PYTHONDONTWRITEBYTECODE")
             warm_up(b)
             for name in only:
                 log(f"case {name}")
