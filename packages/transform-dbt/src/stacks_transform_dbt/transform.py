@@ -43,7 +43,6 @@ from stacks_contract.warehouse import (
     redact,
 )
 
-from stacks_transform_dbt import declared
 from stacks_transform_dbt.profiles import TARGET, profile_env, render_profile, write_profile
 from stacks_transform_dbt.results import (
     BUILT_TYPES,
@@ -271,7 +270,7 @@ class DbtTransform(Transform):
         #: how the last run got its manifest: "memory", "skipped" (partial parse found no
         #: change), "partial", "full"
         self.last_parse: str | None = None
-        self._declared: declared.Declaration | None = None
+        self._declared: tuple[tuple[TableRef, ...], tuple[TableRef, ...]] | None = None
 
     def __repr__(self) -> str:
         return f"DbtTransform({str(self.project_dir)!r}, name={self.name!r})"
@@ -432,8 +431,7 @@ class DbtTransform(Transform):
 
     # --- the manifest as the table manifest ---------------------------------------------------
 
-    def _parsed_declaration_manifest(self) -> Manifest | None:
-        """A manifest this process parsed already that declares what this project declares."""
+    def _declaration_manifest(self) -> Manifest:
         parse_vars = json.dumps(self._parse_vars(None), sort_keys=True)
         for parsed in _MANIFESTS.values():
             # node schemas and source tables do not depend on which warehouse was parsed for
@@ -443,12 +441,6 @@ class DbtTransform(Transform):
                 and parsed.schema == self.schema
             ):
                 return parsed.manifest
-        return None
-
-    def _declaration_manifest(self) -> Manifest:
-        parsed = self._parsed_declaration_manifest()
-        if parsed is not None:
-            return parsed
         # nothing parsed yet: parse against a DuckDB profile that is never connected to
         root = self._state_root or _shared_state_root()
         wh = DuckDBWarehouse(
@@ -466,53 +458,78 @@ class DbtTransform(Transform):
         inv = transform.invocation(wh, RunRequest(stack=self.name))
         return transform._manifest(wh, inv)
 
-    def _declaration(self) -> declared.Declaration:
-        """What the project declares: from a manifest parsed in this process, else from the
-        on-disk declaration cache (see :mod:`stacks_transform_dbt.declared`), else parsed."""
-        parsed = self._parsed_declaration_manifest()
-        if parsed is not None:
-            return _declaration_of(parsed)
-        if self._declared is not None:
-            return self._declared
-        path = None
-        if not declared.reads_environment(self.project_dir):
-            root = self._state_root or _shared_state_root()
-            path = declared.cache_path(
-                root / "declare",
-                [
-                    str(self.project_dir),
-                    _project_signature(self.project_dir),
-                    self._parse_vars(None),
-                    self.schema,
-                    self.source_schema,
-                ],
+    def _declare(self) -> tuple[tuple[TableRef, ...], tuple[TableRef, ...]]:
+        if self._declared is None:
+            m = self._declaration_manifest()
+            produced = sorted(
+                {
+                    TableRef(schema=n.schema, name=n.alias or n.name)
+                    for n in m.nodes.values()
+                    if str(n.resource_type) in BUILT_TYPES
+                    and getattr(n.config, "materialized", None) != "ephemeral"
+                },
+                key=lambda t: t.key,
             )
-            cached = declared.load(path)
-            if cached is not None:
-                self._declared = cached
-                return cached
-        decl = _declaration_of(self._declaration_manifest())
-        if path is not None:
-            declared.save(path, decl)
-        self._declared = decl
-        return decl
+            consumed = sorted(
+                {TableRef(schema=s.schema, name=s.identifier) for s in m.sources.values()}
+                - set(produced),
+                key=lambda t: t.key,
+            )
+            self._declared = (tuple(consumed), tuple(produced))
+        return self._declared
 
     def consumes(self) -> tuple[TableRef, ...]:
         """Every source the project declares (schema from ``source_schema``, default ``raw``)."""
-        return self._declaration().consumed
+        return self._declare()[0]
 
     def nodes(self) -> tuple[TransformNode, ...]:
         """Every model, seed and snapshot with its parents (nodes, or sources as tables) and
         tags, from the parsed manifest: what ``--select`` walks in the contract."""
-        return self._declaration().nodes
+        m = self._declaration_manifest()
+        by_id = {
+            uid: n
+            for uid, n in m.nodes.items()
+            if str(n.resource_type) in BUILT_TYPES
+            and getattr(n.config, "materialized", None) != "ephemeral"
+        }
+        out = []
+        for n in by_id.values():
+            deps = []
+            for parent in _parents(n):
+                if parent in by_id:
+                    deps.append(by_id[parent].name)
+                elif parent in m.sources:
+                    src = m.sources[parent]
+                    deps.append(f"{src.schema}.{src.identifier}")
+            out.append(
+                TransformNode(
+                    name=n.name,
+                    table=TableRef(schema=n.schema, name=n.alias or n.name),
+                    depends_on=tuple(sorted(set(deps))),
+                    tags=tuple(sorted(n.tags)),
+                )
+            )
+        return tuple(sorted(out, key=lambda x: x.name))
 
     def stamped(self) -> tuple[TableRef, ...]:
         """The models whose SQL uses the ``stacks_run_id`` var (so their rows carry it)."""
-        return self._declaration().stamped
+        m = self._declaration_manifest()
+        return tuple(
+            sorted(
+                (
+                    TableRef(schema=n.schema, name=n.alias or n.name)
+                    for n in m.nodes.values()
+                    if str(n.resource_type) in BUILT_TYPES
+                    and RUN_ID_VAR in (getattr(n, "raw_code", "") or "")
+                    and getattr(n.config, "materialized", None) != "ephemeral"
+                ),
+                key=lambda t: t.key,
+            )
+        )
 
     def produces(self) -> tuple[TableRef, ...]:
         """Every model, seed and snapshot that is not ephemeral (views included)."""
-        return self._declaration().produced
+        return self._declare()[1]
 
     # --- running ------------------------------------------------------------------------------
 
@@ -634,52 +651,3 @@ class DbtTransform(Transform):
         if res.exception is not None and not result.models and not result.tests:
             raise self._fail(res.exception, warehouse, "built")
         return result
-
-
-def _declaration_of(m: Manifest) -> declared.Declaration:
-    """The tables a parsed project reads and builds, its nodes and its run-id-stamped models."""
-    by_id = {
-        uid: n
-        for uid, n in m.nodes.items()
-        if str(n.resource_type) in BUILT_TYPES
-        and getattr(n.config, "materialized", None) != "ephemeral"
-    }
-    produced = sorted(
-        {TableRef(schema=n.schema, name=n.alias or n.name) for n in by_id.values()},
-        key=lambda t: t.key,
-    )
-    consumed = sorted(
-        {TableRef(schema=s.schema, name=s.identifier) for s in m.sources.values()} - set(produced),
-        key=lambda t: t.key,
-    )
-    nodes = []
-    for n in by_id.values():
-        deps = []
-        for parent in _parents(n):
-            if parent in by_id:
-                deps.append(by_id[parent].name)
-            elif parent in m.sources:
-                src = m.sources[parent]
-                deps.append(f"{src.schema}.{src.identifier}")
-        nodes.append(
-            TransformNode(
-                name=n.name,
-                table=TableRef(schema=n.schema, name=n.alias or n.name),
-                depends_on=tuple(sorted(set(deps))),
-                tags=tuple(sorted(n.tags)),
-            )
-        )
-    stamped = sorted(
-        (
-            TableRef(schema=n.schema, name=n.alias or n.name)
-            for n in by_id.values()
-            if RUN_ID_VAR in (getattr(n, "raw_code", "") or "")
-        ),
-        key=lambda t: t.key,
-    )
-    return declared.Declaration(
-        consumed=tuple(consumed),
-        produced=tuple(produced),
-        nodes=tuple(sorted(nodes, key=lambda x: x.name)),
-        stamped=tuple(stamped),
-    )
