@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import click
+from rich import box
+from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
@@ -220,17 +222,20 @@ def runs_cmd(name: str | None, url: str | None, limit: int, as_json: bool) -> No
     if not records:
         console.print(Text(f"No runs of {name} in {shown}."), soft_wrap=True)
         return
-    table = Table(show_header=True, header_style="bold", title=Text(f"Runs in {shown}"))
+    if not console.is_terminal:  # piped: no 80-column squeeze, a line per run to grep
+        console = Console(file=sys.stdout, highlight=False, width=200)
+    console.print(Text(f"Runs in {shown}, newest first:"), soft_wrap=True)
+    table = Table(show_header=True, header_style="bold", box=box.SIMPLE_HEAD)
     for column, kw in (
         ("run id", {"no_wrap": True}),
         ("stack", {"no_wrap": True}),
-        ("orchestrator", {}),
-        ("status", {}),
-        ("rows", {"justify": "right"}),
-        ("duration", {"justify": "right"}),
+        ("orchestrator", {"no_wrap": True}),
+        ("status", {"no_wrap": True}),
+        ("rows", {"justify": "right", "no_wrap": True}),
+        ("duration", {"justify": "right", "no_wrap": True}),
         ("error", {"overflow": "fold"}),
     ):
-        table.add_column(column, **kw)  # type: ignore[arg-type]
+        table.add_column(column, **kw)
     for r in records:
         style = {"succeeded": "green", "failed": "red"}.get(r.status.value, "yellow")
         table.add_row(
