@@ -39,19 +39,23 @@ STOP_SECONDS = 20.0
 
 
 class _Stop(Exception):
-    """Raised in the main thread by the SIGTERM handler."""
+    """Raised in the main thread by the SIGINT / SIGTERM handler."""
 
 
 @contextmanager
-def _sigterm_stops() -> Iterator[None]:
+def _signals_stop() -> Iterator[None]:
+    """SIGINT and SIGTERM raise :class:`_Stop`. A handler (unlike an inherited SIG_IGN, as in
+    a background job) is reset by exec, so the UI's processes get SIGINT's default as well."""
+
     def handler(signum: int, frame: FrameType | None) -> None:
         raise _Stop
 
-    previous = signal.signal(signal.SIGTERM, handler)
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 def _stop_group(proc: subprocess.Popen[bytes]) -> None:
@@ -93,7 +97,7 @@ def ui_cmd(name: str, url: str | None, port: int) -> None:
     # the UI reads the warehouse as `stacks run` does: the URL given (or STACKS_WAREHOUSE), else
     # the default DuckDB file, by its absolute path
     env_url = url or warehouse.redacted_url()
-    with errors(warehouse), _sigterm_stops(), stack.session(warehouse):
+    with errors(warehouse), _signals_stop(), stack.session(warehouse):
         # after the session started: a demo source puts its URL in the environment
         env = {**os.environ, **command.env, ref.warehouse_env: env_url}
         proc = subprocess.Popen(command.argv, env=env, start_new_session=True)

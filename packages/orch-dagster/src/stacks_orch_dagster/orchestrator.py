@@ -18,7 +18,13 @@ from stacks_contract.selection import Selection, resolve
 from stacks_contract.warehouse import Warehouse, redact
 
 from stacks_orch_dagster.definitions import StackDefinitions, build_definitions
-from stacks_orch_dagster.runstate import RunState, register, tags_for, unregister
+from stacks_orch_dagster.runstate import (
+    TAG_RECORDED,
+    RunState,
+    register,
+    tags_for,
+    unregister,
+)
 
 #: keep every tool off the network; setdefault so a user's explicit choice wins
 QUIET_ENV = {
@@ -136,6 +142,8 @@ class DagsterOrchestrator(Orchestrator):
                 "DAGSTER_HOME": str(home),
                 "STACKS_UI_STACK": ref.stack,
                 "STACKS_UI_WAREHOUSE_ENV": ref.warehouse_env,
+                # dagster's "superseded, use dg dev" warning is not for stacks users
+                "PYTHONWARNINGS": os.environ.get("PYTHONWARNINGS", "ignore"),
             },
         )
 
@@ -207,7 +215,7 @@ class DagsterOrchestrator(Orchestrator):
             result = materialize(
                 sd.assets,
                 instance=instance,
-                tags=tags_for(request),
+                tags={**tags_for(request), TAG_RECORDED: self.name},
                 selection=sd.asset_selection(selection),
                 raise_on_error=False,
                 # progress goes through the Reporter and failures into the RunRecord;
