@@ -180,3 +180,46 @@ def test_a_failed_dagster_launched_run_is_recorded_with_its_error(
     assert record.status == RunStatus.FAILED
     assert record.error == "Step 'orders' failed: ConnectionError: the source hung up"
     assert record.rows == {"raw.customers": 8}
+
+
+def test_in_process_runs_record_into_the_ui_instance_and_its_sensors_skip_them(
+    stack: StackSpec, duckdb_warehouse, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After `stacks ui` made ./.stacks/dagster, `stacks run` records into that instance (the UI
+    lists the run); the row in the stacks ledger is the run's own, not the UI sensors'."""
+    from dagster import DagsterEventType, DagsterInstance, build_run_status_sensor_context
+    from stacks_contract.models import StackRef
+
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    monkeypatch.chdir(tmp_path)
+    orch = DagsterOrchestrator()
+    home = (tmp_path / ".stacks" / "dagster").absolute()
+    command = orch.ui_command(StackRef(stack="reference"), home=home, port=3999)
+    assert command.argv[1:4] == ("-m", "dagster", "dev")
+    assert "stacks_orch_dagster.ui" in command.argv and command.argv[-1] == "3999"
+    assert command.url == "http://127.0.0.1:3999"
+    assert command.env["DAGSTER_HOME"] == str(home)
+    assert command.env["STACKS_UI_STACK"] == "reference"
+    assert "enabled: false" in (home / "dagster.yaml").read_text()  # telemetry off
+
+    record = orch.run(stack, RunRequest(stack=stack.name), duckdb_warehouse)
+    assert record.status == RunStatus.SUCCEEDED, record.error
+    sd = build_definitions(stack, duckdb_warehouse)
+    sensor = next(s for s in sd.defs.sensors if s.name == "stacks_ledger_succeeded")
+    with connect(duckdb_warehouse) as conn:
+        conn.execute("delete from stacks_meta._stacks_runs")
+    with DagsterInstance.from_config(str(home)) as instance:
+        (run,) = instance.get_runs()
+        assert run.tags[TAG_RUN_ID] == record.run_id
+        (rec,) = instance.get_records_for_run(
+            run.run_id, of_type=DagsterEventType.RUN_SUCCESS
+        ).records
+        sensor(
+            build_run_status_sensor_context(
+                sensor_name=sensor.name,
+                dagster_event=rec.event_log_entry.dagster_event,
+                dagster_instance=instance,
+                dagster_run=run,
+            )
+        )
+    assert Ledger(duckdb_warehouse).get(record.run_id) is None, "the sensor recorded it again"

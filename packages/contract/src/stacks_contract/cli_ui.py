@@ -30,7 +30,8 @@ from stacks_contract.cli_common import (
     stack_argument,
 )
 from stacks_contract.models import StackRef
-from stacks_contract.warehouse import DEFAULT_DUCKDB_DIR
+from stacks_contract.ports import Stack, UiCommand
+from stacks_contract.warehouse import DEFAULT_DUCKDB_DIR, Warehouse
 
 __all__ = ["ui_cmd"]
 
@@ -38,8 +39,9 @@ __all__ = ["ui_cmd"]
 STOP_SECONDS = 20.0
 
 
-class _Stop(Exception):
-    """Raised in the main thread by the SIGINT / SIGTERM handler."""
+class _Stop(BaseException):
+    """Raised in the main thread by the SIGINT / SIGTERM handler (a BaseException, like
+    KeyboardInterrupt, so no ``except Exception`` on the way swallows it)."""
 
 
 @contextmanager
@@ -48,6 +50,8 @@ def _signals_stop() -> Iterator[None]:
     a background job) is reset by exec, so the UI's processes get SIGINT's default as well."""
 
     def handler(signum: int, frame: FrameType | None) -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM):  # a second Ctrl-C must not cut the stop short
+            signal.signal(sig, signal.SIG_IGN)
         raise _Stop
 
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -97,23 +101,36 @@ def ui_cmd(name: str, url: str | None, port: int) -> None:
     # the UI reads the warehouse as `stacks run` does: the URL given (or STACKS_WAREHOUSE), else
     # the default DuckDB file, by its absolute path
     env_url = url or warehouse.redacted_url()
-    with errors(warehouse), _signals_stop(), stack.session(warehouse):
-        # after the session started: a demo source puts its URL in the environment
-        env = {**os.environ, **command.env, ref.warehouse_env: env_url}
-        proc = subprocess.Popen(command.argv, env=env, start_new_session=True)
-        progress(
-            f"{orchestrator.name} UI for {name} on {command.url} "
-            f"(warehouse {warehouse.redacted_url()}, state in {home}); Ctrl-C stops it"
-        )
+    with errors(warehouse), _signals_stop():
         try:
-            code = proc.wait()
-        except (KeyboardInterrupt, _Stop):
-            progress("Stopping the UI ...")
-            _stop_group(proc)
+            code = _serve(stack, warehouse, command, env_url, ref.warehouse_env, home)
+        except (KeyboardInterrupt, _Stop):  # stopped before the UI started
             return
-        finally:
-            if proc.poll() is None:
-                _stop_group(proc)
+    if code is None:  # stopped by the user
+        return
     if code != 0:
         fail(f"The {orchestrator.name} UI exited with code {code}.", EXIT_FAILED)
     sys.exit(0)
+
+
+def _serve(
+    stack: Stack, warehouse: Warehouse, command: UiCommand, url: str, url_env: str, home: Path
+) -> int | None:
+    """Run the UI inside the stack's session; its exit code, or None when stopped by a signal."""
+    with stack.session(warehouse):
+        # after the session started: a demo source puts its URL in the environment
+        env = {**os.environ, **command.env, url_env: url}
+        proc = subprocess.Popen(command.argv, env=env, start_new_session=True)
+        progress(
+            f"{stack.orchestrator().name} UI for {stack.name} on {command.url} "
+            f"(warehouse {warehouse.redacted_url()}, state in {home}); Ctrl-C stops it"
+        )
+        try:
+            return proc.wait()
+        except (KeyboardInterrupt, _Stop):
+            progress("Stopping the UI ...")
+            _stop_group(proc)
+            return None
+        finally:
+            if proc.poll() is None:
+                _stop_group(proc)
