@@ -84,7 +84,8 @@ class StackActivities:
         info = activity.info()
         if info.attempt > 1:
             self.resolver.report(label, f"attempt {info.attempt}")
-        beat = info.heartbeat_timeout.total_seconds() / 3 if info.heartbeat_timeout else 10.0
+        # a local activity (plan, ledger) has no heartbeat: it is short and runs beside its workflow
+        beat = info.heartbeat_timeout.total_seconds() / 3 if info.heartbeat_timeout else None
         key = f"{info.workflow_id}/{info.activity_id}"
         try:
             previous = self._running.get(key)
@@ -107,7 +108,9 @@ class StackActivities:
             raise ApplicationError(redact(message, warehouse), type=type(exc).__name__) from None
 
     @staticmethod
-    async def _beating(task: asyncio.Future[T], beat: float, label: str) -> T:
+    async def _beating(task: asyncio.Future[T], beat: float | None, label: str) -> T:
+        if beat is None:
+            return await task
         while True:
             done, _ = await asyncio.wait({task}, timeout=max(0.1, beat))
             if done:
