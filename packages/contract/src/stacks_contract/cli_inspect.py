@@ -187,7 +187,9 @@ def _duration(record: RunRecord) -> str:
 @click.command("runs")
 @click.argument("name", required=False, shell_complete=complete_stack)
 @WAREHOUSE
-@click.option("--limit", "-n", default=20, show_default=True, type=click.IntRange(min=1))
+@click.option(
+    "--limit", "-n", default=20, show_default=True, type=click.IntRange(min=1), help="Runs shown."
+)
 @JSON
 def runs_cmd(name: str | None, url: str | None, limit: int, as_json: bool) -> None:
     """Recent runs from the run ledger (stacks_meta._stacks_runs), newest first: of stack NAME,
