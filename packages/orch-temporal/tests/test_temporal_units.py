@@ -147,10 +147,9 @@ def test_a_run_history_replays_in_temporal_s_sandbox(
     """Workers run the workflow unsandboxed (the sandbox re-imports it for every run); replaying
     a real history under the default sandboxed runner proves it deterministic and sandbox-safe,
     local activities (plan, ledger) included."""
+    from stacks_orch_temporal.workflow import StackRunWorkflow
     from temporalio.client import Client
     from temporalio.worker import Replayer
-
-    from stacks_orch_temporal.workflow import StackRunWorkflow
 
     request = RunRequest(stack=stack.name)
     record = TemporalOrchestrator(address=temporal_server.address).run(
