@@ -12,6 +12,7 @@ import any tool. A stack's tools are imported when the stack is loaded or run. S
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import click
@@ -45,6 +46,10 @@ from stacks_contract.ports import Reporter, Stack
 from stacks_contract.warehouse import Warehouse
 
 __all__ = ["main"]
+
+#: when the command started (this module is the console script's first import): the summary's
+#: duration is what the user waited, the stack's imports and the dbt parse included
+STARTED = time.monotonic()
 
 
 @click.group(
@@ -163,7 +168,8 @@ def run_cmd(
     else:
         with errors(warehouse):
             hints = stack.hints(warehouse)
-        render_summary(out(), record, warehouse.redacted_url(), hints)
+        waited = time.monotonic() - STARTED
+        render_summary(out(), record, warehouse.redacted_url(), hints, waited=waited)
     check_record(record, warehouse)
 
 
