@@ -943,6 +943,48 @@ def met(key: str, value: Any) -> str:
     return "yes" if ok else "no"
 
 
+#: keys that describe a run as a whole, not one case's measurements
+RUN_KEYS = ("date", "rows", "repeat", "quick", "loadavg_start", "loadavg_end", "seconds_total")
+
+
+def merge_into_latest(b: Bench, partial: dict[str, Any], res: Path) -> None:
+    """``--merge``: the cases this partial run measured replace theirs in ``latest.json`` (every
+    key they wrote, ratios, samples and raw medians alike); the other keys stay the full run's.
+    ``merged_partial_runs`` says which cases came from which run, under what load."""
+    latest = json.loads((res / "latest.json").read_text())
+    cases = sorted(
+        k[len("case_") : -len("_s")] for k in b.out if k.startswith("case_") and k.endswith("_s")
+    )
+    for key, value in b.out.items():
+        if key not in RUN_KEYS and key != "machine":
+            latest[key] = value
+    for key in GOALS:
+        if isinstance(latest.get(key), int | float):
+            latest.pop(key + "_unavailable", None)
+    history = latest.pop("merged_partial_run", None)
+    runs = latest.get("merged_partial_runs") or ([history] if history else [])
+    runs.append(
+        {
+            "date": partial["date"],
+            "cases": cases,
+            "loadavg": [partial.get("loadavg_start"), partial.get("loadavg_end")],
+            "note": "keys of these cases come from this later partial run (bench/run.py --only "
+            f"{','.join(cases)} --merge, same machine, median of {partial['repeat']}); every "
+            "other key is the full run of 'date'",
+        }
+    )
+    latest["merged_partial_runs"] = runs
+    latest["goals_met"] = {k: met(k, latest.get(k)) for k in GOALS}
+    (res / "latest.json").write_text(json.dumps(latest, indent=2, default=str) + "\n")
+    notes = [
+        f"Cases {', '.join(r['cases'])} were re-measured on {r['date']} (load average "
+        f"{r.get('loadavg', 'n/a')}) and merged into this full run's results."
+        for r in runs
+    ]
+    (res / "latest.md").write_text(render_md(latest, notes, quick=False))
+    log(f"merged cases {', '.join(cases)} into {res / 'latest.json'} and latest.md")
+
+
 def write_reports(b: Bench) -> None:
     out = b.out
     flat: dict[str, Any] = {}
@@ -959,9 +1001,21 @@ def write_reports(b: Bench) -> None:
     res = HERE / "results"
     res.mkdir(exist_ok=True)
     (res / f"{stem}.json").write_text(json.dumps(flat, indent=2, default=str) + "\n")
+    if b.args.quick:
+        small, big = b.args.rss_rows
+        b.notes.append(
+            f"Quick run: the memory keys are measured at {small:,} and {big:,} rows, not 1M and "
+            "5M, and dbt/Dagster cases are single samples; the full run is what counts."
+        )
+    (res / f"{stem}.md").write_text(render_md(flat, b.notes, quick=b.args.quick))
+    log(f"wrote {res / (stem + '.json')} and {stem}.md")
+    if b.args.merge and stem == "partial":
+        merge_into_latest(b, flat, res)
 
+
+def render_md(flat: dict[str, Any], notes: list[str], *, quick: bool) -> str:
     lines = [
-        f"# stacks benchmark ({'quick' if b.args.quick else 'full'} run)",
+        f"# stacks benchmark ({'quick' if quick else 'full'} run)",
         "",
         f"{flat['date']} · {flat['rows']:,} rows · median of {flat['repeat']} · "
         f"{flat['machine'].get('cpus')} CPUs · load average {flat.get('loadavg_start')} -> "
@@ -1007,16 +1061,9 @@ def write_reports(b: Bench) -> None:
         "(psycopg), table created in the timed section. DuckDB reference: "
         "`create table as select * from <arrow>` into a fresh file, closed.",
     ]
-    if b.args.quick:
-        small, big = b.args.rss_rows
-        b.notes.append(
-            f"Quick run: the memory keys are measured at {small:,} and {big:,} rows, not 1M and "
-            "5M, and dbt/Dagster cases are single samples; the full run is what counts."
-        )
-    if b.notes:
-        lines += ["", "Notes:", ""] + [f"- {n}" for n in b.notes]
-    (res / f"{stem}.md").write_text("\n".join(lines) + "\n")
-    log(f"wrote {res / (stem + '.json')} and {stem}.md")
+    if notes:
+        lines += ["", "Notes:", ""] + [f"- {n}" for n in notes]
+    return "\n".join(lines) + "\n"
 
 
 def main() -> None:
@@ -1034,6 +1081,11 @@ def main() -> None:
         help="comma-separated case names: " + ",".join(CASES) + " ('profile' runs only if named)",
     )
     ap.add_argument("--skip", default="", help="comma-separated case names to leave out")
+    ap.add_argument(
+        "--merge",
+        action="store_true",
+        help="with --only: also merge the measured cases into latest.{json,md} (provenance kept)",
+    )
     ap.add_argument("--dagster-warehouse", choices=["duckdb", "postgres"], default="duckdb")
     args = ap.parse_args()
     args.rows = args.rows or (200_000 if args.quick else 1_000_000)

@@ -139,3 +139,32 @@ def test_the_same_run_id_twice_attaches_instead_of_running_again(
     second = orchestrator.run(stack, request, duckdb_warehouse)
     assert second == first, "the second start ran the stack again"
     assert [r.run_id for r in Ledger(duckdb_warehouse).runs()] == [request.run_id]
+
+
+def test_a_run_history_replays_in_temporal_s_sandbox(
+    stack, duckdb_warehouse, temporal_server
+) -> None:
+    """Workers run the workflow unsandboxed (the sandbox re-imports it for every run); replaying
+    a real history under the default sandboxed runner proves it deterministic and sandbox-safe,
+    local activities (plan, ledger) included."""
+    from stacks_orch_temporal.workflow import StackRunWorkflow
+    from temporalio.client import Client
+    from temporalio.worker import Replayer
+
+    request = RunRequest(stack=stack.name)
+    record = TemporalOrchestrator(address=temporal_server.address).run(
+        stack, request, duckdb_warehouse
+    )
+    assert record.status == RunStatus.SUCCEEDED, record.error
+
+    async def replay() -> tuple[list[str], object]:
+        client = await Client.connect(temporal_server.address)
+        history = await client.get_workflow_handle(request.run_id).fetch_history()
+        kinds = [e.WhichOneof("attributes") for e in history.events]
+        return kinds, await Replayer(workflows=[StackRunWorkflow]).replay_workflow(history)
+
+    kinds, result = asyncio.run(replay())
+    assert result.replay_failure is None, result.replay_failure
+    # plan, ledger start and finish are markers; the two EL steps and the transform activities
+    assert kinds.count("marker_recorded_event_attributes") == 3
+    assert kinds.count("activity_task_scheduled_event_attributes") == 3

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any, TypeVar
 
 from stacks_contract.errors import ConfigError, StacksError
@@ -24,6 +25,7 @@ from stacks_contract.models import (
     TransformResult,
 )
 from stacks_contract.selection import resolve
+from stacks_contract.triggers import cron_token, trigger_request
 from stacks_contract.warehouse import Warehouse, redact
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -33,6 +35,7 @@ from stacks_orch_temporal.workflow import (
     LEDGER_FINISH,
     LEDGER_START,
     PLAN,
+    PROBE,
     STEP,
     TRANSFORM,
 )
@@ -62,7 +65,14 @@ class StackActivities:
         self._running: dict[str, asyncio.Future[Any]] = {}
 
     def all(self) -> list[Callable[..., Any]]:
-        return [self.plan, self.ledger_start, self.el_step, self.transform, self.ledger_finish]
+        return [
+            self.plan,
+            self.ledger_start,
+            self.el_step,
+            self.transform,
+            self.ledger_finish,
+            self.probe,
+        ]
 
     def _bind(self, ref: dict[str, Any]) -> tuple[StackRef, Warehouse]:
         sref = StackRef.model_validate(ref)
@@ -84,7 +94,8 @@ class StackActivities:
         info = activity.info()
         if info.attempt > 1:
             self.resolver.report(label, f"attempt {info.attempt}")
-        beat = info.heartbeat_timeout.total_seconds() / 3 if info.heartbeat_timeout else 10.0
+        # a local activity (plan, ledger) has no heartbeat: it is short and runs beside its workflow
+        beat = info.heartbeat_timeout.total_seconds() / 3 if info.heartbeat_timeout else None
         key = f"{info.workflow_id}/{info.activity_id}"
         try:
             previous = self._running.get(key)
@@ -107,7 +118,9 @@ class StackActivities:
             raise ApplicationError(redact(message, warehouse), type=type(exc).__name__) from None
 
     @staticmethod
-    async def _beating(task: asyncio.Future[T], beat: float, label: str) -> T:
+    async def _beating(task: asyncio.Future[T], beat: float | None, label: str) -> T:
+        if beat is None:
+            return await task
         while True:
             done, _ = await asyncio.wait({task}, timeout=max(0.1, beat))
             if done:
@@ -115,12 +128,22 @@ class StackActivities:
             activity.heartbeat(label)
 
     @activity.defn(name=PLAN)
-    async def plan(self, ref: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
+    async def plan(
+        self,
+        ref: dict[str, Any],
+        request: dict[str, Any],
+        cron_index: int | None = None,
+        scheduled_at: str | None = None,
+    ) -> dict[str, Any]:
         sref, warehouse = self._bind(ref)
 
         def work() -> dict[str, Any]:
             spec = self.resolver.spec(sref, warehouse)
-            req = RunRequest.model_validate(request)
+            given = dict(request)
+            if cron_index is not None and scheduled_at is not None:
+                tick = cron_token(datetime.fromisoformat(scheduled_at))
+                given["run_id"] = trigger_request(spec, spec.triggers[cron_index], tick).run_id
+            req = RunRequest.model_validate(given)
             plan(spec)
             steps, models = selection(spec, req)
             return {
@@ -132,6 +155,22 @@ class StackActivities:
             }
 
         return await self._in_thread("plan", work, warehouse)
+
+    @activity.defn(name=PROBE)
+    async def probe(
+        self, ref: dict[str, Any], index: int, cursor: str | None, now: str
+    ) -> dict[str, Any]:
+        """One tick of an event trigger (see :mod:`stacks_orch_temporal.triggers`)."""
+        from stacks_orch_temporal.triggers import probe_trigger
+
+        sref, warehouse = self._bind(ref)
+        return await self._in_thread(
+            "trigger",
+            lambda: probe_trigger(
+                self.resolver.spec(sref, warehouse), index, cursor, datetime.fromisoformat(now)
+            ),
+            warehouse,
+        )
 
     @activity.defn(name=LEDGER_START)
     async def ledger_start(self, ref: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:

@@ -6,6 +6,7 @@ Run it with your own Temporal::
     bundle = TemporalOrchestrator().build(StackRef(stack="temporal-dlt-dbt"))
     async with bundle.worker(client):          # in as many processes as you like
         await bundle.apply_schedules(client)   # the stack's cron triggers as Temporal Schedules
+        await bundle.apply_watchers(client)    # its event triggers as watcher workflows
         record = await bundle.execute(client, RunRequest(stack="temporal-dlt-dbt"))
 """
 
@@ -15,17 +16,26 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from stacks_contract.models import CronTrigger, RunRecord, RunRequest, StackSpec
+from stacks_contract.models import (
+    CronTrigger,
+    FileArrivalTrigger,
+    RunRecord,
+    RunRequest,
+    StackSpec,
+)
 
 from stacks_orch_temporal.activities import StackActivities
 from stacks_orch_temporal.ref import StackRef, StackResolver
+from stacks_orch_temporal.triggers import StackTriggerWorkflow, TriggerInput
 from stacks_orch_temporal.workflow import RUN_FAILED, StackRunInput, StackRunWorkflow, StepOptions
 
-__all__ = ["BUILD_ID", "TemporalBundle", "record_from_failure"]
+__all__ = ["BUILD_ID", "FILE_POLL_SECONDS", "TemporalBundle", "record_from_failure"]
 
 #: an explicit build id: temporalio's default hashes the bytecode of every loaded module, which
 #: after dbt and dlt are imported costs seconds per worker
 BUILD_ID = "stacks-orch-temporal"
+#: how often a file-arrival watcher looks (a source-change trigger says its own)
+FILE_POLL_SECONDS = 30.0
 
 
 def record_from_failure(exc: BaseException) -> RunRecord | None:
@@ -46,19 +56,19 @@ class TemporalBundle:
     task_queue: str
     options: StepOptions = field(default_factory=StepOptions)
     resolver: StackResolver = field(default_factory=StackResolver)
-    workflows: tuple[type, ...] = (StackRunWorkflow,)
+    workflows: tuple[type, ...] = (StackRunWorkflow, StackTriggerWorkflow)
 
     def activities(self) -> list[Any]:
         return StackActivities(self.resolver).all()
 
     def worker(self, client: Any, **worker_options: Any) -> Any:
         """A ``temporalio.worker.Worker`` for this stack's task queue (use ``async with``)."""
-        from temporalio.worker import Worker
-        from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+        from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
-        runner = SandboxedWorkflowRunner(
-            restrictions=SandboxRestrictions.default.with_passthrough_all_modules()
-        )
+        # The workflow is this package's own (no user code runs in it) and deterministic by
+        # construction: it only awaits activities. Temporal's sandbox would re-import it for
+        # every run, 0.3-0.4 s each; the replay test checks its determinism instead.
+        runner = UnsandboxedWorkflowRunner()
         worker_options.setdefault("build_id", BUILD_ID)
         return Worker(
             client,
@@ -131,6 +141,7 @@ class TemporalBundle:
                 ref=self.ref.model_dump(mode="json", by_alias=True),
                 request={"stack": self.ref.stack, "trigger": "schedule"},
                 options=self.options,
+                cron_index=i,
             )
             out[sid] = Schedule(
                 action=ScheduleActionStartWorkflow(
@@ -159,3 +170,37 @@ class TemporalBundle:
                 )
             ids.append(sid)
         return ids
+
+    def watchers(self, spec: StackSpec | None = None) -> dict[str, TriggerInput]:
+        """Workflow id -> the watcher input of each event trigger (file arrival, source
+        change); see :mod:`stacks_orch_temporal.triggers`."""
+        spec = spec or self.resolver.spec(self.ref, self.resolver.warehouse(self.ref))
+        out: dict[str, TriggerInput] = {}
+        for i, trig in enumerate(spec.triggers):
+            if isinstance(trig, CronTrigger):
+                continue
+            poll = FILE_POLL_SECONDS if isinstance(trig, FileArrivalTrigger) else trig.poll_seconds
+            out[f"{self.ref.stack}-trigger-{i}"] = TriggerInput(
+                ref=self.ref.model_dump(mode="json", by_alias=True),
+                index=i,
+                poll_seconds=float(poll),
+                options=self.options,
+            )
+        return out
+
+    async def apply_watchers(self, client: Any, spec: StackSpec | None = None) -> list[Any]:
+        """Start the stack's watcher workflows; one already running is kept (with its cursor)."""
+        from temporalio.common import WorkflowIDConflictPolicy
+
+        handles = []
+        for wid, inp in self.watchers(spec).items():
+            handles.append(
+                await client.start_workflow(
+                    StackTriggerWorkflow.run,
+                    inp,
+                    id=wid,
+                    task_queue=self.task_queue,
+                    id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                )
+            )
+        return handles
