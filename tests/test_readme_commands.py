@@ -30,6 +30,7 @@ SHELLS = {"bash", "sh", "shell", "console"}
 MARKER = re.compile(r"<!--\s*readme-test:\s*(skip|exit|omit)\s*(.*?)\s*-->")
 PLACEHOLDER_PG = re.compile(r"postgresql://user:[^@\s]+@(localhost|host)[^\s'\"]*")
 TIMEOUT = 300
+pytestmark = pytest.mark.readme
 # `uv run [options] CMD ...` -> CMD in this environment; any other uv command is uv itself
 PRELUDE = r"""
 set -eo pipefail
@@ -183,7 +184,6 @@ def outcomes(
 
 
 @pytest.mark.slow
-@pytest.mark.readme
 @pytest.mark.parametrize("block", ALL, ids=[b.id for b in ALL])
 def test_readme_block_runs(block: Block, outcomes: dict[str, Future[tuple[int, str]]]) -> None:
     if block.skip:
