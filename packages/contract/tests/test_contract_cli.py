@@ -4,6 +4,7 @@ real entry points, on DuckDB and on the real Postgres."""
 from __future__ import annotations
 
 import contextlib
+import re
 import socket
 import sys
 import types
@@ -257,6 +258,9 @@ def test_run_prints_progress_and_a_summary(warehouse, recwarn) -> None:
     assert "succeeded" in out
     assert "models built  2" in out
     assert "5 passed, 0 failed" in out
+    # the duration is what the user waited (imports, planning), the run's own time beside it
+    waited, run_s = re.search(r"duration +([\d.]+)s \(the run itself: ([\d.]+)s\)", out).groups()
+    assert float(waited) >= float(run_s)
     assert "total" in out and " 5 " in out.split("total")[1].splitlines()[0] + " "
     assert f"warehouse     {warehouse.redacted_url()}" in out
     assert "Query it: select * from raw.items  -- [tiny]" in out  # hints, brackets kept

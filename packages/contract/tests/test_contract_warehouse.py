@@ -127,11 +127,49 @@ def test_unencoded_special_characters_in_the_password(char: str) -> None:
 
 def test_unknown_url_parameters_are_refused() -> None:
     with pytest.raises(ConfigError) as info:
-        parse_warehouse(f"postgresql://u:{SECRET}@h/db?sslmode=require&schema=x&a=")
+        parse_warehouse(f"postgresql://u:{SECRET}@h/db?sslmode=require&schema=x&a=&sslmod=y")
     msg = str(info.value)
-    assert msg.startswith("Unsupported warehouse URL parameter(s) a, sslmode in ")
-    assert "only 'schema' is understood" in msg and SECRET not in msg
+    assert msg.startswith("Unsupported warehouse URL parameter(s) a, sslmod in ")
+    assert "libpq's connection parameters" in msg and SECRET not in msg
     assert parse_warehouse("postgresql://u@h/db?schema=").schema_name == "raw"
+    with pytest.raises(ConfigError, match="a DuckDB URL understands only 'schema'"):
+        parse_warehouse("duckdb:///tmp/x.duckdb?sslmode=require")
+
+
+def test_libpq_parameters_are_kept_and_passed_on() -> None:
+    url = (
+        f"postgresql://alice:{SECRET}@db.example.com:6543/shop?sslmode=verify-full"
+        "&sslrootcert=/etc/ssl/root.crt&options=-c%20search_path%3Dx&application_name=etl"
+        "&schema=landing"
+    )
+    wh = parse_warehouse(url)
+    assert isinstance(wh, PostgresWarehouse)
+    assert (wh.host, wh.port, wh.database, wh.user) == ("db.example.com", 6543, "shop", "alice")
+    assert wh.schema_name == "landing"
+    assert wh.params == {
+        "sslmode": "verify-full",
+        "sslrootcert": "/etc/ssl/root.crt",
+        "options": "-c search_path=x",
+        "application_name": "etl",
+    }
+    shown = wh.redacted_url()
+    assert shown.startswith("postgresql://alice:***@db.example.com:6543/shop?")
+    assert "sslmode=verify-full" in shown and "schema=landing" in shown and SECRET not in shown
+    # the full URL round-trips through libpq's own parser with every parameter
+    again = parse_warehouse(wh.url() + "&schema=landing")
+    assert again == wh
+
+
+def test_a_unix_socket_host_and_a_password_in_the_query() -> None:
+    wh = parse_warehouse(f"postgresql://bob@/shop?host=/var/run/postgresql&password={SECRET}")
+    assert isinstance(wh, PostgresWarehouse)
+    assert wh.host == "/var/run/postgresql" and wh.params == {}
+    assert wh.password.get_secret_value() == SECRET
+    assert SECRET not in wh.redacted_url() and SECRET not in str(wh)
+    assert "host=/var/run/postgresql" in wh.redacted_url()
+    encoded = parse_warehouse("postgresql://bob@%2Fvar%2Frun%2Fpostgresql/shop")
+    assert encoded.host == "/var/run/postgresql"  # type: ignore[union-attr]
+    assert parse_warehouse(wh.url()) == wh
 
 
 def test_secrets_never_in_repr_str_or_json() -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import dlt
 import pytest
 from stacks_contract import RunRequest
-from stacks_contract.errors import ConfigError, StepFailed, WarehouseUnreachable
-from stacks_contract.warehouse import PostgresWarehouse, SecretStr, Warehouse
+from stacks_contract.errors import ConfigError, StacksError, StepFailed, WarehouseUnreachable
+from stacks_contract.warehouse import PostgresWarehouse, SecretStr, Warehouse, parse_warehouse
 from stacks_el_dlt import DltStep, FilesStep, ShopApiStep, SqlDatabaseStep
 
 PASSWORD = "s3cr3t-P@ss"
@@ -87,3 +87,15 @@ def test_factory_that_raises_is_a_config_error(warehouse: Warehouse) -> None:
 
     with pytest.raises(ConfigError, match="no API key configured"):
         DltStep("s", broken).run(RunRequest(stack="t"), warehouse)
+
+
+def test_libpq_parameters_of_the_url_reach_dlt(postgres_warehouse: PostgresWarehouse) -> None:
+    """The URL's sslmode/application_name/options are what dlt connects with: a read-only
+    session (set through ``options``) refuses the load, with Postgres's own words."""
+    base = postgres_warehouse.url()
+    fine = parse_warehouse(base + "?sslmode=disable&application_name=stacks-el")
+    assert DltStep("fine", factory).run(RunRequest(stack="t"), fine).total_rows == 1
+    read_only = parse_warehouse(base + "?options=-c%20default_transaction_read_only%3Don&schema=ro")
+    with pytest.raises(StacksError) as info:
+        DltStep("ro", factory).run(RunRequest(stack="t"), read_only)
+    assert "read-only transaction" in one_sentence(info.value)

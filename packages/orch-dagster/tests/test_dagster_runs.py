@@ -113,10 +113,25 @@ def test_definitions_are_built_once_per_stack_and_warehouse(
     assert orch.definitions(stack, other) is not orch.definitions(stack, duckdb_warehouse)
 
 
+def _fire(sensor, instance, run_id: str, kind) -> None:
+    """Evaluate a run-status sensor on the run's event of ``kind``, as the daemon would."""
+    from dagster import build_run_status_sensor_context
+
+    (rec,) = instance.get_records_for_run(run_id, of_type=kind).records
+    sensor(
+        build_run_status_sensor_context(
+            sensor_name=sensor.name,
+            dagster_event=rec.event_log_entry.dagster_event,
+            dagster_instance=instance,
+            dagster_run=instance.get_run_by_id(run_id),
+        )
+    )
+
+
 def test_runs_dagster_launches_are_recorded_by_the_ledger_sensors(
     stack: StackSpec, duckdb_warehouse
 ) -> None:
-    from dagster import DagsterEventType, DagsterInstance, build_run_status_sensor_context
+    from dagster import DagsterEventType, DagsterInstance
 
     sd = build_definitions(stack, duckdb_warehouse)
     sensors = {s.name: s for s in sd.defs.sensors}
@@ -126,19 +141,11 @@ def test_runs_dagster_launches_are_recorded_by_the_ledger_sensors(
             instance=instance, tags={TAG_RUN_ID: "ui-run-1", TAG_TRIGGER: "schedule"}
         )
         assert result.success
-        run = instance.get_run_by_id(result.run_id)
         for name, kind in (
             ("stacks_ledger_started", DagsterEventType.RUN_START),
             ("stacks_ledger_succeeded", DagsterEventType.RUN_SUCCESS),
         ):
-            (rec,) = instance.get_records_for_run(result.run_id, of_type=kind).records
-            ctx = build_run_status_sensor_context(
-                sensor_name=name,
-                dagster_event=rec.event_log_entry.dagster_event,
-                dagster_instance=instance,
-                dagster_run=run,
-            )
-            sensors[name](ctx)
+            _fire(sensors[name], instance, result.run_id, kind)
             if name == "stacks_ledger_started":
                 assert Ledger(duckdb_warehouse).get("ui-run-1").status == RunStatus.RUNNING
     record = Ledger(duckdb_warehouse).get("ui-run-1")
@@ -152,7 +159,7 @@ def test_runs_dagster_launches_are_recorded_by_the_ledger_sensors(
 def test_a_failed_dagster_launched_run_is_recorded_with_its_error(
     stack: StackSpec, duckdb_warehouse
 ) -> None:
-    from dagster import DagsterEventType, DagsterInstance, build_run_status_sensor_context
+    from dagster import DagsterEventType, DagsterInstance
 
     orders = stack.step("orders")
     flaky = FlakyStep("orders", orders.source, "orders")
@@ -165,18 +172,41 @@ def test_a_failed_dagster_launched_run_is_recorded_with_its_error(
             instance=instance, tags={TAG_RUN_ID: "ui-run-2"}, raise_on_error=False
         )
         assert not result.success
-        (rec,) = instance.get_records_for_run(
-            result.run_id, of_type=DagsterEventType.RUN_FAILURE
-        ).records
-        sensor(
-            build_run_status_sensor_context(
-                sensor_name=sensor.name,
-                dagster_event=rec.event_log_entry.dagster_event,
-                dagster_instance=instance,
-                dagster_run=instance.get_run_by_id(result.run_id),
-            )
-        )
+        _fire(sensor, instance, result.run_id, DagsterEventType.RUN_FAILURE)
     record = Ledger(duckdb_warehouse).get("ui-run-2")
     assert record.status == RunStatus.FAILED
     assert record.error == "Step 'orders' failed: ConnectionError: the source hung up"
     assert record.rows == {"raw.customers": 8}
+
+
+def test_in_process_runs_record_into_the_ui_instance_and_its_sensors_skip_them(
+    stack: StackSpec, duckdb_warehouse, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After `stacks ui` made ./.stacks/dagster, `stacks run` records into that instance (the UI
+    lists the run); the row in the stacks ledger is the run's own, not the UI sensors'."""
+    from dagster import DagsterEventType, DagsterInstance
+    from stacks_contract.models import StackRef
+
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    monkeypatch.chdir(tmp_path)
+    orch = DagsterOrchestrator()
+    home = (tmp_path / ".stacks" / "dagster").absolute()
+    command = orch.ui_command(StackRef(stack="reference"), home=home, port=3999)
+    assert command.argv[1:4] == ("-m", "dagster", "dev")
+    assert "stacks_orch_dagster.ui" in command.argv and command.argv[-1] == "3999"
+    assert command.url == "http://127.0.0.1:3999"
+    assert command.env["DAGSTER_HOME"] == str(home)
+    assert command.env["STACKS_UI_STACK"] == "reference"
+    assert "enabled: false" in (home / "dagster.yaml").read_text()  # telemetry off
+
+    record = orch.run(stack, RunRequest(stack=stack.name), duckdb_warehouse)
+    assert record.status == RunStatus.SUCCEEDED, record.error
+    sd = build_definitions(stack, duckdb_warehouse)
+    sensor = next(s for s in sd.defs.sensors if s.name == "stacks_ledger_succeeded")
+    with connect(duckdb_warehouse) as conn:
+        conn.execute("delete from stacks_meta._stacks_runs")
+    with DagsterInstance.from_config(str(home)) as instance:
+        (run,) = instance.get_runs()
+        assert run.tags[TAG_RUN_ID] == record.run_id
+        _fire(sensor, instance, run.run_id, DagsterEventType.RUN_SUCCESS)
+    assert Ledger(duckdb_warehouse).get(record.run_id) is None, "the sensor recorded it again"

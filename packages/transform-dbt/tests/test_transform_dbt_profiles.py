@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import yaml
 from pydantic import SecretStr
+from stacks_contract.errors import StacksError
 from stacks_contract.models import RunRequest
 from stacks_contract.sql import connect
-from stacks_contract.warehouse import DuckDBWarehouse, PostgresWarehouse
+from stacks_contract.warehouse import DuckDBWarehouse, PostgresWarehouse, parse_warehouse
 from stacks_transform_dbt import PASSWORD_ENV, DbtTransform, render_profile
 
 SECRET = "s3cret-Pa55-word!"
@@ -72,3 +73,31 @@ def test_run_with_the_rendered_profile_reaches_postgres(postgres_warehouse, proj
     DbtTransform(project_dir).run(RunRequest(stack="t"), postgres_warehouse)
     with connect(postgres_warehouse) as c:
         assert c.count("analytics", "customer_revenue") == 5
+
+
+def test_libpq_parameters_of_the_url_reach_dbt(postgres_warehouse, project_dir, shop, tmp_path):
+    """sslmode and application_name are profile fields; options (no field in dbt-postgres)
+    travels as libpq's PGOPTIONS. A real run proves dbt accepts them all."""
+    wh = parse_warehouse(
+        postgres_warehouse.url()
+        + "?sslmode=disable&application_name=stacks-dbt&options=-c%20work_mem%3D7MB"
+    )
+    shop.seed(wh)
+    t = DbtTransform(project_dir, state_dir=tmp_path / "state")
+    inv = t.invocation(wh, RunRequest(stack="t"))
+    out = yaml.safe_load((inv.profiles_dir / "profiles.yml").read_text())["shop_test"]
+    target = out["outputs"][out["target"]]
+    assert (target["sslmode"], target["application_name"]) == ("disable", "stacks-dbt")
+    assert "options" not in target and inv.env["PGOPTIONS"] == "-c work_mem=7MB"
+    assert t.run(RunRequest(stack="t"), wh).ok
+    with connect(wh) as c:
+        assert c.count("analytics", "customer_revenue") == 5
+    refused = parse_warehouse(postgres_warehouse.url() + "?sslmode=require")
+    try:  # the test cluster has no SSL: dbt must fail saying so
+        result = t.run(RunRequest(stack="t"), refused)
+    except StacksError as exc:
+        message = str(exc)
+    else:
+        assert not result.ok, "dbt ignored sslmode=require"
+        message = result.model_dump_json()
+    assert "SSL" in message, message

@@ -290,3 +290,27 @@ def test_invocation_drives_the_dbt_command_like_run(warehouse, project_dir, shop
     assert len(result.tests) == 11
     stamped = rows(warehouse, "select distinct _stacks_run_id from analytics.orders_enriched")
     assert stamped == [(request.run_id,)]
+
+
+def test_request_vars_reach_the_models(duckdb_warehouse, tmp_path):
+    """`stacks run --vars '{n: 7}'` puts its vars into RunRequest.vars: dbt gets them as --vars
+    (over the transform's own vars); the run id and the source schema stay the stack's."""
+    project = tmp_path / "varsproj"
+    (project / "models").mkdir(parents=True)
+    (project / "dbt_project.yml").write_text(
+        'name: varsproj\nprofile: varsproj\nversion: "1.0"\nconfig-version: 2\n'
+        "models:\n  varsproj:\n    +materialized: table\n"
+    )
+    (project / "models" / "picked.sql").write_text(
+        "select {{ var('n', 1) }} as n, '{{ var('label', 'none') }}' as label, "
+        "'{{ var('stacks_run_id') }}' as run_id"
+    )
+    transform = DbtTransform(project, vars={"n": 2, "label": "own"})
+    request = req(vars={"n": 7, "stacks_run_id": "not-this"})
+    result = transform.run(request, duckdb_warehouse)
+    assert result.ok
+    assert rows(duckdb_warehouse, "select n, label, run_id from analytics.picked") == [
+        (7, "own", request.run_id)
+    ]
+    assert transform.run(req(), duckdb_warehouse).ok
+    assert rows(duckdb_warehouse, "select n from analytics.picked") == [(2,)]

@@ -54,7 +54,7 @@ def test_stacks_run_twice_then_check(tmp_path: Path) -> None:
     first = _run([stacks, "run", "dagster-dlt-dbt"], tmp_path, env)
     assert first.returncode == 0, (first.stdout + first.stderr)[-3000:]
     assert "raw.orders__items" in first.stdout and "956" in first.stdout, first.stdout
-    assert "uv run dagster dev -m stacks_dagster_dlt_dbt.definitions" in first.stdout
+    assert "Open the Dagster UI: uv run stacks ui dagster-dlt-dbt" in first.stdout
     warehouse = DuckDBWarehouse(path=tmp_path / ".stacks" / "dagster-dlt-dbt.duckdb")
     once = fingerprint(warehouse, metadata=("_dlt_*",))
 

@@ -53,10 +53,11 @@ def test_the_entry_point_builds_the_stack_with_hints(duckdb_warehouse) -> None:
     hints = "\n".join(stack.hints(duckdb_warehouse))
     assert f"duckdb {duckdb_warehouse.path}" in hints
     assert "select * from analytics.daily_revenue" in hints
-    assert "uv run dagster dev -m stacks_dagster_dlt_dbt.definitions" in hints
+    assert "Open the Dagster UI: uv run stacks ui dagster-dlt-dbt" in hints
     pg = PostgresWarehouse(database="shop", password=SecretStr("s3cret"))
     pg_hints = "\n".join(stack.hints(pg))
     assert "psql -h localhost -p 5432 -U postgres -d shop" in pg_hints
+    assert "uv run stacks ui dagster-dlt-dbt --warehouse ..." in pg_hints
     assert "s3cret" not in pg_hints
 
 

@@ -29,6 +29,7 @@ from stacks_contract.ports import (
     Reporter,
     Stack,
     Transform,
+    UiCommand,
     silent,
 )
 from stacks_contract.warehouse import (
@@ -69,6 +70,7 @@ __all__ = [
     "Transform",
     "TransformResult",
     "TriggerKind",
+    "UiCommand",
     "Warehouse",
     "WarehouseUnreachable",
     "diff",

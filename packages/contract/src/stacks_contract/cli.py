@@ -1,130 +1,79 @@
-"""The ``stacks`` command line: list, run and check installed stacks.
+"""The ``stacks`` command line: list, run, check, plan, runs, ui and init.
 
 Exit codes: 0 success; 1 a run failed (or ``check`` found differing fingerprints); 2 bad input or
-configuration (unknown stack, malformed or unreachable warehouse URL). Errors are one sentence on
-stderr; a :class:`~stacks_contract.errors.StacksError` never prints a traceback.
+configuration (unknown stack or selector, malformed or unreachable warehouse URL). Errors are one
+sentence on stderr; a :class:`~stacks_contract.errors.StacksError` never prints a traceback.
+``--json`` prints one JSON document on stdout and everything else on stderr.
 
 Only click, rich and the contract are imported here: ``stacks --help`` must stay fast and must not
-import any tool. A stack's tools are imported when the stack is loaded or run.
+import any tool. A stack's tools are imported when the stack is loaded or run. Shell completion
+(stack names included): ``eval "$(_STACKS_COMPLETE=bash_source stacks)"``.
 """
 
 from __future__ import annotations
 
-import os
-import sys
-import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager, redirect_stdout
-from typing import NoReturn
+import time
+from typing import Any
 
 import click
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from stacks_contract.console import ConsoleReporter, render_summary
-from stacks_contract.errors import ConfigError, StacksError, WarehouseUnreachable
+from stacks_contract.cli_common import (
+    EXCLUDE,
+    EXIT_CONFIG,
+    EXIT_FAILED,
+    JSON,
+    SELECT,
+    WAREHOUSE,
+    check_record,
+    emit_json,
+    err,
+    errors,
+    fail,
+    out,
+    prepare,
+    progress,
+    reporter,
+    set_verbosity,
+    spinning,
+    stack_argument,
+    tool_output,
+)
+from stacks_contract.console import render_summary
 from stacks_contract.models import RunRecord, RunRequest, RunStatus
 from stacks_contract.ports import Reporter, Stack
-from stacks_contract.warehouse import Warehouse, parse_warehouse, redact
+from stacks_contract.warehouse import Warehouse
 
 __all__ = ["main"]
 
-EXIT_FAILED = 1
-EXIT_CONFIG = 2
-
-# Tools read these at import time; set them before any stack is loaded.
-_QUIET_ENV = {
-    "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-    "RUNTIME__DLTHUB_TELEMETRY": "false",
-    "DO_NOT_TRACK": "1",
-}
-
-
-def _out() -> Console:
-    # Built per call: click's CliRunner swaps sys.stdout, and a module-level Console would keep
-    # writing to the original stream.
-    return Console(file=sys.stdout, highlight=False)
-
-
-def _err() -> Console:
-    return Console(file=sys.stderr, highlight=False)
-
-
-def _fail(message: str, code: int) -> NoReturn:
-    _err().print(Text.assemble(("Error: ", "bold red"), message), soft_wrap=True)
-    raise SystemExit(code)
-
-
-@contextmanager
-def _errors(warehouse: Warehouse | None = None) -> Iterator[None]:
-    """Turn exceptions into one masked sentence and an exit code."""
-    try:
-        yield
-    except (ConfigError, WarehouseUnreachable) as exc:
-        _fail(redact(str(exc), warehouse), EXIT_CONFIG)
-    except StacksError as exc:
-        _fail(redact(str(exc), warehouse), EXIT_FAILED)
-    except Exception as exc:
-        if os.environ.get("STACKS_TRACEBACK"):
-            raise
-        _fail(
-            redact(f"unexpected {type(exc).__name__}: {exc}", warehouse)
-            + " (set STACKS_TRACEBACK=1 to see the traceback)",
-            EXIT_FAILED,
-        )
-
-
-def _prepare(name: str, url: str | None) -> tuple[Stack, Warehouse]:
-    """Load the stack, parse the URL and prove the warehouse answers, before any work starts."""
-    from stacks_contract.registry import entry_point, load_stack
-    from stacks_contract.sql import connect
-
-    for key, value in _QUIET_ENV.items():
-        os.environ.setdefault(key, value)
-    # cheapest checks first (loading a stack may import heavy tools), and no warehouse file is
-    # created for a stack name that does not exist
-    with _errors():
-        entry_point(name)
-        warehouse = parse_warehouse(url, default_name=name)
-    with _errors(warehouse), connect(warehouse):
-        pass
-    with _errors(warehouse):
-        stack = load_stack(name)
-    return stack, warehouse
-
-
-@contextmanager
-def _tool_output_to_stderr() -> Iterator[None]:
-    """While tools run: their prints go to stderr (stdout keeps only the summary, so it can be
-    piped), and library deprecation warnings, which a user cannot act on, are hidden unless
-    Python was asked to show warnings (-W / PYTHONWARNINGS)."""
-    with redirect_stdout(sys.stderr), warnings.catch_warnings():
-        if not sys.warnoptions:
-            warnings.simplefilter("ignore")
-        yield
-
-
-def _check_record(record: RunRecord, warehouse: Warehouse) -> None:
-    if record.status != RunStatus.SUCCEEDED:
-        reason = record.error or "no error message was recorded"
-        _fail(
-            redact(f"run {record.run_id} of {record.stack} failed: {reason}", warehouse),
-            EXIT_FAILED,
-        )
+#: when the command started (this module is the console script's first import): the summary's
+#: duration is what the user waited, the stack's imports and the dbt parse included
+STARTED = time.monotonic()
 
 
 @click.group(
     context_settings={"help_option_names": ["-h", "--help"]},
-    epilog="Exit codes: 0 ok, 1 run failed or check found differences, 2 bad input/config.",
+    epilog="Exit codes: 0 ok, 1 run failed or check found differences, 2 bad input/config. "
+    'Shell completion: eval "$(_STACKS_COMPLETE=bash_source stacks)" (zsh_source, fish_source).',
+)
+@click.option("-q", "--quiet", is_flag=True, help="No progress lines, no tool output.")
+@click.option(
+    "-v",
+    "--verbose",
+    is_flag=True,
+    help="Show library warnings and tracebacks of unexpected errors.",
 )
 @click.version_option(package_name="stacks-contract", prog_name="stacks")
-def main() -> None:
+def main(quiet: bool, verbose: bool) -> None:
     """Run opinionated ELT stacks (extract-load, transform, orchestrate) against a warehouse.
 
     The warehouse defaults to a DuckDB file under ./.stacks/; pass --warehouse
     postgresql://user:password@host:port/database to use Postgres.
     """
+    if quiet and verbose:
+        fail("-q and -v cannot be used together.", EXIT_CONFIG)
+    set_verbosity(-1 if quiet else 1 if verbose else 0)
 
 
 @main.command("list")
@@ -133,89 +82,100 @@ def list_cmd() -> None:
     from stacks_contract.registry import available_stacks, describe
 
     stacks = available_stacks()
-    out = _out()
+    console = out()
     if not stacks:
-        out.print("No stacks are installed (e.g. `uv sync --package stacks-dagster-dlt-dbt`).")
+        console.print("No stacks are installed (e.g. `uv sync --package stacks-dagster-dlt-dbt`).")
         return
     table = Table(show_header=True, header_style="bold")
     table.add_column("stack", no_wrap=True)
     table.add_column("description")
     for name, ep in stacks.items():
         table.add_row(Text(name), Text(describe(ep)))
-    out.print(table)
-
-
-_WAREHOUSE = click.option(
-    "--warehouse",
-    "-w",
-    "url",
-    metavar="URL",
-    envvar="STACKS_WAREHOUSE",
-    help="postgresql://... or duckdb:///path.duckdb (default: ./.stacks/NAME.duckdb; "
-    "env STACKS_WAREHOUSE).",
-)
+    console.print(table)
 
 
 def _run_once(
     stack: Stack,
     warehouse: Warehouse,
     request: RunRequest,
-    reporter: Reporter,
+    report: Reporter,
     *,
     in_session: bool,
 ) -> RunRecord:
     if in_session:
         # `check` keeps one session open across runs (one demo source, advancing nothing), so
         # it calls the orchestrator directly instead of Stack.run, which opens its own session.
-        return stack.orchestrator().run(stack.spec(warehouse), request, warehouse, reporter)
-    return stack.run(warehouse, request, reporter)
+        return stack.orchestrator().run(stack.spec(warehouse), request, warehouse, report)
+    return stack.run(warehouse, request, report)
+
+
+def _parse_vars(text: str | None) -> dict[str, Any]:
+    """``--vars``: a YAML (or JSON) mapping, as dbt's own ``--vars`` takes it."""
+    if not text:
+        return {}
+    import yaml
+
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        first = str(exc).strip().splitlines()[0]
+        fail(f"--vars is not valid YAML or JSON: {first}", EXIT_CONFIG)
+    if not isinstance(value, dict):
+        fail(f"--vars must be a mapping such as '{{key: value}}', got {text!r}.", EXIT_CONFIG)
+    return {str(k): v for k, v in value.items()}
 
 
 @main.command("run")
-@click.argument("name")
-@_WAREHOUSE
+@stack_argument()
+@WAREHOUSE
+@SELECT
+@EXCLUDE
+@click.option("--full-refresh", is_flag=True, help="Rebuild every model from scratch.")
 @click.option(
-    "--select",
-    "-s",
-    multiple=True,
-    help="Run only what this selects (repeatable): an EL step, a table or a model; X+ adds "
-    "what is downstream, +X what is upstream, tag:T every model tagged T.",
+    "--vars",
+    "vars_text",
+    metavar="YAML",
+    help="Variables for the transform, e.g. '{start_date: 2024-01-01}' (dbt's --vars).",
 )
-@click.option("--exclude", "-x", multiple=True, help="Leave out what this selects (same grammar).")
-@click.option("--full-refresh", is_flag=True, help="Rebuild everything from scratch.")
+@JSON
 def run_cmd(
     name: str,
     url: str | None,
     select: tuple[str, ...],
     exclude: tuple[str, ...],
     full_refresh: bool,
+    vars_text: str | None,
+    as_json: bool,
 ) -> None:
-    """Run the stack NAME once and print a summary."""
+    """Run the stack NAME once and print a summary (--json: the run record)."""
     from stacks_contract.selection import resolve
 
-    stack, warehouse = _prepare(name, url)
-    err = _err()
-    reporter = ConsoleReporter(err)
-    with _errors(warehouse):
-        request = RunRequest(stack=name, select=select, exclude=exclude, full_refresh=full_refresh)
+    run_vars = _parse_vars(vars_text)
+    stack, warehouse = prepare(name, url)
+    report = reporter(err())
+    with errors(warehouse):
+        request = RunRequest(
+            stack=name, select=select, exclude=exclude, full_refresh=full_refresh, vars=run_vars
+        )
         if select or exclude:  # a bad selector is bad input: exit 2 before anything runs
-            with _tool_output_to_stderr():
+            with tool_output():
                 resolve(stack.spec(warehouse), select, exclude)
-    err.print(
-        Text(f"Running {name} (run {request.run_id}) into {warehouse.redacted_url()}"),
-        soft_wrap=True,
-    )
-    with _errors(warehouse), reporter.spinning(f"Running {name}"), _tool_output_to_stderr():
-        record = _run_once(stack, warehouse, request, reporter, in_session=False)
-    with _errors(warehouse):
-        hints = stack.hints(warehouse)
-    render_summary(_out(), record, warehouse.redacted_url(), hints)
-    _check_record(record, warehouse)
+    progress(f"Running {name} (run {request.run_id}) into {warehouse.redacted_url()}")
+    with errors(warehouse), spinning(report, f"Running {name}"), tool_output():
+        record = _run_once(stack, warehouse, request, report, in_session=False)
+    if as_json:
+        emit_json(record.model_dump(mode="json"), warehouse)
+    else:
+        with errors(warehouse):
+            hints = stack.hints(warehouse)
+        waited = time.monotonic() - STARTED
+        render_summary(out(), record, warehouse.redacted_url(), hints, waited=waited)
+    check_record(record, warehouse)
 
 
 @main.command("check")
-@click.argument("name")
-@_WAREHOUSE
+@stack_argument()
+@WAREHOUSE
 @click.option(
     "--runs",
     default=3,
@@ -223,32 +183,40 @@ def run_cmd(
     type=click.IntRange(min=2),
     help="How many times to run the stack.",
 )
-def check_cmd(name: str, url: str | None, runs: int) -> None:
+@JSON
+def check_cmd(name: str, url: str | None, runs: int, as_json: bool) -> None:
     """Run NAME several times; exit 1 if the warehouse then differs from after the first run.
 
     Compares order-independent content fingerprints of every table (load-metadata columns such as
-    run ids and load timestamps ignored): an idempotent stack leaves identical data.
+    run ids and load timestamps ignored): an idempotent stack leaves identical data. --json
+    prints {"stack", "idempotent", "runs": [run records], "diff": [lines], "tables", "rows"}.
     """
     from stacks_contract.fingerprint import diff, fingerprint
 
-    stack, warehouse = _prepare(name, url)
-    err = _err()
-    reporter = ConsoleReporter(err)
-    with _errors(warehouse), _tool_output_to_stderr(), stack.session(warehouse):
+    stack, warehouse = prepare(name, url)
+    report = reporter(err())
+    records: list[RunRecord] = []
+    with errors(warehouse), tool_output(), stack.session(warehouse):
         metadata = stack.spec(warehouse).metadata_columns()
         for i in range(1, runs + 1):
             request = RunRequest(stack=name)
-            err.print(Text(f"Run {i}/{runs} of {name} (run {request.run_id})"), soft_wrap=True)
-            with reporter.spinning(f"Run {i}/{runs} of {name}"):
-                record = _run_once(stack, warehouse, request, reporter, in_session=True)
-            _check_record(record, warehouse)
+            progress(f"Run {i}/{runs} of {name} (run {request.run_id})")
+            with spinning(report, f"Run {i}/{runs} of {name}"):
+                record = _run_once(stack, warehouse, request, report, in_session=True)
+            records.append(record)
+            if as_json and record.status != RunStatus.SUCCEEDED:
+                emit_json(_check_json(name, records, None, {}), warehouse)
+            check_record(record, warehouse)
             if i == 1:
                 first = fingerprint(warehouse, metadata=metadata)
         last = fingerprint(warehouse, metadata=metadata)
-    out = _out()
     lines = diff(first, last)
+    if as_json:
+        emit_json(_check_json(name, records, lines, last), warehouse)
+        raise SystemExit(EXIT_FAILED if lines else 0)
+    console = out()
     if lines:
-        out.print(
+        console.print(
             Text(
                 f"{name} is not idempotent: after {runs} runs {len(lines)} table(s) differ "
                 "from after 1 run:",
@@ -257,10 +225,10 @@ def check_cmd(name: str, url: str | None, runs: int) -> None:
             soft_wrap=True,
         )
         for line in lines:
-            out.print(Text(f"  {line}"), soft_wrap=True)
+            console.print(Text(f"  {line}"), soft_wrap=True)
         raise SystemExit(EXIT_FAILED)
     total = sum(fp.rows for fp in last.values())
-    out.print(
+    console.print(
         Text(
             f"{name} is idempotent: {len(last)} table(s), {total:,} rows, identical after 1 and "
             f"{runs} runs ({warehouse.redacted_url()}).",
@@ -269,6 +237,30 @@ def check_cmd(name: str, url: str | None, runs: int) -> None:
         soft_wrap=True,
     )
 
+
+def _check_json(
+    name: str, records: list[RunRecord], lines: list[str] | None, last: dict[str, Any]
+) -> dict[str, Any]:
+    return {
+        "stack": name,
+        "idempotent": None if lines is None else not lines,
+        "runs": [r.model_dump(mode="json") for r in records],
+        "diff": lines or [],
+        "tables": len(last),
+        "rows": sum(fp.rows for fp in last.values()),
+    }
+
+
+def _register() -> None:
+    from stacks_contract.cli_init import init_cmd
+    from stacks_contract.cli_inspect import plan_cmd, runs_cmd
+    from stacks_contract.cli_ui import ui_cmd
+
+    for command in (plan_cmd, runs_cmd, ui_cmd, init_cmd):
+        main.add_command(command)
+
+
+_register()
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -58,9 +58,18 @@ class ConsoleReporter:
 
 
 def render_summary(
-    console: Console, record: RunRecord, warehouse_url: str, hints: list[str] | None = None
+    console: Console,
+    record: RunRecord,
+    warehouse_url: str,
+    hints: list[str] | None = None,
+    *,
+    waited: float | None = None,
 ) -> None:
-    """The end-of-run summary: rows per raw table, then the run's totals, warehouse and hints."""
+    """The end-of-run summary: rows per raw table, then the run's totals, warehouse and hints.
+
+    ``waited``: the seconds the user waited for the whole command (imports, planning, the dbt
+    parse and the run); the duration shown, with the run's own seconds (the ledger's) beside it.
+    """
     rows = Table(title=Text(f"Run {record.run_id}"), title_justify="left")
     rows.add_column("table", no_wrap=True)
     rows.add_column("rows loaded", justify="right", no_wrap=True)
@@ -81,7 +90,9 @@ def render_summary(
     totals.add_row("models built", str(record.models_built))
     totals.add_row("tests", f"{record.tests_passed} passed, {record.tests_failed} failed")
     seconds = record.seconds
-    totals.add_row("duration", "-" if seconds is None else f"{seconds:.1f}s")
+    run = "-" if seconds is None else f"{seconds:.1f}s"
+    shown = run if waited is None else f"{waited:.1f}s (the run itself: {run})"
+    totals.add_row("duration", shown)
     console.print(totals)
     # outside the grid and soft-wrapped so a long path is never broken (users copy it)
     console.print(Text.assemble((f"{'warehouse':<12}  ", "bold"), warehouse_url), soft_wrap=True)

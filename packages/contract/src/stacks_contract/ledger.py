@@ -126,6 +126,29 @@ class Ledger:
             rows = conn.execute(sql + " order by started_at, run_id", params)
         return [_to_record(r) for r in rows]
 
+    def read(self, stack: str | None = None, limit: int | None = None) -> list[RunRecord] | None:
+        """The most recent runs, newest first, read without changing anything (a DuckDB file
+        is opened read-only; a missing file is not created). ``None`` when there is no ledger."""
+        from stacks_contract.warehouse import DuckDBWarehouse
+
+        if isinstance(self.warehouse, DuckDBWarehouse) and not self.warehouse.path.exists():
+            return None
+        with connect(self.warehouse, read_only=True) as conn:
+            if not conn.table_exists(LEDGER_SCHEMA, LEDGER_TABLE):
+                return None
+            have = set(conn.columns(LEDGER_SCHEMA, LEDGER_TABLE))
+            shown = [c if c in have else f"null as {c}" for c in _COLUMNS]
+            sql = f"select {', '.join(shown)} from {LEDGER_SCHEMA}.{LEDGER_TABLE}"
+            params: list[object] = []
+            if stack is not None:
+                sql += " where stack = ?"
+                params.append(stack)
+            sql += " order by started_at desc, run_id desc"
+            if limit is not None:
+                sql += f" limit {int(limit)}"
+            rows = conn.execute(sql, params or None)
+        return [_to_record(r) for r in rows]
+
     def get(self, run_id: str) -> RunRecord | None:
         return next((r for r in self.runs() if r.run_id == run_id), None)
 

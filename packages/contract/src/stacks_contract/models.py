@@ -93,6 +93,8 @@ class RunRequest(_Frozen):
     exclude: tuple[str, ...] = ()
     full_refresh: bool = False
     requested_at: datetime = Field(default_factory=utcnow)
+    #: variables for the transform (``stacks run --vars``; dbt receives them as ``--vars``)
+    vars: dict[str, Any] = Field(default_factory=dict)
 
 
 class LoadResult(_Frozen):

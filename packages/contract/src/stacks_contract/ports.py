@@ -17,6 +17,8 @@ from __future__ import annotations
 import contextlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from stacks_contract.models import (
@@ -42,6 +44,17 @@ class Reporter(Protocol):
 
 def silent(step: str, message: str) -> None:
     """A :class:`Reporter` that drops everything."""
+
+
+@dataclass(frozen=True)
+class UiCommand:
+    """How to start an orchestrator's web UI (:meth:`Orchestrator.ui_command`): the command,
+    extra environment variables (no secrets: the caller adds the warehouse URL to the process
+    environment) and the URL the UI answers on once it is up."""
+
+    argv: tuple[str, ...]
+    url: str
+    env: dict[str, str] = field(default_factory=dict)
 
 
 class ELStep(ABC):
@@ -187,6 +200,14 @@ class Orchestrator(ABC):
     ) -> RunRecord:
         """Run the stack once, in-process, and return the ledger record (also when it failed:
         ``status == FAILED`` with ``error`` set; it does not raise for a failed step)."""
+
+    def ui_command(self, ref: StackRef, *, home: Path, port: int) -> UiCommand | None:
+        """The command that serves this orchestrator's UI for the stack ``ref`` names on
+        ``127.0.0.1:port``, keeping its state under ``home`` (``./.stacks/<orchestrator>``, the
+        instance :meth:`run` records into as well, when the tool has one). ``stacks ui`` starts
+        it in its own process group, with the warehouse URL in ``ref.warehouse_env``.
+        Default: ``None``, this orchestrator has no UI."""
+        return None
 
 
 class Stack(ABC):

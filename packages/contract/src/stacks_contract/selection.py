@@ -27,7 +27,7 @@ from stacks_contract.errors import ConfigError
 from stacks_contract.manifest import plan
 from stacks_contract.models import StackSpec, TransformNode
 
-__all__ = ["Selection", "resolve"]
+__all__ = ["Selection", "edges", "resolve"]
 
 _STEP, _TABLE, _NODE = "step", "table", "node"
 Node = tuple[str, str]  # (kind, name)
@@ -178,3 +178,11 @@ def resolve(spec: StackSpec, select: Sequence[str] = (), exclude: Sequence[str] 
             f"The selection (select {list(select)}, exclude {list(exclude)}) leaves nothing to run."
         )
     return Selection(steps=steps, models=models, everything=False, all_models=all_models)
+
+
+def edges(spec: StackSpec) -> list[tuple[Node, Node]]:
+    """The stack's graph as ``((kind, name), (kind, name))`` edges, sorted: step -> table (the
+    step loads it), table -> node and node -> node (the node reads it). Kinds are ``"step"``,
+    ``"table"`` (``schema.table``) and ``"node"`` (a transform node). For plans and diagrams."""
+    graph = _Graph(spec)
+    return sorted((a, b) for a, targets in graph.down.items() for b in targets)

@@ -110,11 +110,18 @@ def connect(warehouse: Warehouse, *, read_only: bool = False) -> Connection:
     """Open a connection; :class:`WarehouseUnreachable` (one masked sentence) on failure."""
     if isinstance(warehouse, PostgresWarehouse):
         import psycopg
+        from psycopg.conninfo import make_conninfo
 
         try:
-            raw = psycopg.connect(
-                warehouse.url(), autocommit=True, connect_timeout=5, options="-c TimeZone=UTC"
-            )
+            params = warehouse.libpq_params()
+            # the user's own options (a role, a search_path) stay; times are always UTC here
+            options = " ".join(filter(None, [params.pop("options", ""), "-c TimeZone=UTC"]))
+            params.setdefault("connect_timeout", "5")
+            params["options"] = options
+            password = warehouse.password.get_secret_value()
+            if password:
+                params["password"] = password
+            raw = psycopg.connect(make_conninfo("", **params), autocommit=True)
         except psycopg.Error as exc:
             msg = redact(
                 str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc), warehouse

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated, Literal
-from urllib.parse import parse_qs, quote, unquote, urlsplit
+from urllib.parse import SplitResult, parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, TypeAdapter, field_validator
 
@@ -45,6 +45,10 @@ class _WarehouseBase(BaseModel):
         return self.redacted_url()
 
 
+#: libpq parameters whose value is a secret: never in a redacted URL, never in a reference
+SECRET_PARAMS = frozenset({"password", "sslpassword"})
+
+
 class PostgresWarehouse(_WarehouseBase):
     kind: Literal["postgres"] = "postgres"
     host: str = "localhost"
@@ -52,16 +56,41 @@ class PostgresWarehouse(_WarehouseBase):
     database: str
     user: str = "postgres"
     password: SecretStr = SecretStr("")
+    #: further libpq connection parameters (``sslmode``, ``sslrootcert``, ``options``,
+    #: ``application_name``, ...), as given in the URL's query; every tool receives them
+    params: dict[str, str] = Field(default_factory=dict)
 
     def url(self) -> str:
         """The full libpq URL, password included. Never log this; use :meth:`redacted_url`."""
-        pw = self.password.get_secret_value()
-        auth = quote(self.user, safe="") + (":" + quote(pw, safe="") if pw else "")
-        return f"postgresql://{auth}@{_host(self.host)}:{self.port}/{quote(self.database, safe='')}"
+        return self._url(self.password.get_secret_value(), secrets=True)
 
     def redacted_url(self) -> str:
-        auth = self.user + (":***" if self.password.get_secret_value() else "")
-        return f"postgresql://{auth}@{_host(self.host)}:{self.port}/{self.database}?schema={self.schema_}"
+        return self._url("***" if self.password.get_secret_value() else "", schema=True)
+
+    def _url(self, password: str, *, secrets: bool = False, schema: bool = False) -> str:
+        query = {k: v for k, v in self.params.items() if secrets or k not in SECRET_PARAMS}
+        host = self.host
+        if host.startswith("/"):  # a Unix socket directory goes in the query, as libpq reads it
+            query = {"host": host, **query}
+            host = ""
+        if schema:
+            query["schema"] = self.schema_
+        auth = quote(self.user, safe="") + (":" + quote(password, safe="*") if password else "")
+        netloc = f"{auth}@{_host(host)}" + (f":{self.port}" if host else "")
+        path = "/" + quote(self.database, safe="")
+        return urlunsplit(
+            ("postgresql", netloc, path, urlencode(query, safe="/", quote_via=quote), "")
+        )
+
+    def libpq_params(self) -> dict[str, str]:
+        """Every connection parameter but the password, by libpq keyword."""
+        return {
+            "host": self.host,
+            "port": str(self.port),
+            "dbname": self.database,
+            "user": self.user,
+            **self.params,
+        }
 
 
 class DuckDBWarehouse(_WarehouseBase):
@@ -144,33 +173,20 @@ def parse_warehouse(url: str | None, *, default_name: str = "warehouse") -> Ware
         )
     try:
         parts = urlsplit(url)
-        query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
-        port = parts.port
+        query = dict(parse_qsl(parts.query, keep_blank_values=True))
+        _ = parts.port  # ValueError on a port that is not a number
     except ValueError as exc:
         raise ConfigError(f"Malformed warehouse URL {shown}: {exc}.") from None
     schema = query.pop("schema", DEFAULT_SCHEMA) or DEFAULT_SCHEMA
-    if query:
-        # silently dropping e.g. sslmode would connect differently from what the user asked
-        raise ConfigError(
-            f"Unsupported warehouse URL parameter(s) {', '.join(sorted(query))} in {shown}: "
-            "only 'schema' is understood."
-        )
     scheme = parts.scheme.lower()
     try:
         if scheme in ("postgres", "postgresql", "postgresql+psycopg", "postgresql+psycopg2"):
-            database = unquote(parts.path.lstrip("/"))
-            if not database:
-                raise ConfigError(
-                    f"Malformed warehouse URL {shown}: it names no database "
-                    "(expected postgresql://user:password@host:port/database)."
-                )
-            return PostgresWarehouse(
-                host=unquote(parts.hostname or "localhost"),
-                port=port or 5432,
-                database=database,
-                user=unquote(parts.username or "postgres"),
-                password=SecretStr(unquote(parts.password or "")),
-                schema=schema,
+            return _postgres(parts._replace(scheme="postgresql"), query, schema, shown)
+        if query:
+            # silently dropping a parameter would connect differently from what the user asked
+            raise ConfigError(
+                f"Unsupported warehouse URL parameter(s) {', '.join(sorted(query))} in {shown}: "
+                "a DuckDB URL understands only 'schema'."
             )
         if scheme == "duckdb":
             raw = (parts.netloc + parts.path) if parts.netloc else parts.path
@@ -190,6 +206,43 @@ def parse_warehouse(url: str | None, *, default_name: str = "warehouse") -> Ware
         raise ConfigError(f"Malformed warehouse URL {shown}: {errors[0]['msg']}.") from None
     raise ConfigError(
         f"Unsupported warehouse URL {shown}: the scheme must be postgresql:// or duckdb://."
+    )
+
+
+def _postgres(parts: SplitResult, query: dict[str, str], schema: str, shown: str) -> Warehouse:
+    """A Postgres URL parsed by libpq's own rules (psycopg's conninfo): percent-decoding, Unix
+    socket hosts, and every libpq parameter in the query (``sslmode``, ``options``, ...)."""
+    from psycopg import ProgrammingError, pq
+    from psycopg.conninfo import conninfo_to_dict
+
+    known = {opt.keyword.decode() for opt in pq.Conninfo.get_defaults()}
+    unknown = sorted(set(query) - known)
+    if unknown:
+        # silently dropping e.g. a misspelt sslmode would connect differently from what was asked
+        raise ConfigError(
+            f"Unsupported warehouse URL parameter(s) {', '.join(unknown)} in {shown}: besides "
+            "'schema', a Postgres URL takes libpq's connection parameters (sslmode, "
+            "sslrootcert, options, application_name, ...)."
+        )
+    url = urlunsplit(parts._replace(query=urlencode(query, quote_via=quote)))
+    try:
+        info = {k: str(v) for k, v in conninfo_to_dict(url).items()}
+    except ProgrammingError as exc:
+        why = _redact_url(str(exc).strip())
+        raise ConfigError(f"Malformed warehouse URL {shown}: {why}.") from None
+    if not info.get("dbname"):
+        raise ConfigError(
+            f"Malformed warehouse URL {shown}: it names no database "
+            "(expected postgresql://user:password@host:port/database)."
+        )
+    return PostgresWarehouse(
+        host=info.pop("host", "") or "localhost",
+        port=int(info.pop("port", "") or 5432),
+        database=info.pop("dbname"),
+        user=info.pop("user", "") or "postgres",
+        password=SecretStr(info.pop("password", "")),
+        params=info,
+        schema=schema,
     )
 
 

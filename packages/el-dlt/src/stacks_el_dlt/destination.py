@@ -50,6 +50,8 @@ def dlt_destination(warehouse: Warehouse, file_format: str | None = None) -> Any
         creds.host = warehouse.host
         creds.port = warehouse.port
         creds.connect_timeout = 10
+        # sslmode, sslrootcert, options, application_name, ...: libpq reads them from the query
+        creds.query = dict(warehouse.params) or None
         # no UNIQUE index on every _dlt_id: ~20% of a 300k-row dict load here, and it guards
         # nothing stacks relies on (merge dedups on the primary key; half-loaded packages are
         # never resumed, see DltStep.dlt_pipeline)

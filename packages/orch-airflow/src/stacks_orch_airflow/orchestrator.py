@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import os
 from collections.abc import Iterator
@@ -125,6 +126,10 @@ class AirflowOrchestrator(Orchestrator):
         _register(dag)
         register_reporter(request.run_id, report)
         started = utcnow()
+        # Cosmos (and our DuckDB release) run gc.collect() after every dbt task; with Airflow,
+        # dbt and the stack imported that walks every object of the process, ~1 s a time. What
+        # exists before the run is long-lived: move it out of the collector's sight meanwhile.
+        gc.freeze()
         try:
             with _quiet(self.log_level):
                 report("airflow", f"running DAG {dag.dag_id} ({request.run_id})")
@@ -133,6 +138,7 @@ class AirflowOrchestrator(Orchestrator):
                 )
             state = str(getattr(dag_run, "state", "") or "")
         finally:
+            gc.unfreeze()
             register_reporter(request.run_id, None)
         record = Ledger(warehouse).get(request.run_id)
         if record is not None and record.status != RunStatus.RUNNING:

@@ -30,7 +30,7 @@ from stacks_contract.models import (
 from stacks_contract.warehouse import Warehouse, redact
 
 from stacks_orch_dagster.failures import AssetStepFailed
-from stacks_orch_dagster.runstate import TAG_RUN_ID, TAG_STACK, TAG_TRIGGER
+from stacks_orch_dagster.runstate import TAG_RECORDED, TAG_RUN_ID, TAG_STACK, TAG_TRIGGER
 
 ORCHESTRATOR = "dagster"
 
@@ -161,6 +161,8 @@ def ledger_sensors(
 
     def write(context: Any, status: RunStatus) -> None:
         run = context.dagster_run
+        if run.tags.get(TAG_RECORDED):  # an in-process run (stacks run) records itself
+            return
         error = None
         if status == RunStatus.FAILED:
             error = redact(failure_sentence(context.instance, run.run_id), warehouse)

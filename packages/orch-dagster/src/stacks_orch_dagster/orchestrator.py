@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,12 +13,18 @@ from typing import Any, ClassVar
 from stacks_contract.errors import StacksError
 from stacks_contract.ledger import Ledger
 from stacks_contract.models import RunRecord, RunRequest, StackRef, StackSpec
-from stacks_contract.ports import Orchestrator, Reporter, silent
+from stacks_contract.ports import Orchestrator, Reporter, UiCommand, silent
 from stacks_contract.selection import Selection, resolve
 from stacks_contract.warehouse import Warehouse, redact
 
 from stacks_orch_dagster.definitions import StackDefinitions, build_definitions
-from stacks_orch_dagster.runstate import RunState, register, tags_for, unregister
+from stacks_orch_dagster.runstate import (
+    TAG_RECORDED,
+    RunState,
+    register,
+    tags_for,
+    unregister,
+)
 
 #: keep every tool off the network; setdefault so a user's explicit choice wins
 QUIET_ENV = {
@@ -44,6 +51,28 @@ def ephemeral_instance() -> Iterator[Any]:
             tempdir=tmp, settings={"telemetry": {"enabled": False}}
         ) as instance,
     ):
+        yield instance
+
+
+#: where ``stacks ui`` keeps the Dagster instance (relative to the working directory)
+UI_HOME = Path(".stacks") / "dagster"
+
+
+@contextlib.contextmanager
+def run_instance() -> Iterator[Any]:
+    """The instance an in-process run records into: ``$DAGSTER_HOME`` when set, else the one
+    ``stacks ui`` created under ``./.stacks/dagster`` (so CLI runs show up in the UI), else
+    an ephemeral one."""
+    home = os.environ.get("DAGSTER_HOME")
+    if not home and (UI_HOME / "dagster.yaml").exists():
+        home = str(UI_HOME.absolute())
+    if not home:
+        with ephemeral_instance() as instance:
+            yield instance
+        return
+    from dagster import DagsterInstance
+
+    with DagsterInstance.from_config(home) as instance:
         yield instance
 
 
@@ -89,6 +118,34 @@ class DagsterOrchestrator(Orchestrator):
         quiet_env()
         warehouse = ref.resolve_warehouse()
         return self.definitions(ref.load().spec(warehouse), warehouse)
+
+    def ui_command(self, ref: StackRef, *, home: Path, port: int) -> UiCommand:
+        """``dagster dev`` on :mod:`stacks_orch_dagster.ui` (the stack ``ref`` names), with
+        ``DAGSTER_HOME=home`` (telemetry off), on 127.0.0.1:``port``."""
+        write_dagster_home(home)
+        return UiCommand(
+            argv=(
+                sys.executable,
+                "-m",
+                "dagster",
+                "dev",
+                "-m",
+                "stacks_orch_dagster.ui",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(port),
+            ),
+            url=f"http://127.0.0.1:{port}",
+            env={
+                **QUIET_ENV,
+                "DAGSTER_HOME": str(home),
+                "STACKS_UI_STACK": ref.stack,
+                "STACKS_UI_WAREHOUSE_ENV": ref.warehouse_env,
+                # dagster's "superseded, use dg dev" warning is not for stacks users
+                "PYTHONWARNINGS": os.environ.get("PYTHONWARNINGS", "ignore"),
+            },
+        )
 
     def definitions(self, stack: StackSpec, warehouse: Warehouse) -> StackDefinitions:
         quiet_env()
@@ -154,11 +211,11 @@ class DagsterOrchestrator(Orchestrator):
         state.report("dagster", "loading definitions")
         sd = self.definitions(stack, warehouse)
         state.report("dagster", f"running {request.run_id}")
-        with ephemeral_instance() as instance:
+        with run_instance() as instance:
             result = materialize(
                 sd.assets,
                 instance=instance,
-                tags=tags_for(request),
+                tags={**tags_for(request), TAG_RECORDED: self.name},
                 selection=sd.asset_selection(selection),
                 raise_on_error=False,
                 # progress goes through the Reporter and failures into the RunRecord;

@@ -25,6 +25,9 @@ TAG_RUN_ID = "stacks/run_id"
 TAG_TRIGGER = "stacks/trigger"
 TAG_FULL_REFRESH = "stacks/full_refresh"
 TAG_STACK = "stacks/stack"
+#: set on runs whose ledger row the launching process writes itself (DagsterOrchestrator.run):
+#: the ledger sensors of a UI sharing the instance leave them alone
+TAG_RECORDED = "stacks/recorded_by"
 #: the selectors of a triggered run (JSON list), so a run launched by Dagster records them
 TAG_SELECT = "stacks/select"
 

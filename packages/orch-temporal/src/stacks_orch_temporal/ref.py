@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+from pydantic import SecretStr
 from stacks_contract.models import StackRef, StackSpec
 from stacks_contract.ports import Reporter, silent
 from stacks_contract.warehouse import (
+    SECRET_PARAMS,
     DuckDBWarehouse,
     PostgresWarehouse,
     Warehouse,
@@ -23,13 +25,9 @@ __all__ = ["StackRef", "StackResolver", "public_url", "stack_ref"]
 def public_url(warehouse: Warehouse) -> str:
     """The warehouse as a URL without its password (what a reference may carry)."""
     if isinstance(warehouse, PostgresWarehouse):
-        return PostgresWarehouse(
-            host=warehouse.host,
-            port=warehouse.port,
-            database=warehouse.database,
-            user=warehouse.user,
-            schema=warehouse.schema_name,
-        ).redacted_url()
+        public = {k: v for k, v in warehouse.params.items() if k not in SECRET_PARAMS}
+        bare = warehouse.model_copy(update={"password": SecretStr(""), "params": public})
+        return bare.redacted_url()
     if isinstance(warehouse, DuckDBWarehouse):
         return warehouse.redacted_url()
     raise ValueError(f"no secret-free URL for a {warehouse.kind} warehouse")

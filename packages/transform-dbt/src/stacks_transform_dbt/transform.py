@@ -307,7 +307,14 @@ class DbtTransform(Transform):
             profiles_dir=state / "profiles",
             target=TARGET,
             env=profile_env(warehouse),
-            vars={**self._parse_vars(warehouse), RUN_ID_VAR: request.run_id},
+            # the request's vars (`stacks run --vars`) override the instance's; the source schema
+            # and the run id are the stack's own
+            vars={
+                **self._parse_vars(warehouse),
+                **request.vars,
+                SOURCE_SCHEMA_VAR: self._source_schema(warehouse),
+                RUN_ID_VAR: request.run_id,
+            },
             target_path=state / "target",
             profile=self.profile_name,
             log_path=state / "logs",

@@ -83,10 +83,11 @@ class DagsterDltDbtStack(Stack):
             ".orders__items, .payments; models: analytics_staging.stg_*, "
             f"{MARTS_SCHEMA}.fct_orders, .dim_customers, .daily_revenue"
         )
-        lines.append(
-            "Open the Dagster UI: python -m stacks_testing.demo.shop --port 8765 & "
-            "uv run dagster dev -m stacks_dagster_dlt_dbt.definitions"
-        )
+        # the same warehouse, the demo shop and the instance CLI runs record into; Ctrl-C stops it
+        ui = f"uv run stacks ui {NAME}"
+        if isinstance(warehouse, PostgresWarehouse):
+            ui += " --warehouse ..."  # the URL given to this run (no password in a hint)
+        lines.append(f"Open the Dagster UI: {ui}")
         return lines
 
 

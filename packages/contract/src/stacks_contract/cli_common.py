@@ -1,0 +1,223 @@
+"""What every ``stacks`` command shares: consoles, the error policy, verbosity, ``--json``
+output, the ``--warehouse`` option and stack-name completion.
+
+Only click, rich and the contract are imported here (``stacks --help`` must stay fast).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import sys
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager, redirect_stdout
+from typing import Any, NoReturn
+
+import click
+from click.shell_completion import CompletionItem
+from rich.console import Console
+from rich.text import Text
+
+from stacks_contract.errors import ConfigError, StacksError, WarehouseUnreachable
+from stacks_contract.models import RunRecord, RunStatus
+from stacks_contract.ports import Reporter, Stack, silent
+from stacks_contract.warehouse import Warehouse, parse_warehouse, redact
+
+__all__ = [
+    "EXCLUDE",
+    "EXIT_CONFIG",
+    "EXIT_FAILED",
+    "JSON",
+    "SELECT",
+    "WAREHOUSE",
+    "check_record",
+    "complete_stack",
+    "emit_json",
+    "err",
+    "errors",
+    "fail",
+    "out",
+    "prepare",
+    "progress",
+    "quiet_tools",
+    "reporter",
+    "set_verbosity",
+    "spinning",
+    "stack_argument",
+    "tool_output",
+    "verbosity",
+]
+
+EXIT_FAILED = 1
+EXIT_CONFIG = 2
+
+# Tools read these at import time; set them before any stack is loaded.
+QUIET_ENV = {
+    "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    "RUNTIME__DLTHUB_TELEMETRY": "false",
+    "DO_NOT_TRACK": "1",
+}
+
+_VERBOSITY = [0]  # -1 quiet, 0 normal, 1 verbose; set by the group callback on every invocation
+
+
+def set_verbosity(level: int) -> None:
+    _VERBOSITY[0] = level
+
+
+def verbosity() -> int:
+    return _VERBOSITY[0]
+
+
+def out() -> Console:
+    # Built per call: click's CliRunner swaps sys.stdout, and a module-level Console would keep
+    # writing to the original stream.
+    return Console(file=sys.stdout, highlight=False)
+
+
+def err() -> Console:
+    return Console(file=sys.stderr, highlight=False)
+
+
+def fail(message: str, code: int) -> NoReturn:
+    err().print(Text.assemble(("Error: ", "bold red"), message), soft_wrap=True)
+    raise SystemExit(code)
+
+
+@contextmanager
+def errors(warehouse: Warehouse | None = None) -> Iterator[None]:
+    """Turn exceptions into one masked sentence and an exit code (-v: a traceback as well)."""
+    try:
+        yield
+    except (ConfigError, WarehouseUnreachable) as exc:
+        fail(redact(str(exc), warehouse), EXIT_CONFIG)
+    except StacksError as exc:
+        fail(redact(str(exc), warehouse), EXIT_FAILED)
+    except Exception as exc:
+        if os.environ.get("STACKS_TRACEBACK") or verbosity() > 0:
+            raise
+        fail(
+            redact(f"unexpected {type(exc).__name__}: {exc}", warehouse)
+            + " (set STACKS_TRACEBACK=1 or pass -v to see the traceback)",
+            EXIT_FAILED,
+        )
+
+
+def quiet_tools() -> None:
+    for key, value in QUIET_ENV.items():
+        os.environ.setdefault(key, value)
+
+
+def prepare(name: str, url: str | None, *, connect_first: bool = True) -> tuple[Stack, Warehouse]:
+    """Load the stack, parse the URL and (unless told not to) prove the warehouse answers,
+    before any work starts."""
+    from stacks_contract.registry import entry_point, load_stack
+    from stacks_contract.sql import connect
+
+    quiet_tools()
+    # cheapest checks first (loading a stack may import heavy tools), and no warehouse file is
+    # created for a stack name that does not exist
+    with errors():
+        entry_point(name)
+        warehouse = parse_warehouse(url, default_name=name)
+    if connect_first:
+        with errors(warehouse), connect(warehouse):
+            pass
+    with errors(warehouse):
+        stack = load_stack(name)
+    return stack, warehouse
+
+
+@contextmanager
+def tool_output() -> Iterator[None]:
+    """While tools run: their prints go to stderr (stdout keeps only the summary or the JSON
+    document, so it can be piped; with -q nowhere), and library deprecation warnings, which a
+    user cannot act on, are hidden unless -v or Python was asked to show them (-W)."""
+    target = io.StringIO() if verbosity() < 0 else sys.stderr
+    with redirect_stdout(target), warnings.catch_warnings():
+        if not sys.warnoptions and verbosity() <= 0:
+            warnings.simplefilter("ignore")
+        yield
+
+
+def reporter(console: Console) -> Reporter:
+    """The progress sink: a :class:`ConsoleReporter` on ``console``, or nothing with -q."""
+    from stacks_contract.console import ConsoleReporter
+
+    return silent if verbosity() < 0 else ConsoleReporter(console)
+
+
+@contextmanager
+def spinning(report: Reporter, title: str) -> Iterator[None]:
+    """The reporter's spinner while the block runs (terminals only; none with -q)."""
+    spin = getattr(report, "spinning", None)
+    if spin is None:
+        yield
+        return
+    with spin(title):
+        yield
+
+
+def progress(message: str) -> None:
+    """A progress line on stderr (dropped with -q)."""
+    if verbosity() >= 0:
+        err().print(Text(message), soft_wrap=True)
+
+
+def check_record(record: RunRecord, warehouse: Warehouse) -> None:
+    if record.status != RunStatus.SUCCEEDED:
+        reason = record.error or "no error message was recorded"
+        fail(
+            redact(f"run {record.run_id} of {record.stack} failed: {reason}", warehouse),
+            EXIT_FAILED,
+        )
+
+
+def emit_json(data: Any, warehouse: Warehouse | None = None) -> None:
+    """One JSON document on stdout, the warehouse password masked wherever it appears."""
+    text = json.dumps(data, indent=2, sort_keys=False, default=str)
+    sys.stdout.write(redact(text, warehouse) + "\n")
+    sys.stdout.flush()
+
+
+def complete_stack(
+    ctx: click.Context, param: click.Parameter, incomplete: str
+) -> list[CompletionItem]:
+    """Shell completion for a stack NAME: the installed stacks (package metadata only)."""
+    from stacks_contract.registry import available_stacks, describe
+
+    return [
+        CompletionItem(name, help=describe(ep) or None)
+        for name, ep in available_stacks().items()
+        if name.startswith(incomplete)
+    ]
+
+
+WAREHOUSE = click.option(
+    "--warehouse",
+    "-w",
+    "url",
+    metavar="URL",
+    envvar="STACKS_WAREHOUSE",
+    help="postgresql://... or duckdb:///path.duckdb (default: ./.stacks/NAME.duckdb; "
+    "env STACKS_WAREHOUSE).",
+)
+JSON = click.option(
+    "--json", "as_json", is_flag=True, help="Print one JSON document on stdout (for scripts)."
+)
+SELECT = click.option(
+    "--select",
+    "-s",
+    multiple=True,
+    help="Only what this selects (repeatable): an EL step, a table or a model; X+ adds "
+    "what is downstream, +X what is upstream, tag:T every model tagged T.",
+)
+EXCLUDE = click.option(
+    "--exclude", "-x", multiple=True, help="Leave out what this selects (same grammar)."
+)
+
+
+def stack_argument() -> Any:
+    return click.argument("name", shell_complete=complete_stack)

@@ -1,0 +1,195 @@
+"""Every command in every README runs: the fenced ``bash``/``sh``/``console`` and ``python``
+blocks of README.md and of each member's README, top to bottom, as a user would follow them.
+
+Each README gets a fresh working folder (so ``./.stacks/`` defaults start empty) shared by its
+blocks in order; ``uv run X`` runs X in this test's environment (the synced workspace); a
+``postgresql://...`` placeholder becomes a fresh database on the test Postgres server. An HTML
+comment right before a block steers it (the reason shows in the skip message):
+
+    <!-- readme-test: skip (needs a remote Airbyte server) -->
+    <!-- readme-test: exit 2 -->                       the block must end with this exit code
+    <!-- readme-test: omit scripts/test (runs the whole test suite) -->   drop the lines that
+                                                       start with these words, run the rest
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHELLS = {"bash", "sh", "shell", "console"}
+MARKER = re.compile(r"<!--\s*readme-test:\s*(skip|exit|omit)\s*(.*?)\s*-->")
+PLACEHOLDER_PG = re.compile(r"postgresql://user:[^@\s]+@(localhost|host)[^\s'\"]*")
+TIMEOUT = 300
+pytestmark = pytest.mark.readme
+# `uv run [options] CMD ...` -> CMD in this environment; any other uv command is uv itself
+PRELUDE = r"""
+set -eo pipefail
+uv() {
+  if [ "$1" != run ]; then command uv "$@"; return; fi
+  shift
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --package|--project|--with|--python|-p|--group|--extra) shift 2 ;;
+      -*) shift ;;
+      *) break ;;
+    esac
+  done
+  "$@"
+}
+"""
+
+
+@dataclass(frozen=True)
+class Block:
+    readme: Path
+    line: int  # of the opening fence, 1-based
+    lang: str
+    code: str
+    skip: str | None = None
+    exit_code: int = 0
+
+    @property
+    def id(self) -> str:
+        return f"{self.readme.relative_to(ROOT)}:{self.line}"
+
+
+def readmes() -> list[Path]:
+    found = [ROOT / "README.md"]
+    for group in ("packages", "stacks"):
+        found += sorted(p.parent / "README.md" for p in (ROOT / group).glob("*/pyproject.toml"))
+    return found
+
+
+def blocks(readme: Path) -> list[Block]:
+    lines = readme.read_text().splitlines()
+    out: list[Block] = []
+    i = 0
+    while i < len(lines):
+        fence = re.match(r"^```(\w*)\s*$", lines[i])
+        if not fence:
+            i += 1
+            continue
+        end = next(j for j in range(i + 1, len(lines)) if lines[j].startswith("```"))
+        lang, body = fence.group(1), lines[i + 1 : end]
+        if lang in SHELLS or lang == "python":
+            prev = next((lines[k] for k in range(i - 1, -1, -1) if lines[k].strip()), "")
+            marker = MARKER.search(prev)
+            skip, exit_code = None, 0
+            if marker and marker.group(1) == "skip":
+                skip = marker.group(2).strip("() ") or "marked skip"
+            elif marker and marker.group(1) == "exit":
+                exit_code = int(marker.group(2))
+            elif marker:  # omit WORDS (reason)
+                words = marker.group(2).split("(")[0].strip()
+                body = [b for b in body if not b.lstrip().startswith(words)]
+            code = "\n".join(b[2:] if lang == "console" and b.startswith("$ ") else b for b in body)
+            out.append(Block(readme, i + 1, lang, code + "\n", skip, exit_code))
+        i = end + 1
+    return out
+
+
+ALL = [b for r in readmes() if r.exists() for b in blocks(r)]
+
+
+def test_every_member_has_a_readme_with_a_runnable_example() -> None:
+    members = [p.parent for g in ("packages", "stacks") for p in (ROOT / g).glob("*/pyproject.*")]
+    missing = [str(m.relative_to(ROOT)) for m in members if not (m / "README.md").exists()]
+    assert not missing, f"members without a README.md: {missing}"
+    no_example = [
+        str(m.relative_to(ROOT))
+        for m in members
+        if not [b for b in blocks(m / "README.md") if b.skip is None]
+    ]
+    assert not no_example, f"READMEs without a block this test runs: {no_example}"
+
+
+def run_block(block: Block, cwd: Path, postgres_url: str | None) -> tuple[int, str]:
+    """Run one block in ``cwd``: (exit code, output tail)."""
+    code = PLACEHOLDER_PG.sub(postgres_url, block.code) if postgres_url else block.code
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "STACKS_DLT_DIR": str(cwd / ".dlt-state"),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "RUNTIME__DLTHUB_TELEMETRY": "false",
+        "DO_NOT_TRACK": "1",
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "NO_COLOR": "1",
+    }
+    for name in (
+        *("STACKS_WAREHOUSE", "STACKS_SHOP_URL", "TEMPORAL_ADDRESS", "AIRFLOW_HOME"),
+        *("VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT"),
+    ):
+        env.pop(name, None)  # a fresh warehouse, a demo shop and a dev server of the run's own
+    if block.lang == "python":
+        script = cwd / f"readme_{block.line}.py"
+        script.write_text(code)
+        cmd = [sys.executable, str(script)]
+    else:
+        cmd = ["bash", "-c", PRELUDE + code]
+    try:
+        proc = subprocess.run(
+            cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=TIMEOUT
+        )
+    except subprocess.TimeoutExpired:
+        return -1, f"still running after {TIMEOUT}s"
+    return proc.returncode, (proc.stdout + proc.stderr)[-4000:]
+
+
+@pytest.fixture(scope="module")
+def outcomes(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Future[tuple[int, str]]]]:
+    """Start the selected blocks: each README's in order in its own folder, READMEs in parallel
+    (the blocks of one README share state, those of two READMEs never do)."""
+    wanted = {
+        item.callspec.params["block"].id
+        for item in request.session.items
+        if hasattr(item, "callspec") and "block" in item.callspec.params
+    }
+    todo: dict[Path, list[Block]] = {}
+    for block in ALL:
+        if block.id in wanted and not block.skip:
+            todo.setdefault(block.readme, []).append(block)
+    urls: dict[Path, str] = {}
+    for readme, its in todo.items():  # databases made here, in the fixture's thread
+        if any(PLACEHOLDER_PG.search(b.code) for b in its):
+            server = request.getfixturevalue("postgres_server")
+            urls[readme] = server.create_database("readme").url()
+    futures: dict[str, Future[tuple[int, str]]] = {
+        b.id: Future() for its in todo.values() for b in its
+    }
+
+    def follow(readme: Path, its: list[Block]) -> None:
+        cwd = tmp_path_factory.mktemp("readme")
+        (cwd / "stacks").symlink_to(ROOT)  # the checkout, as `../stacks` of a project in cwd
+        for block in its:
+            futures[block.id].set_result(run_block(block, cwd, urls.get(readme)))
+
+    pool = ThreadPoolExecutor(int(os.environ.get("STACKS_README_JOBS", "3")))
+    for readme, its in sorted(todo.items(), key=lambda kv: -len(kv[1])):
+        pool.submit(follow, readme, its)
+    yield futures
+    pool.shutdown(wait=True)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("block", ALL, ids=[b.id for b in ALL])
+def test_readme_block_runs(block: Block, outcomes: dict[str, Future[tuple[int, str]]]) -> None:
+    if block.skip:
+        pytest.skip(f"{block.id}: {block.skip}")
+    code, output = outcomes[block.id].result(timeout=TIMEOUT * 10)
+    assert code == block.exit_code, (
+        f"{block.id} ({block.lang} block) exited {code}, expected {block.exit_code}:\n"
+        f"{block.code}\n--- output (tail) ---\n{output}"
+    )

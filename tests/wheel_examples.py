@@ -1,0 +1,148 @@
+"""The small example each member's wheel must run in a fresh venv holding only that wheel and its
+declared dependencies (``tests/test_wheel_install.py``): bash, with the venv's ``bin`` first on
+PATH and a fresh working folder. ``STEP`` is written there as ``wheel_step.py`` first: a tool-free
+EL step for the orchestrator packages, which need a stack to run but depend on no EL package."""
+
+from __future__ import annotations
+
+STEP = """
+from datetime import UTC, datetime
+
+import duckdb
+from stacks_contract import ELStep, LoadResult, StackSpec, TableRef
+
+
+class Numbers(ELStep):
+    name = "numbers"
+
+    def produces(self):
+        return (TableRef(schema="raw", name="numbers"),)
+
+    def run(self, request, warehouse, report=None):
+        started = datetime.now(UTC)
+        with duckdb.connect(str(warehouse.path)) as con:
+            con.sql("create schema if not exists raw")
+            con.sql(
+                "create or replace table raw.numbers as select range as n, "
+                f"'{request.run_id}' as _stacks_run_id from range(3)"
+            )
+        return LoadResult(step=self.name, run_id=request.run_id, rows={"raw.numbers": 3},
+                          started_at=started, finished_at=datetime.now(UTC))
+
+
+SPEC = StackSpec(name="wheel", el_steps=(Numbers(),))
+"""
+
+RUN_SPEC = """
+python - <<'EOF'
+from stacks_contract import RunRequest, parse_warehouse
+from wheel_step import SPEC
+{imports}
+record = {orchestrator}.run(SPEC, RunRequest(stack="wheel"), parse_warehouse("w.duckdb"))
+print("RESULT", record.status.value, record.rows)
+EOF
+"""
+
+# member -> (extras to install, bash example, text its output must contain)
+EXAMPLES: dict[str, tuple[str, str, str]] = {
+    "contract": (
+        "",
+        "stacks --help >/dev/null && stacks list\n"
+        + RUN_SPEC.format(
+            imports="from stacks_contract.local import LocalOrchestrator",
+            orchestrator="LocalOrchestrator()",
+        ),
+        "RESULT succeeded {'raw.numbers': 3}",
+    ),
+    "testing": (
+        "",
+        """python - <<'EOF'
+import json, sys
+from urllib.request import urlopen
+from stacks_contract import RunRequest, parse_warehouse
+from stacks_contract.local import LocalOrchestrator
+from stacks_testing.demo import SHOP_DBT_PROJECT, ShopServer
+from stacks_testing.reference import reference_stack
+
+assert SHOP_DBT_PROJECT.is_relative_to(sys.prefix), SHOP_DBT_PROJECT  # from the wheel
+models = sorted(p.name for p in SHOP_DBT_PROJECT.glob("models/*/*.sql"))
+assert "fct_orders.sql" in models and (SHOP_DBT_PROJECT / "dbt_project.yml").is_file(), models
+with ShopServer() as shop:
+    assert json.load(urlopen(shop.url + "/customers"))["total"] == 50
+spec = reference_stack("sources")
+record = LocalOrchestrator().run(spec, RunRequest(stack=spec.name), parse_warehouse("w.duckdb"))
+print("RESULT", record.status.value, record.models_built, len(models))
+EOF""",
+        "RESULT succeeded 2 8",
+    ),
+    "el-dlt": (
+        "",
+        """python - <<'EOF'
+import dlt
+from stacks_contract import RunRequest, parse_warehouse
+from stacks_el_dlt import DltStep
+
+@dlt.resource(primary_key="id", write_disposition="merge")
+def events():
+    yield [{"id": 1, "kind": "signup"}, {"id": 2, "kind": "order"}]
+
+step = DltStep("events", lambda: events(), pipelines_base_dir="dlt")
+result = step.run(RunRequest(stack="wheel"), parse_warehouse("w.duckdb"))
+print("RESULT", result.rows)
+EOF""",
+        "RESULT {'raw.events': 2}",
+    ),
+    "transform-dbt": (
+        "",
+        """mkdir -p proj/models
+printf "name: proj\\nversion: '1.0'\\nconfig-version: 2\\n" > proj/dbt_project.yml
+echo "select 1 as id, '{{ var(\\"stacks_run_id\\", \\"manual\\") }}' as _stacks_run_id" \
+  > proj/models/one.sql
+python - <<'EOF'
+from stacks_contract import RunRequest, parse_warehouse
+from stacks_transform_dbt import DbtTransform
+
+t = DbtTransform("proj")
+result = t.run(RunRequest(stack="wheel"), parse_warehouse("w.duckdb"))
+print("RESULT", result.ok, [m.name for m in result.models], t.produces())
+EOF""",
+        "RESULT True ['one']",
+    ),
+    "orch-dagster": (
+        "",
+        RUN_SPEC.format(
+            imports="from stacks_orch_dagster import DagsterOrchestrator",
+            orchestrator="DagsterOrchestrator()",
+        ),
+        "RESULT succeeded {'raw.numbers': 3}",
+    ),
+    "orch-airflow": (
+        "",
+        RUN_SPEC.format(
+            imports="from stacks_orch_airflow import AirflowOrchestrator",
+            orchestrator="AirflowOrchestrator(retry_delay=0)",
+        ),
+        "RESULT succeeded {'raw.numbers': 3}",
+    ),
+    "orch-temporal": (
+        "[devserver]",
+        RUN_SPEC.format(
+            imports="from stacks_orch_temporal import TemporalOrchestrator",
+            orchestrator="TemporalOrchestrator()",
+        ),
+        "RESULT succeeded {'raw.numbers': 3}",
+    ),
+    "dagster-dlt-dbt": (
+        "",
+        """stacks list
+python - <<'EOF'
+from stacks_contract import parse_warehouse
+from stacks_dagster_dlt_dbt import build_stack
+
+spec = build_stack().spec(parse_warehouse("w.duckdb"))  # the shop dbt project, from the wheel
+print("RESULT", sorted(t.key for t in spec.transform.produces())[:2])
+EOF""",
+        "RESULT ['analytics.daily_revenue', 'analytics.dim_customers']",
+    ),
+    "temporal-dlt-dbt": ("", "stacks list", "temporal-dlt-dbt"),
+}
