@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 from stacks_contract.warehouse import PostgresWarehouse
+from stacks_testing.entrypoints import install_stacks
 
 STACKS = Path(sys.executable).parent / "stacks"
 SECRET = "s3cr3t-Pa55"
@@ -43,14 +44,14 @@ def build():
 @pytest.fixture
 def user(tmp_path: Path):
     """Runs `stacks ARGS` in a fresh working directory with the `ref` stack installed."""
-    site = tmp_path / "site"
-    dist = site / "ref_stack-0.1.dist-info"
-    dist.mkdir(parents=True)
-    (site / "_ref_stack.py").write_text(STACK_MODULE)
-    (dist / "METADATA").write_text(
-        "Metadata-Version: 2.1\nName: ref-stack\nVersion: 0.1\nSummary: the reference stack\n"
+    site = install_stacks(
+        tmp_path / "site",
+        dist="ref-stack",
+        module="_ref_stack",
+        source=STACK_MODULE,
+        stacks={"ref": "build"},
+        summary="the reference stack",
     )
-    (dist / "entry_points.txt").write_text("[stacks.stacks]\nref = _ref_stack:build\n")
     cwd = tmp_path / "work"
     cwd.mkdir()
     env = {k: v for k, v in os.environ.items() if k != "STACKS_WAREHOUSE"}

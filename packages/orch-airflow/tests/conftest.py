@@ -32,6 +32,7 @@ from collections.abc import Iterator  # noqa: E402
 from typing import Any  # noqa: E402
 
 import pytest  # noqa: E402
+from stacks_testing.entrypoints import install_stacks  # noqa: E402
 
 SHOP_URL_ENV = "STACKS_SHOP_URL"
 MARTS = ("fct_orders", "dim_customers", "daily_revenue")
@@ -143,17 +144,12 @@ def installed_stacks(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     """Two stacks (``airflow-ref``: the tool-free reference stack; ``airflow-shop``: dlt + dbt)
     registered in the ``stacks.stacks`` entry-point group by a ``.dist-info`` on the path, for
     this process and its subprocesses."""
-    site = tmp_path / "site"
-    dist = site / "stacks_airflow_test_stacks-0.1.dist-info"
-    dist.mkdir(parents=True)
-    (site / "stacks_airflow_test_stacks.py").write_text(_STACKS_MODULE)
-    (dist / "METADATA").write_text(
-        "Metadata-Version: 2.1\nName: stacks-airflow-test-stacks\nVersion: 0.1\n"
-    )
-    (dist / "entry_points.txt").write_text(
-        "[stacks.stacks]\n"
-        "airflow-ref = stacks_airflow_test_stacks:ReferenceStack\n"
-        "airflow-shop = stacks_airflow_test_stacks:ShopStack\n"
+    site = install_stacks(
+        tmp_path / "site",
+        dist="stacks-airflow-test-stacks",
+        module="stacks_airflow_test_stacks",
+        source=_STACKS_MODULE,
+        stacks={"airflow-ref": "ReferenceStack", "airflow-shop": "ShopStack"},
     )
     monkeypatch.syspath_prepend(str(site))
     monkeypatch.setenv(
