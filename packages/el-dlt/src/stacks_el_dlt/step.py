@@ -73,7 +73,7 @@ class DltStep(ELStep):
         name: str,
         source: SourceFactory,
         *,
-        dataset: str = DEFAULT_SCHEMA,
+        dataset: str | None = DEFAULT_SCHEMA,
         tables: Iterable[str] | None = None,
         pipeline_name: str | None = None,
         pipelines_base_dir: str | Path | None = None,
@@ -88,7 +88,9 @@ class DltStep(ELStep):
             )
         self.name = name
         self.source_factory = source
-        self.dataset = dataset
+        #: ``dataset=None``: the warehouse's schema (``?schema=``), bound by :meth:`dlt_pipeline`
+        self.dataset = dataset or DEFAULT_SCHEMA
+        self._dataset_from_warehouse = dataset is None
         self._tables = tuple(tables) if tables is not None else None
         #: the tables found by building the source once (see :meth:`table_resources`)
         self._found: dict[TableRef, str] | None = None
@@ -165,6 +167,8 @@ class DltStep(ELStep):
         import dlt
 
         apply_dlt_defaults()
+        if self._dataset_from_warehouse and self.dataset != warehouse.schema_name:
+            self.dataset, self._found = warehouse.schema_name, None
         workdir = pipelines_dir(warehouse.with_schema(self.dataset), self.pipelines_base_dir)
         workdir.mkdir(parents=True, exist_ok=True)
         _remove_dropped_folders(workdir)
