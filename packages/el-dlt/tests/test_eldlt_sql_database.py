@@ -219,24 +219,30 @@ def test_many_rows_sharing_the_last_cursor_value_keep_the_state_small(
 
 def test_a_new_source_column_is_filled_for_every_row(source_db, postgres_warehouse) -> None:
     warehouse = postgres_warehouse
-    step = SqlDatabaseStep(source_db, ["every_type"])
+    with connect(source_db) as conn:
+        conn.execute("create table accounts (id int primary key, updated_at timestamptz not null)")
+        conn.execute("insert into accounts select g, '2024-01-01' from generate_series(1, 5) g")
+    step = SqlDatabaseStep(source_db, ["accounts"])
     run(step, warehouse)
     with connect(source_db) as conn:
-        conn.execute("alter table every_type add column tier text not null default 'gold'")
-        conn.execute("update every_type set updated_at = '2025-01-01' where id = 1")
+        conn.execute(
+            "alter table accounts add column tier text default 'gold', "
+            "add column region text not null default 'eu'"  # NOT NULL: no failed ALTER TABLE
+        )
+        conn.execute("update accounts set updated_at = '2025-01-01' where id = 1")
     lines: list[str] = []
     run(step, warehouse, lines)
-    assert "table every_type: new source column(s) tier: every row read again" in lines
+    # main: only the row whose cursor moved had it (4 of 5 NULL)
     with connect(warehouse) as conn:
-        assert conn.execute("select tier, count(*) from raw.every_type group by tier") == [
-            ("gold", 3)
-        ]
+        tiers = conn.execute("select tier, region, count(*) from raw.accounts group by 1, 2")
+    assert tiers == [("gold", "eu", 5)]
+    assert "table accounts: new source column(s) tier, region: every row read again" in lines
     assert run(step, warehouse).total_rows == 0  # reloaded once, incremental again
 
 
 def test_the_warehouse_schema_is_the_default_dataset(source_db, postgres_warehouse) -> None:
     landing = postgres_warehouse.with_schema("landing")
-    step = SqlDatabaseStep(source_db, ["order_lines"])
+    step = SqlDatabaseStep(source_db, ["order_lines"], cursor=None)
     assert run(step, landing).rows == {"landing.order_lines": 15}
     assert step.produces() == (TableRef("landing", "order_lines"),)
     with connect(landing) as conn:
