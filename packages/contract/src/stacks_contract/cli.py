@@ -12,6 +12,7 @@ import any tool. A stack's tools are imported when the stack is loaded or run. S
 
 from __future__ import annotations
 
+import sys
 import time
 from typing import Any
 
@@ -23,6 +24,7 @@ from stacks_contract.cli_common import (
     EXCLUDE,
     EXIT_CONFIG,
     EXIT_FAILED,
+    EXIT_INTERRUPTED,
     JSON,
     SELECT,
     WAREHOUSE,
@@ -43,7 +45,7 @@ from stacks_contract.cli_common import (
 from stacks_contract.console import render_summary
 from stacks_contract.models import RunRecord, RunRequest, RunStatus
 from stacks_contract.ports import Reporter, Stack
-from stacks_contract.warehouse import Warehouse
+from stacks_contract.warehouse import Warehouse, mask_secrets
 
 __all__ = ["main"]
 
@@ -52,9 +54,35 @@ __all__ = ["main"]
 STARTED = time.monotonic()
 
 
+class _Group(click.Group):
+    """click's group, with every error path of its own masked and interrupts made quiet.
+
+    click prints usage errors itself (``Got unexpected extra argument (postgresql://u:pw@...)``)
+    and turns Ctrl-C into ``Aborted!`` with exit 1; here both go through :func:`fail`'s masking,
+    and an interrupt is one line and exit 130."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        kwargs["standalone_mode"] = False
+        try:
+            return super().main(*args, **kwargs)
+        except click.exceptions.Exit as exc:
+            raise SystemExit(exc.exit_code) from None
+        except click.ClickException as exc:
+            ctx = getattr(exc, "ctx", None)
+            usage = ctx.get_usage() + "\n" if ctx is not None and exc.exit_code == 2 else ""
+            hint = f"Try '{ctx.command_path} -h' for help.\n" if ctx is not None and usage else ""
+            sys.stderr.write(mask_secrets(usage + hint))
+            fail(exc.format_message(), exc.exit_code)
+        except (KeyboardInterrupt, click.exceptions.Abort):
+            err().print("\nInterrupted; the next run will converge.", highlight=False)
+            raise SystemExit(EXIT_INTERRUPTED) from None
+
+
 @click.group(
+    cls=_Group,
     context_settings={"help_option_names": ["-h", "--help"]},
-    epilog="Exit codes: 0 ok, 1 run failed or check found differences, 2 bad input/config. "
+    epilog="Exit codes: 0 ok, 1 run failed or check found differences, 2 bad input/config, "
+    "130 interrupted. "
     'Shell completion: eval "$(_STACKS_COMPLETE=bash_source stacks)" (zsh_source, fish_source).',
 )
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines, no tool output.")
@@ -71,6 +99,9 @@ def main(quiet: bool, verbose: bool) -> None:
     The warehouse defaults to a DuckDB file under ./.stacks/; pass --warehouse
     postgresql://user:password@host:port/database to use Postgres.
     """
+    # the command line is parsed: tools that record it (dbt's run_results.json, its log) see the
+    # warehouse URL with its password masked
+    sys.argv[:] = [mask_secrets(arg) for arg in sys.argv]
     if quiet and verbose:
         fail("-q and -v cannot be used together.", EXIT_CONFIG)
     set_verbosity(-1 if quiet else 1 if verbose else 0)

@@ -23,12 +23,13 @@ from rich.text import Text
 from stacks_contract.errors import ConfigError, StacksError, WarehouseUnreachable
 from stacks_contract.models import RunRecord, RunStatus
 from stacks_contract.ports import Reporter, Stack, silent
-from stacks_contract.warehouse import Warehouse, parse_warehouse, redact
+from stacks_contract.warehouse import Warehouse, mask_secrets, parse_warehouse, redact
 
 __all__ = [
     "EXCLUDE",
     "EXIT_CONFIG",
     "EXIT_FAILED",
+    "EXIT_INTERRUPTED",
     "JSON",
     "SELECT",
     "WAREHOUSE",
@@ -52,6 +53,7 @@ __all__ = [
 
 EXIT_FAILED = 1
 EXIT_CONFIG = 2
+EXIT_INTERRUPTED = 130
 
 # Tools read these at import time; set them before any stack is loaded.
 QUIET_ENV = {
@@ -82,7 +84,8 @@ def err() -> Console:
 
 
 def fail(message: str, code: int) -> NoReturn:
-    err().print(Text.assemble(("Error: ", "bold red"), message), soft_wrap=True)
+    # masked again here: a message may echo what the user typed (a URL where a name was expected)
+    err().print(Text.assemble(("Error: ", "bold red"), mask_secrets(message)), soft_wrap=True)
     raise SystemExit(code)
 
 
