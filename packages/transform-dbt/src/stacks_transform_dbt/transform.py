@@ -140,10 +140,14 @@ _VERB = {"parsed": "parse", "listed": "ls", "run": "run", "built": "build"}
 
 
 def _shared_state_root() -> Path:
+    """``$STACKS_DBT_STATE_DIR``, else ``$TMPDIR/stacks-dbt-<uid>``: private to the user (dbt
+    writes the profile's settings and its command line there), refused if another user owns it."""
+    from stacks_contract.state import private_dir
+
     env = os.environ.get("STACKS_DBT_STATE_DIR")
     if env:
-        return Path(env).expanduser().absolute()
-    return Path(tempfile.gettempdir()) / f"stacks-dbt-{os.getuid()}"
+        return private_dir(Path(env).expanduser().absolute())
+    return private_dir(Path(tempfile.gettempdir()) / f"stacks-dbt-{os.getuid()}")
 
 
 def _default_state_root(warehouse: Warehouse) -> Path:
