@@ -69,6 +69,7 @@ def user(tmp_path: Path):
         )
 
     run.cwd = cwd  # type: ignore[attr-defined]
+    run.site = env["PYTHONPATH"]  # type: ignore[attr-defined]
     run.sources = tmp_path / "sources"  # type: ignore[attr-defined]
     return run
 
@@ -121,6 +122,22 @@ def test_plan_unknown_selector_is_exit_2(user) -> None:
 
 
 # --- run --json, runs, check --json ---------------------------------------------------------------
+
+
+def test_a_closed_stdout_never_kills_a_run(user) -> None:
+    """`stacks run ref 2>&1 | true`: the reader is gone before the first line; the run still
+    runs to the end, exits 0 and is in the ledger as succeeded."""
+    piped = subprocess.run(
+        ["bash", "-c", f"{STACKS} run ref 2>&1 | true; exit ${{PIPESTATUS[0]}}"],
+        cwd=user.cwd,
+        env={**os.environ, "PYTHONPATH": user.site, "REF_SOURCES": str(user.sources)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert piped.returncode == 0, piped.stdout + piped.stderr
+    listed = json.loads(ok(user("runs", "ref", "--json")).stdout)
+    assert [r["status"] for r in listed["runs"]] == ["succeeded"]
 
 
 def test_runs_without_a_ledger_is_one_line_and_exit_0(user) -> None:

@@ -40,6 +40,7 @@ from stacks_contract.cli_common import (
     set_verbosity,
     spinning,
     stack_argument,
+    survive_closed_pipes,
     tool_output,
 )
 from stacks_contract.console import render_summary
@@ -63,6 +64,7 @@ class _Group(click.Group):
 
     def main(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
         kwargs["standalone_mode"] = False
+        survive_closed_pipes()
         try:
             return super().main(*args, **kwargs)
         except click.exceptions.Exit as exc:

@@ -47,6 +47,7 @@ __all__ = [
     "set_verbosity",
     "spinning",
     "stack_argument",
+    "survive_closed_pipes",
     "tool_output",
     "verbosity",
 ]
@@ -81,6 +82,45 @@ def out() -> Console:
 
 def err() -> Console:
     return Console(file=sys.stderr, highlight=False)
+
+
+class _Unbreakable:
+    """A text stream whose reader may go away (``stacks run ... | head``): the first write to a
+    closed pipe points the file descriptor at /dev/null, and the run goes on."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return int(self._stream.write(text))
+        except BrokenPipeError:
+            self._divert()
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._divert()
+
+    def _divert(self) -> None:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, self._stream.fileno())
+        finally:
+            os.close(devnull)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def survive_closed_pipes() -> None:
+    """Keep running when stdout or stderr is a pipe whose reader has gone."""
+    if not isinstance(sys.stdout, _Unbreakable):
+        sys.stdout = _Unbreakable(sys.stdout)  # type: ignore[assignment]
+    if not isinstance(sys.stderr, _Unbreakable):
+        sys.stderr = _Unbreakable(sys.stderr)  # type: ignore[assignment]
 
 
 def fail(message: str, code: int) -> NoReturn:
