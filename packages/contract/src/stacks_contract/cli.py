@@ -27,6 +27,7 @@ from stacks_contract.cli_common import (
     EXIT_INTERRUPTED,
     JSON,
     SELECT,
+    WAIT,
     WAREHOUSE,
     check_record,
     emit_json,
@@ -134,12 +135,13 @@ def _run_once(
     report: Reporter,
     *,
     in_session: bool,
+    wait: bool = False,
 ) -> RunRecord:
     if in_session:
-        # `check` keeps one session open across runs (one demo source, advancing nothing), so
-        # it calls the orchestrator directly instead of Stack.run, which opens its own session.
+        # `check` keeps one session (and the run lock) across runs (one demo source, advancing
+        # nothing), so it calls the orchestrator directly instead of Stack.run.
         return stack.orchestrator().run(stack.spec(warehouse), request, warehouse, report)
-    return stack.run(warehouse, request, report)
+    return stack.run(warehouse, request, report, wait=wait)
 
 
 def _parse_vars(text: str | None) -> dict[str, Any]:
@@ -164,6 +166,7 @@ def _parse_vars(text: str | None) -> dict[str, Any]:
 @SELECT
 @EXCLUDE
 @click.option("--full-refresh", is_flag=True, help="Rebuild every model from scratch.")
+@WAIT
 @click.option(
     "--vars",
     "vars_text",
@@ -177,6 +180,7 @@ def run_cmd(
     select: tuple[str, ...],
     exclude: tuple[str, ...],
     full_refresh: bool,
+    wait: bool,
     vars_text: str | None,
     as_json: bool,
 ) -> None:
@@ -195,7 +199,7 @@ def run_cmd(
                 resolve(stack.spec(warehouse), select, exclude)
     progress(f"Running {name} (run {request.run_id}) into {warehouse.redacted_url()}")
     with errors(warehouse), spinning(report, f"Running {name}"), tool_output():
-        record = _run_once(stack, warehouse, request, report, in_session=False)
+        record = _run_once(stack, warehouse, request, report, in_session=False, wait=wait)
     if as_json:
         emit_json(record.model_dump(mode="json"), warehouse)
     else:
@@ -216,8 +220,9 @@ def run_cmd(
     type=click.IntRange(min=2),
     help="How many times to run the stack.",
 )
+@WAIT
 @JSON
-def check_cmd(name: str, url: str | None, runs: int, as_json: bool) -> None:
+def check_cmd(name: str, url: str | None, runs: int, wait: bool, as_json: bool) -> None:
     """Run NAME several times; exit 1 if the warehouse then differs from after the first run.
 
     Compares order-independent content fingerprints of every table (load-metadata columns such as
@@ -225,11 +230,13 @@ def check_cmd(name: str, url: str | None, runs: int, as_json: bool) -> None:
     prints {"stack", "idempotent", "runs": [run records], "diff": [lines], "tables", "rows"}.
     """
     from stacks_contract.fingerprint import diff, fingerprint
+    from stacks_contract.runlock import run_lock
 
     stack, warehouse = prepare(name, url)
     report = reporter(err())
     records: list[RunRecord] = []
-    with errors(warehouse), tool_output(), stack.session(warehouse):
+    lock = run_lock(warehouse, name, RunRequest(stack=name), wait=wait)
+    with errors(warehouse), tool_output(), lock, stack.session(warehouse):
         metadata = stack.spec(warehouse).metadata_columns()
         for i in range(1, runs + 1):
             request = RunRequest(stack=name)

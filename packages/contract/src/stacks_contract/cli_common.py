@@ -20,7 +20,7 @@ from click.shell_completion import CompletionItem
 from rich.console import Console
 from rich.text import Text
 
-from stacks_contract.errors import ConfigError, StacksError, WarehouseUnreachable
+from stacks_contract.errors import ConfigError, RunLocked, StacksError, WarehouseUnreachable
 from stacks_contract.models import RunRecord, RunStatus
 from stacks_contract.ports import Reporter, Stack, silent
 from stacks_contract.warehouse import Warehouse, mask_secrets, parse_warehouse, redact
@@ -32,6 +32,7 @@ __all__ = [
     "EXIT_INTERRUPTED",
     "JSON",
     "SELECT",
+    "WAIT",
     "WAREHOUSE",
     "check_record",
     "complete_stack",
@@ -134,7 +135,7 @@ def errors(warehouse: Warehouse | None = None) -> Iterator[None]:
     """Turn exceptions into one masked sentence and an exit code (-v: a traceback as well)."""
     try:
         yield
-    except (ConfigError, WarehouseUnreachable) as exc:
+    except (ConfigError, WarehouseUnreachable, RunLocked) as exc:
         fail(redact(str(exc), warehouse), EXIT_CONFIG)
     except StacksError as exc:
         fail(redact(str(exc), warehouse), EXIT_FAILED)
@@ -256,6 +257,12 @@ SELECT = click.option(
     multiple=True,
     help="Only what this selects (repeatable): an EL step, a table or a model; X+ adds "
     "what is downstream, +X what is upstream, tag:T every model tagged T.",
+)
+WAIT = click.option(
+    "--wait",
+    is_flag=True,
+    help="If the stack is already running into this warehouse, wait for that run to end "
+    "(default: exit 2 at once).",
 )
 EXCLUDE = click.option(
     "--exclude", "-x", multiple=True, help="Leave out what this selects (same grammar)."

@@ -41,6 +41,20 @@ def qualified(schema: str, table: str) -> str:
     return f"{quote_ident(schema)}.{quote_ident(table)}"
 
 
+def duckdb_folder(warehouse: DuckDBWarehouse) -> None:
+    """The DuckDB file's folder must exist: only the default's own ``.stacks/`` is created (a
+    mistyped path must not silently create directories)."""
+    parent = warehouse.path.parent
+    if parent.is_dir():
+        return
+    if parent.name != DEFAULT_DUCKDB_DIR.name or not parent.parent.is_dir():
+        raise WarehouseUnreachable(
+            f"Cannot open the DuckDB warehouse {warehouse.path}: the directory {parent} "
+            "does not exist (create it first, or check the path)."
+        )
+    parent.mkdir(exist_ok=True)
+
+
 class Connection:
     """``execute`` returns all rows (or ``[]``); autocommit on both engines."""
 
@@ -139,15 +153,8 @@ def connect(warehouse: Warehouse, *, read_only: bool = False) -> Connection:
     if isinstance(warehouse, DuckDBWarehouse):
         import duckdb
 
-        parent = warehouse.path.parent
-        if not read_only and not parent.is_dir():
-            if parent.name != DEFAULT_DUCKDB_DIR.name or not parent.parent.is_dir():
-                # a mistyped path must not silently create directories
-                raise WarehouseUnreachable(
-                    f"Cannot open the DuckDB warehouse {warehouse.path}: the directory {parent} "
-                    "does not exist (create it first, or check the path)."
-                )
-            parent.mkdir(exist_ok=True)  # .stacks/, the default warehouse's own folder
+        if not read_only:
+            duckdb_folder(warehouse)
         try:
             db = duckdb.connect(str(warehouse.path), read_only=read_only)
             db.execute("set TimeZone = 'UTC'")
