@@ -85,13 +85,13 @@ def sql_source(
     naming = NamingConvention()
     chosen: list[TablePlan] = []
     for name in names:
-        table = metadata.tables[f"{schema}.{name}" if schema else name]
+        reflected = metadata.tables[f"{schema}.{name}" if schema else name]
         target = naming.normalize_table_identifier(name)
         columns = None
         if stored is not None and target in stored.tables:
             columns = [c for c in stored.tables[target].get("columns", {})]
         plan = plan_table(
-            table,
+            reflected,
             kinds.get(name, "table"),
             options.get(name, {}),
             _candidates(cursor),
@@ -122,7 +122,7 @@ def sql_source(
             "write_disposition": plan.write_disposition,
             "primary_key": list(plan.primary_key),
         }
-        if plan.incremental:
+        if plan.cursor is not None:
             # merge makes dlt's dedup of rows at the last cursor value unnecessary: no row
             # hashes in the state (primary_key=()), rows strictly after the last value
             hints["incremental"] = dlt.sources.incremental(

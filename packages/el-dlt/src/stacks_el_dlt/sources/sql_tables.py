@@ -94,10 +94,6 @@ class TablePlan:
     #: source columns the warehouse table lacks: the run forgets the cursor, reads every row
     new_columns: tuple[str, ...] = ()
 
-    @property
-    def incremental(self) -> bool:
-        return self.cursor is not None
-
     def describe(self) -> str:
         """One line saying what was chosen for the table."""
         head = f"{self.kind} {self.table}: "

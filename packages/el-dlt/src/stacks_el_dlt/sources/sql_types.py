@@ -73,7 +73,7 @@ def adapt_query(query: Any, table: Any, incremental: Any = None, engine: Any = N
     """dlt's ``query_adapter_callback``: select rendered columns as the database's text."""
     import sqlalchemy as sa
 
-    exprs = []
+    exprs: list[Any] = []
     changed = False
     for col in query.selected_columns:
         how = rendering(col.type)
@@ -81,6 +81,7 @@ def adapt_query(query: Any, table: Any, incremental: Any = None, engine: Any = N
             exprs.append(col)
             continue
         changed = True
+        expr: Any
         if how == JSON:
             expr = sa.cast(sa.func.to_jsonb(col), sa.Text)
         elif how == NUMERIC:
