@@ -205,9 +205,12 @@ class DltStep(ELStep):
             columns: dict[str, Any] = {}
             if stored is not None and table in stored.tables:
                 columns.update(stored.tables[table].get("columns", {}))
-            columns.update(_declared_columns(resource, naming))
+            for key, hint in _declared_columns(resource, naming).items():
+                # a hint without a type (primary_key=) keeps the type stored by earlier loads
+                typed = {k: v for k, v in hint.items() if v is not None}
+                columns[key] = {**columns.get(key, {}), **typed}
             rules = rules_from_columns(columns) if self.quarantine_rows else {}
-            if rules:
+            if self.quarantine_rows:
                 declare_quarantine(resource)
             known_types = {
                 k: c["data_type"]
@@ -226,6 +229,7 @@ class DltStep(ELStep):
                     row_hash=version_scd2_rows(resource),
                     arrow_batches=self.arrow_batches,
                     known_types=known_types,
+                    quarantine=self.quarantine_rows,
                 )
             )
         return source
@@ -337,7 +341,11 @@ class DltStep(ELStep):
             where += f", source {self.source_hint})" if self.source_hint else ")"
         elif self.source_hint:
             where += f" (source {self.source_hint})"
-        return StepFailed(self.name, f"{where} failed: {message}")
+        if table := _failed_table(exc):
+            where += f" on table {self.dataset}.{table}"
+        from stacks_el_dlt.logs import dlt_log_path
+
+        return StepFailed(self.name, f"{where} failed: {message} (dlt's log: {dlt_log_path()})")
 
     def _mask(self, text: str) -> str:
         for secret in self.secrets:
@@ -485,12 +493,36 @@ def _root_message(exc: BaseException) -> str:
         chain.append(cur)
         inner = getattr(cur, "exception", None)
         cur = inner if isinstance(inner, BaseException) else (cur.__cause__ or cur.__context__)
-    # the deepest exception with a message says what actually went wrong
+    # the deepest exception with a message says what actually went wrong, in the database's
+    # own words: all of them (Postgres names the column on a CONTEXT line), on one line
     for e in reversed(chain):
-        msg = _one_line(e)
+        msg = _whole_message(e)
         if msg:
             return msg
     return type(exc).__name__
+
+
+def _whole_message(exc: BaseException) -> str:
+    text = str(exc)
+    if "Traceback (most recent call last)" in text:
+        text = text.rsplit("Traceback (most recent call last)", 1)[-1]
+        text = "\n".join(x for x in text.splitlines() if not x.startswith((" ", ":")))
+    line = " ".join(text.split())
+    return line if len(line) <= 600 else line[:597] + "..."
+
+
+def _failed_table(exc: BaseException) -> str | None:
+    """The table of the failed load job (dlt's job id is ``<table>.<file id>.<format>``)."""
+    cur: BaseException | None = exc
+    seen: set[int] = set()
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        job_id = getattr(cur, "job_id", None)
+        if isinstance(job_id, str) and "." in job_id:
+            return job_id.split(".", 1)[0]
+        inner = getattr(cur, "exception", None)
+        cur = inner if isinstance(inner, BaseException) else (cur.__cause__ or cur.__context__)
+    return None
 
 
 def _resource_name(exc: BaseException) -> str | None:
