@@ -64,7 +64,11 @@ def _route(log: logging.Logger, path: Path) -> None:
             log.removeHandler(handler)
             handler.close()
     if not found:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        from stacks_contract.state import private_dir
+
+        # dlt's tracebacks can quote row values: the log is its user's alone
+        private_dir(path.parent)
+        path.touch(mode=0o600, exist_ok=True)
         handler = _DltFileHandler(path, delay=True, encoding="utf-8")
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
         log.handlers.insert(0, handler)  # dlt keeps the first handler when it re-initializes
