@@ -13,7 +13,9 @@ from functools import partial
 from typing import Any
 
 from stacks_contract.errors import ConfigError
-from stacks_contract.warehouse import DEFAULT_SCHEMA, PostgresWarehouse
+from stacks_contract.models import LoadResult, RunRequest
+from stacks_contract.ports import Reporter, silent
+from stacks_contract.warehouse import DEFAULT_SCHEMA, PostgresWarehouse, Warehouse
 
 from stacks_el_dlt.step import DltStep
 
@@ -74,8 +76,14 @@ class SqlDatabaseStep(DltStep):
         cursor: str = "updated_at",
         primary_keys: dict[str, str | Sequence[str]] | None = None,
         backend: str = "pyarrow",
+        delete_missing: bool = False,
         **kwargs: Any,
     ) -> None:
+        #: apply the source's hard deletes after each load (key comparison, see sql_deletes.py)
+        self.delete_missing = delete_missing
+        self._source_url, self._source_schema = _url(database), schema
+        #: rows deleted by the last run because their key is gone from the source
+        self.last_deleted: dict[str, int] = {}
         super().__init__(
             name,
             partial(
@@ -101,3 +109,18 @@ class SqlDatabaseStep(DltStep):
             if password:
                 self.secrets += (password, unquote(password))
             self.source_hint = self._mask(database)
+
+    def finalize(self, pipeline: Any, request: RunRequest) -> None:
+        self.last_deleted = {}
+        if self.delete_missing:
+            from stacks_el_dlt.sources.sql_deletes import delete_missing_rows
+
+            self.last_deleted = delete_missing_rows(pipeline, self._source_url, self._source_schema)
+
+    def run(
+        self, request: RunRequest, warehouse: Warehouse, report: Reporter = silent
+    ) -> LoadResult:
+        result = super().run(request, warehouse, report)
+        for table, n in self.last_deleted.items():
+            report(self.name, f"deleted {n} rows from {table} whose key is gone from the source")
+        return result
