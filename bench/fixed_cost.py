@@ -7,11 +7,13 @@ the first row the source yields; ``el_process_fixed_split`` says where they go (
 
 * ``interpreter``: spawn + Python start-up (the floor any process pays);
 * ``imports``: ``stacks_contract`` + ``stacks_el_dlt`` imports (+ the script's);
+* ``step``: constructing the ``DltStep``;
 * ``preflight``: ``DltStep.run`` up to ``dlt_pipeline`` (Postgres preflight connection);
 * ``pipeline``: ``dlt_pipeline`` (``import dlt``, config resolution, ``dlt.pipeline()``);
 * ``sync``: dlt's ``sync_destination`` (state and schema restore from the warehouse);
 * ``source``: ``dlt_source`` (building the source and its hints);
-* ``other``: the rest (step construction, the refresh check, extract's start-up);
+* ``refresh``: the full-refresh / dropped-table check (after the sync it runs);
+* ``other``: the rest (extract's start-up to the first row);
 * ``cpu``: the child's CPU seconds (all threads) at the first row: less noisy than wall time
   on a shared machine (also as ``el_process_fixed_cpu_s``).
 """
@@ -27,7 +29,17 @@ from pathlib import Path
 from typing import Any
 
 CHILD = Path(__file__).with_name("el_fixed_child.py")
-PHASES = ("interpreter", "imports", "preflight", "pipeline", "sync", "source", "other", "cpu")
+PHASES = (
+    "interpreter",
+    "imports",
+    "step",
+    "preflight",
+    "pipeline",
+    "sync",
+    "source",
+    "other",
+    "cpu",
+)
 
 
 def _env() -> dict[str, str]:
@@ -53,12 +65,15 @@ def one_process(
     split = {
         "interpreter": m["interpreter"] - spawn,
         "imports": m["import_el_dlt"] - m["interpreter"],
+        "step": m["step_built"] - m["import_el_dlt"],
         "preflight": m["pipeline_start"] - m["run_start"],
         "pipeline": m["pipeline_end"] - m["pipeline_start"],
         "sync": m["sync_end"] - m["sync_start"],
         "source": m["source_end"] - m["source_start"],
     }
-    # the rest: step construction, the refresh check, extract's start-up to the first row
+    if "refresh_end" in m:  # the refresh check, without the sync it includes
+        split["refresh"] = m["refresh_end"] - m["refresh_start"] - split["sync"]
+    # the rest: extract's start-up to the first row
     split["other"] = total - sum(split.values())
     split["cpu"] = m["cpu_first_row"]
     return total, split
@@ -80,7 +95,9 @@ def measure(url: str, workdir: Path, repeat: int, python: str = sys.executable) 
         "el_process_fixed_s": round(med, 3),
         "el_process_fixed_s_samples": [round(t, 3) for t in totals],
         "el_process_fixed_split": {
-            k: round(sorted(s[k] for s in splits)[len(splits) // 2], 3) for k in PHASES
+            k: round(sorted(s[k] for s in splits)[len(splits) // 2], 3)
+            for k in (*PHASES, "refresh")
+            if all(k in s for s in splits)
         },
     }
 

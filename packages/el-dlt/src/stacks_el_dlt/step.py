@@ -397,6 +397,10 @@ def _nothing_to_load(pipeline: Any) -> bool:
 
 
 def _is_dlt_object(obj: Any) -> bool:
+    import sys
+
+    if "dlt.extract" not in sys.modules:
+        return False  # no dlt object exists before dlt is imported: building a step stays cheap
     try:
         from dlt.extract import DltResource, DltSource
     except ImportError:  # pragma: no cover

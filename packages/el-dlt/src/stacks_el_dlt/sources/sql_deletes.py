@@ -20,7 +20,9 @@ __all__ = ["delete_missing_rows"]
 _CHUNK = 500
 
 
-def delete_missing_rows(pipeline: Any, source_url: str, source_schema: str | None) -> dict[str, int]:
+def delete_missing_rows(
+    pipeline: Any, source_url: str, source_schema: str | None
+) -> dict[str, int]:
     """Delete from each raw table the rows whose primary key is no longer in the source table.
 
     Returns ``{"<dataset>.<table>": rows deleted}`` for tables that lost rows."""
