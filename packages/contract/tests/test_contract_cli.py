@@ -105,6 +105,11 @@ class CrashingStep(UpsertStep):
         raise ZeroDivisionError("boom at row 7")
 
 
+class InterruptedStep(UpsertStep):
+    def run(self, request, warehouse, report=None) -> LoadResult:
+        raise KeyboardInterrupt  # what Ctrl-C raises in the middle of a step
+
+
 class SerialOrchestrator(Orchestrator):
     """Runs steps one after another, records the ledger, never raises for a failed step."""
 
@@ -187,6 +192,7 @@ STACKS = {
     "dupes": _factory(AppendStep, "dupes"),
     "broken": _factory(FailingStep, "broken"),
     "crashy": _factory(CrashingStep, "crashy"),
+    "ctrlc": _factory(InterruptedStep, "ctrlc"),
 }
 
 
@@ -236,7 +242,7 @@ def _no_secret(result: Result) -> None:
 def test_list_names_every_installed_stack() -> None:
     result = invoke("list")
     assert result.exit_code == 0
-    for name in ("broken", "crashy", "dupes", "tiny"):
+    for name in ("broken", "crashy", "ctrlc", "dupes", "tiny"):
         assert name in result.stdout
 
 
@@ -384,7 +390,7 @@ def test_unknown_stack_names_the_installed_ones(command: str, tmp_path, monkeypa
     assert result.exit_code == 2
     assert result.stderr.strip() == (
         "Error: Unknown stack 'nope'. "
-        "Installed stacks: bogus, broken, crashy, dupes, missing, tiny."
+        "Installed stacks: bogus, broken, crashy, ctrlc, dupes, missing, tiny."
     )
     assert not (tmp_path / ".stacks").exists()  # no warehouse file for a stack that doesn't exist
 
@@ -434,6 +440,37 @@ def test_unreachable_postgres_is_one_masked_sentence(command: str) -> None:
     assert "Connection refused" in lines[0]
     assert SESSIONS == []  # nothing ran
     _no_secret(result)
+
+
+@pytest.mark.parametrize(
+    ("args", "shown"),
+    [
+        (
+            ["run", f"postgresql://alice:{SECRET}@db/shop"],
+            "Unknown stack 'postgresql://alice:***@db",
+        ),
+        (["run", "tiny", f"postgresql://alice:{SECRET}@db/shop"], "unexpected extra argument"),
+        (["run", "tiny", "-w", f"duckdb:///x.duckdb?password={SECRET}"], "password=***"),
+        (["run", "tiny", "--bogus", f"postgresql://a:{SECRET}@db/s"], "No such option"),
+    ],
+)
+def test_what_the_user_typed_is_echoed_with_its_password_masked(
+    args: list[str], shown: str
+) -> None:
+    """Typing mistakes (click's own usage errors included) never print a URL's password."""
+    result = invoke(*args)
+    assert result.exit_code == 2
+    assert shown in result.stderr
+    assert "Error: " in result.stderr
+    _no_secret(result)
+
+
+def test_ctrl_c_is_one_line_and_exit_130(duckdb_warehouse) -> None:
+    result = invoke("run", "ctrlc", "-w", _url(duckdb_warehouse))
+    assert result.exit_code == 130
+    assert result.stderr.strip().splitlines()[-1] == "Interrupted; the next run will converge."
+    assert "KeyboardInterrupt" not in result.output
+    assert "Aborted" not in result.output
 
 
 def test_warehouse_from_environment(monkeypatch, duckdb_warehouse) -> None:

@@ -69,6 +69,7 @@ def user(tmp_path: Path):
         )
 
     run.cwd = cwd  # type: ignore[attr-defined]
+    run.site = env["PYTHONPATH"]  # type: ignore[attr-defined]
     run.sources = tmp_path / "sources"  # type: ignore[attr-defined]
     return run
 
@@ -121,6 +122,22 @@ def test_plan_unknown_selector_is_exit_2(user) -> None:
 
 
 # --- run --json, runs, check --json ---------------------------------------------------------------
+
+
+def test_a_closed_stdout_never_kills_a_run(user) -> None:
+    """`stacks run ref 2>&1 | true`: the reader is gone before the first line; the run still
+    runs to the end, exits 0 and is in the ledger as succeeded."""
+    piped = subprocess.run(
+        ["bash", "-c", f"{STACKS} run ref 2>&1 | true; exit ${{PIPESTATUS[0]}}"],
+        cwd=user.cwd,
+        env={**os.environ, "PYTHONPATH": user.site, "REF_SOURCES": str(user.sources)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert piped.returncode == 0, piped.stdout + piped.stderr
+    listed = json.loads(ok(user("runs", "ref", "--json")).stdout)
+    assert [r["status"] for r in listed["runs"]] == ["succeeded"]
 
 
 def test_runs_without_a_ledger_is_one_line_and_exit_0(user) -> None:
@@ -223,3 +240,46 @@ def test_init_scaffolds_a_stack_package(user) -> None:
     assert again.returncode == 2 and "exists and is not empty" in again.stderr
     bad = user("init", "other", "--name", "Bad_Name")
     assert bad.returncode == 2 and "not a valid stack name" in bad.stderr
+
+
+# --- the run lock ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("engine", ["duckdb", "postgres"])
+def test_a_second_run_of_a_stack_exits_2_at_once_or_waits(user, engine: str, request) -> None:
+    """One run at a time per stack and warehouse: while a run holds the lock, `stacks run`
+    exits 2 naming the run that holds it; `--wait` starts when it ends."""
+    import time
+
+    from stacks_contract.models import RunRequest
+    from stacks_contract.runlock import run_lock
+    from stacks_contract.warehouse import parse_warehouse
+
+    if engine == "postgres":
+        wh = request.getfixturevalue("postgres_warehouse")
+        url = wh.url()
+    else:
+        url = str(user.cwd / "shop.duckdb")
+        wh = parse_warehouse(url)
+    holder = RunRequest(stack="ref")
+    from stacks_contract.ledger import Ledger
+
+    with run_lock(wh, "ref", holder):
+        Ledger(wh).start("ref", "elsewhere", holder)  # what the holding run has recorded
+        second = user("run", "ref", "-w", url)
+        assert second.returncode == 2, second.stdout + second.stderr
+        assert "ref is already running into this warehouse since " in second.stderr
+        assert f"run id {holder.run_id}" in second.stderr
+        waiting = subprocess.Popen(
+            [str(STACKS), "run", "ref", "-w", url, "--wait", "--json"],
+            cwd=user.cwd,
+            env={**os.environ, "PYTHONPATH": user.site, "REF_SOURCES": str(user.sources)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        time.sleep(3)
+        assert waiting.poll() is None, "--wait did not wait for the lock"
+    out, errs = waiting.communicate(timeout=120)
+    assert waiting.returncode == 0, out + errs
+    assert json.loads(out)["status"] == "succeeded"

@@ -260,6 +260,18 @@ def test_unopenable_duckdb_file(tmp_path: Path) -> None:
         connect(DuckDBWarehouse(path=garbage))
 
 
+def test_a_duckdb_path_in_a_missing_directory_is_an_error(tmp_path: Path, monkeypatch) -> None:
+    """A mistyped path creates nothing; only the default's own .stacks/ folder is made."""
+    typo = tmp_path / "wherehouse" / "shop.duckdb"
+    with pytest.raises(WarehouseUnreachable, match=r"the directory \S*wherehouse does not exist"):
+        connect(DuckDBWarehouse(path=typo))
+    assert not typo.parent.exists()
+    monkeypatch.chdir(tmp_path)
+    with connect(parse_warehouse(None, default_name="shop")) as conn:
+        assert conn.execute("select 1") == [(1,)]
+    assert (tmp_path / ".stacks" / "shop.duckdb").exists()
+
+
 @pytest.fixture
 def unused_tcp_port() -> int:
     import socket

@@ -101,3 +101,30 @@ def test_libpq_parameters_of_the_url_reach_dbt(postgres_warehouse, project_dir, 
         assert not result.ok, "dbt ignored sslmode=require"
         message = result.model_dump_json()
     assert "SSL" in message, message
+
+
+def test_shared_state_is_private_and_never_another_users(project_dir, tmp_path, monkeypatch):
+    """dbt's state for a server warehouse lives under $TMPDIR/stacks-dbt-<uid>: created 0700,
+    and refused when somebody else created it first (a predictable shared path)."""
+    import os
+    import stat
+
+    import pytest
+    from stacks_contract.errors import ConfigError
+    from stacks_contract.warehouse import parse_warehouse
+
+    monkeypatch.delenv("STACKS_DBT_STATE_DIR", raising=False)
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", None)  # re-read TMPDIR
+    pg = parse_warehouse("postgresql://u@db.example/shop")
+    state = DbtTransform(project_dir).state_dir(pg)
+    root = tmp_path / f"stacks-dbt-{os.getuid()}"
+    assert state.parent == root
+    assert stat.S_IMODE(root.stat().st_mode) == 0o700
+    # the same path, as seen by another user id: the folder is not theirs
+    monkeypatch.setattr(os, "getuid", lambda: os.stat(root).st_uid + 4242)
+    (tmp_path / f"stacks-dbt-{os.stat(root).st_uid + 4242}").mkdir(mode=0o777)
+    with pytest.raises(ConfigError, match="belongs to another user"):
+        DbtTransform(project_dir).state_dir(pg)

@@ -259,7 +259,24 @@ def test_unparseable_project_is_a_config_error(project_dir, tmp_path):
         DbtTransform(broken).consumes()
     msg = str(info.value)
     assert msg.startswith(f"The dbt project {broken} cannot be parsed:")
-    assert "stg_orders" in msg and "\n" not in msg
+    assert "stg_orders" in msg
+
+
+def test_a_yaml_error_is_a_config_error_with_its_line(project_dir, tmp_path):
+    """dbt raises YamlLoadError (a ParsingError subclass): bad configuration, exit 2 in the CLI,
+    with dbt's own lines (file, line, the YAML parser's words) kept one per line."""
+    import shutil
+
+    broken = tmp_path / "project"
+    shutil.copytree(project_dir, broken)
+    schema = broken / "models" / "marts" / "schema.yml"
+    schema.write_text(schema.read_text() + "\n  - name: oops\n    columns: [\n")
+    with pytest.raises(ConfigError) as info:
+        DbtTransform(broken).consumes()
+    msg = str(info.value)
+    assert msg.startswith(f"The dbt project {broken} cannot be parsed:"), msg
+    assert "schema.yml" in msg and "line" in msg
+    assert len(msg.splitlines()) > 2, msg  # dbt's pointer to the line is not flattened
 
 
 def test_invocation_drives_the_dbt_command_like_run(warehouse, project_dir, shop):

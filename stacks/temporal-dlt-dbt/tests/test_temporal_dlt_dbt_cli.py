@@ -9,10 +9,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 from stacks_contract.fingerprint import fingerprint
 from stacks_contract.ledger import Ledger
 from stacks_contract.models import RunStatus
-from stacks_contract.warehouse import DuckDBWarehouse
+from stacks_contract.warehouse import DuckDBWarehouse, PostgresWarehouse
 from stacks_el_dlt.sources.demo_shop import SHOP_URL_ENV
 from stacks_orch_temporal import ADDRESS_ENV
 
@@ -20,12 +21,15 @@ BIN = Path(sys.executable).parent
 STACK = "temporal-dlt-dbt"
 
 
-def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+def _run(
+    args: list[str], cwd: Path, extra: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     env = {
         k: v
         for k, v in os.environ.items()
         if k not in (SHOP_URL_ENV, "STACKS_WAREHOUSE", ADDRESS_ENV)
     }
+    env.update(extra or {})
     return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
 
 
@@ -51,3 +55,42 @@ def test_stacks_run_twice_then_check(tmp_path: Path) -> None:
     check = _run([stacks, "check", STACK, "--runs", "2"], tmp_path)
     assert check.returncode == 0, (check.stdout + check.stderr)[-3000:]
     assert "is idempotent" in check.stdout
+
+
+@pytest.mark.slow
+def test_a_postgres_password_is_never_printed_nor_written(
+    tmp_path: Path, postgres_warehouse: PostgresWarehouse
+) -> None:
+    """The secrets scan: every command, a success and the usual typing mistakes, with a known
+    password; stdout, stderr and every file the runs touched (the working folder, HOME, TMPDIR,
+    dlt's and dbt's state, the Temporal dev server's database) are searched for it. dbt records
+    its command line in run_results.json and its log: `stacks` masks its own argv for them."""
+    secret = "Sc4n-Me-S3cr3t"  # the test cluster trusts local connections: any password works
+    url = postgres_warehouse.model_copy(update={"password": SecretStr(secret)}).url()
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {"HOME": str(home), "TMPDIR": str(home), "STACKS_DBT_STATE_DIR": str(home / "dbt")}
+    env["STACKS_DLT_DIR"] = str(home / "dlt")
+    stacks = str(BIN / "stacks")
+    commands = [
+        ([stacks, "run", STACK, "-w", url], 0),
+        ([stacks, "runs", STACK, "-w", url], 0),
+        ([stacks, "plan", STACK, "-w", url], 0),
+        ([stacks, "run", url], 2),  # the URL where the stack name goes
+        ([stacks, "run", STACK, url], 2),  # the URL without -w
+        ([stacks, "run", STACK, "-w", url + ("&" if "?" in url else "?") + "sslmode=bogus"], 2),
+    ]
+    for args, code in commands:
+        done = _run(args, tmp_path, env)
+        shown = " ".join(args[1:3])
+        assert done.returncode == code, f"{shown}: {(done.stdout + done.stderr)[-3000:]}"
+        assert secret not in done.stdout + done.stderr, f"{shown} printed the password"
+        if code == 2:
+            assert "***" in done.stderr, done.stderr
+    leaks = [
+        str(p.relative_to(tmp_path))
+        for p in tmp_path.rglob("*")
+        if p.is_file() and secret.encode() in p.read_bytes()
+    ]
+    assert not leaks, f"the password was written to {leaks}"
+    assert (home / "dbt").exists(), "the scan did not see dbt's state"

@@ -12,6 +12,7 @@ import any tool. A stack's tools are imported when the stack is loaded or run. S
 
 from __future__ import annotations
 
+import sys
 import time
 from typing import Any
 
@@ -23,8 +24,10 @@ from stacks_contract.cli_common import (
     EXCLUDE,
     EXIT_CONFIG,
     EXIT_FAILED,
+    EXIT_INTERRUPTED,
     JSON,
     SELECT,
+    WAIT,
     WAREHOUSE,
     check_record,
     emit_json,
@@ -38,12 +41,13 @@ from stacks_contract.cli_common import (
     set_verbosity,
     spinning,
     stack_argument,
+    survive_closed_pipes,
     tool_output,
 )
 from stacks_contract.console import render_summary
 from stacks_contract.models import RunRecord, RunRequest, RunStatus
 from stacks_contract.ports import Reporter, Stack
-from stacks_contract.warehouse import Warehouse
+from stacks_contract.warehouse import Warehouse, mask_secrets
 
 __all__ = ["main"]
 
@@ -52,9 +56,36 @@ __all__ = ["main"]
 STARTED = time.monotonic()
 
 
+class _Group(click.Group):
+    """click's group, with every error path of its own masked and interrupts made quiet.
+
+    click prints usage errors itself (``Got unexpected extra argument (postgresql://u:pw@...)``)
+    and turns Ctrl-C into ``Aborted!`` with exit 1; here both go through :func:`fail`'s masking,
+    and an interrupt is one line and exit 130."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        kwargs["standalone_mode"] = False
+        survive_closed_pipes()
+        try:
+            return super().main(*args, **kwargs)
+        except click.exceptions.Exit as exc:
+            raise SystemExit(exc.exit_code) from None
+        except click.ClickException as exc:
+            ctx = getattr(exc, "ctx", None)
+            usage = ctx.get_usage() + "\n" if ctx is not None and exc.exit_code == 2 else ""
+            hint = f"Try '{ctx.command_path} -h' for help.\n" if ctx is not None and usage else ""
+            sys.stderr.write(mask_secrets(usage + hint))
+            fail(exc.format_message(), exc.exit_code)
+        except (KeyboardInterrupt, click.exceptions.Abort):
+            err().print("\nInterrupted; the next run will converge.", highlight=False)
+            raise SystemExit(EXIT_INTERRUPTED) from None
+
+
 @click.group(
+    cls=_Group,
     context_settings={"help_option_names": ["-h", "--help"]},
-    epilog="Exit codes: 0 ok, 1 run failed or check found differences, 2 bad input/config. "
+    epilog="Exit codes: 0 ok, 1 run failed or check found differences, 2 bad input/config, "
+    "130 interrupted. "
     'Shell completion: eval "$(_STACKS_COMPLETE=bash_source stacks)" (zsh_source, fish_source).',
 )
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines, no tool output.")
@@ -71,6 +102,9 @@ def main(quiet: bool, verbose: bool) -> None:
     The warehouse defaults to a DuckDB file under ./.stacks/; pass --warehouse
     postgresql://user:password@host:port/database to use Postgres.
     """
+    # the command line is parsed: tools that record it (dbt's run_results.json, its log) see the
+    # warehouse URL with its password masked
+    sys.argv[:] = [mask_secrets(arg) for arg in sys.argv]
     if quiet and verbose:
         fail("-q and -v cannot be used together.", EXIT_CONFIG)
     set_verbosity(-1 if quiet else 1 if verbose else 0)
@@ -101,12 +135,13 @@ def _run_once(
     report: Reporter,
     *,
     in_session: bool,
+    wait: bool = False,
 ) -> RunRecord:
     if in_session:
-        # `check` keeps one session open across runs (one demo source, advancing nothing), so
-        # it calls the orchestrator directly instead of Stack.run, which opens its own session.
+        # `check` keeps one session (and the run lock) across runs (one demo source, advancing
+        # nothing), so it calls the orchestrator directly instead of Stack.run.
         return stack.orchestrator().run(stack.spec(warehouse), request, warehouse, report)
-    return stack.run(warehouse, request, report)
+    return stack.run(warehouse, request, report, wait=wait)
 
 
 def _parse_vars(text: str | None) -> dict[str, Any]:
@@ -131,6 +166,7 @@ def _parse_vars(text: str | None) -> dict[str, Any]:
 @SELECT
 @EXCLUDE
 @click.option("--full-refresh", is_flag=True, help="Rebuild every model from scratch.")
+@WAIT
 @click.option(
     "--vars",
     "vars_text",
@@ -144,6 +180,7 @@ def run_cmd(
     select: tuple[str, ...],
     exclude: tuple[str, ...],
     full_refresh: bool,
+    wait: bool,
     vars_text: str | None,
     as_json: bool,
 ) -> None:
@@ -162,7 +199,7 @@ def run_cmd(
                 resolve(stack.spec(warehouse), select, exclude)
     progress(f"Running {name} (run {request.run_id}) into {warehouse.redacted_url()}")
     with errors(warehouse), spinning(report, f"Running {name}"), tool_output():
-        record = _run_once(stack, warehouse, request, report, in_session=False)
+        record = _run_once(stack, warehouse, request, report, in_session=False, wait=wait)
     if as_json:
         emit_json(record.model_dump(mode="json"), warehouse)
     else:
@@ -183,8 +220,9 @@ def run_cmd(
     type=click.IntRange(min=2),
     help="How many times to run the stack.",
 )
+@WAIT
 @JSON
-def check_cmd(name: str, url: str | None, runs: int, as_json: bool) -> None:
+def check_cmd(name: str, url: str | None, runs: int, wait: bool, as_json: bool) -> None:
     """Run NAME several times; exit 1 if the warehouse then differs from after the first run.
 
     Compares order-independent content fingerprints of every table (load-metadata columns such as
@@ -192,11 +230,13 @@ def check_cmd(name: str, url: str | None, runs: int, as_json: bool) -> None:
     prints {"stack", "idempotent", "runs": [run records], "diff": [lines], "tables", "rows"}.
     """
     from stacks_contract.fingerprint import diff, fingerprint
+    from stacks_contract.runlock import run_lock
 
     stack, warehouse = prepare(name, url)
     report = reporter(err())
     records: list[RunRecord] = []
-    with errors(warehouse), tool_output(), stack.session(warehouse):
+    lock = run_lock(warehouse, name, RunRequest(stack=name), wait=wait)
+    with errors(warehouse), tool_output(), lock, stack.session(warehouse):
         metadata = stack.spec(warehouse).metadata_columns()
         for i in range(1, runs + 1):
             request = RunRequest(stack=name)

@@ -20,17 +20,19 @@ from click.shell_completion import CompletionItem
 from rich.console import Console
 from rich.text import Text
 
-from stacks_contract.errors import ConfigError, StacksError, WarehouseUnreachable
+from stacks_contract.errors import ConfigError, RunLocked, StacksError, WarehouseUnreachable
 from stacks_contract.models import RunRecord, RunStatus
 from stacks_contract.ports import Reporter, Stack, silent
-from stacks_contract.warehouse import Warehouse, parse_warehouse, redact
+from stacks_contract.warehouse import Warehouse, mask_secrets, parse_warehouse, redact
 
 __all__ = [
     "EXCLUDE",
     "EXIT_CONFIG",
     "EXIT_FAILED",
+    "EXIT_INTERRUPTED",
     "JSON",
     "SELECT",
+    "WAIT",
     "WAREHOUSE",
     "check_record",
     "complete_stack",
@@ -46,12 +48,14 @@ __all__ = [
     "set_verbosity",
     "spinning",
     "stack_argument",
+    "survive_closed_pipes",
     "tool_output",
     "verbosity",
 ]
 
 EXIT_FAILED = 1
 EXIT_CONFIG = 2
+EXIT_INTERRUPTED = 130
 
 # Tools read these at import time; set them before any stack is loaded.
 QUIET_ENV = {
@@ -81,8 +85,48 @@ def err() -> Console:
     return Console(file=sys.stderr, highlight=False)
 
 
+class _Unbreakable:
+    """A text stream whose reader may go away (``stacks run ... | head``): the first write to a
+    closed pipe points the file descriptor at /dev/null, and the run goes on."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return int(self._stream.write(text))
+        except BrokenPipeError:
+            self._divert()
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._divert()
+
+    def _divert(self) -> None:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, self._stream.fileno())
+        finally:
+            os.close(devnull)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def survive_closed_pipes() -> None:
+    """Keep running when stdout or stderr is a pipe whose reader has gone."""
+    if not isinstance(sys.stdout, _Unbreakable):
+        sys.stdout = _Unbreakable(sys.stdout)  # type: ignore[assignment]
+    if not isinstance(sys.stderr, _Unbreakable):
+        sys.stderr = _Unbreakable(sys.stderr)  # type: ignore[assignment]
+
+
 def fail(message: str, code: int) -> NoReturn:
-    err().print(Text.assemble(("Error: ", "bold red"), message), soft_wrap=True)
+    # masked again here: a message may echo what the user typed (a URL where a name was expected)
+    err().print(Text.assemble(("Error: ", "bold red"), mask_secrets(message)), soft_wrap=True)
     raise SystemExit(code)
 
 
@@ -91,7 +135,7 @@ def errors(warehouse: Warehouse | None = None) -> Iterator[None]:
     """Turn exceptions into one masked sentence and an exit code (-v: a traceback as well)."""
     try:
         yield
-    except (ConfigError, WarehouseUnreachable) as exc:
+    except (ConfigError, WarehouseUnreachable, RunLocked) as exc:
         fail(redact(str(exc), warehouse), EXIT_CONFIG)
     except StacksError as exc:
         fail(redact(str(exc), warehouse), EXIT_FAILED)
@@ -213,6 +257,12 @@ SELECT = click.option(
     multiple=True,
     help="Only what this selects (repeatable): an EL step, a table or a model; X+ adds "
     "what is downstream, +X what is upstream, tag:T every model tagged T.",
+)
+WAIT = click.option(
+    "--wait",
+    is_flag=True,
+    help="If the stack is already running into this warehouse, wait for that run to end "
+    "(default: exit 2 at once).",
 )
 EXCLUDE = click.option(
     "--exclude", "-x", multiple=True, help="Leave out what this selects (same grammar)."

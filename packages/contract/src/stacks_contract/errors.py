@@ -20,3 +20,7 @@ class StepFailed(StacksError):
         super().__init__(f"Step {step!r} failed: {message}")
         self.step = step
         self.detail = message
+
+
+class RunLocked(StacksError):
+    """Another run of the same stack into the same warehouse holds the run lock."""

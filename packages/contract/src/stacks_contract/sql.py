@@ -8,7 +8,13 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from stacks_contract.errors import ConfigError, WarehouseUnreachable
-from stacks_contract.warehouse import DuckDBWarehouse, PostgresWarehouse, Warehouse, redact
+from stacks_contract.warehouse import (
+    DEFAULT_DUCKDB_DIR,
+    DuckDBWarehouse,
+    PostgresWarehouse,
+    Warehouse,
+    redact,
+)
 
 # quoted literals/identifiers, '?' placeholders and '%' signs, in one left-to-right scan
 _TOKENS = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|\?|%")
@@ -33,6 +39,20 @@ def quote_ident(name: str) -> str:
 
 def qualified(schema: str, table: str) -> str:
     return f"{quote_ident(schema)}.{quote_ident(table)}"
+
+
+def duckdb_folder(warehouse: DuckDBWarehouse) -> None:
+    """The DuckDB file's folder must exist: only the default's own ``.stacks/`` is created (a
+    mistyped path must not silently create directories)."""
+    parent = warehouse.path.parent
+    if parent.is_dir():
+        return
+    if parent.name != DEFAULT_DUCKDB_DIR.name or not parent.parent.is_dir():
+        raise WarehouseUnreachable(
+            f"Cannot open the DuckDB warehouse {warehouse.path}: the directory {parent} "
+            "does not exist (create it first, or check the path)."
+        )
+    parent.mkdir(exist_ok=True)
 
 
 class Connection:
@@ -133,9 +153,9 @@ def connect(warehouse: Warehouse, *, read_only: bool = False) -> Connection:
     if isinstance(warehouse, DuckDBWarehouse):
         import duckdb
 
+        if not read_only:
+            duckdb_folder(warehouse)
         try:
-            if not read_only:
-                warehouse.path.parent.mkdir(parents=True, exist_ok=True)
             db = duckdb.connect(str(warehouse.path), read_only=read_only)
             db.execute("set TimeZone = 'UTC'")
         except (duckdb.Error, OSError) as exc:

@@ -11,6 +11,7 @@ Secrets are :class:`pydantic.SecretStr`: ``repr``, ``str`` and ``model_dump`` ne
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import SplitResult, parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
@@ -147,10 +148,24 @@ def _userinfo(url: str) -> tuple[str, str, str] | None:
 def _redact_url(url: str) -> str:
     split = _userinfo(url)
     if split is None:
-        return url
+        return _SECRET_KV.sub(r"\g<key>=***", url)
     scheme, userinfo, rest = split
     user, colon, _ = userinfo.partition(":")
+    rest = _SECRET_KV.sub(r"\g<key>=***", rest)
     return f"{scheme}{user}{':***' if colon else ''}@{rest}"
+
+
+#: ``scheme://user:password@`` anywhere in a text (up to the last '@' before a space)
+_URL_AUTH = re.compile(r"(?P<head>\b[A-Za-z][A-Za-z0-9+.-]*://[^\s:/@'\"]*):[^\s'\"]*@")
+#: ``password=...`` / ``sslpassword=...`` in a URL query or a libpq conninfo string
+_SECRET_KV = re.compile(r"(?i)\b(?P<key>" + "|".join(sorted(SECRET_PARAMS)) + r")=[^&\s'\"]*")
+
+
+def mask_secrets(text: str) -> str:
+    """``text`` with every URL password (``scheme://user:***@host``) and every ``password=``
+    value masked: for messages that may echo what a user typed (a URL given where a stack name
+    was expected, an argument click could not parse), where no warehouse object is at hand."""
+    return _SECRET_KV.sub(r"\g<key>=***", _URL_AUTH.sub(r"\g<head>:***@", text))
 
 
 def parse_warehouse(url: str | None, *, default_name: str = "warehouse") -> Warehouse:

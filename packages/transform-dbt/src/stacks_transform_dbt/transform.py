@@ -124,11 +124,30 @@ class DbtStepFailed(StepFailed):
         self.result = result
 
 
+#: dbt exceptions (by class name, subclasses included) that mean the project or profile is wrong
+_CONFIG_ERRORS = frozenset(
+    {
+        "DbtProjectError",
+        "DbtProfileError",
+        "ParsingError",
+        "CompilationError",
+        "DbtUsageException",
+        "DbtConfigError",
+        "DbtVersionError",
+    }
+)
+_VERB = {"parsed": "parse", "listed": "ls", "run": "run", "built": "build"}
+
+
 def _shared_state_root() -> Path:
+    """``$STACKS_DBT_STATE_DIR``, else ``$TMPDIR/stacks-dbt-<uid>``: private to the user (dbt
+    writes the profile's settings and its command line there), refused if another user owns it."""
+    from stacks_contract.state import private_dir
+
     env = os.environ.get("STACKS_DBT_STATE_DIR")
     if env:
-        return Path(env).expanduser().absolute()
-    return Path(tempfile.gettempdir()) / f"stacks-dbt-{os.getuid()}"
+        return private_dir(Path(env).expanduser().absolute())
+    return private_dir(Path(tempfile.gettempdir()) / f"stacks-dbt-{os.getuid()}")
 
 
 def _default_state_root(warehouse: Warehouse) -> Path:
@@ -365,25 +384,21 @@ class DbtTransform(Transform):
         if isinstance(exc, KeyboardInterrupt | SystemExit):
             # dbtRunner catches BaseException; an interrupt must still stop the caller
             raise exc
+        kinds = {cls.__name__ for cls in type(exc).__mro__}  # YamlLoadError is a ParsingError
+        if kinds & _CONFIG_ERRORS:
+            # dbt's own lines kept (a YAML error points at its file, line and column)
+            lines = [ln.rstrip() for ln in str(exc).strip().splitlines() if ln.strip()]
+            msg = "\n  ".join(ln for ln in lines if not ln.lower().lstrip().startswith("compiled"))
+            msg = redact(msg, warehouse) if warehouse is not None else msg
+            return ConfigError(f"The dbt project {self.project_dir} cannot be {what}: {msg}")
         msg = clean_message(str(exc)) or type(exc).__name__
         if warehouse is not None:
             msg = redact(msg, warehouse)
-        kind = type(exc).__name__
-        if kind == "FailedToConnectError" and warehouse is not None:
+        if "FailedToConnectError" in kinds and warehouse is not None:
             return WarehouseUnreachable(
                 f"dbt cannot connect to the warehouse {warehouse.redacted_url()}: {msg}"
             )
-        if kind in {
-            "DbtProjectError",
-            "DbtProfileError",
-            "ParsingError",
-            "CompilationError",
-            "DbtUsageException",
-            "DbtConfigError",
-            "DbtVersionError",
-        }:
-            return ConfigError(f"The dbt project {self.project_dir} cannot be {what}: {msg}")
-        return StepFailed(self.name, f"dbt {what.split()[0]} failed: {msg}")
+        return StepFailed(self.name, f"dbt {_VERB.get(what, what)} failed: {msg}")
 
     def _manifest(
         self, warehouse: Warehouse, inv: DbtInvocation, report: Reporter = silent
