@@ -7,7 +7,7 @@ the first row the source yields; ``el_process_fixed_split`` says where they go (
 
 * ``interpreter``: spawn + Python start-up (the floor any process pays);
 * ``imports``: ``stacks_contract`` + ``stacks_el_dlt`` imports (+ the script's);
-* ``step``: constructing the ``DltStep``;
+* ``step``: parsing the warehouse URL (the contract imports psycopg) and building the step;
 * ``preflight``: ``DltStep.run`` up to ``dlt_pipeline`` (Postgres preflight connection);
 * ``pipeline``: ``dlt_pipeline`` (``import dlt``, config resolution, ``dlt.pipeline()``);
 * ``sync``: dlt's ``sync_destination`` (state and schema restore from the warehouse);
