@@ -63,7 +63,7 @@ class _Group(click.Group):
     and turns Ctrl-C into ``Aborted!`` with exit 1; here both go through :func:`fail`'s masking,
     and an interrupt is one line and exit 130."""
 
-    def main(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+    def main(self, *args: Any, **kwargs: Any) -> Any:
         kwargs["standalone_mode"] = False
         survive_closed_pipes()
         try:

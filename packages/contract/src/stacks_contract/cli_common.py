@@ -119,9 +119,9 @@ class _Unbreakable:
 def survive_closed_pipes() -> None:
     """Keep running when stdout or stderr is a pipe whose reader has gone."""
     if not isinstance(sys.stdout, _Unbreakable):
-        sys.stdout = _Unbreakable(sys.stdout)  # type: ignore[assignment]
+        sys.stdout = _Unbreakable(sys.stdout)
     if not isinstance(sys.stderr, _Unbreakable):
-        sys.stderr = _Unbreakable(sys.stderr)  # type: ignore[assignment]
+        sys.stderr = _Unbreakable(sys.stderr)
 
 
 def fail(message: str, code: int) -> NoReturn:

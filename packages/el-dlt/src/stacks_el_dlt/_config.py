@@ -27,5 +27,9 @@ DLT_DEFAULTS: dict[str, str] = {
 
 
 def apply_dlt_defaults() -> None:
+    from stacks_el_dlt.logs import route_dlt_logs
+
     for key, value in DLT_DEFAULTS.items():
         os.environ.setdefault(key, value)
+    # dlt's WARNINGs and job tracebacks go to a log file, not to the user's terminal
+    route_dlt_logs()

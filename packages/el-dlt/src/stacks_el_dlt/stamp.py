@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from dlt.extract.items_transform import ItemTransform
 
 from stacks_el_dlt.names import LOADED_AT, QUARANTINE_TABLE, ROW_HASH, RUN_ID
+from stacks_el_dlt.quarantine import Rejected, split_arrow, string_violation
 
 if TYPE_CHECKING:
     from dlt.common.schema.typing import TColumnSchema
@@ -47,6 +48,7 @@ QUARANTINE_COLUMNS: dict[str, dict[str, Any]] = {
     "quarantine_id": {"data_type": "text", "nullable": False, "primary_key": True},
     "step": {"data_type": "text", "nullable": False},
     "table_name": {"data_type": "text", "nullable": False},
+    "column_name": {"data_type": "text", "nullable": True},
     "reason": {"data_type": "text", "nullable": False},
     "payload": {"data_type": "text", "nullable": False},
     RUN_ID: {"data_type": "text", "nullable": False},
@@ -111,6 +113,7 @@ class StampAndQuarantine(ItemTransform[Any, dict[str, Any]]):
         row_hash: bool = False,
         arrow_batches: bool = False,
         known_types: Mapping[str, str] | None = None,
+        quarantine: bool = True,
     ) -> None:
         super().__init__(lambda item: item)
         self.step = step
@@ -127,15 +130,35 @@ class StampAndQuarantine(ItemTransform[Any, dict[str, Any]]):
         self._hinted = False
         #: normalized column -> dlt type already stored or declared (what the dict path would use)
         self.known_types = dict(known_types or {})
+        #: whether unloadable values are set aside (see :mod:`stacks_el_dlt.quarantine`)
+        self.quarantine = quarantine
 
     def __call__(self, item: Any, meta: Any = None) -> Any:
+        if isinstance(item, Rejected):
+            return self._set_aside([(item.payload, item.column, item.reason)])
         if isinstance(item, list):
             if not item or not isinstance(item[0], dict):
                 return item
             return self._rows(item)
         if isinstance(item, dict):
             return self._rows([item])
-        return self._stamp_table(item)
+        if not self.quarantine:
+            return self._stamp_table(item)
+        required = {n for n, r in self.rules.items() if not r.nullable}
+        good, bad = split_arrow(item, self.known_types, required, self._normalize)
+        if not bad:
+            return self._stamp_table(good)
+        marked = self._set_aside([(row, column, reason) for row, column, reason in bad])
+        return iter([self._stamp_table(good), marked]) if good.num_rows else marked
+
+    def _set_aside(self, bad: list[tuple[Any, str | None, str]]) -> Any:
+        """``(row or raw text, column, reason)`` as quarantine rows, counted for this table."""
+        import dlt
+
+        self.counter[self.table] += len(bad)
+        quarantined = [self._quarantine_row(row, reason, column) for row, column, reason in bad]
+        # the table variant's hints were registered by declare_quarantine()
+        return dlt.mark.with_table_name(quarantined, QUARANTINE_TABLE)
 
     def _rows(self, rows: list[dict[str, Any]]) -> Any:
         if not self._aliased and rules_present(self.rules) and isinstance(rows[0], dict):
@@ -145,18 +168,18 @@ class StampAndQuarantine(ItemTransform[Any, dict[str, Any]]):
             # the page as one Arrow table, checked column by column (null counts, types): the
             # per-row checks below cost more than the conversion itself (1.2 s of a 1M-row load)
             table = self._to_arrow(rows)
-            if table is not None and self._arrow_passes(table):
+            if table is not None and self._arrow_passes(table) and not _has_nul(table):
                 return self._arrow_out(table)
-        bad: list[tuple[dict[str, Any], str]] = []
+        bad: list[tuple[dict[str, Any], str | None, str]] = []
         good = rows
-        if rules:
+        if rules or self.quarantine:
             good = []
             for row in rows:
-                reason = _check(row, rules) if isinstance(row, dict) else None
-                if reason is None:
+                found = _check(row, rules, self.quarantine) if isinstance(row, dict) else None
+                if found is None:
                     good.append(row)
                 else:
-                    bad.append((row, reason))
+                    bad.append((row, *found))
         if self.row_hash:
             from dlt.common.normalizers.json.helpers import get_row_hash
 
@@ -172,12 +195,7 @@ class StampAndQuarantine(ItemTransform[Any, dict[str, Any]]):
                 row[LOADED_AT] = loaded_at
         if not bad:
             return out
-        self.counter[self.table] += len(bad)
-        import dlt
-
-        quarantined = [self._quarantine_row(row, reason) for row, reason in bad]
-        # the table variant's hints were registered by declare_quarantine()
-        marked = dlt.mark.with_table_name(quarantined, QUARANTINE_TABLE)
+        marked = self._set_aside(bad)
         return iter([out, marked]) if good else marked
 
     def _arrow_out(self, table: Any) -> Any:
@@ -214,8 +232,12 @@ class StampAndQuarantine(ItemTransform[Any, dict[str, Any]]):
         raw_for = {self._normalize(k): k for k in first}
         self.rules = {raw_for.get(name, name): rule for name, rule in self.rules.items()}
 
-    def _quarantine_row(self, row: dict[str, Any], reason: str) -> dict[str, Any]:
-        payload = json.dumps(row, sort_keys=True, default=str)
+    def _quarantine_row(self, row: Any, reason: str, column: str | None) -> dict[str, Any]:
+        # ASCII JSON: a NUL byte or a lone surrogate becomes a \u escape any warehouse stores
+        payload = (
+            _storable(row) if isinstance(row, str) else json.dumps(row, sort_keys=True, default=str)
+        )
+        reason = _storable(reason)
         digest = hashlib.sha256(
             "\x1f".join((self.step, self.table, reason, payload)).encode()
         ).hexdigest()
@@ -223,6 +245,7 @@ class StampAndQuarantine(ItemTransform[Any, dict[str, Any]]):
             "quarantine_id": digest[:32],
             "step": self.step,
             "table_name": self.table,
+            "column_name": self._normalize(column) if column and self._normalize else column,
             "reason": reason,
             "payload": payload,
             RUN_ID: self.run_id,
@@ -241,6 +264,8 @@ class StampAndQuarantine(ItemTransform[Any, dict[str, Any]]):
             if isinstance(value, dict | list | tuple | set | Decimal | bytes):
                 return None
         width = len(keys)
+        if self._normalize and len({self._normalize(k) for k in keys}) != width:
+            return None  # two keys name one column ("updatedAt", "updated_at"): dlt merges them
         for row in rows:
             if not isinstance(row, dict) or len(row) != width:  # a key more or less than the first
                 return None
@@ -367,12 +392,33 @@ def rules_present(rules: Mapping[str, ColumnRule]) -> bool:
     return bool(rules)
 
 
-def _check(row: dict[str, Any], rules: Mapping[str, ColumnRule]) -> str | None:
+def _check(
+    row: dict[str, Any], rules: Mapping[str, ColumnRule], strings: bool
+) -> tuple[str, str] | None:
+    """(column, reason) for the first rule ``row`` breaks, or the first string no warehouse
+    stores (``strings``)."""
     for column, rule in rules.items():
         reason = rule.violation(column, row.get(column))
         if reason is not None:
-            return reason
+            return column, reason
+    if strings and (found := string_violation(row)) is not None:
+        return found[0], f"column {found[0]!r}: {found[1]}"
     return None
+
+
+def _storable(text: str) -> str:
+    """``text`` with what no warehouse stores (NUL, lone surrogates) as backslash escapes."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
+
+
+def _has_nul(table: Any) -> bool:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    for column in table.columns:
+        if pa.types.is_string(column.type) and pc.any(pc.match_substring(column, "\x00")).as_py():
+            return True
+    return False
 
 
 def rules_from_columns(columns: Mapping[str, Mapping[str, Any]]) -> dict[str, ColumnRule]:

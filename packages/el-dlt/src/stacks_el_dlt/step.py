@@ -20,21 +20,15 @@ from stacks_contract.warehouse import DEFAULT_SCHEMA, PostgresWarehouse, Warehou
 from stacks_el_dlt._config import apply_dlt_defaults
 from stacks_el_dlt.counting import rows_from_load_infos
 from stacks_el_dlt.destination import default_file_format, dlt_destination, pipelines_dir
+from stacks_el_dlt.errors import failed_table as _failed_table
+from stacks_el_dlt.errors import looks_like_connection as _looks_like_connection
+from stacks_el_dlt.errors import one_line as _one_line
+from stacks_el_dlt.errors import resource_name as _resource_name
+from stacks_el_dlt.errors import root_message as _root_message
 from stacks_el_dlt.names import QUARANTINE_TABLE
 
 #: a dlt source, a resource, or several resources
 SourceFactory = Callable[[], Any]
-
-_CONNECTION_WORDS = (
-    "connection refused",
-    "could not connect",
-    "connection to server",
-    "could not translate host name",
-    "timeout expired",
-    "password authentication failed",
-    "no such host",
-    "name or service not known",
-)
 
 
 class DltStep(ELStep):
@@ -205,9 +199,12 @@ class DltStep(ELStep):
             columns: dict[str, Any] = {}
             if stored is not None and table in stored.tables:
                 columns.update(stored.tables[table].get("columns", {}))
-            columns.update(_declared_columns(resource, naming))
+            for key, hint in _declared_columns(resource, naming).items():
+                # a hint without a type (primary_key=) keeps the type stored by earlier loads
+                typed = {k: v for k, v in hint.items() if v is not None}
+                columns[key] = {**columns.get(key, {}), **typed}
             rules = rules_from_columns(columns) if self.quarantine_rows else {}
-            if rules:
+            if self.quarantine_rows:
                 declare_quarantine(resource)
             known_types = {
                 k: c["data_type"]
@@ -226,6 +223,7 @@ class DltStep(ELStep):
                     row_hash=version_scd2_rows(resource),
                     arrow_batches=self.arrow_batches,
                     known_types=known_types,
+                    quarantine=self.quarantine_rows,
                 )
             )
         return source
@@ -348,7 +346,11 @@ class DltStep(ELStep):
             where += f", source {self.source_hint})" if self.source_hint else ")"
         elif self.source_hint:
             where += f" (source {self.source_hint})"
-        return StepFailed(self.name, f"{where} failed: {message}")
+        if table := _failed_table(exc):
+            where += f" on table {self.dataset}.{table}"
+        from stacks_el_dlt.logs import dlt_log_path
+
+        return StepFailed(self.name, f"{where} failed: {message} (dlt's log: {dlt_log_path()})")
 
     def _mask(self, text: str) -> str:
         for secret in self.secrets:
@@ -489,44 +491,3 @@ def _preflight(warehouse: Warehouse) -> None:
         from stacks_contract.sql import connect
 
         connect(warehouse).close()
-
-
-def _root_message(exc: BaseException) -> str:
-    seen: set[int] = set()
-    chain: list[BaseException] = []
-    cur: BaseException | None = exc
-    while cur is not None and id(cur) not in seen:
-        seen.add(id(cur))
-        chain.append(cur)
-        inner = getattr(cur, "exception", None)
-        cur = inner if isinstance(inner, BaseException) else (cur.__cause__ or cur.__context__)
-    # the deepest exception with a message says what actually went wrong
-    for e in reversed(chain):
-        msg = _one_line(e)
-        if msg:
-            return msg
-    return type(exc).__name__
-
-
-def _resource_name(exc: BaseException) -> str | None:
-    cur: BaseException | None = exc
-    seen: set[int] = set()
-    while cur is not None and id(cur) not in seen:
-        seen.add(id(cur))
-        name = getattr(cur, "resource_name", None) or getattr(cur, "pipe_name", None)
-        if isinstance(name, str) and name:
-            return name
-        inner = getattr(cur, "exception", None)
-        cur = inner if isinstance(inner, BaseException) else (cur.__cause__ or cur.__context__)
-    return None
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    line = text.splitlines()[0].strip() if text else ""
-    return line if len(line) <= 300 else line[:297] + "..."
-
-
-def _looks_like_connection(message: str) -> bool:
-    low = message.lower()
-    return any(w in low for w in _CONNECTION_WORDS)

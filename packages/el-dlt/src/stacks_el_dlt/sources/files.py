@@ -17,6 +17,7 @@ from typing import Any
 from stacks_contract.errors import ConfigError
 from stacks_contract.warehouse import DEFAULT_SCHEMA
 
+from stacks_el_dlt.quarantine import Rejected
 from stacks_el_dlt.step import DltStep
 
 _FORMATS = ("csv", "jsonl", "parquet")
@@ -38,10 +39,53 @@ def _read_csv_arrow(items: Any) -> Any:
     import pyarrow.csv as pacsv
 
     for file_obj in items:
+        rejected: list[Rejected] = []
+
+        def invalid_row(
+            row: Any, name: str = file_obj["relative_path"], rejected: list[Rejected] = rejected
+        ) -> str:
+            # a row with too many or too few fields: quarantined, the rest of the file loads
+            # (pyarrow knows the line number only when it reads on one thread)
+            where = f"file {name}" + (f" line {row.number}" if row.number else "")
+            reason = f"{where}: CSV row has {row.actual_columns} fields, expected "
+            rejected.append(Rejected(f"{reason}{row.expected_columns}", row.text))
+            return "skip"
+
         with file_obj.open() as fh:
-            table = pacsv.read_csv(fh)
+            options = pacsv.ParseOptions(invalid_row_handler=invalid_row)
+            table = pacsv.read_csv(fh, parse_options=options)
         if table.num_rows:
             yield table
+        yield from rejected
+
+
+def _read_jsonl(items: Any, chunksize: int = 1000) -> Any:
+    """JSON lines as pages of dicts; a line that is not a JSON object (truncated, invalid) is
+    quarantined with the file and line number, and the file's other lines load."""
+    from dlt.common import json
+
+    for file_obj in items:
+        name = file_obj["relative_path"]
+        page: list[dict[str, Any]] = []
+        with file_obj.open(mode="rt", encoding="utf-8", errors="surrogateescape") as fh:
+            for number, line in enumerate(fh, start=1):
+                text = line.rstrip("\r\n")
+                if not text.strip():
+                    continue
+                try:
+                    row = json.loads(text)
+                    problem = None if isinstance(row, dict) else "not a JSON object"
+                except ValueError as exc:
+                    problem = str(exc)
+                if problem is not None:
+                    yield Rejected(f"file {name} line {number}: {problem}", text)
+                    continue
+                page.append(row)
+                if len(page) >= chunksize:
+                    yield page
+                    page = []
+        if page:
+            yield page
 
 
 def files_source(
@@ -54,7 +98,7 @@ def files_source(
 ) -> Any:
     """A fresh dlt resource reading ``pattern`` files under ``folder`` into ``table``."""
     import dlt
-    from dlt.sources.filesystem import filesystem, read_jsonl, read_parquet
+    from dlt.sources.filesystem import filesystem, read_parquet
 
     fmt = _format_for(pattern, file_format)
     path = Path(folder).expanduser().absolute()
@@ -63,6 +107,7 @@ def files_source(
     files = filesystem(bucket_url=path.as_uri(), file_glob=pattern)
     files.apply_hints(incremental=dlt.sources.incremental("modification_date"))
     read_csv = dlt.transformer(name="read_csv")(_read_csv_arrow)
+    read_jsonl = dlt.transformer(name="read_jsonl")(_read_jsonl)
     readers: dict[str, Any] = {"csv": read_csv, "jsonl": read_jsonl, "parquet": read_parquet}
     reader = readers[fmt]
     resource = (files | reader()).with_name(table)

@@ -1,0 +1,177 @@
+"""Values no warehouse can load, found before dlt writes them: set aside, not failing the step.
+
+Three kinds of item reach :class:`~stacks_el_dlt.stamp.StampAndQuarantine`:
+
+* :class:`Rejected`: a source's own "this could not be parsed" (a truncated JSONL line, a CSV
+  row with the wrong number of fields), with the file and line in the reason;
+* dict rows: a string holding a NUL byte (Postgres ``text`` cannot store it) or a lone surrogate
+  (not UTF-8: Arrow, Parquet and both warehouses refuse it), anywhere in the row;
+* Arrow tables: a column whose type differs from the type stored for it (a source column that
+  changed type between runs: Postgres' binary COPY then fails with ``insufficient data left in
+  message``), cast with ``safe=True`` (``"7"`` loads as 7); the values that do not cast, nulls
+  in required columns and NUL bytes are split out row by row.
+
+The same rules on every warehouse, so a source loads the same rows into Postgres and DuckDB.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["Rejected", "split_arrow", "string_violation"]
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """An item a source could not turn into a row: goes to the quarantine table as it is.
+
+    ``payload`` is the raw text (e.g. the JSONL line); ``reason`` says where it came from (file
+    and line) and what was wrong, in the parser's own words."""
+
+    reason: str
+    payload: str
+    column: str | None = None
+
+
+def string_violation(row: Mapping[str, Any]) -> tuple[str, str] | None:
+    """(column, reason) for the first string in ``row`` (nested values included) that no
+    warehouse can store, else ``None``."""
+    for key, value in row.items():
+        reason = _bad_value(value)
+        if reason is not None:
+            return str(key), reason
+    return None
+
+
+def _bad_value(value: Any) -> str | None:
+    if isinstance(value, str):
+        if "\x00" in value:
+            return "string holds a NUL byte (\\x00), which Postgres text cannot store"
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            return f"string is not valid UTF-8: {exc.reason} at position {exc.start}"
+        return None
+    if isinstance(value, dict):
+        for inner in value.values():
+            if (reason := _bad_value(inner)) is not None:
+                return reason
+    elif isinstance(value, list | tuple):
+        for inner in value:
+            if (reason := _bad_value(inner)) is not None:
+                return reason
+    return None
+
+
+def _target_type(data_type: str) -> Any:
+    import pyarrow as pa
+
+    return {
+        "bigint": pa.int64(),
+        "double": pa.float64(),
+        "bool": pa.bool_(),
+        "text": pa.string(),
+        "date": pa.date32(),
+        "timestamp": pa.timestamp("us", tz="UTC"),
+        "decimal": pa.decimal128(38, 9),
+    }.get(data_type)
+
+
+def split_arrow(
+    table: Any,
+    known_types: Mapping[str, str],
+    required: set[str],
+    normalize: Callable[[str], str] | None,
+) -> tuple[Any, list[tuple[dict[str, Any], str, str]]]:
+    """``table`` with mismatched columns cast to their stored types, minus the rows that
+    cannot load; those come back as ``(row, column, reason)``."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    from dlt.common.libs.pyarrow import get_column_type_from_py_arrow
+
+    if not isinstance(table, pa.Table | pa.RecordBatch) or not table.num_rows:
+        return table, []
+    n = table.num_rows
+    reasons: dict[int, tuple[str, str]] = {}
+    casts: dict[int, Any] = {}
+    for i, field in enumerate(table.schema):
+        name = normalize(field.name) if normalize else field.name
+        column = table.column(i)
+        if name in required and column.null_count:
+            for pos in _positions(column.is_null()):
+                reasons.setdefault(pos, (name, f"column {name!r} is null but required"))
+        if pa.types.is_string(field.type) or pa.types.is_large_string(field.type):
+            has_nul = pc.fill_null(pc.match_substring(column, "\x00"), False)
+            for pos in _positions(has_nul):
+                reasons.setdefault(pos, (name, f"column {name!r}: {_bad_value(chr(0))}"))
+        known = known_types.get(name)
+        target = _target_type(known) if known else None
+        if target is None:
+            continue
+        try:
+            current = get_column_type_from_py_arrow(field.type).get("data_type")
+        except Exception:
+            current = None
+        if current == known:
+            continue
+        for pos in _uncastable(column, target):
+            value = column[pos].as_py()
+            shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+            reasons.setdefault(
+                pos, (name, f"column {name!r}: {field.type} value {shown} is not {known}")
+            )
+        casts[i] = target
+    if not reasons and not casts:
+        return table, []
+    if isinstance(table, pa.RecordBatch):
+        table = pa.Table.from_batches([table])
+    bad = sorted(reasons)
+    rejected = [
+        (row, *reasons[pos]) for pos, row in zip(bad, table.take(bad).to_pylist(), strict=True)
+    ]
+    if bad:
+        keep = pc.invert(pc.is_in(pa.array(range(n)), value_set=pa.array(bad)))
+        table = table.filter(keep)
+    for i, target in casts.items():
+        table = table.set_column(i, table.field(i).name, pc.cast(table.column(i), target))
+    return table, rejected
+
+
+def _positions(mask: Any) -> Iterator[int]:
+    import pyarrow.compute as pc
+
+    yield from pc.indices_nonzero(mask).to_pylist()
+
+
+def _uncastable(column: Any, target: Any) -> list[int]:
+    """Positions in ``column`` whose non-null value does not cast to ``target`` (safe cast)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    try:
+        pc.cast(column, target, safe=True)
+        return []
+    except (pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        return list(_positions(column.is_valid()))  # no cast between the types at all
+    except pa.ArrowInvalid:
+        return _halving(column, target, 0)
+
+
+def _halving(column: Any, target: Any, offset: int) -> list[int]:
+    # O(bad x log n) casts instead of one per value
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    try:
+        pc.cast(column, target, safe=True)
+        return []
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        pass
+    if len(column) == 1:
+        return [offset]
+    mid = len(column) // 2
+    return _halving(column.slice(0, mid), target, offset) + _halving(
+        column.slice(mid), target, offset + mid
+    )
