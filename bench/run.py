@@ -93,6 +93,12 @@ GOALS: dict[str, tuple[str, float, str]] = {
         1.5,
         "the shop stack under Airflow (dag.test, dbt through Cosmos) / same steps called directly",
     ),
+    "el_process_fixed_vs_uncompiled": (
+        "<=",
+        0.5,
+        "a new process's seconds to an el-dlt step's first row, installed with bytecode (the "
+        "workspace's uv compile-bytecode) / the same without any .pyc (issue 15: halved)",
+    ),
 }
 
 
@@ -116,6 +122,9 @@ EXTRA_RATIOS: dict[str, str] = {
     "dagster_1m_vs_direct": "bench spec (1M rows + 3 models) under Dagster / called directly",
     "temporal_stack_steady_vs_direct": "the stack again on the same warehouse (no new rows), "
     "under Temporal / called directly",
+    "el_process_fixed_s": "seconds a new process spends before an el-dlt step's first row "
+    "(Postgres, a step that ran before; split in el_process_fixed_split)",
+    "el_process_fixed_cpu_s": "CPU seconds of that process at the first row",
     "airflow_dag_parse_s": "seconds Airflow's DagBag takes to parse the shop stack's DAG file "
     "(manifest.json already there: no dbt)",
 }
@@ -904,6 +913,16 @@ def case_dagster_1m(b: Bench) -> None:
     b.ratio("dagster_1m_vs_direct", ds, xs)
 
 
+def case_el_process_fixed(b: Bench) -> None:
+    """A new process's fixed cost before an el-dlt step's first row (bench/fixed_cost.py)."""
+    import fixed_cost
+
+    wh = b.pg("fixed")
+    for key, value in fixed_cost.measure(wh.url(), b.workdir(), max(b.repeat, 5)).items():
+        b.record(key, value)
+    b.srv.drop_database(wh.database)
+
+
 def case_memory(b: Bench) -> None:
     """Peak RSS of an el-dlt load (Arrow, streamed, merge + cursor) in its own process."""
     try:
@@ -1065,6 +1084,7 @@ CASES: dict[str, Callable[[Bench], None]] = {
     "dagster_1m": case_dagster_1m,
     "temporal": case_temporal,
     "memory": case_memory,
+    "el_process_fixed": case_el_process_fixed,
     "profile": case_profile,
 }
 # the keys each case fills (for "unavailable" reporting)
@@ -1084,6 +1104,11 @@ CASE_KEYS = {
     "temporal": ["temporal_stack_vs_direct"],
     "airflow": ["airflow_stack_vs_direct"],
     "memory": ["peak_rss_mb_1m", "peak_rss_growth_1m_to_5m"],
+    "el_process_fixed": [
+        "el_process_fixed_vs_uncompiled",
+        "el_process_fixed_s",
+        "el_process_fixed_cpu_s",
+    ],
 }
 
 

@@ -168,3 +168,21 @@ def test_files_load_only_new_files(fmt: str, warehouse: Warehouse, tmp_path: Pat
             (3, 30),
             (4, 4),
         ]
+
+
+def test_sql_database_applies_hard_deletes_only_when_asked(app_db, warehouse: Warehouse) -> None:
+    default = SqlDatabaseStep(app_db, ["accounts"], name="app_default", dataset="kept")
+    deleting = SqlDatabaseStep(app_db, ["accounts"], delete_missing=True)
+    run(default, warehouse)
+    run(deleting, warehouse)
+    with connect(app_db) as conn:
+        conn.execute("delete from accounts where id in (3, 4, 250)")
+    said: list[str] = []
+    assert run(default, warehouse).total_rows == 0
+    result = deleting.run(RunRequest(stack="t"), warehouse, lambda s, m: said.append(m))
+    assert result.total_rows == 0
+    assert "deleted 3 rows from raw.accounts whose key is gone from the source" in said
+    with connect(warehouse) as conn:
+        assert conn.count("raw", "accounts") == 497
+        assert conn.execute("select count(*) from raw.accounts where id in (3, 4, 250)") == [(0,)]
+        assert conn.count("kept", "accounts") == 500  # by default deletes are not propagated

@@ -269,15 +269,26 @@ class DltStep(ELStep):
         _preflight(warehouse)
         report(self.name, f"loading into {warehouse.redacted_url()}")
         pipeline = self.dlt_pipeline(warehouse)
-        source = self.dlt_source(request, pipeline)
         try:
-            self.last_traces = _extract_then_load(pipeline, source)
+            refresh = self.refresh_mode(pipeline, request, warehouse, report)
+            source = self.dlt_source(request, pipeline)
+            self.last_traces = _extract_then_load(pipeline, source, refresh)
         except Exception as exc:
             raise self.translate_error(exc, warehouse) from None
         result = self.load_result(pipeline, request, started)
         self.finalize(pipeline, request)
         report(self.name, f"{result.total_rows} rows into {len(result.rows)} tables")
         return result
+
+    def refresh_mode(
+        self, pipeline: Any, request: RunRequest, warehouse: Warehouse, report: Reporter = silent
+    ) -> str | None:
+        """Sync ``pipeline`` with the warehouse; the dlt ``refresh=`` mode of this run: a full
+        refresh, or raw tables dropped since the last run (see :mod:`stacks_el_dlt.refresh`).
+        Orchestrators running dlt themselves pass it to ``pipeline.run(..., refresh=...)``."""
+        from stacks_el_dlt.refresh import prepare_run
+
+        return prepare_run(self.name, pipeline, request, warehouse, self.dataset, report)
 
     def file_format_for(self, warehouse: Warehouse) -> str:
         """The loader file format :meth:`run` uses (the pipeline's destination prefers it)."""
@@ -355,7 +366,7 @@ class DltStep(ELStep):
         return f"{type(self).__name__}(name={self.name!r}, dataset={self.dataset!r})"
 
 
-def _extract_then_load(pipeline: Any, source: Any) -> tuple[Any, ...]:
+def _extract_then_load(pipeline: Any, source: Any, refresh: str | None = None) -> tuple[Any, ...]:
     """``pipeline.run(source)``, minus normalize and load when the extract wrote nothing.
 
     A run with no new data (an incremental cursor pushed down to the source) would otherwise
@@ -365,15 +376,15 @@ def _extract_then_load(pipeline: Any, source: Any) -> tuple[Any, ...]:
     package (one trace with normalize + load, which :meth:`DltStep.load_result` counts).
     Returns dlt's traces of the run: the extract's, then (unless skipped) normalize + load's.
     """
-    if pipeline.config.restore_from_destination:
+    if pipeline.config.restore_from_destination and not pipeline._state_restored:
         pipeline.sync_destination()
         # dlt's own "synced in this process" flag, which run() sets after its sync: run() below
         # must not sync again. Before a table's first load the dataset does not exist yet, and
         # a second sync would wipe the state (and the package) the extract just wrote.
         pipeline._state_restored = True
-    pipeline.extract(source)
+    pipeline.extract(source, refresh=refresh)  # type: ignore[arg-type]
     extracted = pipeline.last_trace
-    if _nothing_to_load(pipeline):
+    if not refresh and _nothing_to_load(pipeline):
         # the package holds no rows, no state change and no table to drop or truncate: discard
         # it (dlt restores the local state to where the package started, i.e. unchanged)
         pipeline.abort_packages()
@@ -392,6 +403,10 @@ def _nothing_to_load(pipeline: Any) -> bool:
 
 
 def _is_dlt_object(obj: Any) -> bool:
+    import sys
+
+    if "dlt.extract" not in sys.modules:
+        return False  # no dlt object exists before dlt is imported: building a step stays cheap
     try:
         from dlt.extract import DltResource, DltSource
     except ImportError:  # pragma: no cover

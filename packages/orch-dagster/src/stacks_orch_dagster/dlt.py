@@ -102,12 +102,15 @@ def dlt_step_assets(
         try:
             pipeline = step.dlt_pipeline(warehouse)
             state.report(step.name, "loading with dlt (dagster-dlt)")
+            # a full refresh, or raw tables dropped since the last run: dlt's refresh= mode
+            refresh = step.refresh_mode(pipeline, request, warehouse, state.report)
             events = list(
                 DagsterDltResource().run(
                     context=context,
                     dlt_source=step.dlt_source(request, pipeline=pipeline),
                     dlt_pipeline=pipeline,
                     dagster_dlt_translator=translator,
+                    **({"refresh": refresh} if refresh else {}),
                 )
             )
             result = step.load_result(pipeline, request, started)

@@ -249,7 +249,9 @@ class ReferenceELStep(ELStep, ChangeProbe):
         rows = self.read_source()
         try:
             with connect(warehouse) as conn, _transaction(conn):
-                written, cursor = self._load(conn, rows, request.run_id, started)
+                written, cursor = self._load(
+                    conn, rows, request.run_id, started, full_refresh=request.full_refresh
+                )
         except StacksError:
             raise
         except Exception as exc:
@@ -268,9 +270,16 @@ class ReferenceELStep(ELStep, ChangeProbe):
     # -- the load, inside one transaction --
 
     def _load(
-        self, conn: Connection, rows: list[dict[str, Any]], run_id: str, loaded_at: datetime
+        self,
+        conn: Connection,
+        rows: list[dict[str, Any]],
+        run_id: str,
+        loaded_at: datetime,
+        *,
+        full_refresh: bool = False,
     ) -> tuple[int, Any]:
-        last = self._read_cursor(conn) if self.incremental else None
+        # a full refresh ignores the cursor and replaces the table's rows with the source's
+        last = self._read_cursor(conn) if self.incremental and not full_refresh else None
         if last is not None:
             rows = [r for r in rows if r[self.cursor] > last]
         # one row per key: the latest by cursor (stable sort keeps file order among equals)
@@ -279,6 +288,8 @@ class ReferenceELStep(ELStep, ChangeProbe):
             latest[tuple(r[k] for k in self.primary_key)] = r
         batch = list(latest.values())
         self._ensure_table(conn, batch)
+        if full_refresh:
+            conn.execute(f"delete from {qualified(self.table.schema_name, self.table.name)}")
         if batch:
             self._write(conn, batch, run_id, loaded_at)
         new_cursor = max([r[self.cursor] for r in batch], default=last)

@@ -155,8 +155,14 @@ class SqlDatabaseStep(DltStep):
         table_options: Mapping[str, Mapping[str, Any]] | None = None,
         exclude: Iterable[str] = (),
         backend: str = "pyarrow",
+        delete_missing: bool = False,
         **kwargs: Any,
     ) -> None:
+        #: apply the source's hard deletes after each load (key comparison, see sql_deletes.py)
+        self.delete_missing = delete_missing
+        self._source_url, self._source_schema = _url(database), schema
+        #: rows deleted by the last run because their key is gone from the source
+        self.last_deleted: dict[str, int] = {}
         if tables is not None and not tables:
             raise ConfigError("A SQL database step needs at least one table name (or none).")
         self.database = database
@@ -258,12 +264,21 @@ class SqlDatabaseStep(DltStep):
                     resources.get(table, {}).pop("incremental", None)
         return source
 
+    def finalize(self, pipeline: Any, request: RunRequest) -> None:
+        self.last_deleted = {}
+        if self.delete_missing:
+            from stacks_el_dlt.sources.sql_deletes import delete_missing_rows
+
+            self.last_deleted = delete_missing_rows(pipeline, self._source_url, self._source_schema)
+
     def run(
         self, request: RunRequest, warehouse: Warehouse, report: Reporter = silent
     ) -> LoadResult:
         result = super().run(request, warehouse, report)
         for line in self.plan_lines():
             report(self.name, line)
+        for table, n in self.last_deleted.items():
+            report(self.name, f"deleted {n} rows from {table} whose key is gone from the source")
         return result
 
     def plan_lines(self) -> list[str]:

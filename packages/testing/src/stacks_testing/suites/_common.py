@@ -49,6 +49,14 @@ def counts(warehouse: Warehouse, tables: Iterable[TableRef]) -> dict[str, int]:
         return {t.key: conn.count(t.schema_name, t.name) for t in tables}
 
 
+def duplicate_rows(warehouse: Warehouse, tables: Iterable[TableRef]) -> None:
+    """Insert a copy of every row of ``tables`` (a warehouse drifted away from its source)."""
+    with connect(warehouse) as conn:
+        for t in tables:
+            src = qualified(t.schema_name, t.name)
+            conn.execute(f"insert into {src} select * from {src}")
+
+
 def run_id_problems(
     warehouse: Warehouse, tables: Iterable[TableRef], expected: str | None
 ) -> list[str]:

@@ -41,9 +41,15 @@ class BaseELSuite:
     # -- helpers --
 
     @staticmethod
-    def run_once(harness: ELHarness, warehouse: Warehouse, run_id: str | None = None) -> LoadResult:
+    def run_once(
+        harness: ELHarness,
+        warehouse: Warehouse,
+        run_id: str | None = None,
+        *,
+        full_refresh: bool = False,
+    ) -> LoadResult:
         step = harness.make_step()
-        request = RunRequest(run_id=run_id or new_run_id(), stack=STACK)
+        request = RunRequest(run_id=run_id or new_run_id(), stack=STACK, full_refresh=full_refresh)
         result = step.run(request, warehouse)
         assert isinstance(result, LoadResult), f"run() returned {type(result).__name__}"
         return result
@@ -137,6 +143,27 @@ class BaseELSuite:
         self.run_once(el_harness, warehouse, run_id=run_id)
         problems = c.run_id_problems(warehouse, c.existing(warehouse, tables), run_id)
         assert not problems, "rows not traceable to the run:\n  " + "\n  ".join(problems)
+
+    def test_full_refresh_reloads_the_source_exactly(
+        self, el_harness: ELHarness, warehouse: Warehouse
+    ) -> None:
+        step = el_harness.make_step()
+        tables, meta = step.produces(), step.metadata_columns
+        self.run_once(el_harness, warehouse)
+        expected = c.fp(warehouse, tables, meta)
+        # the raw tables drift from the source behind the step's back (a manual fix, a bug):
+        # every row doubled; an incremental run would not notice
+        loaded = c.existing(warehouse, tables)
+        c.duplicate_rows(warehouse, loaded)
+        result = self.run_once(el_harness, warehouse, full_refresh=True)
+        after = c.fp(warehouse, tables, meta)
+        assert after == expected, (
+            f"after a full refresh the tables are not the source's rows:\n  "
+            f"{c.explain(expected, after)}"
+        )
+        actual = c.counts(warehouse, loaded)
+        reported = {k: result.rows.get(k, 0) for k in actual}
+        assert reported == actual, f"full refresh reported {result.rows}, the tables hold {actual}"
 
     def test_interrupted_run_converges(
         self, el_harness: ELHarness, warehouse: Warehouse, warehouse_factory, tmp_path: Path
