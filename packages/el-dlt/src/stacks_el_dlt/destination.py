@@ -81,7 +81,9 @@ def _render_url_without_sqlalchemy(credentials_class: type) -> None:
     from dlt.common.libs.sql_alchemy_shims import URL
 
     def to_url(self: Any) -> Any:
-        query = {k: None if v is None else serialize_value(v) for k, v in self.get_query().items()}
+        query: dict[str, Any] = {
+            k: None if v is None else serialize_value(v) for k, v in self.get_query().items()
+        }
         return URL.create(
             self.drivername,
             self.username,

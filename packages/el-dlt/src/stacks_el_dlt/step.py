@@ -382,7 +382,7 @@ def _extract_then_load(pipeline: Any, source: Any, refresh: str | None = None) -
         # must not sync again. Before a table's first load the dataset does not exist yet, and
         # a second sync would wipe the state (and the package) the extract just wrote.
         pipeline._state_restored = True
-    pipeline.extract(source, refresh=refresh)  # type: ignore[arg-type]
+    pipeline.extract(source, refresh=refresh)
     extracted = pipeline.last_trace
     if not refresh and _nothing_to_load(pipeline):
         # the package holds no rows, no state change and no table to drop or truncate: discard
