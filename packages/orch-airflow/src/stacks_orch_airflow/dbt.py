@@ -41,6 +41,7 @@ __all__ = ["DeclaredTables", "declared", "fresh_manifest", "is_dbt_transform", "
 RUN_ID_VAR = "stacks_run_id"
 _SUFFIXES = ("", "_model_build", "_seed_build", "_snapshot_build", "_build", "_run", "_test")
 _PRODUCER = "dbt_producer_watcher"
+_ORIGINAL_RUNNER: dict[str, Any] = {}
 _SKIP_DIRS = {"target", "logs", "dbt_packages", ".git", "__pycache__"}
 _RUN_ID = "{{ ti.xcom_pull(task_ids='" + tasks.START + "')['request']['run_id'] }}"
 _FULL_REFRESH = "{{ ti.xcom_pull(task_ids='" + tasks.START + "')['request']['full_refresh'] }}"
@@ -124,6 +125,7 @@ def _pre_execute(binding: Binding, models: dict[str, str], context: Any) -> None
             raise AirflowSkipException("no dbt node is selected in this run")
         # one ``dbt build`` of what the run selects (none: the whole project)
         context["task"].select = " ".join(state["transform_select"]) or None
+        _use_parsed_manifest(binding, RunRequest.model_validate(state["request"]))
     model = _model_of(task_id, models)
     if model is not None and model not in state["models"]:
         raise AirflowSkipException(f"dbt model {model!r} is not selected in this run")
@@ -131,6 +133,35 @@ def _pre_execute(binding: Binding, models: dict[str, str], context: Any) -> None
         _check_el_upstream(context)
     context["task"].stacks_started_at = utcnow()  # read by _collect in the same process
     os.environ.update(profile_env(binding.warehouse()))
+
+
+def _use_parsed_manifest(binding: Binding, request: RunRequest) -> None:
+    """Hand the producer's ``dbt build`` the manifest the transform parsed (kept in memory per
+    process), as :meth:`DbtTransform.run` does: the run id is a CLI var, and dbt drops its
+    partial-parse state whenever the vars change, so without this every build parses the whole
+    project. Cosmos builds a ``dbtRunner`` per command through ``cosmos.dbt.runner.get_runner``;
+    this swaps it for the task's duration (:func:`_post_execute` puts it back)."""
+    import cosmos.dbt.runner as runner
+
+    transform = binding.spec().transform
+    warehouse = binding.warehouse()
+    manifest = transform._manifest(warehouse, transform.invocation(warehouse, request))  # type: ignore[union-attr]
+
+    def get_runner(callbacks: Any = None) -> Any:
+        from dbt.cli.main import dbtRunner
+
+        return dbtRunner(manifest=manifest, callbacks=list(callbacks or []))
+
+    _ORIGINAL_RUNNER.setdefault("get_runner", runner.get_runner)
+    runner.get_runner = get_runner
+
+
+def _restore_runner() -> None:
+    original = _ORIGINAL_RUNNER.pop("get_runner", None)
+    if original is not None:
+        import cosmos.dbt.runner as runner
+
+        runner.get_runner = original
 
 
 def _check_el_upstream(context: Any) -> None:
@@ -150,6 +181,7 @@ def _post_execute(context: Any, result: Any = None) -> None:
     from stacks_transform_dbt.profiles import PASSWORD_ENV
 
     os.environ.pop(PASSWORD_ENV, None)
+    _restore_runner()
     _release_duckdb()
 
 
