@@ -93,6 +93,6 @@ def test_a_prepared_shop_dag_file_parses_without_running_dbt(
     assert parsed["dags"] == ["airflow-shop"]
     tasks = parsed["tasks"]["airflow-shop"]
     assert {"stacks_start", "el_shop", "stacks_finish"} <= set(tasks)
-    assert "dbt_dbt.fct_orders.run" in tasks
+    assert "dbt_dbt.fct_orders_model_build" in tasks
     assert parsed["dbt_imported"] is False, "parsing the DAG file ran dbt"
     assert not duckdb_warehouse.path.exists(), "parsing touched the warehouse"

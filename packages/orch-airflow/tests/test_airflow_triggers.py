@@ -118,5 +118,5 @@ def test_no_secret_reaches_the_serialized_dag(
     monkeypatch.setenv("STACKS_WAREHOUSE", wh.url())
     dag = AirflowOrchestrator().build(StackRef(stack="airflow-shop"))
     text = json.dumps(DagSerialization.to_dict(dag), default=str)
-    assert "dbt_dbt.fct_orders.run" in text
+    assert "dbt_dbt.fct_orders_model_build" in text
     assert secret not in text

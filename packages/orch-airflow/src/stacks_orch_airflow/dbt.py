@@ -1,23 +1,16 @@
 """dbt through Cosmos: the ``[dbt]`` extra (stacks-transform-dbt + astronomer-cosmos).
 
-A :class:`~stacks_transform_dbt.DbtTransform` becomes a Cosmos ``DbtTaskGroup`` in Cosmos's
-``ExecutionMode.WATCHER``: one producer task runs a single ``dbt build`` of the run's selection
-(what calling the transform directly does), and every model has its own task, then a task for its
-tests (``TestBehavior.AFTER_EACH``; a test reading two models runs as its own task after both);
-those tasks complete from the producer's dbt events (a model's task fails when its model did, its
-test task when one of its tests did; ``mode="local"``: one ``dbt build`` per model, 12
-invocations for the shop project where the watcher runs one). The group is rendered from the
-manifest the transform itself parses (``LoadMode.DBT_MANIFEST``: no ``dbt ls`` at parse time;
-the manifest is re-parsed only when the project changed). The profile is the transform's own
-(rendered from the warehouse, its password an ``env_var()``); the password reaches dbt through
-the task's process environment, set just before the dbt command and removed after it.
+A :class:`~stacks_transform_dbt.DbtTransform` becomes a Cosmos ``DbtTaskGroup``: one task per model
+running the model and then its tests (``TestBehavior.BUILD``; a test reading two models runs as its
+own task after both), rendered from the manifest the
+transform itself parses (``LoadMode.DBT_MANIFEST``: no ``dbt ls`` at parse time; the manifest is
+re-parsed only when the project changed). The profile is the transform's own (rendered from the
+warehouse, its password an ``env_var()``); the password reaches dbt through the task's process
+environment, set just before the dbt command and removed after it.
 
-The producer waits for the EL tasks producing the sources the project reads, and every model
-task waits for the producer (so an in-process ``dag.test()``, which runs one task at a time, never
-polls for a build that has not started) and for the EL tasks of its own sources. The
-``stacks_run_id`` var is the run's id; the producer builds only the run's selection (and skips
-when it selects no dbt node), a model task skips itself when the selection leaves it out, and the
-producer hands its dbt run results (as a :class:`TransformResult`) to ``stacks_finish``.
+Every model task waits for the EL tasks producing the sources it reads (from the manifest), its
+``stacks_run_id`` var is the run's id, it skips itself when the run's selection leaves it out, and
+it hands its dbt run results (as a :class:`TransformResult`) to ``stacks_finish``.
 """
 
 from __future__ import annotations
@@ -25,6 +18,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -40,8 +34,6 @@ __all__ = ["DeclaredTables", "declared", "fresh_manifest", "is_dbt_transform", "
 
 RUN_ID_VAR = "stacks_run_id"
 _SUFFIXES = ("", "_model_build", "_seed_build", "_snapshot_build", "_build", "_run", "_test")
-_PRODUCER = "dbt_producer_watcher"
-_ORIGINAL_RUNNER: dict[str, Any] = {}
 _SKIP_DIRS = {"target", "logs", "dbt_packages", ".git", "__pycache__"}
 _RUN_ID = "{{ ti.xcom_pull(task_ids='" + tasks.START + "')['request']['run_id'] }}"
 _FULL_REFRESH = "{{ ti.xcom_pull(task_ids='" + tasks.START + "')['request']['full_refresh'] }}"
@@ -116,72 +108,20 @@ def _request(ti: Any) -> RunRequest:
 
 def _pre_execute(binding: Binding, models: dict[str, str], context: Any) -> None:
     """Skip a model the run does not select; put the warehouse secret into the environment."""
-    from airflow.sdk.exceptions import AirflowSkipException
-
     state = context["ti"].xcom_pull(task_ids=tasks.START)
-    task_id = context["ti"].task_id
-    if task_id.endswith(_PRODUCER):
-        if not state["runs_transform"]:
-            raise AirflowSkipException("no dbt node is selected in this run")
-        # one ``dbt build`` of what the run selects (none: the whole project)
-        context["task"].select = " ".join(state["transform_select"]) or None
-        _use_parsed_manifest(binding, RunRequest.model_validate(state["request"]))
-    model = _model_of(task_id, models)
+    model = _model_of(context["ti"].task_id, models)
     if model is not None and model not in state["models"]:
+        from airflow.sdk.exceptions import AirflowSkipException
+
         raise AirflowSkipException(f"dbt model {model!r} is not selected in this run")
-    if getattr(context["task"], "trigger_rule", None) == "all_done":
-        _check_el_upstream(context)
-    context["task"].stacks_started_at = utcnow()  # read by _collect in the same process
+    context["ti"].xcom_push(key="stacks_started_at", value=utcnow().isoformat())
     os.environ.update(profile_env(binding.warehouse()))
-
-
-def _use_parsed_manifest(binding: Binding, request: RunRequest) -> None:
-    """Hand the producer's ``dbt build`` the manifest the transform parsed (kept in memory per
-    process), as :meth:`DbtTransform.run` does: the run id is a CLI var, and dbt drops its
-    partial-parse state whenever the vars change, so without this every build parses the whole
-    project. Cosmos builds a ``dbtRunner`` per command through ``cosmos.dbt.runner.get_runner``;
-    this swaps it for the task's duration (:func:`_post_execute` puts it back)."""
-    import cosmos.dbt.runner as runner
-
-    transform = binding.spec().transform
-    warehouse = binding.warehouse()
-    manifest = transform._manifest(warehouse, transform.invocation(warehouse, request))  # type: ignore[union-attr]
-
-    def get_runner(callbacks: Any = None) -> Any:
-        from dbt.cli.main import dbtRunner
-
-        return dbtRunner(manifest=manifest, callbacks=list(callbacks or []))
-
-    _ORIGINAL_RUNNER.setdefault("get_runner", runner.get_runner)
-    runner.get_runner = get_runner
-
-
-def _restore_runner() -> None:
-    original = _ORIGINAL_RUNNER.pop("get_runner", None)
-    if original is not None:
-        import cosmos.dbt.runner as runner
-
-        runner.get_runner = original
-
-
-def _check_el_upstream(context: Any) -> None:
-    """A group root runs after the producer whatever its state (so a model dbt built shows
-    success when another failed), but not when an EL task it reads from failed."""
-    ti, task = context["ti"], context["task"]
-    els = sorted(t for t in task.upstream_task_ids if not t.endswith(_PRODUCER))
-    states = ti.get_task_states(dag_id=ti.dag_id, task_ids=els, run_ids=[ti.run_id])
-    failed = [t for t, s in states.get(ti.run_id, {}).items() if s in ("failed", "upstream_failed")]
-    if failed:
-        from airflow.sdk.exceptions import AirflowFailException
-
-        raise AirflowFailException(f"upstream task {failed[0]!r} failed; the model was not built")
 
 
 def _post_execute(context: Any, result: Any = None) -> None:
     from stacks_transform_dbt.profiles import PASSWORD_ENV
 
     os.environ.pop(PASSWORD_ENV, None)
-    _restore_runner()
     _release_duckdb()
 
 
@@ -215,28 +155,25 @@ def _collect(transform: DbtTransform, project_dir: str, **kwargs: Any) -> None:
     run_results = Path(project_dir) / "target" / "run_results.json"
     if not run_results.exists():
         return
-    started = getattr(kwargs["context"].get("task"), "stacks_started_at", None)
-    result = transform.result_from_run_results(run_results, _request(ti), started or utcnow())
+    started = ti.xcom_pull(task_ids=ti.task_id, key="stacks_started_at")
+    result = transform.result_from_run_results(
+        run_results, _request(ti), datetime.fromisoformat(started) if started else utcnow()
+    )
     ti.xcom_push(key=tasks.TRANSFORM_KEY, value=result.model_dump(mode="json", by_alias=True))
     if not result.ok:
         ti.xcom_push(key=tasks.ERROR_KEY, value=result.failure_sentence(transform.name))
 
 
 def render_dbt(
-    spec: StackSpec, binding: Binding, upstream: dict[TableRef, Any], mode: str = "watcher"
+    spec: StackSpec, binding: Binding, upstream: dict[TableRef, Any], test_behavior: str = "build"
 ) -> list[str]:
     """Add the transform's Cosmos task group to the current DAG; return its task ids.
 
-    ``mode``: ``watcher`` (default) runs one ``dbt build`` in a producer task, a task per model
-    and one per model's tests completing from its events; ``local`` runs ``dbt build`` per model
-    (the model then its tests, one task and one dbt invocation each)."""
+    ``test_behavior`` is Cosmos's: ``build`` (default) runs ``dbt build`` per model, the model
+    then its tests in one task; ``after_each`` gives every model a run task and a test task."""
     from airflow.sdk import Asset
     from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
-    from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavior
-
-    if mode not in ("watcher", "local"):
-        raise ValueError(f"mode must be 'watcher' or 'local', not {mode!r}")
-    watcher = mode == "watcher"
+    from cosmos.constants import InvocationMode, LoadMode, TestBehavior
 
     transform = spec.transform
     if not isinstance(transform, DbtTransform):
@@ -265,13 +202,10 @@ def render_dbt(
             target_name=inv.target,
             profiles_yml_filepath=inv.profiles_dir / "profiles.yml",
         ),
-        execution_config=ExecutionConfig(
-            execution_mode=ExecutionMode.WATCHER if watcher else ExecutionMode.LOCAL,
-            invocation_mode=InvocationMode.DBT_RUNNER,
-        ),
+        execution_config=ExecutionConfig(invocation_mode=InvocationMode.DBT_RUNNER),
         render_config=RenderConfig(
             load_method=LoadMode.DBT_MANIFEST,
-            test_behavior=TestBehavior.AFTER_EACH if watcher else TestBehavior.BUILD,
+            test_behavior=TestBehavior[test_behavior.upper()],
             emit_datasets=False,
             # a test reading two models (relationships) runs after both, as its own task
             should_detach_multiple_parents_tests=True,
@@ -287,10 +221,8 @@ def render_dbt(
         },
     )
     sources = _sources(manifest)
-    children = group.children_tasks() if hasattr(group, "children_tasks") else _walk(group)
-    _wire_producer(children, upstream)
     ids: list[str] = []
-    for task in children:
+    for task in group.children_tasks() if hasattr(group, "children_tasks") else _walk(group):
         ids.append(task.task_id)
         model = _model_of(task.task_id, models)
         if model is None:
@@ -309,22 +241,6 @@ def render_dbt(
                     if t.name == ref.name:
                         el >> task
     return ids
-
-
-def _wire_producer(children: list[Any], upstream: dict[TableRef, Any]) -> None:
-    """The watcher's producer runs after the EL tasks feeding the project and before every
-    group root (which then runs whatever the build's state, see :func:`_check_el_upstream`);
-    Cosmos's producer supports no retry (a second try skips), so it gets none."""
-    producer = next((t for t in children if t.task_id.endswith(_PRODUCER)), None)
-    if producer is None:
-        return
-    producer.retries = 0
-    for el in sorted(set(upstream.values()), key=lambda t: t.task_id):
-        el >> producer
-    for task in children:
-        if task is not producer and not task.upstream_task_ids:
-            producer >> task
-            task.trigger_rule = "all_done"
 
 
 def _walk(group: Any) -> list[Any]:
