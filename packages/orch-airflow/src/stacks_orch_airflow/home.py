@@ -16,7 +16,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["HOME_ENV", "airflow_home", "configure", "ensure_db"]
+__all__ = ["HOME_ENV", "airflow_home", "configure", "ensure_db", "tune_sqlite"]
 
 #: overrides the default home (``./.stacks/airflow``) without touching ``AIRFLOW_HOME``
 HOME_ENV = "STACKS_AIRFLOW_HOME"
@@ -87,3 +87,31 @@ def ensure_db() -> Path:
         DagBundlesManager().sync_bundles_to_db()
     _ready.add(str(home))
     return home
+
+
+_tuned: set[int] = set()
+
+
+def _pragmas(dbapi_connection: object, _record: object) -> None:
+    cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=OFF")
+    cursor.close()
+
+
+def tune_sqlite() -> None:
+    """For an in-process run on a SQLite metadata DB: write-ahead log and no ``fsync`` per
+    commit (a ``dag.test()`` task commits a dozen times; each fsync is a disk flush). A killed
+    process loses nothing (the OS holds the writes); only a power loss could cost the last
+    commits of this local DB. WAL stays set in the file, which suits a local
+    ``airflow standalone`` on the same DB too; other databases (a real deployment's) are left
+    as they are, and so is every other process's connection setup."""
+    from airflow import settings
+    from sqlalchemy import event
+
+    engine = settings.engine
+    if engine is None or engine.url.get_backend_name() != "sqlite" or id(engine) in _tuned:
+        return
+    event.listen(engine, "connect", _pragmas)
+    engine.dispose()  # pooled connections reopen with the pragmas
+    _tuned.add(id(engine))

@@ -122,6 +122,7 @@ class AirflowOrchestrator(Orchestrator):
         _home.configure()
         report("airflow", "preparing the metadata DB")
         _home.ensure_db()
+        _home.tune_sqlite()
         dag = self.dag(stack, warehouse)
         _register(dag)
         register_reporter(request.run_id, report)
