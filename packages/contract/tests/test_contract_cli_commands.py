@@ -38,6 +38,28 @@ class RefStack(Stack):
 
 def build():
     return RefStack()
+
+
+class SlowStack(RefStack):
+    name = "slow"
+
+    def spec(self, warehouse):
+        import time
+
+        spec = reference_stack(os.environ["REF_SOURCES"], name="slow")
+        step = spec.el_steps[0]
+        run = step.run
+
+        def slow_run(request, warehouse, report=None):
+            time.sleep(60)  # stopped long before this ends
+            return run(request, warehouse)
+
+        object.__setattr__(step, "run", slow_run)
+        return spec
+
+
+def slow():
+    return SlowStack()
 """
 
 
@@ -49,7 +71,7 @@ def user(tmp_path: Path):
         dist="ref-stack",
         module="_ref_stack",
         source=STACK_MODULE,
-        stacks={"ref": "build"},
+        stacks={"ref": "build", "slow": "slow"},
         summary="the reference stack",
     )
     cwd = tmp_path / "work"
@@ -240,6 +262,37 @@ def test_init_scaffolds_a_stack_package(user) -> None:
     assert again.returncode == 2 and "exists and is not empty" in again.stderr
     bad = user("init", "other", "--name", "Bad_Name")
     assert bad.returncode == 2 and "not a valid stack name" in bad.stderr
+
+
+@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM"])
+def test_an_interrupted_run_is_one_line_exit_130_and_interrupted_in_the_ledger(
+    user, signame: str
+) -> None:
+    import signal
+    import time
+
+    proc = subprocess.Popen(
+        [str(STACKS), "run", "slow"],
+        cwd=user.cwd,
+        env={**os.environ, "PYTHONPATH": user.site, "REF_SOURCES": str(user.sources)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # until the run is in the ledger
+        listed = json.loads(ok(user("runs", "slow", "--json")).stdout)["runs"]
+        if listed and listed[0]["status"] == "running":
+            break
+        time.sleep(0.5)
+    proc.send_signal(getattr(signal, signame))
+    out, errs = proc.communicate(timeout=60)
+    assert proc.returncode == 130, out + errs
+    assert errs.strip().splitlines()[-1] == "Interrupted; the next run will converge.", errs
+    assert "Traceback" not in errs and "KeyboardInterrupt" not in errs
+    listed = json.loads(ok(user("runs", "slow", "--json")).stdout)["runs"]
+    assert [r["status"] for r in listed] == ["interrupted"]
+    assert listed[0]["finished_at"] is not None
 
 
 # --- the run lock ---------------------------------------------------------------------------------

@@ -12,8 +12,10 @@ import any tool. A stack's tools are imported when the stack is loaded or run. S
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import click
@@ -66,6 +68,7 @@ class _Group(click.Group):
     def main(self, *args: Any, **kwargs: Any) -> Any:
         kwargs["standalone_mode"] = False
         survive_closed_pipes()
+        _sigterm_interrupts()
         try:
             return super().main(*args, **kwargs)
         except click.exceptions.Exit as exc:
@@ -79,6 +82,33 @@ class _Group(click.Group):
         except (KeyboardInterrupt, click.exceptions.Abort):
             err().print("\nInterrupted; the next run will converge.", highlight=False)
             raise SystemExit(EXIT_INTERRUPTED) from None
+
+
+def _sigterm_interrupts() -> None:
+    """SIGTERM (a scheduler or `kill` stopping the command) ends a run as Ctrl-C does."""
+    import signal
+    import threading
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, interrupt)
+
+
+@contextlib.contextmanager
+def _interruptible(warehouse: Warehouse, run_id: Callable[[], str | None]) -> Iterator[None]:
+    """An interrupted run is recorded as such in the ledger (not left ``running``)."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        from stacks_contract.ledger import Ledger
+
+        current = run_id()
+        if current is not None:
+            with contextlib.suppress(Exception):  # the interrupt is what the user must see
+                Ledger(warehouse).interrupt(current)
+        raise
 
 
 @click.group(
@@ -198,7 +228,12 @@ def run_cmd(
             with tool_output():
                 resolve(stack.spec(warehouse), select, exclude)
     progress(f"Running {name} (run {request.run_id}) into {warehouse.redacted_url()}")
-    with errors(warehouse), spinning(report, f"Running {name}"), tool_output():
+    with (
+        errors(warehouse),
+        spinning(report, f"Running {name}"),
+        tool_output(),
+        _interruptible(warehouse, lambda: request.run_id),
+    ):
         record = _run_once(stack, warehouse, request, report, in_session=False, wait=wait)
     if as_json:
         emit_json(record.model_dump(mode="json"), warehouse)
@@ -236,10 +271,13 @@ def check_cmd(name: str, url: str | None, runs: int, wait: bool, as_json: bool) 
     report = reporter(err())
     records: list[RunRecord] = []
     lock = run_lock(warehouse, name, RunRequest(stack=name), wait=wait)
-    with errors(warehouse), tool_output(), lock, stack.session(warehouse):
+    current: list[str] = []
+    interruptible = _interruptible(warehouse, lambda: current[-1] if current else None)
+    with errors(warehouse), tool_output(), interruptible, lock, stack.session(warehouse):
         metadata = stack.spec(warehouse).metadata_columns()
         for i in range(1, runs + 1):
             request = RunRequest(stack=name)
+            current.append(request.run_id)
             progress(f"Run {i}/{runs} of {name} (run {request.run_id})")
             with spinning(report, f"Run {i}/{runs} of {name}"):
                 record = _run_once(stack, warehouse, request, report, in_session=True)

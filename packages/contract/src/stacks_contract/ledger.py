@@ -114,6 +114,29 @@ class Ledger:
         self.record(run)
         return run
 
+    def interrupt(self, run_id: str, *, attempts: int = 3) -> RunRecord | None:
+        """Mark ``run_id`` interrupted if the ledger still says it is running (Ctrl-C, SIGTERM).
+        Retried with backoff: the warehouse may be the reason the run was stopped."""
+        for attempt in range(attempts):
+            try:
+                run = self.get(run_id)
+                if run is None or run.status != RunStatus.RUNNING:
+                    return run
+                done = run.model_copy(
+                    update={
+                        "status": RunStatus.INTERRUPTED,
+                        "finished_at": utcnow(),
+                        "error": "interrupted (Ctrl-C or SIGTERM); the next run will converge",
+                    }
+                )
+                self.record(done)
+                return done
+            except Exception:
+                if attempt == attempts - 1:
+                    raise
+                time.sleep(0.5 * 2**attempt)
+        return None
+
     def runs(self, stack: str | None = None) -> list[RunRecord]:
         """Every recorded run, oldest first."""
         with connect(self.warehouse) as conn:

@@ -75,6 +75,8 @@ class RunStatus(StrEnum):
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+    #: stopped by Ctrl-C or SIGTERM; the next run converges
+    INTERRUPTED = "interrupted"
 
 
 class RunRequest(_Frozen):
