@@ -336,3 +336,29 @@ def test_a_second_run_of_a_stack_exits_2_at_once_or_waits(user, engine: str, req
     out, errs = waiting.communicate(timeout=120)
     assert waiting.returncode == 0, out + errs
     assert json.loads(out)["status"] == "succeeded"
+
+
+# --- exit codes of a warehouse or a folder that cannot be written -------------------------------
+
+
+def test_missing_privileges_are_exit_2_with_the_databases_words(user, postgres_warehouse) -> None:
+    """A warehouse user who may not create schemas: bad configuration (exit 2), one sentence
+    naming the user and the database's refusal; not "unexpected InsufficientPrivilege"."""
+    from stacks_contract.sql import connect
+
+    with connect(postgres_warehouse) as conn:
+        conn.execute("drop role if exists stacks_reader")
+        conn.execute("create role stacks_reader login")
+        conn.execute(f'revoke create on database "{postgres_warehouse.database}" from public')
+    reader = postgres_warehouse.model_copy(update={"user": "stacks_reader"})
+    try:
+        proc = user("run", "ref", "-w", reader.url())
+    finally:
+        with connect(postgres_warehouse) as conn:
+            conn.execute("drop owned by stacks_reader")
+            conn.execute("drop role stacks_reader")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    line = proc.stderr.strip().splitlines()[-1]
+    assert line.startswith("Error: the user 'stacks_reader' lacks a privilege on postgresql://")
+    assert "permission denied" in line
+    assert "unexpected" not in proc.stderr

@@ -142,11 +142,32 @@ def errors(warehouse: Warehouse | None = None) -> Iterator[None]:
     except Exception as exc:
         if os.environ.get("STACKS_TRACEBACK") or verbosity() > 0:
             raise
+        denied = _denied(exc, warehouse)
+        if denied:
+            fail(redact(denied, warehouse), EXIT_CONFIG)
         fail(
             redact(f"unexpected {type(exc).__name__}: {exc}", warehouse)
             + " (set STACKS_TRACEBACK=1 or pass -v to see the traceback)",
             EXIT_FAILED,
         )
+
+
+def _denied(exc: BaseException, warehouse: Warehouse | None) -> str | None:
+    """A warehouse or a folder that cannot be written is configuration (exit 2), not a crash:
+    the sentence says what was refused, in the database's or the OS's own words."""
+    kinds = {cls.__name__ for cls in type(exc).__mro__}
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    if "InsufficientPrivilege" in kinds:
+        where = warehouse.redacted_url() if warehouse is not None else "the warehouse"
+        user = getattr(warehouse, "user", None)
+        who = f"the user {user!r}" if user else "this user"
+        return f"{who} lacks a privilege on {where}: {first}"
+    if isinstance(exc, PermissionError):
+        name = exc.filename or ""
+        return (
+            f"Cannot write {name or 'a file'}: {exc.strerror or first} (check its owner and mode)."
+        )
+    return None
 
 
 def quiet_tools() -> None:
