@@ -51,7 +51,7 @@ class SlowStack(RefStack):
         run = step.run
 
         def slow_run(request, warehouse, report=None):
-            time.sleep(60)  # stopped long before this ends
+            time.sleep(float(os.environ.get("SLOW_SECONDS", "60")))  # stopped before it ends
             return run(request, warehouse)
 
         object.__setattr__(step, "run", slow_run)
@@ -293,6 +293,30 @@ def test_an_interrupted_run_is_one_line_exit_130_and_interrupted_in_the_ledger(
     listed = json.loads(ok(user("runs", "slow", "--json")).stdout)["runs"]
     assert [r["status"] for r in listed] == ["interrupted"]
     assert listed[0]["finished_at"] is not None
+
+
+def test_a_killed_run_is_marked_abandoned_by_the_next_run(user) -> None:
+    """SIGKILL leaves no chance to write the ledger: the next run, holding the run lock the dead
+    one held, marks it abandoned (a lease, not a guess), then runs."""
+    import signal
+    import time
+
+    env = {**os.environ, "PYTHONPATH": user.site, "REF_SOURCES": str(user.sources)}
+    proc = subprocess.Popen([str(STACKS), "run", "slow"], cwd=user.cwd, env=env)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        listed = json.loads(ok(user("runs", "slow", "--json")).stdout)["runs"]
+        if listed and listed[0]["status"] == "running":
+            break
+        time.sleep(0.5)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(30)
+    listed = json.loads(ok(user("runs", "slow", "--json")).stdout)["runs"]
+    assert [r["status"] for r in listed] == ["running"]  # nobody could say otherwise yet
+    ok(user("run", "slow", SLOW_SECONDS="0"))
+    listed = json.loads(ok(user("runs", "slow", "--json")).stdout)["runs"]
+    assert [r["status"] for r in listed] == ["succeeded", "abandoned"]
+    assert "its process died" in listed[1]["error"]
 
 
 # --- the run lock ---------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from contextvars import ContextVar
 from datetime import UTC, datetime
 
 from stacks_contract.models import RunRecord, RunRequest, RunStatus, TriggerKind, utcnow
@@ -33,7 +34,10 @@ _COLUMNS = (
     "models_json",
 )
 #: columns added after the first release: an older ledger table gains them on first use
-_ADDED = ("steps_json", "models_json")
+_ADDED = ("steps_json", "models_json", "lease")
+#: how the liveness of a run is known: "lock" = it holds the stack's run lock
+#: (:mod:`stacks_contract.runlock`), so a ``running`` row whose lock is free was abandoned
+LEASE: ContextVar[str | None] = ContextVar("stacks_ledger_lease", default=None)
 
 
 class Ledger:
@@ -63,7 +67,7 @@ class Ledger:
                     "status varchar not null, started_at timestamptz not null, "
                     "finished_at timestamptz, rows_json varchar not null, models_built integer, "
                     "tests_passed integer, tests_failed integer, error varchar, "
-                    "steps_json varchar, models_json varchar)"
+                    "steps_json varchar, models_json varchar, lease varchar)"
                 )
                 return
             except Exception:
@@ -94,10 +98,10 @@ class Ledger:
         with connect(self.warehouse) as conn:
             self._ensure(conn)
             conn.execute(
-                f"insert into {LEDGER_SCHEMA}.{LEDGER_TABLE} ({', '.join(_COLUMNS)}) "
-                f"values ({', '.join('?' * len(_COLUMNS))}) "
+                f"insert into {LEDGER_SCHEMA}.{LEDGER_TABLE} ({', '.join(_COLUMNS)}, lease) "
+                f"values ({', '.join('?' * (len(_COLUMNS) + 1))}) "
                 f"on conflict (run_id) do update set {updates}",
-                values,
+                (*values, LEASE.get()),
             )
 
     def start(self, stack: str, orchestrator: str, request: RunRequest) -> RunRecord:
@@ -113,6 +117,33 @@ class Ledger:
         )
         self.record(run)
         return run
+
+    def abandon(self, stack: str) -> int:
+        """Mark ``stack``'s ``running`` rows that held the run lock as ``abandoned``. Call it only
+        while holding that lock: then none of those runs is alive (the lock is released by the
+        server or the kernel when a process dies). Returns how many rows changed."""
+        with connect(self.warehouse) as conn:
+            if not conn.table_exists(LEDGER_SCHEMA, LEDGER_TABLE):
+                return 0
+            self._ensure(conn)
+            where = "stack = ? and status = ? and lease = 'lock'"
+            stale = conn.execute(
+                f"select count(*) from {LEDGER_SCHEMA}.{LEDGER_TABLE} where {where}",
+                [stack, RunStatus.RUNNING.value],
+            )[0][0]
+            if stale:
+                conn.execute(
+                    f"update {LEDGER_SCHEMA}.{LEDGER_TABLE} set status = ?, finished_at = ?, "
+                    f"error = ? where {where}",
+                    [
+                        RunStatus.ABANDONED.value,
+                        utcnow(),
+                        "its process died before it ended (killed or lost); the next run converged",
+                        stack,
+                        RunStatus.RUNNING.value,
+                    ],
+                )
+        return int(stale)
 
     def interrupt(self, run_id: str, *, attempts: int = 3) -> RunRecord | None:
         """Mark ``run_id`` interrupted if the ledger still says it is running (Ctrl-C, SIGTERM).

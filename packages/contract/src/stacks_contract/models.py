@@ -77,6 +77,8 @@ class RunStatus(StrEnum):
     FAILED = "failed"
     #: stopped by Ctrl-C or SIGTERM; the next run converges
     INTERRUPTED = "interrupted"
+    #: its process died (SIGKILL, power loss): found by the next run, which holds the run lock
+    ABANDONED = "abandoned"
 
 
 class RunRequest(_Frozen):

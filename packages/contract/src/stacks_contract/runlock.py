@@ -37,12 +37,21 @@ def run_lock(
     warehouse: Warehouse, stack: str, request: RunRequest, *, wait: bool = False
 ) -> Iterator[None]:
     """Hold the run lock of (``stack``, ``warehouse``) for the block."""
-    if isinstance(warehouse, DuckDBWarehouse):
-        with _file_lock(warehouse, stack, request, wait):
+    from stacks_contract.ledger import LEASE, Ledger
+
+    lock = (
+        _file_lock(warehouse, stack, request, wait)
+        if isinstance(warehouse, DuckDBWarehouse)
+        else _advisory_lock(warehouse, stack, wait)
+    )
+    with lock:
+        # holding the lock proves every earlier lock-holding run of the stack has ended
+        Ledger(warehouse).abandon(stack)
+        token = LEASE.set("lock")
+        try:
             yield
-    else:
-        with _advisory_lock(warehouse, stack, wait):
-            yield
+        finally:
+            LEASE.reset(token)
 
 
 @contextlib.contextmanager
