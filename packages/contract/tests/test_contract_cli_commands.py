@@ -278,6 +278,8 @@ def test_an_interrupted_run_is_one_line_exit_130_and_interrupted_in_the_ledger(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # as from a terminal: a background CI job inherits SIGINT ignored, and Python keeps that
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:  # until the run is in the ledger
