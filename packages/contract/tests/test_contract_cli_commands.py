@@ -264,12 +264,27 @@ def test_init_scaffolds_a_stack_package(user) -> None:
     assert bad.returncode == 2 and "not a valid stack name" in bad.stderr
 
 
+def _wait_until_running(user, stack: str) -> None:
+    """Poll `stacks runs` until the ledger says ``stack`` is running. A poll may find the DuckDB
+    file locked by the run's own write (DuckDB lets no reader in beside a writer process)."""
+    import time
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        proc = user("runs", stack, "--json")
+        if proc.returncode == 0:
+            listed = json.loads(proc.stdout)["runs"]
+            if listed and listed[0]["status"] == "running":
+                return
+        time.sleep(0.5)
+    raise AssertionError(f"{stack} never showed as running in the ledger")
+
+
 @pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM"])
 def test_an_interrupted_run_is_one_line_exit_130_and_interrupted_in_the_ledger(
     user, signame: str
 ) -> None:
     import signal
-    import time
 
     proc = subprocess.Popen(
         [str(STACKS), "run", "slow"],
@@ -281,12 +296,7 @@ def test_an_interrupted_run_is_one_line_exit_130_and_interrupted_in_the_ledger(
         # as from a terminal: a background CI job inherits SIGINT ignored, and Python keeps that
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:  # until the run is in the ledger
-        listed = json.loads(ok(user("runs", "slow", "--json")).stdout)["runs"]
-        if listed and listed[0]["status"] == "running":
-            break
-        time.sleep(0.5)
+    _wait_until_running(user, "slow")
     proc.send_signal(getattr(signal, signame))
     out, errs = proc.communicate(timeout=60)
     assert proc.returncode == 130, out + errs
@@ -301,16 +311,10 @@ def test_a_killed_run_is_marked_abandoned_by_the_next_run(user) -> None:
     """SIGKILL leaves no chance to write the ledger: the next run, holding the run lock the dead
     one held, marks it abandoned (a lease, not a guess), then runs."""
     import signal
-    import time
 
     env = {**os.environ, "PYTHONPATH": user.site, "REF_SOURCES": str(user.sources)}
     proc = subprocess.Popen([str(STACKS), "run", "slow"], cwd=user.cwd, env=env)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        listed = json.loads(ok(user("runs", "slow", "--json")).stdout)["runs"]
-        if listed and listed[0]["status"] == "running":
-            break
-        time.sleep(0.5)
+    _wait_until_running(user, "slow")
     proc.send_signal(signal.SIGKILL)
     proc.wait(30)
     listed = json.loads(ok(user("runs", "slow", "--json")).stdout)["runs"]
