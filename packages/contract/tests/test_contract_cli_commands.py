@@ -91,7 +91,7 @@ def user(tmp_path: Path):
         )
 
     run.cwd = cwd  # type: ignore[attr-defined]
-    run.site = env["PYTHONPATH"]  # type: ignore[attr-defined]
+    run.env = env  # type: ignore[attr-defined]  # for a `stacks` process a test starts itself
     run.sources = tmp_path / "sources"  # type: ignore[attr-defined]
     return run
 
@@ -152,7 +152,7 @@ def test_a_closed_stdout_never_kills_a_run(user) -> None:
     piped = subprocess.run(
         ["bash", "-c", f"{STACKS} run ref 2>&1 | true; exit ${{PIPESTATUS[0]}}"],
         cwd=user.cwd,
-        env={**os.environ, "PYTHONPATH": user.site, "REF_SOURCES": str(user.sources)},
+        env=user.env,
         capture_output=True,
         text=True,
         timeout=120,
@@ -289,7 +289,7 @@ def test_an_interrupted_run_is_one_line_exit_130_and_interrupted_in_the_ledger(
     proc = subprocess.Popen(
         [str(STACKS), "run", "slow"],
         cwd=user.cwd,
-        env={**os.environ, "PYTHONPATH": user.site, "REF_SOURCES": str(user.sources)},
+        env=user.env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -312,7 +312,7 @@ def test_a_killed_run_is_marked_abandoned_by_the_next_run(user) -> None:
     one held, marks it abandoned (a lease, not a guess), then runs."""
     import signal
 
-    env = {**os.environ, "PYTHONPATH": user.site, "REF_SOURCES": str(user.sources)}
+    env = user.env
     proc = subprocess.Popen([str(STACKS), "run", "slow"], cwd=user.cwd, env=env)
     _wait_until_running(user, "slow")
     proc.send_signal(signal.SIGKILL)
@@ -356,7 +356,7 @@ def test_a_second_run_of_a_stack_exits_2_at_once_or_waits(user, engine: str, req
         waiting = subprocess.Popen(
             [str(STACKS), "run", "ref", "-w", url, "--wait", "--json"],
             cwd=user.cwd,
-            env={**os.environ, "PYTHONPATH": user.site, "REF_SOURCES": str(user.sources)},
+            env=user.env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

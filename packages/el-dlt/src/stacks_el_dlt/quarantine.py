@@ -159,16 +159,21 @@ def _uncastable(column: Any, target: Any) -> list[int]:
         return _halving(column, target, 0)
 
 
-def _halving(column: Any, target: Any, offset: int) -> list[int]:
-    # O(bad x log n) casts instead of one per value
+def _casts(column: Any, target: Any) -> bool:
     import pyarrow as pa
     import pyarrow.compute as pc
 
     try:
         pc.cast(column, target, safe=True)
-        return []
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
-        pass
+        return False
+    return True
+
+
+def _halving(column: Any, target: Any, offset: int) -> list[int]:
+    """Positions of the values that do not cast: O(bad x log n) casts, not one per value."""
+    if _casts(column, target):
+        return []
     if len(column) == 1:
         return [offset]
     mid = len(column) // 2
