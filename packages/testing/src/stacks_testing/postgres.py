@@ -54,6 +54,9 @@ class PostgresServer:
     _conn: Any = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _template_ready: bool = field(default=False, repr=False)
+    #: a local cluster's data directory and binaries (None for "env" and "docker")
+    data_dir: Path | None = None
+    pg_bin: Path | None = None
 
     def _admin_conn(self):
         import psycopg
@@ -103,6 +106,28 @@ class PostgresServer:
 
     def drop_database(self, name: str) -> None:
         self._execute(f'drop database if exists "{name}" with (force)')
+
+    def restart(self, mode: str = "fast", *, timeout: float = 60.0) -> None:
+        """Restart the server as an operator would (``pg_ctl restart -m fast``: every session is
+        ended with "terminating connection due to administrator command"); returns once it
+        accepts connections again. Only for a cluster this process started
+        (:func:`local_cluster`): never restart a server other tests share."""
+        if self.data_dir is None or self.pg_bin is None:
+            raise RuntimeError(f"cannot restart a {self.backend!r} Postgres, only a local cluster")
+        cmd = [str(self.pg_bin / "pg_ctl"), "-D", str(self.data_dir), "-m", mode, "-w"]
+        cmd += ["-t", str(int(timeout)), "-l", str(self.data_dir.parent / "log"), "restart"]
+        with self._lock:
+            if self._conn is not None:
+                with contextlib.suppress(Exception):
+                    self._conn.close()
+                self._conn = None
+            subprocess.run(
+                _as_postgres_user(cmd),
+                check=True,
+                capture_output=True,
+                text=True,
+                stdin=subprocess.DEVNULL,
+            )
 
     def close(self) -> None:
         with self._lock:
@@ -239,6 +264,8 @@ def local_cluster() -> Iterator[PostgresServer]:
             password=SecretStr("postgres"),
         ),
         backend="local",
+        data_dir=data,
+        pg_bin=pg_bin,
     )
     try:
         yield server
