@@ -47,6 +47,12 @@ TRANSIENT_WORDS = (
     "lost synchronization with server",
     "connection timed out",
     "could not set lock on file",  # DuckDB: another process holds the file for a moment
+    # Postgres catalog races of concurrent DDL ("create ... if not exists" in two sessions)
+    'violates unique constraint "pg_',
+    "tuple concurrently updated",
+    "write-write conflict",  # DuckDB: two transactions wrote the same catalog entry or row
+    "could not serialize access",
+    "deadlock detected",
 )
 #: sentences that name a cause no retry fixes, even inside a connection error
 PERMANENT_WORDS = (

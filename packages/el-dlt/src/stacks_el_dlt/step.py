@@ -12,7 +12,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
-from stacks_contract.errors import ConfigError, StacksError, StepFailed, WarehouseUnreachable
+from stacks_contract.errors import (
+    ConfigError,
+    StacksError,
+    StepFailed,
+    TransientError,
+    WarehouseUnreachable,
+)
 from stacks_contract.models import LoadResult, RunRequest, TableRef, utcnow
 from stacks_contract.ports import ELStep, Reporter, silent
 from stacks_contract.warehouse import DEFAULT_SCHEMA, PostgresWarehouse, Warehouse, redact
@@ -352,9 +358,13 @@ class DltStep(ELStep):
             where += f" (source {self.source_hint})"
         if table := _failed_table(exc):
             where += f" on table {self.dataset}.{table}"
+        from stacks_contract.retry import is_transient
+
         from stacks_el_dlt.logs import dlt_log_path
 
-        return StepFailed(self.name, f"{where} failed: {message} (dlt's log: {dlt_log_path()})")
+        # a connection lost or the warehouse restarting mid-load: orchestrators retry it
+        kind = TransientError if is_transient(exc) else StepFailed
+        return kind(self.name, f"{where} failed: {message} (dlt's log: {dlt_log_path()})")
 
     def _mask(self, text: str) -> str:
         for secret in self.secrets:

@@ -90,9 +90,10 @@ class DagsterOrchestrator(Orchestrator):
 
     With the ``[dlt]`` / ``[dbt]`` extras, el-dlt steps become dagster-dlt assets and dbt
     transforms dagster-dbt assets with dbt tests as asset checks; any other step (or every step
-    with ``native=False``) runs through its port. EL assets retry with exponential backoff
-    (``retries`` times, first delay ``retry_delay`` s). Definitions are built once per
-    (stack, warehouse) and reused by later runs. :meth:`build` gives the ``Definitions`` a
+    with ``native=False``) runs through its port. Every asset retries a transient failure (the
+    warehouse restarting, a connection lost) with exponential backoff (``retries`` times, first
+    delay ``retry_delay`` s); any other failure fails its step at once. Definitions are built
+    once per (stack, warehouse) and reused by later runs. :meth:`build` gives the ``Definitions`` a
     ``dagster dev`` / ``dagster-webserver`` loads.
     """
 
@@ -102,7 +103,7 @@ class DagsterOrchestrator(Orchestrator):
     def __init__(
         self,
         *,
-        retries: int = 2,
+        retries: int = 3,
         retry_delay: float = 1.0,
         dbt_runner: str = "in-process",
         native: bool = True,

@@ -25,7 +25,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from stacks_contract.errors import ConfigError, StacksError, StepFailed, WarehouseUnreachable
+from stacks_contract.errors import (
+    ConfigError,
+    StacksError,
+    StepFailed,
+    TransientError,
+    WarehouseUnreachable,
+)
 from stacks_contract.models import (
     NodeStatus,
     RunRequest,
@@ -117,11 +123,15 @@ class DbtInvocation:
 
 
 class DbtStepFailed(StepFailed):
-    """A model failed; ``result`` holds every node's outcome of that run."""
+    """A model failed; ``result`` holds every node's outcome of that run. ``transient``: every
+    failed model lost its connection (the warehouse restarted): orchestrators retry the run."""
 
-    def __init__(self, step: str, message: str, result: TransformResult) -> None:
+    def __init__(
+        self, step: str, message: str, result: TransformResult, *, transient: bool = False
+    ) -> None:
         super().__init__(step, message)
         self.result = result
+        self.transient = transient
 
 
 #: dbt exceptions (by class name, subclasses included) that mean the project or profile is wrong
@@ -398,7 +408,11 @@ class DbtTransform(Transform):
             return WarehouseUnreachable(
                 f"dbt cannot connect to the warehouse {warehouse.redacted_url()}: {msg}"
             )
-        return StepFailed(self.name, f"dbt {_VERB.get(what, what)} failed: {msg}")
+        from stacks_contract.retry import is_transient
+
+        # a connection lost or the warehouse restarting: orchestrators retry it
+        kind = TransientError if is_transient(exc) else StepFailed
+        return kind(self.name, f"dbt {_VERB.get(what, what)} failed: {msg}")
 
     def _manifest(
         self, warehouse: Warehouse, inv: DbtInvocation, report: Reporter = silent
@@ -669,7 +683,10 @@ class DbtTransform(Transform):
             )
             if skipped:
                 detail += f" ({skipped} downstream model{'s' if skipped > 1 else ''} skipped)"
-            raise DbtStepFailed(self.name, detail, result)
+            from stacks_contract.retry import transient_message
+
+            lost = all(transient_message(m.message or "") for m in failed)
+            raise DbtStepFailed(self.name, detail, result, transient=lost)
         if res.exception is not None and not result.models and not result.tests:
             raise self._fail(res.exception, warehouse, "built")
         return result
