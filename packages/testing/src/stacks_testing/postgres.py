@@ -57,6 +57,8 @@ class PostgresServer:
     #: a local cluster's data directory and binaries (None for "env" and "docker")
     data_dir: Path | None = None
     pg_bin: Path | None = None
+    #: the postgres options a local cluster was started with (port, socket directory, ...)
+    options: str = ""
 
     def _admin_conn(self):
         import psycopg
@@ -112,10 +114,21 @@ class PostgresServer:
         ended with "terminating connection due to administrator command"); returns once it
         accepts connections again. Only for a cluster this process started
         (:func:`local_cluster`): never restart a server other tests share."""
+        self._pg_ctl("restart", "-m", mode, timeout=timeout)
+
+    def stop(self, mode: str = "fast", *, timeout: float = 60.0) -> None:
+        """Stop the server (``pg_ctl stop``); :meth:`start` brings it back. Local cluster only."""
+        self._pg_ctl("stop", "-m", mode, timeout=timeout)
+
+    def start(self, *, timeout: float = 60.0) -> None:
+        """Start a server :meth:`stop` stopped; returns once it accepts connections."""
+        self._pg_ctl("start", "-o", self.options, timeout=timeout)
+
+    def _pg_ctl(self, action: str, *args: str, timeout: float) -> None:
         if self.data_dir is None or self.pg_bin is None:
-            raise RuntimeError(f"cannot restart a {self.backend!r} Postgres, only a local cluster")
-        cmd = [str(self.pg_bin / "pg_ctl"), "-D", str(self.data_dir), "-m", mode, "-w"]
-        cmd += ["-t", str(int(timeout)), "-l", str(self.data_dir.parent / "log"), "restart"]
+            raise RuntimeError(f"cannot {action} a {self.backend!r} Postgres, only a local cluster")
+        cmd = [str(self.pg_bin / "pg_ctl"), "-D", str(self.data_dir), *args, "-w"]
+        cmd += ["-t", str(int(timeout)), "-l", str(self.data_dir.parent / "log"), action]
         with self._lock:
             if self._conn is not None:
                 with contextlib.suppress(Exception):
@@ -266,6 +279,7 @@ def local_cluster() -> Iterator[PostgresServer]:
         backend="local",
         data_dir=data,
         pg_bin=pg_bin,
+        options=opts,
     )
     try:
         yield server
