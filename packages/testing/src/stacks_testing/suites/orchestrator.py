@@ -23,13 +23,13 @@ from stacks_contract.models import (
     new_run_id,
 )
 from stacks_contract.selection import resolve
-from stacks_contract.warehouse import PostgresWarehouse, Warehouse
+from stacks_contract.warehouse import Warehouse
 
-from stacks_testing import faults
 from stacks_testing import reference as ref
 from stacks_testing.runner import runner_command
 from stacks_testing.suites import _common as c
 from stacks_testing.suites.harness import OrchestratorHarness
+from stacks_testing.suites.orchestrator_faults import RetryChecks
 
 STACK = "conformance"
 
@@ -54,7 +54,7 @@ def _needs_partial_runs(harness: OrchestratorHarness) -> None:
         pytest.skip(f"{type(orchestrator).__name__}.supports_partial_runs is off (capability flag)")
 
 
-class BaseOrchestratorSuite:
+class BaseOrchestratorSuite(RetryChecks):
     """Runs the reference stack through the orchestrator under test. Not collected (``Base``)."""
 
     kill_points: ClassVar[int] = 3
@@ -298,69 +298,3 @@ class BaseOrchestratorSuite:
             )
         ran = c.existing(warehouse, all_tables(suite_stack))
         assert not ran, f"steps ran although the stack's plan is invalid: {ran} exist"
-
-    # --- retries: transient failures retried, others failed at once ----------------------------
-
-    def test_warehouse_restart_mid_run_is_retried(
-        self,
-        orchestrator_harness: OrchestratorHarness,
-        suite_source_dir: Path,
-        warehouse: Warehouse,
-    ) -> None:
-        """Postgres restarts (pg_ctl restart -m fast) in the middle of an EL step's load and
-        again between two models of the transform: both are retried, the run succeeds, and the
-        warehouse equals a clean run's."""
-        if not isinstance(warehouse, PostgresWarehouse):
-            pytest.skip("a warehouse restart is a Postgres server fault; this is the DuckDB run")
-        from stacks_testing.postgres import local_cluster
-
-        with local_cluster() as server:  # its own server: the shared one is never restarted
-            restarted, clean = server.create_database(), server.create_database()
-            attempts = faults.Attempts(restart=server.restart)
-            stack = faults.counted_stack(suite_source_dir, attempts, name=STACK)
-            record = self.run_stack(orchestrator_harness, stack, restarted)
-            assert record.status == RunStatus.SUCCEEDED, (
-                f"a run with a warehouse restart mid-load failed: {record.error}"
-            )
-            assert attempts.restarts == ["orders", "sql"], (
-                f"the restarts did not happen where planned: {attempts.restarts}"
-            )
-            # EL steps may run in parallel: a step retried together with its neighbour may
-            # meet its DDL once more (a catalog race, transient too), so "at least twice"
-            assert attempts.counts["orders"] >= 2 and attempts.counts["sql"] == 2, (
-                f"each restarted step should have run again: {dict(attempts.counts)}"
-            )
-            ledger = Ledger(restarted).get(record.run_id)
-            assert ledger is not None and ledger.status == RunStatus.SUCCEEDED, (
-                f"the ledger says {ledger}"
-            )
-            plain = ref.reference_stack(suite_source_dir, name=STACK)
-            again = self.run_stack(orchestrator_harness, plain, clean)
-            assert again.status == RunStatus.SUCCEEDED, f"the clean run failed: {again.error}"
-            tables = all_tables(plain)
-            got, want = c.fp(restarted, tables), c.fp(clean, tables)
-            assert got == want, (
-                f"the restarted run differs from a clean run:\n  {c.explain(want, got)}"
-            )
-
-    def test_permanent_failure_is_attempted_once(
-        self,
-        orchestrator_harness: OrchestratorHarness,
-        suite_source_dir: Path,
-        warehouse: Warehouse,
-    ) -> None:
-        """A model reading a missing table (a SQL error no retry fixes) fails the run after one
-        attempt, with the database's sentence."""
-        attempts = faults.Attempts()
-        stack = faults.counted_stack(suite_source_dir, attempts, name=STACK, bad_model=True)
-        record = self.run_stack(orchestrator_harness, stack, warehouse)
-        assert record.status == RunStatus.FAILED, "a run with a broken model did not fail"
-        assert record.error and "no_such_table" in record.error, (
-            f"the error does not carry the database's sentence: {record.error!r}"
-        )
-        assert attempts.counts["sql"] == 1, (
-            f"a permanent error was attempted {attempts.counts['sql']} times, not once"
-        )
-        ledger = Ledger(warehouse).get(record.run_id)
-        assert ledger is not None and ledger.status == RunStatus.FAILED, f"the ledger: {ledger}"
-        assert ledger.error == record.error
