@@ -116,9 +116,11 @@ class PostgresServer:
         (:func:`local_cluster`): never restart a server other tests share."""
         self._pg_ctl("restart", "-m", mode, timeout=timeout)
 
-    def stop(self, mode: str = "fast", *, timeout: float = 60.0) -> None:
-        """Stop the server (``pg_ctl stop``); :meth:`start` brings it back. Local cluster only."""
-        self._pg_ctl("stop", "-m", mode, timeout=timeout)
+    def stop(self, mode: str = "fast", *, wait: bool = True, timeout: float = 60.0) -> None:
+        """Stop the server (``pg_ctl stop``); :meth:`start` brings it back. Local cluster only.
+        ``mode="smart", wait=False``: the server refuses new connections ("the database system
+        is shutting down") until the sessions still open end."""
+        self._pg_ctl("stop", "-m", mode, *([] if wait else ["-W"]), timeout=timeout)
 
     def start(self, *, timeout: float = 60.0) -> None:
         """Start a server :meth:`stop` stopped; returns once it accepts connections."""
@@ -127,7 +129,8 @@ class PostgresServer:
     def _pg_ctl(self, action: str, *args: str, timeout: float) -> None:
         if self.data_dir is None or self.pg_bin is None:
             raise RuntimeError(f"cannot {action} a {self.backend!r} Postgres, only a local cluster")
-        cmd = [str(self.pg_bin / "pg_ctl"), "-D", str(self.data_dir), *args, "-w"]
+        cmd = [str(self.pg_bin / "pg_ctl"), "-D", str(self.data_dir), *args]
+        cmd += [] if "-W" in args else ["-w"]
         cmd += ["-t", str(int(timeout)), "-l", str(self.data_dir.parent / "log"), action]
         with self._lock:
             if self._conn is not None:
