@@ -70,7 +70,8 @@ def fail(
             wait = backoff(attempt, first=retries.delay, cap=max(retries.delay, 30.0))
             state.report(step, f"attempt {attempt} failed, retrying in {wait:g} s: {sentence}")
             return RetryRequested(max_retries=retries.retries, seconds_to_wait=wait)
-        sentence = f"{sentence} (gave up after {attempt} attempts)"
-        state.errors[step] = sentence
+        if attempt > 1:
+            sentence = f"{sentence} (gave up after {attempt} attempts)"
+            state.errors[step] = sentence
     state.report(step, f"failed: {sentence}")
     return AssetStepFailed(step, sentence)
