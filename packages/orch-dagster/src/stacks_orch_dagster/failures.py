@@ -62,10 +62,12 @@ def fail(
     """Record ``exc`` as ``step``'s error for this run and return the exception to raise:
     ``RetryRequested`` for a transient failure while retries are left (``context`` is the
     asset's), else :class:`AssetStepFailed`."""
+    state.interrupted = state.interrupted or _is_interrupt(exc)
     sentence = step_error(step, exc, warehouse)
     state.errors[step] = sentence
     attempt = int(getattr(context, "retry_number", 0) or 0) + 1
-    if retries is not None and context is not None and is_transient(exc):
+    transient = not state.interrupted and is_transient(exc)
+    if retries is not None and context is not None and transient:
         if attempt <= retries.retries:
             wait = backoff(attempt, first=retries.delay, cap=max(retries.delay, 30.0))
             state.report(step, f"attempt {attempt} failed, retrying in {wait:g} s: {sentence}")
@@ -75,3 +77,17 @@ def fail(
             state.errors[step] = sentence
     state.report(step, f"failed: {sentence}")
     return AssetStepFailed(step, sentence)
+
+
+def _is_interrupt(exc: BaseException | None) -> bool:
+    """Dagster raises its interrupt error inside the step; a tool may have wrapped it (dbt's
+    runner keeps only its name in the message)."""
+    seen = 0
+    while exc is not None and seen < 20:
+        name = type(exc).__name__
+        if name in ("DagsterExecutionInterruptedError", "KeyboardInterrupt") or (
+            "DagsterExecutionInterruptedError" in str(exc)
+        ):
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False

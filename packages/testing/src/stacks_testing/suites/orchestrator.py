@@ -29,7 +29,7 @@ from stacks_testing import reference as ref
 from stacks_testing.runner import runner_command
 from stacks_testing.suites import _common as c
 from stacks_testing.suites.harness import OrchestratorHarness
-from stacks_testing.suites.orchestrator_faults import RetryChecks
+from stacks_testing.suites.orchestrator_retries import RetryChecks
 
 STACK = "conformance"
 

@@ -12,8 +12,8 @@ from stacks_contract.ledger import Ledger
 from stacks_contract.models import RunRecord, RunStatus, StackSpec
 from stacks_contract.warehouse import PostgresWarehouse, Warehouse
 
-from stacks_testing import faults
 from stacks_testing import reference as ref
+from stacks_testing import transient
 from stacks_testing.suites import _common as c
 from stacks_testing.suites.harness import OrchestratorHarness
 
@@ -40,8 +40,8 @@ class RetryChecks:
 
         with local_cluster() as server:  # its own server: the shared one is never restarted
             restarted, clean = server.create_database(), server.create_database()
-            attempts = faults.Attempts(restart=server.restart)
-            stack = faults.counted_stack(suite_source_dir, attempts, name=suite_stack.name)
+            attempts = transient.Attempts(restart=server.restart)
+            stack = transient.counted_stack(suite_source_dir, attempts, name=suite_stack.name)
             record = self.run_stack(orchestrator_harness, stack, restarted)
             assert record.status == RunStatus.SUCCEEDED, (
                 f"a run with a warehouse restart mid-load failed: {record.error}"
@@ -79,8 +79,8 @@ class RetryChecks:
     ) -> None:
         """A model reading a missing table (a SQL error no retry fixes) fails the run after one
         attempt, with the database's sentence."""
-        attempts = faults.Attempts()
-        stack = faults.counted_stack(
+        attempts = transient.Attempts()
+        stack = transient.counted_stack(
             suite_source_dir, attempts, name=suite_stack.name, bad_model=True
         )
         record = self.run_stack(orchestrator_harness, stack, warehouse)
