@@ -7,6 +7,7 @@ the ledger must read the same.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar, TypeVar
@@ -114,7 +115,9 @@ class LocalOrchestrator(Orchestrator):
             step = stack.step(name)
             report(step.name, "running")
             try:
-                loads.append(self._again(lambda s=step: s.run(request, warehouse, report), report))
+                loads.append(
+                    self._again(functools.partial(step.run, request, warehouse, report), report)
+                )
             except Exception as exc:  # any tool error becomes a failed run naming the step
                 return finish(step_error(step.name, exc, warehouse))
         if stack.transform is None or not selection.runs_transform:

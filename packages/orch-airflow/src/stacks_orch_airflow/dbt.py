@@ -166,8 +166,9 @@ def _collect(transform: DbtTransform, project_dir: str, **kwargs: Any) -> None:
         from stacks_contract.models import NodeStatus
         from stacks_contract.retry import transient_message
 
-        nodes = (*result.models, *result.tests)
-        errors = [n.message or "" for n in nodes if n.status is NodeStatus.ERROR]
+        errors = [
+            n.message or "" for n in (*result.models, *result.tests) if n.status is NodeStatus.ERROR
+        ]
         if errors and all(transient_message(m) for m in errors):
             return  # the connection was lost: Cosmos raises, the task's retries run it again
         # a failing model or test: a retry cannot fix it, fail the task now (no retries)

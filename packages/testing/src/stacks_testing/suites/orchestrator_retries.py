@@ -61,6 +61,7 @@ class RetryChecks:
             plain = ref.reference_stack(suite_source_dir, name=suite_stack.name)
             again = self.run_stack(orchestrator_harness, plain, clean)
             assert again.status == RunStatus.SUCCEEDED, f"the clean run failed: {again.error}"
+            assert plain.transform is not None
             tables = [
                 *(t for st in plain.el_steps for t in st.produces()),
                 *plain.transform.produces(),
