@@ -166,9 +166,8 @@ def _collect(transform: DbtTransform, project_dir: str, **kwargs: Any) -> None:
         from stacks_contract.models import NodeStatus
         from stacks_contract.retry import transient_message
 
-        errors = [
-            n.message or "" for n in (*result.models, *result.tests) if n.status is NodeStatus.ERROR
-        ]
+        errors = [m.message or "" for m in result.models if m.status is NodeStatus.ERROR]
+        errors += [t.message or "" for t in result.tests if t.status is NodeStatus.ERROR]
         if errors and all(transient_message(m) for m in errors):
             return  # the connection was lost: Cosmos raises, the task's retries run it again
         # a failing model or test: a retry cannot fix it, fail the task now (no retries)
