@@ -231,7 +231,7 @@ class DagsterOrchestrator(Orchestrator):
             )
             # a transform that ran and is not ok is described by RunRecord.from_results from
             # its result (the same sentence under every orchestrator); other errors are ours
-            state.interrupted = _interrupted(result)
+            state.interrupted = state.interrupted or _interrupted(result)
             transform = stack.transform.name if stack.transform is not None else None
             ran_not_ok = state.transform is not None and not state.transform.ok
             errors = {k: v for k, v in state.errors.items() if not (k == transform and ran_not_ok)}
