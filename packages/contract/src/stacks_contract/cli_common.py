@@ -11,7 +11,6 @@ import io
 import json
 import os
 import sys
-import time
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, redirect_stdout
@@ -205,14 +204,13 @@ def prepare(
 
 
 def _answers(warehouse: Warehouse, stack: str, wait: bool) -> None:
-    """Prove the warehouse answers. A DuckDB file admits one writing process: while another
+    """Prove the warehouse answers. A DuckDB file admits one process at a time: while another
     run of the stack holds it, say "already running" (:class:`RunLocked`), or with ``wait``
-    leave it to the run lock; another process's brief open (a `stacks runs`, a run starting)
-    is waited out."""
+    leave it to the run lock (``connect`` itself waits out another process's brief open)."""
     from stacks_contract.runlock import held
     from stacks_contract.sql import connect
 
-    for attempt in range(50):
+    for attempt in (1, 2):
         busy = held(warehouse, stack)
         if busy:
             if wait:
@@ -221,10 +219,9 @@ def _answers(warehouse: Warehouse, stack: str, wait: bool) -> None:
         try:
             with connect(warehouse):
                 return
-        except WarehouseUnreachable as exc:
-            if warehouse.kind != "duckdb" or "lock" not in str(exc) or attempt == 49:
-                raise
-        time.sleep(0.1)
+        except WarehouseUnreachable:
+            if attempt == 2 or warehouse.kind != "duckdb":
+                raise  # (a run that took the file meanwhile is asked for again, once)
 
 
 @contextmanager
