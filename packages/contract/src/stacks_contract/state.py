@@ -96,16 +96,22 @@ def size_of(path: Path) -> int:
 
 
 def prune_stale(
-    root: Path, pattern: str, *, keep: Path | None = None, max_age_days: float | None = None
+    root: Path,
+    pattern: str | tuple[str, ...],
+    *,
+    keep: Path | None = None,
+    max_age_days: float | None = None,
 ) -> list[tuple[Path, int]]:
-    """Remove the folders in ``root`` matching ``pattern`` not used for ``max_age_days`` (their
-    modification time; :func:`use_state_dir` touches a folder it hands out). Returns what went,
-    with sizes."""
+    """Remove the folders in ``root`` matching ``pattern`` (a glob, or several) not used for
+    ``max_age_days`` (their modification time; :func:`use_state_dir` touches a folder it hands
+    out). Returns what went, with sizes."""
     if max_age_days is None or not root.is_dir():
         return []
     cutoff = time.time() - max_age_days * 86400
     removed = []
-    for child in root.glob(pattern):
+    patterns = (pattern,) if isinstance(pattern, str) else pattern
+    children = dict.fromkeys(c for p in patterns for c in root.glob(p))
+    for child in children:
         with contextlib.suppress(OSError):
             info = child.lstat()
             if keep is not None and child == keep:
@@ -120,12 +126,12 @@ def prune_stale(
     return removed
 
 
-def use_state_dir(path: Path, *, prune: str) -> Path:
+def use_state_dir(path: Path, *, prune: str | tuple[str, ...]) -> Path:
     """``path`` as a private folder marked used now; once per process, the sibling folders
     matching ``prune`` unused for longer than the bound (:func:`state_max_age_days`) are removed."""
     private_dir(path)
     os.utime(path)
-    key = (str(path.parent), prune)
+    key = (str(path.parent), repr(prune))
     if key not in _PRUNED:
         _PRUNED.add(key)
         prune_stale(path.parent, prune, keep=path, max_age_days=state_max_age_days())

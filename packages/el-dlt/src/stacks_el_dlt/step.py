@@ -166,7 +166,7 @@ class DltStep(ELStep):
             self.dataset, self._found = warehouse.schema_name, None
         workdir = self._workdir(warehouse)
         # marked used; other warehouses' folders unused for weeks are pruned (contract's bound)
-        use_state_dir(workdir, prune="*-" + "?" * 16)  # <kind>-<digest>, see pipelines_dir
+        use_state_dir(workdir, prune=_STATE_FOLDERS)
         _remove_dropped_folders(workdir)
         pipeline = dlt.pipeline(
             pipeline_name=self.pipeline_name,
@@ -449,6 +449,8 @@ def _stored_schema(pipeline: Any) -> Any:
 
 #: prefix of a pipeline working folder moved aside by :func:`_drop_working_folder`
 _DROPPED_PREFIX = ".stacks-dropped-"
+#: the per-warehouse folders of :func:`pipelines_dir` (``<kind>-<digest>``), for pruning
+_STATE_FOLDERS = ("duckdb-" + "?" * 16, "postgres-" + "?" * 16)
 
 
 def _drop_working_folder(pipeline: Any) -> Any:
