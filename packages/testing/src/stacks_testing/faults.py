@@ -381,7 +381,7 @@ def _last_progress(output: str) -> str:
     for line in reversed(output.splitlines()):
         text = re.sub(r"\x1b\[[0-9;]*m", "", line).strip()
         if re.match(r"^\d+\.\d+s ", text):
-            return text.split(" ", 1)[1][:60]
+            return text.split(" ", 1)[1].split(" into ", 1)[0][:60]
     return ""
 
 
