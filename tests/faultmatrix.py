@@ -3,7 +3,7 @@ restart, one demo shop for every run, and the fingerprint of a clean run of the 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pytest
@@ -14,7 +14,7 @@ from stacks_contract.warehouse import DuckDBWarehouse, Warehouse
 from stacks_el_dlt.sources.demo_shop import SHOP_URL_ENV
 from stacks_temporal_dlt_dbt.stack import build_spec
 from stacks_testing.faults import FaultMatrix, standard_matrix
-from stacks_testing.postgres import PostgresServer, local_cluster
+from stacks_testing.postgres import PostgresServer
 
 __all__ = ["run_fault_matrix"]
 
@@ -35,12 +35,6 @@ def clean_fingerprint(warehouse: Warehouse, shop_url: str, mp: pytest.MonkeyPatc
     return fingerprint(warehouse, tables, metadata=metadata)
 
 
-def private_cluster() -> Iterator[PostgresServer]:
-    """A cluster of this module's own: the matrix restarts it."""
-    with local_cluster() as server:
-        yield server
-
-
 def run_fault_matrix(
     stack: str,
     kind: str,
@@ -49,6 +43,7 @@ def run_fault_matrix(
     shop_url: str,
     cluster: PostgresServer,
     env: Mapping[str, str] | None = None,
+    scan_also: Sequence[Path] = (),
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     mp = pytest.MonkeyPatch()
@@ -72,7 +67,7 @@ def run_fault_matrix(
         metadata=metadata,
     )
     try:
-        standard_matrix(matrix)
+        standard_matrix(matrix, scan_also)
     finally:
         with capsys.disabled():
             print(f"\nfault matrix: {stack} on {kind}\n{matrix.table()}\n")

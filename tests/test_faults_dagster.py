@@ -3,24 +3,11 @@ cut off from a restarting Postgres; the warehouse converges and the ledger tells
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from faultmatrix import private_cluster, run_fault_matrix
-from stacks_testing.demo.shop import ShopServer
+from faultmatrix import run_fault_matrix
 from stacks_testing.postgres import PostgresServer
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[PostgresServer]:
-    yield from private_cluster()
-
-
-@pytest.fixture(scope="module")
-def shop_url() -> Iterator[str]:
-    with ShopServer(seed=42) as shop:
-        yield shop.url
 
 
 @pytest.mark.slow
@@ -29,7 +16,7 @@ def test_dagster_fault_matrix(
     kind: str,
     tmp_path: Path,
     shop_url: str,
-    cluster: PostgresServer,
+    fault_cluster: PostgresServer,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     run_fault_matrix(
@@ -37,7 +24,6 @@ def test_dagster_fault_matrix(
         kind,
         cwd=tmp_path,
         shop_url=shop_url,
-        cluster=cluster,
-        env={},
+        cluster=fault_cluster,
         capsys=capsys,
     )

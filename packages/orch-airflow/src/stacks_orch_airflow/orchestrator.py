@@ -8,6 +8,7 @@ import logging
 import os
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any, ClassVar
 
 from stacks_contract.ledger import Ledger
@@ -75,6 +76,13 @@ class AirflowOrchestrator(Orchestrator):
         self._dags: dict[tuple[int, str], tuple[StackSpec, Any]] = {}
         #: stack DAG id -> the trigger DAGs :meth:`build` made beside it
         self.trigger_dags: dict[str, list[Any]] = {}
+
+    def state_paths(self, stack: StackSpec, warehouse: Warehouse) -> tuple[Path, ...]:
+        """The default Airflow home ``./.stacks/airflow`` (metadata DB, logs, DAG files); never
+        an ``AIRFLOW_HOME`` the user chose."""
+        home = _home.airflow_home()
+        default = Path.cwd() / ".stacks" / "airflow"
+        return (home,) if home == default and home.is_dir() else ()
 
     def build(self, ref: StackRef) -> Any:
         """The DAG of ``ref``, plus one DAG per event trigger (see :mod:`.triggers`; Airflow

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
@@ -41,14 +40,15 @@ def quiet_env() -> None:
 
 @contextlib.contextmanager
 def ephemeral_instance() -> Iterator[Any]:
-    """An in-memory Dagster instance, telemetry off: a CLI run leaves nothing in DAGSTER_HOME
-    (and its scratch folder is removed afterwards)."""
+    """An in-memory Dagster instance, telemetry off: a CLI run leaves nothing in DAGSTER_HOME;
+    its scratch folder is removed afterwards, or by the next run if this one is killed."""
     from dagster import DagsterInstance
+    from stacks_contract.state import run_scratch
 
     with (
-        tempfile.TemporaryDirectory(prefix="stacks-dagster-") as tmp,
+        run_scratch("dagster") as tmp,
         DagsterInstance.ephemeral(
-            tempdir=tmp, settings={"telemetry": {"enabled": False}}
+            tempdir=str(tmp), settings={"telemetry": {"enabled": False}}
         ) as instance,
     ):
         yield instance
@@ -119,6 +119,12 @@ class DagsterOrchestrator(Orchestrator):
         quiet_env()
         warehouse = ref.resolve_warehouse()
         return self.definitions(ref.load().spec(warehouse), warehouse)
+
+    def state_paths(self, stack: StackSpec, warehouse: Warehouse) -> tuple[Path, ...]:
+        """The instance ``stacks ui`` keeps under ``./.stacks/dagster`` (never a DAGSTER_HOME
+        the user set)."""
+        home = UI_HOME.absolute()
+        return (home,) if home.is_dir() else ()
 
     def ui_command(self, ref: StackRef, *, home: Path, port: int) -> UiCommand:
         """``dagster dev`` on :mod:`stacks_orch_dagster.ui` (the stack ``ref`` names), with
@@ -232,7 +238,7 @@ class DagsterOrchestrator(Orchestrator):
             )
             # a transform that ran and is not ok is described by RunRecord.from_results from
             # its result (the same sentence under every orchestrator); other errors are ours
-            state.interrupted = _interrupted(result)
+            state.interrupted = state.interrupted or _interrupted(result)
             transform = stack.transform.name if stack.transform is not None else None
             ran_not_ok = state.transform is not None and not state.transform.ok
             errors = {k: v for k, v in state.errors.items() if not (k == transform and ran_not_ok)}

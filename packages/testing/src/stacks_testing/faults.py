@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import SecretStr
 from stacks_contract.fingerprint import Fingerprint, diff, fingerprint, is_metadata
 from stacks_contract.ledger import LEDGER_SCHEMA, LEDGER_TABLE, Ledger
 from stacks_contract.models import RunStatus, TableRef
@@ -80,6 +81,7 @@ class Row:
     exits: str
     ledger: str = ""
     converged: str = ""
+    secrets: str = ""
 
 
 @dataclass
@@ -94,6 +96,8 @@ class FaultMatrix:
     target: Fingerprint
     tables: Sequence[TableRef]
     metadata: Sequence[str]
+    #: put in every child's environment (and as the Postgres password): :meth:`scan` looks for it
+    secret: str = "Sc4n-Me-S3cr3t"
     timeout: float = 600.0
     rows: list[Row] = field(default_factory=list)
     launched: list[Launched] = field(default_factory=list)
@@ -104,11 +108,23 @@ class FaultMatrix:
         self._count += 1
         log = self.cwd / f"run{self._count:02d}.log"
         stacks = str(Path(sys.executable).parent / "stacks")
+        home, tmp = self.cwd / "home", self.cwd / "tmp"
+        home.mkdir(exist_ok=True)
+        tmp.mkdir(exist_ok=True)
+        env = {
+            **os.environ,
+            **self.env,
+            **_warehouse_env(self.warehouse, self.secret),
+            # what the run writes for itself lands where scan() looks
+            "HOME": str(home),
+            "TMPDIR": str(tmp),
+            "STACKS_SCAN_SECRET": self.secret,  # a tool that dumps its environment shows it
+        }
         with open(log, "wb") as out:
             proc = subprocess.Popen(
                 [stacks, "run", self.stack],
                 cwd=self.cwd,
-                env={**os.environ, **self.env, **_warehouse_env(self.warehouse)},
+                env=env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # its own group: a kill reaches the tools it started
@@ -167,18 +183,22 @@ class FaultMatrix:
             assert "nterrupted" in run.output(), run.output()[-3000:]
         self._settle(run, code, RunStatus.INTERRUPTED, strike.where)
 
-    def restart(self, strike: Strike) -> None:
-        """Restart Postgres at ``strike``: the run retries and succeeds."""
+    def restart(self, *strikes: Strike) -> None:
+        """Restart Postgres at each of ``strikes`` in turn, all in one run: it retries what the
+        restarts broke and succeeds."""
         assert isinstance(self.warehouse, PostgresWarehouse), "a restart needs Postgres"
-        run = self._start(f"Postgres restart in {strike.where}")
-        if self._wait_for(run, strike):
-            restart_postgres(self.warehouse)
-            run.struck = True
+        where = " and ".join(s.where for s in strikes)
+        run = self._start(f"Postgres restarts in {where}")
+        landed = []
+        for strike in strikes:
+            if self._wait_for(run, strike):
+                landed.append(_last_progress(run.output()))
+                restart_postgres(self.warehouse)
         code = self._finish(run)
-        assert code == 0, (
-            f"the run did not survive a restart (exit {code}):\n{run.output()[-4000:]}"
-        )
-        self._settle(run, code, RunStatus.SUCCEEDED, strike.where)
+        assert code == 0, f"a restart ended the run (exit {code}):\n{run.output()[-4000:]}"
+        run.expect = RunStatus.SUCCEEDED
+        shown = " / ".join(landed) if landed else "finished first"
+        self.rows.append(Row(_kind(self.warehouse), run.fault, shown, str(code)))
         self.converges()
 
     def kill_in_ledger_write(self, strike: Strike) -> None:
@@ -188,10 +208,12 @@ class FaultMatrix:
         import psycopg
 
         run = self._start("SIGKILL in the ledger write")
-        with psycopg.connect(self.warehouse.url()) as conn:
+        url = self.warehouse.url()
+        with psycopg.connect(url) as conn, psycopg.connect(url, autocommit=True) as watch:
             if self._wait_for(run, strike):
                 conn.execute(f"lock table {LEDGER_SCHEMA}.{LEDGER_TABLE} in exclusive mode")
-                waited = _wait_on_lock(conn, run, self.timeout)
+                # (another connection: pg_stat_activity is a snapshot per transaction)
+                waited = _wait_on_lock(watch, run, 120.0)
                 self._signal(run, signal.SIGKILL)
                 assert waited, f"the run never waited on the ledger; log {run.log}"
             conn.rollback()
@@ -210,11 +232,6 @@ class FaultMatrix:
         loser.expect = None
         self.rows.append(Row(_kind(self.warehouse), "two runs at once", "start", "0 and 2"))
         self.converges()
-
-    def run_clean(self) -> None:
-        run = self._start("a clean run")
-        code = self._finish(run)
-        assert code == 0, f"a clean run failed (exit {code}):\n{run.output()[-4000:]}"
 
     # --- checks -------------------------------------------------------------------------------
     def _settle(self, run: Launched, code: int, expect: RunStatus, where: str) -> None:
@@ -270,9 +287,26 @@ class FaultMatrix:
         assert not running, f"ledger rows left running: {running}"
         assert not problems, "the ledger does not tell the truth:\n  " + "\n  ".join(problems)
 
+    def scan(self, *also: Path) -> None:
+        """The secret is in no output and no file the runs wrote (their folder: logs, state,
+        HOME, TMPDIR; plus ``also``)."""
+        needle = self.secret.encode()
+        leaks = [
+            str(p)
+            for root in (self.cwd, *also)
+            for p in (root.rglob("*") if root.is_dir() else [root])
+            if p.is_file() and needle in p.read_bytes()
+        ]
+        for row in self.rows:
+            row.secrets = "LEAKED" if leaks else "none"
+        assert not leaks, f"the secret was printed or written: {leaks}"
+
     def table(self) -> str:
-        head = ("warehouse", "fault", "struck at", "exit", "ledger", "converged")
-        body = [(r.warehouse, r.fault, r.where, r.exits, r.ledger, r.converged) for r in self.rows]
+        head = ("warehouse", "fault", "struck at", "exit", "ledger", "converged", "secret")
+        body = [
+            (r.warehouse, r.fault, r.where, r.exits, r.ledger, r.converged, r.secrets)
+            for r in self.rows
+        ]
         return format_table(head, body)
 
 
@@ -347,7 +381,7 @@ def _last_progress(output: str) -> str:
     for line in reversed(output.splitlines()):
         text = re.sub(r"\x1b\[[0-9;]*m", "", line).strip()
         if re.match(r"^\d+\.\d+s ", text):
-            return text.split(" ", 1)[1][:60]
+            return text.split(" ", 1)[1].split(" into ", 1)[0][:60]
     return ""
 
 
@@ -355,7 +389,9 @@ def _kind(warehouse: Warehouse) -> str:
     return "postgres" if isinstance(warehouse, PostgresWarehouse) else "duckdb"
 
 
-def _warehouse_env(warehouse: Warehouse) -> dict[str, str]:
+def _warehouse_env(warehouse: Warehouse, secret: str) -> dict[str, str]:
+    if isinstance(warehouse, PostgresWarehouse):  # the test cluster trusts: any password works
+        warehouse = warehouse.model_copy(update={"password": SecretStr(secret)})
     return {"STACKS_WAREHOUSE": _url(warehouse)}
 
 
@@ -377,25 +413,23 @@ MARTS = Strike("dbt marts", r"fct_orders", 0.0)
 LAST_TEST = Strike("dbt's last test", r"unique_dim_customers_customer_id", 0.0)
 
 
-def standard_matrix(matrix: FaultMatrix) -> None:
+def standard_matrix(matrix: FaultMatrix, scan_also: Sequence[Path] = ()) -> None:
     """The matrix every orchestrator's module runs: five SIGKILLs per warehouse (ten per
-    orchestrator over DuckDB and Postgres, in extract, load, dbt and the ledger write), two runs
-    at once, Ctrl-C; on Postgres also a restart mid-load and mid-dbt. Convergence is checked
-    after the kills (by the run that wins the race), and after every restart or clean run."""
+    orchestrator over DuckDB and Postgres: in extract, load, dbt and the ledger write), Ctrl-C,
+    two runs at once (the one that runs must converge from everything before it); on Postgres
+    first a run whose server restarts mid-load and again mid-dbt (it must succeed: transient
+    failures are retried). Last, the secrets scan over everything the runs printed or wrote
+    (and ``scan_also``: state a service kept elsewhere, e.g. a Temporal server's database)."""
     postgres = isinstance(matrix.warehouse, PostgresWarehouse)
-    kills = (EXTRACT, LOAD, AFTER_EL, MARTS) if postgres else (EXTRACT, LOAD, STAGING, MARTS)
-    for strike in kills:
-        matrix.kill(strike)
     if postgres:
+        matrix.restart(LOAD, MARTS)
+        for strike in (EXTRACT, LOAD, AFTER_EL, MARTS):
+            matrix.kill(strike)
         matrix.kill_in_ledger_write(LAST_TEST)
     else:
-        matrix.kill(LAST_TEST)
+        for strike in (EXTRACT, LOAD, STAGING, MARTS, LAST_TEST):
+            matrix.kill(strike)
+    matrix.interrupt(STAGING)
     matrix.race()
-    matrix.interrupt(STAGING if postgres else LOAD)
-    if postgres:
-        matrix.restart(LOAD)
-        matrix.restart(MARTS)
-    else:
-        matrix.run_clean()
-        matrix.converges()
     matrix.check_ledger()
+    matrix.scan(*scan_also)

@@ -41,6 +41,7 @@ from stacks_contract.models import (
     utcnow,
 )
 from stacks_contract.ports import Reporter, Transform, silent
+from stacks_contract.state import private_dir, use_state_dir
 from stacks_contract.warehouse import (
     DEFAULT_SCHEMA,
     DuckDBWarehouse,
@@ -152,8 +153,6 @@ _VERB = {"parsed": "parse", "listed": "ls", "run": "run", "built": "build"}
 def _shared_state_root() -> Path:
     """``$STACKS_DBT_STATE_DIR``, else ``$TMPDIR/stacks-dbt-<uid>``: private to the user (dbt
     writes the profile's settings and its command line there), refused if another user owns it."""
-    from stacks_contract.state import private_dir
-
     env = os.environ.get("STACKS_DBT_STATE_DIR")
     if env:
         return private_dir(Path(env).expanduser().absolute())
@@ -324,9 +323,14 @@ class DbtTransform(Transform):
         key = hashlib.sha1(ident.encode()).hexdigest()[:10]
         return root / f"{self.project_name}-{key}"
 
+    def state_paths(self, warehouse: Warehouse) -> tuple[Path, ...]:
+        """dbt's profile, target/ (partial-parse state) and logs/ for ``warehouse``."""
+        return (self.state_dir(warehouse),)
+
     def invocation(self, warehouse: Warehouse, request: RunRequest) -> DbtInvocation:
         """Render the profile (no secret on disk) and describe the dbt call for ``request``."""
-        state = self.state_dir(warehouse)
+        # marked used; other warehouses' folders unused for weeks are pruned (contract's bound)
+        state = use_state_dir(self.state_dir(warehouse), prune="*-" + "?" * 10)
         text = render_profile(
             warehouse, profile=self.profile_name, schema=self.schema, threads=self.threads
         )
