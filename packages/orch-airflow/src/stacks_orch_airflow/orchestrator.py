@@ -11,7 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, ClassVar
 
-from stacks_contract.ledger import Ledger
+from stacks_contract.ledger import INTERRUPTED_SENTENCE, Ledger
 from stacks_contract.models import (
     RunRecord,
     RunRequest,
@@ -27,6 +27,7 @@ from stacks_contract.warehouse import Warehouse, redact
 from stacks_orch_airflow import home as _home
 from stacks_orch_airflow.binding import Bound, FromRef, register_reporter
 from stacks_orch_airflow.dag import DEFAULT_RETRIES, DEFAULT_RETRY_DELAY, build_dag
+from stacks_orch_airflow.interrupts import catching, stop_if_interrupted
 from stacks_orch_airflow.tasks import CONF_KEY
 
 __all__ = ["AirflowOrchestrator"]
@@ -115,6 +116,7 @@ class AirflowOrchestrator(Orchestrator):
             retries=self.retries,
             retry_delay=self.retry_delay,
             dbt=self.dbt,
+            pre_execute=stop_if_interrupted,
         )
         self._dags[key] = (stack, dag)  # keeps ``stack`` alive, so its id stays unique
         return dag
@@ -140,15 +142,34 @@ class AirflowOrchestrator(Orchestrator):
         # exists before the run is long-lived: move it out of the collector's sight meanwhile.
         gc.freeze()
         try:
-            with _quiet(self.log_level):
+            with _quiet(self.log_level), catching() as interrupted:
                 report("airflow", f"running DAG {dag.dag_id} ({request.run_id})")
-                dag_run = dag.test(
-                    run_conf={CONF_KEY: request.model_dump(mode="json", by_alias=True)}
-                )
-            state = str(getattr(dag_run, "state", "") or "")
+                try:
+                    dag_run = dag.test(
+                        run_conf={CONF_KEY: request.model_dump(mode="json", by_alias=True)}
+                    )
+                except KeyboardInterrupt:
+                    interrupted.set()  # it reached dag.test()'s own loop
+            state = str(getattr(dag_run, "state", "") or "") if not interrupted.is_set() else ""
         finally:
             gc.unfreeze()
             register_reporter(request.run_id, None)
+        if interrupted.is_set():
+            # Airflow would have retried the interrupted task away; to the caller (and in the
+            # ledger, where the DAG's teardown may have written "failed") it is what it was
+            ledger = Ledger(warehouse)
+            record = ledger.get(request.run_id)
+            if record is not None and record.status in (RunStatus.RUNNING, RunStatus.FAILED):
+                ledger.record(
+                    record.model_copy(
+                        update={
+                            "status": RunStatus.INTERRUPTED,
+                            "finished_at": utcnow(),
+                            "error": INTERRUPTED_SENTENCE,
+                        }
+                    )
+                )
+            raise KeyboardInterrupt
         record = Ledger(warehouse).get(request.run_id)
         if record is not None and record.status != RunStatus.RUNNING:
             if state == "failed" and record.status == RunStatus.SUCCEEDED:
