@@ -54,7 +54,7 @@ class SlowStack(RefStack):
         run = step.run
 
         def slow_run(request, warehouse, report=None):
-            time.sleep(float(os.environ.get("SLOW_SECONDS", "60")))  # stopped before it ends
+            time.sleep(float(os.environ.get("SLOW_SECONDS", "300")))  # stopped before it ends
             return run(request, warehouse)
 
         object.__setattr__(step, "run", slow_run)
@@ -389,7 +389,7 @@ def _wait_until_running(user, stack: str) -> None:
     file locked by the run's own write (DuckDB lets no reader in beside a writer process)."""
     import time
 
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 180  # a loaded CI machine (members two at a time) is slow
     while time.monotonic() < deadline:
         proc = user("runs", stack, "--json")
         if proc.returncode == 0:
