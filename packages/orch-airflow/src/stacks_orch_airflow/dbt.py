@@ -28,9 +28,16 @@ from stacks_transform_dbt import DbtTransform
 from stacks_transform_dbt.profiles import profile_env
 
 from stacks_orch_airflow import tasks
-from stacks_orch_airflow.binding import Binding
+from stacks_orch_airflow.binding import Binding, Bound, reporter_for
 
-__all__ = ["DeclaredTables", "declared", "fresh_manifest", "is_dbt_transform", "render_dbt"]
+__all__ = [
+    "DeclaredTables",
+    "declared",
+    "fresh_manifest",
+    "is_dbt_transform",
+    "prime",
+    "render_dbt",
+]
 
 RUN_ID_VAR = "stacks_run_id"
 _SUFFIXES = ("", "_model_build", "_seed_build", "_snapshot_build", "_build", "_run", "_test")
@@ -116,6 +123,30 @@ def _pre_execute(binding: Binding, models: dict[str, str], context: Any) -> None
         raise AirflowSkipException(f"dbt model {model!r} is not selected in this run")
     context["ti"].xcom_push(key="stacks_started_at", value=utcnow().isoformat())
     os.environ.update(profile_env(binding.warehouse()))
+    if isinstance(binding, Bound):
+        _in_process(binding, context["task"])
+
+
+def _in_process(binding: Bound, task: Any) -> None:
+    """A task of :meth:`AirflowOrchestrator.run`: dbt runs against the manifest this process
+    parsed (no parse per task, none per run for the run-id var), and what exists now stays out
+    of the collections Cosmos and the DuckDB release run after the task (unfrozen by the run)."""
+    import gc
+
+    from stacks_orch_airflow.inprocess import dbt_extra_args, run_dbt_with_manifest
+
+    transform = binding.spec().transform
+    if isinstance(transform, DbtTransform) and hasattr(task, "run_dbt_runner"):
+        manifest = transform.parsed(binding.warehouse())
+        task.run_dbt_runner = run_dbt_with_manifest(manifest, dbt_extra_args(), task)
+    gc.freeze()
+
+
+def prime(spec: StackSpec, warehouse: Any) -> None:
+    """Parse the dbt project of ``spec`` for ``warehouse`` once, before an in-process run: the
+    tasks run against it, and the stack's table manifest comes from it (no second parse)."""
+    if isinstance(spec.transform, DbtTransform):
+        spec.transform.parsed(warehouse)
 
 
 def _post_execute(context: Any, result: Any = None) -> None:
@@ -162,6 +193,19 @@ def _collect(transform: DbtTransform, project_dir: str, **kwargs: Any) -> None:
     ti.xcom_push(key=tasks.TRANSFORM_KEY, value=result.model_dump(mode="json", by_alias=True))
     if not result.ok:
         ti.xcom_push(key=tasks.ERROR_KEY, value=result.failure_sentence(transform.name))
+    reporter_for(result.run_id)(transform.name, _progress(result))
+
+
+def _progress(result: TransformResult) -> str:
+    """One progress line per Cosmos task: ``stg_orders success; 2 tests pass``."""
+    parts = [f"{m.name} {m.status.value}" for m in result.models]
+    if result.tests and not result.models:  # a test of several models, as its own task
+        parts = [f"{t.name} {t.status.value}" for t in result.tests]
+    elif result.tests:
+        statuses = sorted({t.status.value for t in result.tests})
+        counts = {s: sum(t.status.value == s for t in result.tests) for s in statuses}
+        parts.append(", ".join(f"{n} tests {s}" for s, n in counts.items()))
+    return "; ".join(parts) or "nothing to do"
 
 
 def render_dbt(
