@@ -15,6 +15,7 @@ it hands its dbt run results (as a :class:`TransformResult`) to ``stacks_finish`
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -124,13 +125,14 @@ def _pre_execute(binding: Binding, models: dict[str, str], context: Any) -> None
     context["ti"].xcom_push(key="stacks_started_at", value=utcnow().isoformat())
     os.environ.update(profile_env(binding.warehouse()))
     if isinstance(binding, Bound):
-        _in_process(binding, context["task"])
+        _in_process(binding, context["task"], state["request"]["run_id"])
 
 
-def _in_process(binding: Bound, task: Any) -> None:
+def _in_process(binding: Bound, task: Any, run_id: str) -> None:
     """A task of :meth:`AirflowOrchestrator.run`: dbt runs against the manifest this process
-    parsed (no parse per task, none per run for the run-id var), and what exists now stays out
-    of the collections Cosmos and the DuckDB release run after the task (unfrozen by the run)."""
+    parsed (no parse per task, none per run for the run-id var) and reports every node it
+    finishes as a direct run does; what exists now stays out of the collections Cosmos and the
+    DuckDB release run after the task (the run unfreezes it)."""
     import gc
 
     from stacks_orch_airflow.inprocess import dbt_extra_args, run_dbt_with_manifest
@@ -138,15 +140,27 @@ def _in_process(binding: Bound, task: Any) -> None:
     transform = binding.spec().transform
     if isinstance(transform, DbtTransform) and hasattr(task, "run_dbt_runner"):
         manifest = transform.parsed(binding.warehouse())
-        task.run_dbt_runner = run_dbt_with_manifest(manifest, dbt_extra_args(), task)
+        progress = functools.partial(_progress, transform.name, reporter_for(run_id))
+        task.run_dbt_runner = run_dbt_with_manifest(manifest, dbt_extra_args(), task, progress)
     gc.freeze()
 
 
-def prime(spec: StackSpec, warehouse: Any) -> None:
+def _progress(step: str, report: Any, msg: Any) -> None:
+    """dbt's event callback: a Reporter line per finished node (``model stg_orders: success``)."""
+    with contextlib.suppress(Exception):
+        if msg.info.name == "NodeFinished":
+            ni = msg.data.node_info
+            report(step, f"{ni.resource_type} {ni.node_name}: {ni.node_status}")
+
+
+def prime(spec: StackSpec, warehouse: Any, report: Any = None) -> None:
     """Parse the dbt project of ``spec`` for ``warehouse`` once, before an in-process run: the
     tasks run against it, and the stack's table manifest comes from it (no second parse)."""
     if isinstance(spec.transform, DbtTransform):
-        spec.transform.parsed(warehouse)
+        if report is None:
+            spec.transform.parsed(warehouse)
+        else:
+            spec.transform.parsed(warehouse, report)
 
 
 def _post_execute(context: Any, result: Any = None) -> None:
@@ -193,19 +207,6 @@ def _collect(transform: DbtTransform, project_dir: str, **kwargs: Any) -> None:
     ti.xcom_push(key=tasks.TRANSFORM_KEY, value=result.model_dump(mode="json", by_alias=True))
     if not result.ok:
         ti.xcom_push(key=tasks.ERROR_KEY, value=result.failure_sentence(transform.name))
-    reporter_for(result.run_id)(transform.name, _progress(result))
-
-
-def _progress(result: TransformResult) -> str:
-    """One progress line per Cosmos task: ``stg_orders success; 2 tests pass``."""
-    parts = [f"{m.name} {m.status.value}" for m in result.models]
-    if result.tests and not result.models:  # a test of several models, as its own task
-        parts = [f"{t.name} {t.status.value}" for t in result.tests]
-    elif result.tests:
-        statuses = sorted({t.status.value for t in result.tests})
-        counts = {s: sum(t.status.value == s for t in result.tests) for s in statuses}
-        parts.append(", ".join(f"{n} tests {s}" for s, n in counts.items()))
-    return "; ".join(parts) or "nothing to do"
 
 
 def render_dbt(

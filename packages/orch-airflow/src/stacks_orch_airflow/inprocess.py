@@ -133,7 +133,10 @@ def quiet_airflow(enabled: bool = True) -> Iterator[None]:
 
 
 def run_dbt_with_manifest(
-    manifest: Any, extra_args: tuple[str, ...], task: Any
+    manifest: Any,
+    extra_args: tuple[str, ...],
+    task: Any,
+    progress: Callable[[Any], None] | None = None,
 ) -> Callable[..., Any]:
     """A Cosmos operator's ``run_dbt_runner`` that hands dbt the manifest parsed already.
 
@@ -141,7 +144,8 @@ def run_dbt_with_manifest(
     changes every run, and a changed var makes dbt drop its partial-parse state, so the first
     dbt task of every run re-parsed the whole project. An in-process run has the transform's
     parsed manifest in memory (parsed with the stack's stable vars, as a direct run uses it):
-    dbt runs against it with the task's own vars (the run id included) and parses nothing."""
+    dbt runs against it with the task's own vars (the run id included) and parses nothing.
+    ``progress`` gets dbt's events too (the Reporter's line per finished node)."""
 
     def run(command: list[str], env: dict[str, str], cwd: str, **_: Any) -> Any:
         from cosmos.dbt.project import change_working_directory, environ
@@ -149,6 +153,8 @@ def run_dbt_with_manifest(
         from dbt.cli.main import dbtRunner
 
         callbacks = list(getattr(task, "_dbt_runner_callbacks", None) or [])
+        if progress is not None:
+            callbacks.append(progress)
         with change_working_directory(cwd), environ(env):
             try:
                 return dbtRunner(manifest=manifest, callbacks=callbacks).invoke(

@@ -121,7 +121,7 @@ class AirflowOrchestrator(Orchestrator):
         """Prepare the metadata DB and this process, then ``dag.test()`` the stack's DAG."""
         dbt = None if self.dbt is False else _dbt_module(stack, self.dbt)
         if dbt is not None:
-            dbt.prime(stack, warehouse)  # one parse: the table manifest and every dbt task
+            dbt.prime(stack, warehouse, report)  # one parse: the table manifest and every dbt task
         resolve(stack, request.select, request.exclude)  # ConfigError: nothing ran
         _home.configure()
         report("airflow", "preparing the metadata DB")
