@@ -83,6 +83,29 @@ def test_unknown_name_lists_installed_stacks(installed_toy) -> None:
     assert "toy-stack" in msg
 
 
+def test_a_reference_names_a_stack_in_a_file_or_module_without_installing_it(
+    tmp_path, monkeypatch
+) -> None:
+    """`stacks run my_stacks.py:build_stack`: a stack composed in user code, no entry point."""
+    (tmp_path / "my_stacks.py").write_text(STACK_MODULE + "\nTOY = Toy()\nNOT_A_STACK = 42\n")
+    by_file = registry.load_stack(f"{tmp_path / 'my_stacks.py'}:build_stack")
+    assert type(by_file).__name__ == "Toy" and by_file.name == "toy-stack"
+    assert registry.load_stack(f"{tmp_path / 'my_stacks.py'}:TOY").name == "toy-stack"
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert registry.load_stack("my_stacks:build_stack").name == "toy-stack"
+    for ref, words in [
+        (f"{tmp_path / 'nope.py'}:build_stack", "there is no file"),
+        ("my_stacks:missing", "has no 'missing'"),
+        ("my_stacks:NOT_A_STACK", "not a stacks_contract.ports.Stack"),
+    ]:
+        with pytest.raises(ConfigError, match=words):
+            registry.load_stack(ref)
+    # a URL typed where the name goes is not a reference: still "Unknown stack"
+    assert not registry.is_reference("postgresql://u:pw@host:5432/db")
+    with pytest.raises(ConfigError, match="Unknown stack"):
+        registry.load_stack("postgresql://u:pw@host:5432/db")
+
+
 def test_stacks_list_in_a_fresh_process_shows_the_installed_stack(installed_toy) -> None:
     env = {**os.environ, "PYTHONPATH": str(installed_toy), "COLUMNS": "200"}
     proc = subprocess.run(

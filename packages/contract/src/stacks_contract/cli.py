@@ -218,7 +218,8 @@ def run_cmd(
     from stacks_contract.selection import resolve
 
     run_vars = _parse_vars(vars_text)
-    stack, warehouse = prepare(name, url)
+    stack, warehouse = prepare(name, url, wait=wait)
+    name = stack.name  # a reference (`file.py:attr`) runs under its stack's own name
     report = reporter(err())
     with errors(warehouse):
         request = RunRequest(
@@ -267,7 +268,8 @@ def check_cmd(name: str, url: str | None, runs: int, wait: bool, as_json: bool) 
     from stacks_contract.fingerprint import diff, fingerprint
     from stacks_contract.runlock import run_lock
 
-    stack, warehouse = prepare(name, url)
+    stack, warehouse = prepare(name, url, wait=wait)
+    name = stack.name  # a reference (`file.py:attr`) runs under its stack's own name
     report = reporter(err())
     records: list[RunRecord] = []
     lock = run_lock(warehouse, name, RunRequest(stack=name), wait=wait)

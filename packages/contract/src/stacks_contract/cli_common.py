@@ -10,6 +10,7 @@ import io
 import json
 import os
 import sys
+import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager, redirect_stdout
@@ -175,24 +176,52 @@ def quiet_tools() -> None:
         os.environ.setdefault(key, value)
 
 
-def prepare(name: str, url: str | None, *, connect_first: bool = True) -> tuple[Stack, Warehouse]:
+def prepare(
+    name: str, url: str | None, *, connect_first: bool = True, wait: bool = False
+) -> tuple[Stack, Warehouse]:
     """Load the stack, parse the URL and (unless told not to) prove the warehouse answers,
-    before any work starts."""
-    from stacks_contract.registry import entry_point, load_stack
-    from stacks_contract.sql import connect
+    before any work starts. A DuckDB file another run of the stack holds open cannot answer:
+    that is "already running" (exit 2), or with ``wait`` the run lock's to wait for."""
+    from stacks_contract.registry import entry_point, is_reference, load_stack
 
     quiet_tools()
     # cheapest checks first (loading a stack may import heavy tools), and no warehouse file is
-    # created for a stack name that does not exist
+    # created for a stack name that does not exist; a reference (`file.py:attr`) is loaded
+    # first: its stack's own name names the default warehouse
     with errors():
         entry_point(name)
-        warehouse = parse_warehouse(url, default_name=name)
+        stack = load_stack(name) if is_reference(name) else None
+        warehouse = parse_warehouse(url, default_name=stack.name if stack else name)
     if connect_first:
-        with errors(warehouse), connect(warehouse):
-            pass
-    with errors(warehouse):
-        stack = load_stack(name)
+        with errors(warehouse):
+            _answers(warehouse, stack.name if stack else name, wait)
+    if stack is None:
+        with errors(warehouse):
+            stack = load_stack(name)
     return stack, warehouse
+
+
+def _answers(warehouse: Warehouse, stack: str, wait: bool) -> None:
+    """Prove the warehouse answers. A DuckDB file admits one writing process: while another
+    run of the stack holds it, say "already running" (:class:`RunLocked`), or with ``wait``
+    leave it to the run lock; another process's brief open (a `stacks runs`, a run starting)
+    is waited out."""
+    from stacks_contract.runlock import held
+    from stacks_contract.sql import connect
+
+    for attempt in range(50):
+        busy = held(warehouse, stack)
+        if busy:
+            if wait:
+                return
+            raise RunLocked(busy)
+        try:
+            with connect(warehouse):
+                return
+        except WarehouseUnreachable as exc:
+            if warehouse.kind != "duckdb" or "lock" not in str(exc) or attempt == 49:
+                raise
+        time.sleep(0.1)
 
 
 @contextmanager

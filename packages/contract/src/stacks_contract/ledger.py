@@ -17,6 +17,8 @@ from stacks_contract.warehouse import Warehouse
 
 LEDGER_SCHEMA = "stacks_meta"
 LEDGER_TABLE = "_stacks_runs"
+#: the ledger's ``error`` of an interrupted run
+INTERRUPTED_SENTENCE = "interrupted (Ctrl-C or SIGTERM); the next run will converge"
 _COLUMNS = (
     "run_id",
     "stack",
@@ -157,7 +159,7 @@ class Ledger:
                     update={
                         "status": RunStatus.INTERRUPTED,
                         "finished_at": utcnow(),
-                        "error": "interrupted (Ctrl-C or SIGTERM); the next run will converge",
+                        "error": INTERRUPTED_SENTENCE,
                     }
                 )
                 self.record(done)

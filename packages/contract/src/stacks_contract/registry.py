@@ -7,18 +7,43 @@ A stack distribution declares, in its pyproject::
 
 Listing reads package metadata only (no stack module is imported), so ``stacks list`` stays fast
 and works even when a stack's tools are broken; :func:`load_stack` imports the one stack asked for.
+
+A stack a user composed in their own code needs no distribution: wherever a stack name goes, a
+*reference* ``package.module:attr`` or ``path/to/file.py:attr`` names a ``Stack`` (or a
+zero-argument callable returning one) directly, e.g. ``stacks run ./my_stacks.py:airflow``.
 """
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
+import re
+import sys
 from importlib.metadata import EntryPoint, entry_points
+from pathlib import Path
+from typing import Any
 
 from stacks_contract.errors import ConfigError
 from stacks_contract.ports import Stack
 
 GROUP = "stacks.stacks"
 
-__all__ = ["GROUP", "available_stacks", "describe", "entry_point", "load_stack"]
+__all__ = [
+    "GROUP",
+    "available_stacks",
+    "describe",
+    "entry_point",
+    "is_reference",
+    "load_stack",
+]
+
+# `module.path:attr` or `some/file.py:attr`; a URL (`postgresql://...`) never matches
+_REFERENCE = re.compile(r"^(?P<where>[\w.\-/\\~]+):(?P<attr>[A-Za-z_]\w*)$")
+
+
+def is_reference(name: str) -> bool:
+    """Whether ``name`` is a ``module:attr`` / ``file.py:attr`` reference, not an installed name."""
+    return _REFERENCE.match(name) is not None
 
 
 def available_stacks() -> dict[str, EntryPoint]:
@@ -46,7 +71,10 @@ def _installed_sentence(names: list[str]) -> str:
 
 def entry_point(name: str) -> EntryPoint:
     """The entry point of stack ``name``, not loaded; :class:`ConfigError` naming the installed
-    stacks when there is none."""
+    stacks when there is none. A reference has none: it is checked for existence only."""
+    if is_reference(name):
+        _reference_target(name)
+        return EntryPoint(name=name, value=name, group=GROUP)
     stacks = available_stacks()
     ep = stacks.get(name)
     if ep is None:
@@ -62,11 +90,14 @@ def load_stack(name: str) -> Stack:
     """
     ep = entry_point(name)
     try:
-        factory = ep.load()
+        factory = _load_reference(name) if is_reference(name) else ep.load()
+    except ConfigError:
+        raise
     except Exception as exc:
         # an ImportError here usually means a tool is missing or broken in this environment
         raise ConfigError(
-            f"Stack {name!r} is installed but could not be imported from {ep.value!r}: "
+            f"Stack {name!r} {'' if is_reference(name) else 'is installed but '}could not be "
+            f"imported from {ep.value!r}: "
             f"{type(exc).__name__}: {exc}."
         ) from exc
     try:
@@ -83,3 +114,37 @@ def load_stack(name: str) -> Stack:
             "stacks_contract.ports.Stack."
         )
     return stack
+
+
+def _reference_target(name: str) -> tuple[str, str, Path | None]:
+    """(module or file, attribute, the file's absolute path for a file reference)."""
+    match = _REFERENCE.match(name)
+    assert match is not None
+    where, attr = match["where"], match["attr"]
+    if not (where.endswith(".py") or "/" in where or "\\" in where):
+        return where, attr, None
+    path = Path(where).expanduser().resolve()
+    if not path.is_file():
+        raise ConfigError(f"Stack reference {name!r}: there is no file {str(path)!r}.")
+    return where, attr, path
+
+
+def _load_reference(name: str) -> Any:
+    where, attr, path = _reference_target(name)
+    if path is None:
+        module = importlib.import_module(where)
+    else:
+        module_name = f"stacks_user_{abs(hash(str(path)))}"
+        module = sys.modules.get(module_name)  # type: ignore[assignment]
+        if module is None:
+            spec = importlib.util.spec_from_file_location(module_name, path)
+            if spec is None or spec.loader is None:
+                raise ConfigError(f"Stack reference {name!r}: {path} is not a Python file.")
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[module_name] = module
+            spec.loader.exec_module(module)
+    try:
+        target = getattr(module, attr)
+    except AttributeError:
+        raise ConfigError(f"Stack reference {name!r}: {where} has no {attr!r}.") from None
+    return target if callable(target) and not isinstance(target, Stack) else (lambda: target)

@@ -22,7 +22,7 @@ from stacks_contract.errors import RunLocked
 from stacks_contract.models import RunRequest, utcnow
 from stacks_contract.warehouse import DuckDBWarehouse, Warehouse
 
-__all__ = ["lock_path", "run_lock"]
+__all__ = ["held", "lock_path", "run_lock"]
 
 _POLL_S = 0.5
 
@@ -84,6 +84,27 @@ def _file_lock(
             handle.seek(0)
             handle.truncate()
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def held(warehouse: Warehouse, stack: str) -> str | None:
+    """DuckDB: the "already running" sentence when a run of ``stack`` holds its lock now, else
+    None. (A running DuckDB stack keeps its file open, so a second process cannot even connect
+    to say so; this asks the lock file, which needs no connection. Postgres: always None, the
+    advisory lock itself answers.)"""
+    import fcntl
+
+    if not isinstance(warehouse, DuckDBWarehouse):
+        return None
+    path = lock_path(warehouse, stack)
+    if not path.exists():
+        return None
+    with open(path) as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return _held(stack, _holder(handle))
+        fcntl.flock(handle, fcntl.LOCK_UN)
+    return None
 
 
 def _holder(handle: IO[str]) -> dict[str, str]:

@@ -22,6 +22,21 @@ class AssetStepFailed(StacksError):
 
 def fail(state: RunState, step: str, exc: BaseException, warehouse: Warehouse) -> AssetStepFailed:
     """Record ``exc`` as ``step``'s error for this run and return the exception to raise."""
+    state.interrupted = state.interrupted or _is_interrupt(exc)
     state.errors[step] = step_error(step, exc, warehouse)
     state.report(step, f"failed: {state.errors[step]}")
     return AssetStepFailed(step, state.errors[step])
+
+
+def _is_interrupt(exc: BaseException | None) -> bool:
+    """Dagster raises its interrupt error inside the step; a tool may have wrapped it (dbt's
+    runner keeps only its name in the message)."""
+    seen = 0
+    while exc is not None and seen < 20:
+        name = type(exc).__name__
+        if name in ("DagsterExecutionInterruptedError", "KeyboardInterrupt") or (
+            "DagsterExecutionInterruptedError" in str(exc)
+        ):
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from stacks_contract.errors import StacksError
-from stacks_contract.ledger import Ledger
-from stacks_contract.models import RunRecord, RunRequest, StackRef, StackSpec
+from stacks_contract.ledger import INTERRUPTED_SENTENCE, Ledger
+from stacks_contract.models import RunRecord, RunRequest, RunStatus, StackRef, StackSpec
 from stacks_contract.ports import Orchestrator, Reporter, UiCommand, silent
 from stacks_contract.selection import Selection, resolve
 from stacks_contract.warehouse import Warehouse, redact
@@ -195,7 +195,14 @@ class DagsterOrchestrator(Orchestrator):
             transform_step=stack.transform.name if stack.transform else "transform",
             error=error,
         )
+        if state.interrupted:
+            # Dagster turned the signal into failed steps; to the caller it is what it was
+            done = done.model_copy(
+                update={"status": RunStatus.INTERRUPTED, "error": INTERRUPTED_SENTENCE}
+            )
         ledger.record(done)
+        if state.interrupted:
+            raise KeyboardInterrupt
         return done
 
     def _execute(
@@ -224,6 +231,7 @@ class DagsterOrchestrator(Orchestrator):
             )
             # a transform that ran and is not ok is described by RunRecord.from_results from
             # its result (the same sentence under every orchestrator); other errors are ours
+            state.interrupted = state.interrupted or _interrupted(result)
             transform = stack.transform.name if stack.transform is not None else None
             ran_not_ok = state.transform is not None and not state.transform.ok
             errors = {k: v for k, v in state.errors.items() if not (k == transform and ran_not_ok)}
@@ -232,6 +240,17 @@ class DagsterOrchestrator(Orchestrator):
             if result.success or ran_not_ok:
                 return None
             return _dagster_failure(result)
+
+
+def _interrupted(result: Any) -> bool:
+    """Whether a step failed because Dagster caught an interrupt (SIGINT/SIGTERM)."""
+    for event in result.all_events:
+        info = event.step_failure_data.error if event.is_step_failure else None
+        while info is not None:
+            if info.cls_name == "DagsterExecutionInterruptedError":
+                return True
+            info = info.cause
+    return False
 
 
 def _dagster_failure(result: Any) -> str:

@@ -40,6 +40,8 @@ class RunState:
     transform: TransformResult | None = None
     #: step name -> one sentence; the last attempt's error wins (retries may succeed later)
     errors: dict[str, str] = field(default_factory=dict)
+    #: Dagster caught a Ctrl-C / SIGTERM and stopped its steps (it does not re-raise it)
+    interrupted: bool = False
 
 
 _LOCK = threading.Lock()

@@ -1,0 +1,435 @@
+"""The fault matrix: a real stack run by the ``stacks`` CLI in subprocesses, then hurt.
+
+Each fault strikes when a marker (a regex) shows in the run's output, plus a delay: SIGKILL of
+the whole process group (extract, load, between EL and dbt, inside dbt, the ledger write),
+Ctrl-C (SIGINT to the group, as a terminal sends it), a Postgres restart, a second run started
+beside the first. After each group of faults a run must leave the warehouse equal to a clean
+run's fingerprint (load metadata ignored) with no duplicate row, and at the end the ledger must
+hold one truthful row per run that started: ``abandoned`` for a killed run, ``interrupted`` for
+Ctrl-C, ``succeeded`` for the rest, none for a run the run lock refused, none ``running``.
+
+:class:`FaultMatrix` drives one stack on one warehouse; :meth:`FaultMatrix.table` is the
+printable result (fault, where it struck, exit, ledger, converged).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr
+from stacks_contract.fingerprint import Fingerprint, diff, fingerprint, is_metadata
+from stacks_contract.ledger import LEDGER_SCHEMA, LEDGER_TABLE, Ledger
+from stacks_contract.models import RunStatus, TableRef
+from stacks_contract.sql import connect, qualified
+from stacks_contract.warehouse import PostgresWarehouse, Warehouse
+
+__all__ = [
+    "FaultMatrix",
+    "Strike",
+    "duplicate_rows",
+    "format_table",
+    "restart_postgres",
+    "standard_matrix",
+]
+
+RUN_ID = re.compile(r"\(run (\d{8}T\d{6}-[0-9a-f]{8})\)")
+LOCKED = "already running"
+
+
+@dataclass(frozen=True)
+class Strike:
+    """Strike ``delay`` seconds after ``marker`` first shows in the run's output."""
+
+    where: str  # the phase, for the table
+    marker: str
+    delay: float = 0.0
+
+
+@dataclass
+class Launched:
+    """One ``stacks run`` process and what became of it."""
+
+    fault: str
+    proc: subprocess.Popen[bytes]
+    log: Path
+    struck: bool = False
+    expect: RunStatus | None = RunStatus.SUCCEEDED  # None: no ledger row (refused)
+    returncode: int | None = None
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def run_id(self) -> str | None:
+        found = RUN_ID.search(self.output())
+        return found.group(1) if found else None
+
+
+@dataclass
+class Row:
+    warehouse: str
+    fault: str
+    where: str
+    exits: str
+    ledger: str = ""
+    converged: str = ""
+    secrets: str = ""
+
+
+@dataclass
+class FaultMatrix:
+    """Faults against ``stacks run STACK`` on ``warehouse`` (``env`` for every child, run in
+    ``cwd``); ``target``: the fingerprint of a clean run of the same data."""
+
+    stack: str
+    warehouse: Warehouse
+    env: Mapping[str, str]
+    cwd: Path
+    target: Fingerprint
+    tables: Sequence[TableRef]
+    metadata: Sequence[str]
+    #: put in every child's environment (and as the Postgres password): :meth:`scan` looks for it
+    secret: str = "Sc4n-Me-S3cr3t"
+    timeout: float = 600.0
+    rows: list[Row] = field(default_factory=list)
+    launched: list[Launched] = field(default_factory=list)
+    _count: int = 0
+
+    # --- processes ----------------------------------------------------------------------------
+    def _start(self, fault: str) -> Launched:
+        self._count += 1
+        log = self.cwd / f"run{self._count:02d}.log"
+        stacks = str(Path(sys.executable).parent / "stacks")
+        home, tmp = self.cwd / "home", self.cwd / "tmp"
+        home.mkdir(exist_ok=True)
+        tmp.mkdir(exist_ok=True)
+        env = {
+            **os.environ,
+            **self.env,
+            **_warehouse_env(self.warehouse, self.secret),
+            # what the run writes for itself lands where scan() looks
+            "HOME": str(home),
+            "TMPDIR": str(tmp),
+            "STACKS_SCAN_SECRET": self.secret,  # a tool that dumps its environment shows it
+        }
+        with open(log, "wb") as out:
+            proc = subprocess.Popen(
+                [stacks, "run", self.stack],
+                cwd=self.cwd,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own group: a kill reaches the tools it started
+                preexec_fn=_default_sigint,  # as a terminal has it, whatever CI inherited
+            )
+        run = Launched(fault=fault, proc=proc, log=log)
+        self.launched.append(run)
+        return run
+
+    def _wait_for(self, run: Launched, strike: Strike) -> bool:
+        """Block until ``strike`` is due (True) or the run ended first (False)."""
+        pattern = re.compile(strike.marker)
+        deadline = time.monotonic() + self.timeout
+        while time.monotonic() < deadline:
+            if pattern.search(run.output()):
+                time.sleep(strike.delay)
+                return run.proc.poll() is None
+            if run.proc.poll() is not None:
+                return False
+            time.sleep(0.01)
+        raise TimeoutError(f"{strike.marker!r} never showed in {run.log}")
+
+    def _finish(self, run: Launched) -> int:
+        try:
+            run.returncode = run.proc.wait(timeout=self.timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(run.proc.pid, signal.SIGKILL)
+            run.proc.wait()
+            raise AssertionError(f"{run.fault}: the run hung; log {run.log}") from None
+        return run.returncode
+
+    def _signal(self, run: Launched, sig: int) -> None:
+        try:
+            os.killpg(run.proc.pid, sig)
+        except ProcessLookupError:
+            return
+        run.struck = True
+
+    # --- faults -------------------------------------------------------------------------------
+    def kill(self, strike: Strike) -> None:
+        """SIGKILL the run at ``strike``; the next run marks it abandoned."""
+        run = self._start(f"SIGKILL in {strike.where}")
+        if self._wait_for(run, strike):
+            self._signal(run, signal.SIGKILL)
+        code = self._finish(run)
+        self._settle(run, code, RunStatus.ABANDONED, strike.where)
+
+    def interrupt(self, strike: Strike) -> None:
+        """Ctrl-C at ``strike``: one line, exit 130, the ledger says interrupted."""
+        run = self._start(f"Ctrl-C in {strike.where}")
+        if self._wait_for(run, strike):
+            self._signal(run, signal.SIGINT)
+        code = self._finish(run)
+        if run.struck:
+            assert code == 130, f"Ctrl-C: exit {code}, not 130:\n{run.output()[-3000:]}"
+            assert "nterrupted" in run.output(), run.output()[-3000:]
+        self._settle(run, code, RunStatus.INTERRUPTED, strike.where)
+
+    def restart(self, *strikes: Strike) -> None:
+        """Restart Postgres at each of ``strikes`` in turn, all in one run: it retries what the
+        restarts broke and succeeds."""
+        assert isinstance(self.warehouse, PostgresWarehouse), "a restart needs Postgres"
+        where = " and ".join(s.where for s in strikes)
+        run = self._start(f"Postgres restarts in {where}")
+        landed = []
+        for strike in strikes:
+            if self._wait_for(run, strike):
+                landed.append(_last_progress(run.output()))
+                restart_postgres(self.warehouse)
+        code = self._finish(run)
+        assert code == 0, f"a restart ended the run (exit {code}):\n{run.output()[-4000:]}"
+        run.expect = RunStatus.SUCCEEDED
+        shown = " / ".join(landed) if landed else "finished first"
+        self.rows.append(Row(_kind(self.warehouse), run.fault, shown, str(code)))
+        self.converges()
+
+    def kill_in_ledger_write(self, strike: Strike) -> None:
+        """Postgres: hold the ledger table locked from ``strike`` on, SIGKILL the run once it
+        waits on that lock (so the kill lands inside its ledger write), then let go."""
+        assert isinstance(self.warehouse, PostgresWarehouse), "the ledger lock needs Postgres"
+        import psycopg
+
+        run = self._start("SIGKILL in the ledger write")
+        url = self.warehouse.url()
+        with psycopg.connect(url) as conn, psycopg.connect(url, autocommit=True) as watch:
+            if self._wait_for(run, strike):
+                conn.execute(f"lock table {LEDGER_SCHEMA}.{LEDGER_TABLE} in exclusive mode")
+                # (another connection: pg_stat_activity is a snapshot per transaction)
+                waited = _wait_on_lock(watch, run, 120.0)
+                self._signal(run, signal.SIGKILL)
+                assert waited, f"the run never waited on the ledger; log {run.log}"
+            conn.rollback()
+        code = self._finish(run)
+        self._settle(run, code, RunStatus.ABANDONED, "the ledger write")
+
+    def race(self) -> None:
+        """Two runs at once: one runs, the other exits 2 at once naming the run it met."""
+        first, second = self._start("two runs at once"), self._start("two runs at once")
+        codes = sorted((self._finish(first), self._finish(second)))
+        loser = first if first.returncode == 2 else second
+        assert codes == [0, 2], (
+            f"two runs at once exited {codes}:\n{first.output()[-2000:]}\n{second.output()[-2000:]}"
+        )
+        assert LOCKED in loser.output(), loser.output()[-2000:]
+        loser.expect = None
+        self.rows.append(Row(_kind(self.warehouse), "two runs at once", "start", "0 and 2"))
+        self.converges()
+
+    # --- checks -------------------------------------------------------------------------------
+    def _settle(self, run: Launched, code: int, expect: RunStatus, where: str) -> None:
+        if not run.struck:  # the run ended before the fault was due: it must have succeeded
+            assert code == 0, (
+                f"{run.fault}: failed on its own (exit {code}):\n{run.output()[-3000:]}"
+            )
+            expect = RunStatus.SUCCEEDED
+        run.expect = expect
+        landed = _last_progress(run.output()) if run.struck else "finished first"
+        self.rows.append(Row(_kind(self.warehouse), run.fault, landed, str(code)))
+
+    def converges(self) -> None:
+        """The warehouse equals the clean run's fingerprint, with no duplicate row; every row of
+        the matrix since the last check gets the verdict."""
+        got = fingerprint(self.warehouse, self.tables, metadata=self.metadata)
+        dupes = duplicate_rows(self.warehouse, self.tables, self.metadata)
+        verdict = "yes" if got == self.target and not dupes else "NO"
+        for row in self.rows:
+            row.converged = row.converged or verdict
+        assert got == self.target, "the warehouse differs from a clean run's:\n  " + "\n  ".join(
+            diff(self.target, got)
+        )
+        assert not dupes, f"duplicate rows: {dupes}"
+
+    def check_ledger(self) -> None:
+        """One truthful row per run that started, none left ``running``, none unknown."""
+        records = {r.run_id: r for r in Ledger(self.warehouse).runs()}
+        ours = {run.run_id(): run for run in self.launched}
+        stray = sorted(set(records) - set(ours))
+        assert not stray, f"ledger rows of runs nobody started: {stray}"
+        problems = []
+        for run_id, run in ours.items():
+            record = records.get(run_id or "")
+            status = record.status if record else None
+            ok = status == run.expect or (
+                # killed before it wrote its first row: nothing to be truthful about
+                record is None and run.expect == RunStatus.ABANDONED
+            )
+            if not ok:
+                problems.append(f"{run.fault} ({run_id}): ledger {status}, expected {run.expect}")
+        running = [r.run_id for r in records.values() if r.status == RunStatus.RUNNING]
+        by_fault: dict[str, list[bool]] = {}
+        for run in self.launched:
+            record = records.get(run.run_id() or "")
+            status = record.status if record else None
+            by_fault.setdefault(run.fault, []).append(
+                status == run.expect or (record is None and run.expect == RunStatus.ABANDONED)
+            )
+        for row in self.rows:
+            verdicts = by_fault.get(row.fault, [])
+            row.ledger = "ok" if verdicts and all(verdicts) else "NO"
+        assert not running, f"ledger rows left running: {running}"
+        assert not problems, "the ledger does not tell the truth:\n  " + "\n  ".join(problems)
+
+    def scan(self, *also: Path) -> None:
+        """The secret is in no output and no file the runs wrote (their folder: logs, state,
+        HOME, TMPDIR; plus ``also``)."""
+        needle = self.secret.encode()
+        leaks = [
+            str(p)
+            for root in (self.cwd, *also)
+            for p in (root.rglob("*") if root.is_dir() else [root])
+            if p.is_file() and needle in p.read_bytes()
+        ]
+        for row in self.rows:
+            row.secrets = "LEAKED" if leaks else "none"
+        assert not leaks, f"the secret was printed or written: {leaks}"
+
+    def table(self) -> str:
+        head = ("warehouse", "fault", "struck at", "exit", "ledger", "converged", "secret")
+        body = [
+            (r.warehouse, r.fault, r.where, r.exits, r.ledger, r.converged, r.secrets)
+            for r in self.rows
+        ]
+        return format_table(head, body)
+
+
+def format_table(head: Sequence[str], body: Iterable[Sequence[str]]) -> str:
+    rows = [tuple(head), *(tuple(r) for r in body)]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
+    line = lambda r: "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True))  # noqa: E731
+    return "\n".join(
+        [line(rows[0]), line(tuple("-" * w for w in widths))] + [line(r) for r in rows[1:]]
+    )
+
+
+def duplicate_rows(
+    warehouse: Warehouse, tables: Iterable[TableRef], metadata: Iterable[str]
+) -> dict[str, int]:
+    """Table -> how many rows repeat another row (load metadata columns ignored)."""
+    patterns = tuple(metadata)
+    found: dict[str, int] = {}
+    with connect(warehouse) as conn:
+        for t in tables:
+            cols = [c for c in conn.columns(t.schema_name, t.name) if not is_metadata(c, patterns)]
+            if not cols:
+                continue
+            text = ", ".join(f'cast("{c}" as varchar) as "{c}"' for c in cols)
+            rel = qualified(t.schema_name, t.name)
+            rows = conn.execute(
+                f"select (select count(*) from {rel}) - "
+                f"(select count(*) from (select distinct {text} from {rel}) d)"
+            )
+            if int(rows[0][0]):
+                found[t.key] = int(rows[0][0])
+    return found
+
+
+def restart_postgres(warehouse: PostgresWarehouse, *, timeout: float = 60.0) -> None:
+    """``pg_ctl restart -m fast`` of the server ``warehouse`` is on (a local cluster this
+    machine runs; as the ``postgres`` user when we are root), back when it accepts connections."""
+    import psycopg
+
+    with psycopg.connect(warehouse.url(), autocommit=True) as conn:
+        data = conn.execute("show data_directory").fetchone()
+    assert data is not None
+    from stacks_testing.postgres import _as_postgres_user, find_pg_bin
+
+    cmd = [str(find_pg_bin() / "pg_ctl"), "-D", str(data[0]), "-m", "fast", "-w", "restart"]
+    subprocess.run(
+        _as_postgres_user(cmd),
+        check=True,
+        capture_output=True,
+        timeout=timeout,
+        cwd="/",
+        start_new_session=True,
+    )
+
+
+def _wait_on_lock(conn: Any, run: Launched, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and run.proc.poll() is None:
+        waiting = conn.execute(
+            "select count(*) from pg_stat_activity where wait_event_type = 'Lock' "
+            "and pid <> pg_backend_pid() and query ilike %s",
+            (f"%{LEDGER_TABLE}%",),
+        ).fetchone()
+        if waiting and waiting[0]:
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def _last_progress(output: str) -> str:
+    """The last progress line the run printed before it was struck (its phase)."""
+    for line in reversed(output.splitlines()):
+        text = re.sub(r"\x1b\[[0-9;]*m", "", line).strip()
+        if re.match(r"^\d+\.\d+s ", text):
+            return text.split(" ", 1)[1][:60]
+    return ""
+
+
+def _kind(warehouse: Warehouse) -> str:
+    return "postgres" if isinstance(warehouse, PostgresWarehouse) else "duckdb"
+
+
+def _warehouse_env(warehouse: Warehouse, secret: str) -> dict[str, str]:
+    if isinstance(warehouse, PostgresWarehouse):  # the test cluster trusts: any password works
+        warehouse = warehouse.model_copy(update={"password": SecretStr(secret)})
+    return {"STACKS_WAREHOUSE": _url(warehouse)}
+
+
+def _url(warehouse: Warehouse) -> str:
+    # the password in clear, for the child's environment only (never argv: `ps` shows argv)
+    return warehouse.url() if isinstance(warehouse, PostgresWarehouse) else warehouse.redacted_url()
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+#: where the standard matrix strikes, by the progress lines every shop stack prints
+EXTRACT = Strike("extract", r"shop loading", 0.3)
+LOAD = Strike("load", r"shop loading", 1.2)
+AFTER_EL = Strike("between EL and dbt", r"shop [\d,]+ rows", 0.0)
+STAGING = Strike("dbt staging", r"stg_orders", 0.0)
+MARTS = Strike("dbt marts", r"fct_orders", 0.0)
+LAST_TEST = Strike("dbt's last test", r"unique_dim_customers_customer_id", 0.0)
+
+
+def standard_matrix(matrix: FaultMatrix, scan_also: Sequence[Path] = ()) -> None:
+    """The matrix every orchestrator's module runs: five SIGKILLs per warehouse (ten per
+    orchestrator over DuckDB and Postgres: in extract, load, dbt and the ledger write), Ctrl-C,
+    two runs at once (the one that runs must converge from everything before it); on Postgres
+    first a run whose server restarts mid-load and again mid-dbt (it must succeed: transient
+    failures are retried). Last, the secrets scan over everything the runs printed or wrote
+    (and ``scan_also``: state a service kept elsewhere, e.g. a Temporal server's database)."""
+    postgres = isinstance(matrix.warehouse, PostgresWarehouse)
+    if postgres:
+        matrix.restart(LOAD, MARTS)
+        for strike in (EXTRACT, LOAD, AFTER_EL, MARTS):
+            matrix.kill(strike)
+        matrix.kill_in_ledger_write(LAST_TEST)
+    else:
+        for strike in (EXTRACT, LOAD, STAGING, MARTS, LAST_TEST):
+            matrix.kill(strike)
+    matrix.interrupt(STAGING)
+    matrix.race()
+    matrix.check_ledger()
+    matrix.scan(*scan_also)
