@@ -24,7 +24,12 @@ from stacks_contract.warehouse import Warehouse, redact
 from stacks_orch_airflow import home as _home
 from stacks_orch_airflow.binding import Bound, FromRef, register_reporter
 from stacks_orch_airflow.dag import DEFAULT_RETRIES, DEFAULT_RETRY_DELAY, _dbt_module, build_dag
-from stacks_orch_airflow.inprocess import newest_execution_api, quiet_airflow, set_dbt_extra_args
+from stacks_orch_airflow.inprocess import (
+    interrupts_stop_the_run,
+    newest_execution_api,
+    quiet_airflow,
+    set_dbt_extra_args,
+)
 from stacks_orch_airflow.tasks import CONF_KEY
 
 __all__ = ["AirflowOrchestrator"]
@@ -138,7 +143,9 @@ class AirflowOrchestrator(Orchestrator):
         gc.freeze()
         try:
             report("airflow", f"running DAG {dag.dag_id} ({request.run_id})")
-            return dag.test(run_conf={CONF_KEY: request.model_dump(mode="json", by_alias=True)})
+            with interrupts_stop_the_run():
+                conf = {CONF_KEY: request.model_dump(mode="json", by_alias=True)}
+                return dag.test(run_conf=conf)
         finally:
             gc.unfreeze()
             set_dbt_extra_args(())
