@@ -351,8 +351,50 @@ def test_check_passes_for_an_idempotent_stack(warehouse) -> None:
     result = invoke("check", "tiny", "--warehouse", _url(warehouse))
     assert result.exit_code == 0, result.output
     assert "tiny is idempotent: 2 table(s), 5 rows, identical after 1 and 3 runs" in result.stdout
-    assert SESSIONS == ["tiny"]  # one session around all three runs
+    # then re-delivered into a scratch warehouse (a scratch database on Postgres), removed after
+    lines = [line.strip() for line in result.stdout.splitlines()]
+    assert "proved     idempotent: identical after 1 and 3 runs" in lines
+    assert (
+        "proved     re-delivery: 2 raw table(s), 5 rows: an EL full refresh into a scratch "
+        "warehouse gives the same data"
+    ) in lines
+    assert "not proved full rebuild: the stack has no transform" in lines
+    assert SESSIONS == ["tiny"]  # one session around all three runs and the rebuild
+    # the user's ledger holds the three runs only: the rebuild went to the scratch warehouse
     assert [r.status for r in Ledger(warehouse).runs()] == [RunStatus.SUCCEEDED] * 3
+    with connect(warehouse) as conn:
+        if isinstance(warehouse, PostgresWarehouse):
+            scratch = conn.execute("select datname from pg_database where datname like '%check%'")
+        else:
+            scratch = [p for p in warehouse.path.parent.iterdir() if ".check" in p.name]
+    assert scratch == []
+    _no_secret(result)
+
+
+def test_check_without_a_scratch_database_says_what_it_could_not_prove(
+    postgres_warehouse,
+) -> None:
+    """A Postgres user who may not create databases: the idempotence proof stands, the rebuild
+    proofs are 'not proved' with the database's reason, and the exit code stays 0."""
+    with connect(postgres_warehouse) as conn:
+        conn.execute("drop role if exists stacks_nocreatedb")
+        conn.execute("create role stacks_nocreatedb login nocreatedb")
+        conn.execute(f'grant all on database "{postgres_warehouse.database}" to stacks_nocreatedb')
+    user = postgres_warehouse.model_copy(update={"user": "stacks_nocreatedb"})
+    try:
+        result = invoke("check", "tiny", "-w", _url(user), "--runs", "2")
+    finally:
+        with connect(postgres_warehouse) as conn:
+            conn.execute("drop owned by stacks_nocreatedb")
+            conn.execute("drop role stacks_nocreatedb")
+    assert result.exit_code == 0, result.output
+    lines = [line.strip() for line in result.stdout.splitlines()]
+    assert "proved     idempotent: identical after 1 and 2 runs" in lines
+    assert any(
+        x.startswith("not proved re-delivery: no scratch warehouse to rebuild into (")
+        and "permission denied to create database" in x
+        for x in lines
+    ), lines
     _no_secret(result)
 
 

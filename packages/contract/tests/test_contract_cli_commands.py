@@ -20,9 +20,12 @@ SECRET = "s3cr3t-Pa55"
 
 STACK_MODULE = """
 import os
+from pathlib import Path
 from stacks_contract.local import LocalOrchestrator
-from stacks_contract.ports import Stack
-from stacks_testing.reference import reference_stack
+from stacks_contract.models import StackSpec, TableRef, TransformResult, utcnow
+from stacks_contract.ports import Stack, Transform
+from stacks_contract.sql import connect
+from stacks_testing.reference import ReferenceELStep, reference_stack
 
 
 class RefStack(Stack):
@@ -60,6 +63,69 @@ class SlowStack(RefStack):
 
 def slow():
     return SlowStack()
+
+
+class AppendOnlyNames(Transform):
+    # incremental on new ids only: a renamed customer never reaches analytics.names (the drift
+    # between incremental runs and a full rebuild that `stacks check` must find)
+
+    name = "names"
+
+    def consumes(self):
+        return (TableRef("raw", "customers"),)
+
+    def produces(self):
+        return (TableRef("analytics", "names"),)
+
+    def run(self, request, warehouse, report=None):
+        started = utcnow()
+        with connect(warehouse) as conn:
+            conn.execute("create schema if not exists analytics")
+            if request.full_refresh:
+                conn.execute("drop table if exists analytics.names")
+            conn.execute("create table if not exists analytics.names (id bigint, name varchar)")
+            conn.execute(
+                "insert into analytics.names select id, name from raw.customers "
+                "where id not in (select id from analytics.names)"
+            )
+        return TransformResult(run_id=request.run_id, started_at=started, finished_at=utcnow())
+
+
+class DriftyStack(RefStack):
+    name = "drifty"
+
+    def spec(self, warehouse):
+        ref = reference_stack(os.environ["REF_SOURCES"], name="drifty")
+        return StackSpec(name="drifty", el_steps=ref.el_steps, transform=AppendOnlyNames())
+
+
+def drifty():
+    return DriftyStack()
+
+
+class StatefulStep(ReferenceELStep):
+    # keeps a working folder per warehouse, as dlt does
+    def state_paths(self, warehouse):
+        return (Path(os.environ["REF_STATE"]) / warehouse.redacted_url().replace("/", "_"),)
+
+    def run(self, request, warehouse, report=None):
+        folder = self.state_paths(warehouse)[0]
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "state.json").write_text("{}" * 100)
+        return super().run(request, warehouse)
+
+
+class StatefulStack(RefStack):
+    name = "stateful"
+
+    def spec(self, warehouse):
+        ref = reference_stack(os.environ["REF_SOURCES"], name="stateful")
+        step = StatefulStep("customers", ref.el_steps[0].source, "customers")
+        return StackSpec(name="stateful", el_steps=(step,))
+
+
+def stateful():
+    return StatefulStack()
 """
 
 
@@ -71,7 +137,7 @@ def user(tmp_path: Path):
         dist="ref-stack",
         module="_ref_stack",
         source=STACK_MODULE,
-        stacks={"ref": "build", "slow": "slow"},
+        stacks={"ref": "build", "slow": "slow", "drifty": "drifty", "stateful": "stateful"},
         summary="the reference stack",
     )
     cwd = tmp_path / "work"
@@ -79,6 +145,7 @@ def user(tmp_path: Path):
     env = {k: v for k, v in os.environ.items() if k != "STACKS_WAREHOUSE"}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(site), env.get("PYTHONPATH")]))
     env["REF_SOURCES"] = str(tmp_path / "sources")
+    env["REF_STATE"] = str(tmp_path / "state")
 
     def run(*args: str, **extra_env: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -93,6 +160,7 @@ def user(tmp_path: Path):
     run.cwd = cwd  # type: ignore[attr-defined]
     run.env = env  # type: ignore[attr-defined]  # for a `stacks` process a test starts itself
     run.sources = tmp_path / "sources"  # type: ignore[attr-defined]
+    run.state = tmp_path / "state"  # type: ignore[attr-defined]
     return run
 
 
@@ -205,6 +273,58 @@ def test_check_json(user) -> None:
     assert doc["stack"] == "ref" and doc["idempotent"] is True and doc["diff"] == []
     assert [r["status"] for r in doc["runs"]] == ["succeeded", "succeeded"]
     assert doc["tables"] >= 4 and doc["rows"] > 0
+    assert doc["proved"] == ["idempotent", "redelivery", "full_rebuild"]
+    assert [p["diff"] for p in doc["proofs"]] == [[], [], []]
+    rebuild = doc["proofs"][2]["summary"]
+    assert "2 model table(s)" in rebuild and "incremental == a rebuild from scratch" in rebuild
+    assert [p.name for p in user.cwd.joinpath(".stacks").iterdir() if "check" in p.name] == []
+
+
+def test_check_finds_a_model_whose_incremental_runs_drift_from_a_full_rebuild(user) -> None:
+    """An incremental model that drops updates: every run is idempotent, yet the warehouse no
+    longer equals a rebuild from scratch. `check` rebuilds into a scratch warehouse and says so
+    with the differing rows; exit 1."""
+    from stacks_testing.reference import ReferenceSource
+
+    ok(user("run", "drifty"))
+    ReferenceSource(user.sources / "customers.jsonl").update({"id": 3}, "name", "renamed")
+    ok(user("run", "drifty"))  # raw.customers has the new name; analytics.names the old one
+    proc = user("check", "drifty", "--runs", "2")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    lines = [line.strip() for line in proc.stdout.splitlines()]
+    assert "drifty is idempotent: " in proc.stdout
+    assert "proved     idempotent: identical after 1 and 2 runs" in lines
+    assert any(x.startswith("proved     re-delivery: 2 raw table(s)") for x in lines), lines
+    assert (
+        "FAILED     full rebuild: incremental != a rebuild from scratch: 1 model table(s) differ"
+    ) in lines
+    assert "analytics.names: same 8 rows, different content" in lines
+    assert "- only in the warehouse: id=3, name='customer 3'" in lines
+    assert "+ only in the rebuild: id=3, name='renamed'" in lines
+
+
+def test_check_finds_a_source_whose_redelivery_differs(user) -> None:
+    """A row deleted at the source stays in an incrementally loaded table forever; an EL full
+    refresh (the source re-delivered) drops it: `check --json` reports the re-delivery proof
+    failed, with the row, and does not claim the rebuild proof; exit 1."""
+    from stacks_testing.reference import ReferenceSource
+
+    ok(user("run", "ref"))
+    orders = ReferenceSource(user.sources / "orders.jsonl")
+    orders.write([r for r in orders.rows() if r["id"] != 24])
+    proc = user("check", "ref", "--runs", "2", "--json")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["idempotent"] is True and doc["proved"] == ["idempotent"]
+    proofs = {p["name"]: p for p in doc["proofs"]}
+    assert proofs["redelivery"]["proved"] is False, proofs
+    assert "raw.orders: 24 rows -> 23 rows" in proofs["redelivery"]["diff"]
+    rows = [x.strip() for x in proofs["redelivery"]["diff"][1:]]
+    assert rows == [
+        "- only in the warehouse: amount=88.0, customer_id=1, id=24, status='placed', "
+        "updated_at='2024-01-02T00:30:00Z'"
+    ]
+    assert proofs["full_rebuild"]["proved"] is None
 
 
 def test_json_masks_the_password(user, postgres_warehouse: PostgresWarehouse) -> None:
@@ -307,9 +427,9 @@ def test_an_interrupted_run_is_one_line_exit_130_and_interrupted_in_the_ledger(
     assert listed[0]["finished_at"] is not None
 
 
-def test_a_killed_run_is_marked_abandoned_by_the_next_run(user) -> None:
-    """SIGKILL leaves no chance to write the ledger: the next run, holding the run lock the dead
-    one held, marks it abandoned (a lease, not a guess), then runs."""
+def test_a_killed_run_is_marked_abandoned_by_stacks_runs_or_the_next_run(user) -> None:
+    """SIGKILL leaves no chance to write the ledger: `stacks runs`, finding the run lock the dead
+    one held free, marks it abandoned (a lease, not a guess); so would the next run."""
     import signal
 
     env = user.env
@@ -318,7 +438,7 @@ def test_a_killed_run_is_marked_abandoned_by_the_next_run(user) -> None:
     proc.send_signal(signal.SIGKILL)
     proc.wait(30)
     listed = json.loads(ok(user("runs", "slow", "--json")).stdout)["runs"]
-    assert [r["status"] for r in listed] == ["running"]  # nobody could say otherwise yet
+    assert [r["status"] for r in listed] == ["abandoned"]
     ok(user("run", "slow", SLOW_SECONDS="0"))
     listed = json.loads(ok(user("runs", "slow", "--json")).stdout)["runs"]
     assert [r["status"] for r in listed] == ["succeeded", "abandoned"]
@@ -392,3 +512,43 @@ def test_missing_privileges_are_exit_2_with_the_databases_words(user, postgres_w
     assert line.startswith("Error: the user 'stacks_reader' lacks a privilege on postgresql://")
     assert "permission denied" in line
     assert "unexpected" not in proc.stderr
+
+
+# --- clean ---------------------------------------------------------------------------------------
+
+
+def test_clean_removes_a_stacks_local_state_with_sizes_never_its_data(user) -> None:
+    """`stacks clean NAME`: the tools' state for the warehouse (as the stack's steps declare it)
+    and the run-lock file beside the DuckDB file go, each listed with its size; the warehouse
+    file and its ledger stay. While a run holds the stack's run lock, it refuses with exit 2."""
+    from stacks_contract.models import RunRequest
+    from stacks_contract.runlock import run_lock
+    from stacks_contract.warehouse import parse_warehouse
+
+    ok(user("run", "stateful"))
+    stacks = user.cwd / ".stacks"
+    [state] = user.state.iterdir()
+    lock = stacks / "stateful.duckdb.stateful.lock"
+    assert (state / "state.json").exists() and lock.exists()
+
+    dry = ok(user("clean", "stateful", "--dry-run")).stdout
+    assert "Would remove 2 path(s)" in dry and state.exists() and lock.exists()
+
+    wh = parse_warehouse(str(stacks / "stateful.duckdb"))
+    with run_lock(wh, "stateful", RunRequest(stack="stateful")):
+        refused = user("clean", "stateful")
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "stateful is already running into this warehouse" in refused.stderr
+    assert state.exists()
+
+    out = ok(user("clean", "stateful")).stdout
+    assert "Removed 2 path(s)" in out and "of local state of stateful on duckdb://" in out
+    assert f"200 B  {state}" in out
+    assert f"0 B  {lock}" in out
+    assert not state.exists() and not lock.exists()
+    assert [p.name for p in stacks.iterdir()] == ["stateful.duckdb"]  # the data is kept
+    from stacks_contract.ledger import Ledger
+
+    assert [r.status for r in Ledger(wh).runs("stateful")] == ["succeeded"]
+    again = ok(user("clean", "stateful", "--json"))
+    assert json.loads(again.stdout)["stacks"][0]["removed"] == []

@@ -54,3 +54,21 @@ def test_without_the_dbt_extra_the_transform_is_one_task(tmp_path: Path) -> None
     assert proc.returncode == 0, proc.stderr[-3000:]
     tasks = json.loads(proc.stdout.strip().splitlines()[-1])
     assert tasks == ["el_customers", "el_orders", "stacks_finish", "stacks_start", "transform_sql"]
+
+
+def test_state_paths_are_the_default_airflow_home_only(tmp_path: Path, monkeypatch) -> None:
+    """What `stacks clean` removes: ./.stacks/airflow, the home stacks made; never an
+    AIRFLOW_HOME the user chose."""
+    from stacks_contract.warehouse import DuckDBWarehouse
+    from stacks_orch_airflow import AirflowOrchestrator
+    from stacks_testing.reference import reference_stack
+
+    monkeypatch.chdir(tmp_path)
+    home = tmp_path / ".stacks" / "airflow"
+    home.mkdir(parents=True)
+    spec = reference_stack(tmp_path / "src")
+    wh = DuckDBWarehouse(path=tmp_path / "w.duckdb")
+    monkeypatch.setenv("AIRFLOW_HOME", str(home))
+    assert AirflowOrchestrator().state_paths(spec, wh) == (home,)
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path / "mine"))
+    assert AirflowOrchestrator().state_paths(spec, wh) == ()

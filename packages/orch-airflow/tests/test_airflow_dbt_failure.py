@@ -1,4 +1,5 @@
-"""A failing dbt model under Cosmos fails the DAG run, and the ledger says which and why."""
+"""A failing dbt model under Cosmos fails the DAG run at once (a retry cannot fix it: its task is
+tried once although the DAG's tasks have retries), and the ledger says which and why."""
 
 from __future__ import annotations
 
@@ -38,7 +39,8 @@ def test_a_failing_model_fails_the_run_with_one_sentence(tmp_path: Path, duckdb_
         el_steps=(base.step("customers"),),
         transform=DbtTransform(project, name="dbt", schema="analytics"),
     )
-    record = AirflowOrchestrator(retries=0).run(spec, RunRequest(stack="failing"), duckdb_warehouse)
+    orchestrator = AirflowOrchestrator(retries=2, retry_delay=0.0)
+    record = orchestrator.run(spec, RunRequest(stack="failing"), duckdb_warehouse)
     assert record.status == RunStatus.FAILED
     assert record.error is not None
     assert record.error.startswith("Step 'dbt' failed: model(s) bad"), record.error
@@ -47,3 +49,16 @@ def test_a_failing_model_fails_the_run_with_one_sentence(tmp_path: Path, duckdb_
     assert Ledger(duckdb_warehouse).get(record.run_id).error == record.error
     with connect(duckdb_warehouse) as conn:
         assert conn.count("analytics", "good") == 8
+    assert _tries("failing", "bad") == [1], "a failing model's task was retried"
+
+
+def _tries(dag_id: str, model: str) -> list[int]:
+    """How often Airflow tried the tasks building ``model`` (its metadata DB, as its UI shows)."""
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        rows = session.query(TaskInstance.task_id, TaskInstance.try_number).filter(
+            TaskInstance.dag_id == dag_id
+        )
+        return [n for task, n in rows if model in task.split(".")[-1]]

@@ -210,3 +210,54 @@ def test_in_process_runs_record_into_the_ui_instance_and_its_sensors_skip_them(
         assert run.tags[TAG_RUN_ID] == record.run_id
         _fire(sensor, instance, run.run_id, DagsterEventType.RUN_SUCCESS)
     assert Ledger(duckdb_warehouse).get(record.run_id) is None, "the sensor recorded it again"
+
+
+@pytest.mark.slow
+def test_a_killed_run_leaves_no_temp_folder_once_the_next_run_is_done(
+    tmp_path: Path, duckdb_warehouse, monkeypatch
+) -> None:
+    """A SIGKILLed run (stacks_testing's runner) cannot remove the scratch folder of its
+    ephemeral Dagster instance; the next run's instance does, so killed runs do not pile up
+    empty folders in the temp dir."""
+    import os
+    import signal
+    import subprocess
+    import tempfile
+    import time
+
+    from stacks_testing.reference import ENV_STACK, stack_spec_json
+    from stacks_testing.runner import runner_command, warehouse_to_env
+
+    spec = ref.reference_stack(tmp_path / "src")
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    env = {**os.environ, **warehouse_to_env(duckdb_warehouse), "TMPDIR": str(tmp)}
+    env[ENV_STACK] = stack_spec_json(spec)
+    cmd = runner_command(
+        "stack",
+        "killed-1",
+        orchestrator="stacks_orch_dagster:DagsterOrchestrator",
+        stack="stacks_testing.reference:stack_from_env",
+    )
+    with open(tmp_path / "child.log", "wb") as log:
+        child = subprocess.Popen(cmd, env=env, stdout=log, stderr=log, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        # kill once the run's Dagster instance has its scratch folder
+        while not any("dagster" in p.name for p in tmp.rglob("*")):
+            assert child.poll() is None, (tmp_path / "child.log").read_text()[-2000:]
+            assert time.monotonic() < deadline, "the run never made its scratch folder"
+            time.sleep(0.05)
+    finally:
+        os.killpg(child.pid, signal.SIGKILL)
+        child.wait()
+    left = {p.relative_to(tmp) for p in tmp.rglob("*")}
+    assert any("dagster" in str(p) for p in left)  # what the kill left behind
+
+    from stacks_orch_dagster.orchestrator import ephemeral_instance
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp))
+    with ephemeral_instance():  # what the next run starts with (a whole run: +10 s here)
+        live = [p for p in tmp.rglob("*") if "dagster" in p.name]
+        assert len(live) == 1, live  # its own; the killed run's is gone
+    assert [p for p in tmp.rglob("*") if "dagster" in p.name] == []

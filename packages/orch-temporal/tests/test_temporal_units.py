@@ -168,3 +168,19 @@ def test_a_run_history_replays_in_temporal_s_sandbox(
     # plan, ledger start and finish are markers; the two EL steps and the transform activities
     assert kinds.count("marker_recorded_event_attributes") == 3
     assert kinds.count("activity_task_scheduled_event_attributes") == 3
+
+
+def test_state_paths_are_the_dev_servers_history_files(tmp_path: Path, duckdb_warehouse):
+    """What `stacks clean` removes: the dev server's SQLite history (and its WAL files); none
+    when runs go to a Temporal server at a configured address."""
+    from stacks_orch_temporal import TemporalOrchestrator
+
+    db = tmp_path / ".stacks" / "temporal.db"
+    db.parent.mkdir()
+    for name in ("temporal.db", "temporal.db-wal", "other.db"):
+        (db.parent / name).write_text("x")
+    spec = ref.reference_stack(tmp_path / "src")
+    paths = TemporalOrchestrator(state_file=db).state_paths(spec, duckdb_warehouse)
+    assert sorted(p.name for p in paths) == ["temporal.db", "temporal.db-wal"]
+    remote = TemporalOrchestrator(address="localhost:7233", state_file=db)
+    assert remote.state_paths(spec, duckdb_warehouse) == ()

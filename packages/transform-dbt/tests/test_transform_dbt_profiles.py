@@ -128,3 +128,26 @@ def test_shared_state_is_private_and_never_another_users(project_dir, tmp_path, 
     (tmp_path / f"stacks-dbt-{os.stat(root).st_uid + 4242}").mkdir(mode=0o777)
     with pytest.raises(ConfigError, match="belongs to another user"):
         DbtTransform(project_dir).state_dir(pg)
+
+
+def test_state_is_declared_and_stale_state_of_other_warehouses_is_pruned(
+    duckdb_warehouse, project_dir, tmp_path, monkeypatch
+):
+    """What `stacks clean` removes is the state folder a run uses; a run marks it used and
+    removes sibling folders no run used for longer than STACKS_STATE_MAX_AGE_DAYS."""
+    import os
+    import time
+
+    import stacks_contract.state as state
+
+    monkeypatch.setattr(state, "_PRUNED", set())
+    monkeypatch.setenv(state.MAX_AGE_ENV, "30")
+    t = DbtTransform(project_dir, state_dir=tmp_path / "dbt")
+    gone = DuckDBWarehouse(path=tmp_path / "gone.duckdb")
+    [stale] = t.state_paths(gone)
+    (stale / "target").mkdir(parents=True)
+    then = time.time() - 31 * 86400
+    os.utime(stale, (then, then))
+    inv = t.invocation(duckdb_warehouse, RunRequest(stack="t"))
+    assert t.state_paths(duckdb_warehouse) == (inv.target_path.parent,)
+    assert not stale.exists()

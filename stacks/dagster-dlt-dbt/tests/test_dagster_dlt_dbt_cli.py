@@ -70,3 +70,20 @@ def test_stacks_run_twice_then_check(tmp_path: Path) -> None:
     check = _run([stacks, "check", "dagster-dlt-dbt"], tmp_path, env)
     assert check.returncode == 0, (check.stdout + check.stderr)[-3000:]
     assert "is idempotent" in check.stdout
+    # and proved more than a no-op: the shop re-delivered and every model rebuilt from scratch
+    # (into a scratch DuckDB file) equal what the incremental runs left
+    lines = [line.strip() for line in check.stdout.splitlines()]
+    assert any(x.startswith("proved     re-delivery: 5 raw table(s), 956 rows") for x in lines)
+    assert any(x.startswith("proved     full rebuild: 8 model table(s)") for x in lines), lines
+    assert [p.name for p in (tmp_path / ".stacks").iterdir() if ".check" in p.name] == []
+
+    # `stacks clean`: dlt's working folder and dbt's state for this warehouse go, the data stays
+    clean = _run([stacks, "clean", "dagster-dlt-dbt"], tmp_path, env)
+    assert clean.returncode == 0, (clean.stdout + clean.stderr)[-3000:]
+    removed = [line.split()[-1] for line in clean.stdout.splitlines()[1:]]
+    assert any("/dlt/duckdb-" in p for p in removed), clean.stdout
+    assert any(p.startswith(str(tmp_path / ".stacks" / "dbt" / "shop-")) for p in removed)
+    assert not any(Path(p).exists() for p in removed)
+    assert [r.status for r in Ledger(warehouse).runs("dagster-dlt-dbt")] == [
+        RunStatus.SUCCEEDED
+    ] * 5  # the two runs and check's three: the rebuild went to the scratch warehouse

@@ -1,6 +1,12 @@
 """stacks-contract: the thin, tool-free contract every stacks package implements."""
 
-from stacks_contract.errors import ConfigError, StacksError, StepFailed, WarehouseUnreachable
+from stacks_contract.errors import (
+    ConfigError,
+    StacksError,
+    StepFailed,
+    TransientError,
+    WarehouseUnreachable,
+)
 from stacks_contract.fingerprint import Fingerprint, TableFingerprint, diff, fingerprint
 from stacks_contract.ledger import Ledger
 from stacks_contract.manifest import Plan, plan
@@ -32,6 +38,7 @@ from stacks_contract.ports import (
     UiCommand,
     silent,
 )
+from stacks_contract.retry import is_transient, retry_transient
 from stacks_contract.warehouse import (
     DuckDBWarehouse,
     PostgresWarehouse,
@@ -69,14 +76,17 @@ __all__ = [
     "TestResult",
     "Transform",
     "TransformResult",
+    "TransientError",
     "TriggerKind",
     "UiCommand",
     "Warehouse",
     "WarehouseUnreachable",
     "diff",
     "fingerprint",
+    "is_transient",
     "new_run_id",
     "parse_warehouse",
     "plan",
+    "retry_transient",
     "silent",
 ]

@@ -1,4 +1,4 @@
-"""The ``stacks`` command line: list, run, check, plan, runs, ui and init.
+"""The ``stacks`` command line: list, run, check, plan, runs, ui, init and clean.
 
 Exit codes: 0 success; 1 a run failed (or ``check`` found differing fingerprints); 2 bad input or
 configuration (unknown stack or selector, malformed or unreachable warehouse URL). Errors are one
@@ -12,10 +12,8 @@ import any tool. A stack's tools are imported when the stack is loaded or run. S
 
 from __future__ import annotations
 
-import contextlib
 import sys
 import time
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import click
@@ -25,7 +23,6 @@ from rich.text import Text
 from stacks_contract.cli_common import (
     EXCLUDE,
     EXIT_CONFIG,
-    EXIT_FAILED,
     EXIT_INTERRUPTED,
     JSON,
     SELECT,
@@ -36,10 +33,12 @@ from stacks_contract.cli_common import (
     err,
     errors,
     fail,
+    interruptible,
     out,
     prepare,
     progress,
     reporter,
+    run_once,
     set_verbosity,
     spinning,
     stack_argument,
@@ -47,9 +46,8 @@ from stacks_contract.cli_common import (
     tool_output,
 )
 from stacks_contract.console import render_summary
-from stacks_contract.models import RunRecord, RunRequest, RunStatus
-from stacks_contract.ports import Reporter, Stack
-from stacks_contract.warehouse import Warehouse, mask_secrets
+from stacks_contract.models import RunRequest
+from stacks_contract.warehouse import mask_secrets
 
 __all__ = ["main"]
 
@@ -94,21 +92,6 @@ def _sigterm_interrupts() -> None:
 
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, interrupt)
-
-
-@contextlib.contextmanager
-def _interruptible(warehouse: Warehouse, run_id: Callable[[], str | None]) -> Iterator[None]:
-    """An interrupted run is recorded as such in the ledger (not left ``running``)."""
-    try:
-        yield
-    except KeyboardInterrupt:
-        from stacks_contract.ledger import Ledger
-
-        current = run_id()
-        if current is not None:
-            with contextlib.suppress(Exception):  # the interrupt is what the user must see
-                Ledger(warehouse).interrupt(current)
-        raise
 
 
 @click.group(
@@ -156,22 +139,6 @@ def list_cmd() -> None:
     for name, ep in stacks.items():
         table.add_row(Text(name), Text(describe(ep)))
     console.print(table)
-
-
-def _run_once(
-    stack: Stack,
-    warehouse: Warehouse,
-    request: RunRequest,
-    report: Reporter,
-    *,
-    in_session: bool,
-    wait: bool = False,
-) -> RunRecord:
-    if in_session:
-        # `check` keeps one session (and the run lock) across runs (one demo source, advancing
-        # nothing), so it calls the orchestrator directly instead of Stack.run.
-        return stack.orchestrator().run(stack.spec(warehouse), request, warehouse, report)
-    return stack.run(warehouse, request, report, wait=wait)
 
 
 def _parse_vars(text: str | None) -> dict[str, Any]:
@@ -233,9 +200,9 @@ def run_cmd(
         errors(warehouse),
         spinning(report, f"Running {name}"),
         tool_output(),
-        _interruptible(warehouse, lambda: request.run_id),
+        interruptible(warehouse, lambda: request.run_id),
     ):
-        record = _run_once(stack, warehouse, request, report, in_session=False, wait=wait)
+        record = run_once(stack, warehouse, request, report, in_session=False, wait=wait)
     if as_json:
         emit_json(record.model_dump(mode="json"), warehouse)
     else:
@@ -246,97 +213,14 @@ def run_cmd(
     check_record(record, warehouse)
 
 
-@main.command("check")
-@stack_argument()
-@WAREHOUSE
-@click.option(
-    "--runs",
-    default=3,
-    show_default=True,
-    type=click.IntRange(min=2),
-    help="How many times to run the stack.",
-)
-@WAIT
-@JSON
-def check_cmd(name: str, url: str | None, runs: int, wait: bool, as_json: bool) -> None:
-    """Run NAME several times; exit 1 if the warehouse then differs from after the first run.
-
-    Compares order-independent content fingerprints of every table (load-metadata columns such as
-    run ids and load timestamps ignored): an idempotent stack leaves identical data. --json
-    prints {"stack", "idempotent", "runs": [run records], "diff": [lines], "tables", "rows"}.
-    """
-    from stacks_contract.fingerprint import diff, fingerprint
-    from stacks_contract.runlock import run_lock
-
-    stack, warehouse = prepare(name, url, wait=wait)
-    name = stack.name  # a reference (`file.py:attr`) runs under its stack's own name
-    report = reporter(err())
-    records: list[RunRecord] = []
-    lock = run_lock(warehouse, name, RunRequest(stack=name), wait=wait)
-    current: list[str] = []
-    interruptible = _interruptible(warehouse, lambda: current[-1] if current else None)
-    with errors(warehouse), tool_output(), interruptible, lock, stack.session(warehouse):
-        metadata = stack.spec(warehouse).metadata_columns()
-        for i in range(1, runs + 1):
-            request = RunRequest(stack=name)
-            current.append(request.run_id)
-            progress(f"Run {i}/{runs} of {name} (run {request.run_id})")
-            with spinning(report, f"Run {i}/{runs} of {name}"):
-                record = _run_once(stack, warehouse, request, report, in_session=True)
-            records.append(record)
-            if as_json and record.status != RunStatus.SUCCEEDED:
-                emit_json(_check_json(name, records, None, {}), warehouse)
-            check_record(record, warehouse)
-            if i == 1:
-                first = fingerprint(warehouse, metadata=metadata)
-        last = fingerprint(warehouse, metadata=metadata)
-    lines = diff(first, last)
-    if as_json:
-        emit_json(_check_json(name, records, lines, last), warehouse)
-        raise SystemExit(EXIT_FAILED if lines else 0)
-    console = out()
-    if lines:
-        console.print(
-            Text(
-                f"{name} is not idempotent: after {runs} runs {len(lines)} table(s) differ "
-                "from after 1 run:",
-                style="bold red",
-            ),
-            soft_wrap=True,
-        )
-        for line in lines:
-            console.print(Text(f"  {line}"), soft_wrap=True)
-        raise SystemExit(EXIT_FAILED)
-    total = sum(fp.rows for fp in last.values())
-    console.print(
-        Text(
-            f"{name} is idempotent: {len(last)} table(s), {total:,} rows, identical after 1 and "
-            f"{runs} runs ({warehouse.redacted_url()}).",
-            style="green",
-        ),
-        soft_wrap=True,
-    )
-
-
-def _check_json(
-    name: str, records: list[RunRecord], lines: list[str] | None, last: dict[str, Any]
-) -> dict[str, Any]:
-    return {
-        "stack": name,
-        "idempotent": None if lines is None else not lines,
-        "runs": [r.model_dump(mode="json") for r in records],
-        "diff": lines or [],
-        "tables": len(last),
-        "rows": sum(fp.rows for fp in last.values()),
-    }
-
-
 def _register() -> None:
+    from stacks_contract.cli_check import check_cmd
+    from stacks_contract.cli_clean import clean_cmd
     from stacks_contract.cli_init import init_cmd
     from stacks_contract.cli_inspect import plan_cmd, runs_cmd
     from stacks_contract.cli_ui import ui_cmd
 
-    for command in (plan_cmd, runs_cmd, ui_cmd, init_cmd):
+    for command in (check_cmd, plan_cmd, runs_cmd, ui_cmd, init_cmd, clean_cmd):
         main.add_command(command)
 
 

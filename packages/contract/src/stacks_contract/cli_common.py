@@ -6,13 +6,13 @@ Only click, rich and the contract are imported here (``stacks --help`` must stay
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
 import sys
-import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, redirect_stdout
 from typing import Any, NoReturn
 
@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.text import Text
 
 from stacks_contract.errors import ConfigError, RunLocked, StacksError, WarehouseUnreachable
-from stacks_contract.models import RunRecord, RunStatus
+from stacks_contract.models import RunRecord, RunRequest, RunStatus
 from stacks_contract.ports import Reporter, Stack, silent
 from stacks_contract.warehouse import Warehouse, mask_secrets, parse_warehouse, redact
 
@@ -41,11 +41,13 @@ __all__ = [
     "err",
     "errors",
     "fail",
+    "interruptible",
     "out",
     "prepare",
     "progress",
     "quiet_tools",
     "reporter",
+    "run_once",
     "set_verbosity",
     "spinning",
     "stack_argument",
@@ -202,14 +204,13 @@ def prepare(
 
 
 def _answers(warehouse: Warehouse, stack: str, wait: bool) -> None:
-    """Prove the warehouse answers. A DuckDB file admits one writing process: while another
+    """Prove the warehouse answers. A DuckDB file admits one process at a time: while another
     run of the stack holds it, say "already running" (:class:`RunLocked`), or with ``wait``
-    leave it to the run lock; another process's brief open (a `stacks runs`, a run starting)
-    is waited out."""
+    leave it to the run lock (``connect`` itself waits out another process's brief open)."""
     from stacks_contract.runlock import held
     from stacks_contract.sql import connect
 
-    for attempt in range(50):
+    for attempt in (1, 2):
         busy = held(warehouse, stack)
         if busy:
             if wait:
@@ -218,10 +219,9 @@ def _answers(warehouse: Warehouse, stack: str, wait: bool) -> None:
         try:
             with connect(warehouse):
                 return
-        except WarehouseUnreachable as exc:
-            if warehouse.kind != "duckdb" or "lock" not in str(exc) or attempt == 49:
-                raise
-        time.sleep(0.1)
+        except WarehouseUnreachable:
+            if attempt == 2 or warehouse.kind != "duckdb":
+                raise  # (a run that took the file meanwhile is asked for again, once)
 
 
 @contextmanager
@@ -321,3 +321,34 @@ EXCLUDE = click.option(
 
 def stack_argument() -> Any:
     return click.argument("name", shell_complete=complete_stack)
+
+
+@contextlib.contextmanager
+def interruptible(warehouse: Warehouse, run_id: Callable[[], str | None]) -> Iterator[None]:
+    """An interrupted run is recorded as such in the ledger (not left ``running``)."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        from stacks_contract.ledger import Ledger
+
+        current = run_id()
+        if current is not None:
+            with contextlib.suppress(Exception):  # the interrupt is what the user must see
+                Ledger(warehouse).interrupt(current)
+        raise
+
+
+def run_once(
+    stack: Stack,
+    warehouse: Warehouse,
+    request: RunRequest,
+    report: Reporter,
+    *,
+    in_session: bool,
+    wait: bool = False,
+) -> RunRecord:
+    if in_session:
+        # `check` keeps one session (and the run lock) across runs (one demo source, advancing
+        # nothing), so it calls the orchestrator directly instead of Stack.run.
+        return stack.orchestrator().run(stack.spec(warehouse), request, warehouse, report)
+    return stack.run(warehouse, request, report, wait=wait)

@@ -180,6 +180,24 @@ def _warehouses(name: str | None, url: str | None) -> list[Warehouse]:
     return [parse_warehouse(str(p)) for p in sorted(Path(DEFAULT_DUCKDB_DIR).glob("*.duckdb"))]
 
 
+def _settle_running(warehouse: Warehouse, records: list[RunRecord]) -> bool:
+    """A ``running`` row whose stack's run lock is free belongs to a process that died: taking
+    the lock for an instant marks it ``abandoned``, as the stack's next run would. True if any
+    lock was free (then read the ledger again)."""
+    from stacks_contract.errors import RunLocked
+    from stacks_contract.models import RunRequest, RunStatus
+    from stacks_contract.runlock import run_lock
+
+    settled = False
+    for stack in sorted({r.stack for r in records if r.status == RunStatus.RUNNING}):
+        try:
+            with run_lock(warehouse, stack, RunRequest(stack=stack)):
+                settled = True
+        except RunLocked:
+            continue  # it is running
+    return settled
+
+
 def _duration(record: RunRecord) -> str:
     return "-" if record.seconds is None else f"{record.seconds:.1f}s"
 
@@ -203,6 +221,8 @@ def runs_cmd(name: str | None, url: str | None, limit: int, as_json: bool) -> No
     for warehouse in warehouses:
         with errors(warehouse):
             got = Ledger(warehouse).read(name, limit)
+            if got and _settle_running(warehouse, got):
+                got = Ledger(warehouse).read(name, limit)
         if got is not None:
             found = True
             records += got

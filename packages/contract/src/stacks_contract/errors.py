@@ -2,7 +2,13 @@
 
 
 class StacksError(Exception):
-    """Base class. ``str(err)`` is one sentence meant for the user; secrets already masked."""
+    """Base class. ``str(err)`` is one sentence meant for the user; secrets already masked.
+
+    ``transient``: the failure may pass on its own (the warehouse restarted, a connection
+    dropped): orchestrators retry it with backoff; anything else fails at once
+    (:func:`stacks_contract.retry.is_transient` decides for any exception)."""
+
+    transient: bool = False
 
 
 class ConfigError(StacksError):
@@ -24,3 +30,10 @@ class StepFailed(StacksError):
 
 class RunLocked(StacksError):
     """Another run of the same stack into the same warehouse holds the run lock."""
+
+
+class TransientError(StepFailed):
+    """A step failed for a reason that passes (connection lost, the warehouse restarting): every
+    orchestrator retries it with backoff. The message keeps the database's own sentence."""
+
+    transient = True

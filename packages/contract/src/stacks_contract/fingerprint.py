@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
@@ -119,3 +120,54 @@ def diff(
         elif a.digest != b.digest:
             lines.append(f"{key}: same {a.rows} rows, different content")
     return lines
+
+
+def row_diff(
+    a: Warehouse,
+    b: Warehouse,
+    table: TableRef,
+    metadata: Iterable[str] = (),
+    *,
+    limit: int = 3,
+    labels: tuple[str, str] = ("warehouse", "rebuild"),
+) -> list[str]:
+    """A few rows of ``table`` found in one warehouse and not the other (metadata columns left
+    out), for a readable diff: ``- only in <a>: col=value, ...`` / ``+ only in <b>: ...``.
+    Empty when the columns differ (the table-level line says so already)."""
+    from collections import Counter
+
+    patterns = tuple(metadata)
+    sides: list[Counter[tuple[Any, ...]]] = []
+    columns: list[list[str]] = []
+    for wh in (a, b):
+        with connect(wh) as conn:
+            cols = sorted(
+                c
+                for c in conn.columns(table.schema_name, table.name)
+                if not is_metadata(c, patterns)
+            )
+            columns.append(cols)
+            if not cols:
+                return []
+            names = ", ".join(quote_ident(c) for c in cols)
+            rows = conn.execute(f"select {names} from {qualified(table.schema_name, table.name)}")
+            sides.append(Counter(tuple(r) for r in rows))
+    if columns[0] != columns[1]:
+        return []
+    cols = columns[0]
+    lines: list[str] = []
+    for sign, label, mine, theirs in (
+        ("-", labels[0], sides[0], sides[1]),
+        ("+", labels[1], sides[1], sides[0]),
+    ):
+        only = sorted((mine - theirs).elements(), key=repr)
+        for row in only[:limit]:
+            shown = ", ".join(f"{c}={_value(v)}" for c, v in zip(cols, row, strict=True))
+            lines.append(f"{sign} only in the {label}: {shown}")
+        if len(only) > limit:
+            lines.append(f"{sign} ... and {len(only) - limit} more row(s) only in the {label}")
+    return lines
+
+
+def _value(v: Any) -> str:
+    return repr(v) if isinstance(v, str) else "null" if v is None else str(v)

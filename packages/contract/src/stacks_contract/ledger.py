@@ -1,7 +1,9 @@
 """The run ledger: one row per run in ``stacks_meta._stacks_runs`` of the stack's warehouse.
 
 Written by whatever runs a stack (an orchestrator, the CLI): :meth:`Ledger.record` at start with
-status ``running``, again at the end. Upserts on ``run_id``, so re-recording a run is idempotent.
+status ``running``, again at the end. Upserts on ``run_id``, so re-recording a run is idempotent,
+and every write is retried with backoff when the failure is transient (the warehouse restarting,
+a connection lost: :func:`stacks_contract.retry.is_transient`); other errors are raised at once.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 
 from stacks_contract.models import RunRecord, RunRequest, RunStatus, TriggerKind, utcnow
+from stacks_contract.retry import retry_transient
 from stacks_contract.sql import Connection, connect
 from stacks_contract.warehouse import Warehouse
 
@@ -43,8 +46,12 @@ LEASE: ContextVar[str | None] = ContextVar("stacks_ledger_lease", default=None)
 
 
 class Ledger:
-    def __init__(self, warehouse: Warehouse) -> None:
+    """``attempts``: how often a write (or read) is tried when its failures are transient
+    (waiting 0.5 s, 1 s, 2 s, ... between tries: about 15 s in all with the default)."""
+
+    def __init__(self, warehouse: Warehouse, *, attempts: int = 6) -> None:
         self.warehouse = warehouse
+        self.attempts = attempts
 
     def _ensure(self, conn: Connection) -> None:
         if conn.table_exists(LEDGER_SCHEMA, LEDGER_TABLE):
@@ -97,14 +104,19 @@ class Ledger:
             json.dumps(list(run.models)),
         )
         updates = ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS[1:])
-        with connect(self.warehouse) as conn:
-            self._ensure(conn)
-            conn.execute(
-                f"insert into {LEDGER_SCHEMA}.{LEDGER_TABLE} ({', '.join(_COLUMNS)}, lease) "
-                f"values ({', '.join('?' * (len(_COLUMNS) + 1))}) "
-                f"on conflict (run_id) do update set {updates}",
-                (*values, LEASE.get()),
-            )
+        lease = LEASE.get()
+
+        def write() -> None:
+            with connect(self.warehouse) as conn:
+                self._ensure(conn)
+                conn.execute(
+                    f"insert into {LEDGER_SCHEMA}.{LEDGER_TABLE} ({', '.join(_COLUMNS)}, lease) "
+                    f"values ({', '.join('?' * (len(_COLUMNS) + 1))}) "
+                    f"on conflict (run_id) do update set {updates}",
+                    (*values, lease),
+                )
+
+        retry_transient(write, attempts=self.attempts)
 
     def start(self, stack: str, orchestrator: str, request: RunRequest) -> RunRecord:
         """Record ``request`` as running (an unreachable warehouse raises here, before any
@@ -124,6 +136,9 @@ class Ledger:
         """Mark ``stack``'s ``running`` rows that held the run lock as ``abandoned``. Call it only
         while holding that lock: then none of those runs is alive (the lock is released by the
         server or the kernel when a process dies). Returns how many rows changed."""
+        return retry_transient(lambda: self._abandon(stack), attempts=self.attempts)
+
+    def _abandon(self, stack: str) -> int:
         with connect(self.warehouse) as conn:
             if not conn.table_exists(LEDGER_SCHEMA, LEDGER_TABLE):
                 return 0
@@ -149,21 +164,26 @@ class Ledger:
 
     def interrupt(self, run_id: str, *, attempts: int = 3) -> RunRecord | None:
         """Mark ``run_id`` interrupted if the ledger still says it is running (Ctrl-C, SIGTERM).
-        Retried with backoff: the warehouse may be the reason the run was stopped."""
+        Retried with backoff, whatever the error: the warehouse may be the reason the run was
+        stopped (a DuckDB file still held by the interrupted tool, say)."""
+
+        def mark() -> RunRecord | None:
+            run = self.get(run_id)
+            if run is None or run.status != RunStatus.RUNNING:
+                return run
+            done = run.model_copy(
+                update={
+                    "status": RunStatus.INTERRUPTED,
+                    "finished_at": utcnow(),
+                    "error": INTERRUPTED_SENTENCE,
+                }
+            )
+            self.record(done)
+            return done
+
         for attempt in range(attempts):
             try:
-                run = self.get(run_id)
-                if run is None or run.status != RunStatus.RUNNING:
-                    return run
-                done = run.model_copy(
-                    update={
-                        "status": RunStatus.INTERRUPTED,
-                        "finished_at": utcnow(),
-                        "error": INTERRUPTED_SENTENCE,
-                    }
-                )
-                self.record(done)
-                return done
+                return mark()
             except Exception:
                 if attempt == attempts - 1:
                     raise
@@ -172,6 +192,9 @@ class Ledger:
 
     def runs(self, stack: str | None = None) -> list[RunRecord]:
         """Every recorded run, oldest first."""
+        return retry_transient(lambda: self._runs(stack), attempts=self.attempts)
+
+    def _runs(self, stack: str | None) -> list[RunRecord]:
         with connect(self.warehouse) as conn:
             self._ensure(conn)
             sql = f"select {', '.join(_COLUMNS)} from {LEDGER_SCHEMA}.{LEDGER_TABLE}"

@@ -7,8 +7,10 @@ the ledger must read the same.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 from stacks_contract.errors import StacksError, StepFailed
 from stacks_contract.ledger import Ledger
@@ -21,10 +23,13 @@ from stacks_contract.models import (
     TransformResult,
 )
 from stacks_contract.ports import Orchestrator, Reporter, silent
+from stacks_contract.retry import retry_transient
 from stacks_contract.selection import resolve
 from stacks_contract.warehouse import Warehouse, redact
 
 __all__ = ["LocalJob", "LocalOrchestrator", "step_error"]
+
+T = TypeVar("T")
 
 
 def step_error(step: str, exc: BaseException, warehouse: Warehouse) -> str:
@@ -63,6 +68,21 @@ class LocalOrchestrator(Orchestrator):
     supports_partial_runs: ClassVar[bool] = True
     name = "local"
 
+    def __init__(self, *, attempts: int = 4, retry_delay: float = 1.0) -> None:
+        self.attempts = attempts
+        self.retry_delay = retry_delay
+
+    def _again(self, fn: Callable[[], T], report: Reporter) -> T:
+        """``fn()``, retried with backoff while it fails transiently (the warehouse restarting,
+        a connection lost); any other failure at once."""
+
+        def retrying(attempt: int, exc: BaseException, wait: float) -> None:
+            report("local", f"attempt {attempt} failed (transient), retrying in {wait:g} s: {exc}")
+
+        return retry_transient(
+            fn, attempts=self.attempts, first=self.retry_delay, on_retry=retrying
+        )
+
     def build(self, ref: StackRef) -> LocalJob:
         return LocalJob(self, ref)
 
@@ -95,7 +115,9 @@ class LocalOrchestrator(Orchestrator):
             step = stack.step(name)
             report(step.name, "running")
             try:
-                loads.append(step.run(request, warehouse, report))
+                loads.append(
+                    self._again(functools.partial(step.run, request, warehouse, report), report)
+                )
             except Exception as exc:  # any tool error becomes a failed run naming the step
                 return finish(step_error(step.name, exc, warehouse))
         if stack.transform is None or not selection.runs_transform:
@@ -104,7 +126,7 @@ class LocalOrchestrator(Orchestrator):
         report(transform.name, "running")
         sub = request.model_copy(update={"select": selection.transform_select(), "exclude": ()})
         try:
-            result = transform.run(sub, warehouse, report)
+            result = self._again(lambda: transform.run(sub, warehouse, report), report)
         except Exception as exc:
             # a transform that failed part-way may carry what it did build (dbt does)
             partial = getattr(exc, "result", None)

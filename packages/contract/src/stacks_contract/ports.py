@@ -89,6 +89,12 @@ class ELStep(ABC):
         """Every table a run may create or write, child tables included. Must not touch the
         source or the warehouse (orchestrators call it while building definitions)."""
 
+    def state_paths(self, warehouse: Warehouse) -> tuple[Path, ...]:
+        """Local folders (or files) this step keeps for ``warehouse``: a tool's working folder,
+        caches. ``stacks clean`` removes them, so everything in them must be rebuildable (the
+        next run restores or recomputes it); never the warehouse's data. Default: none."""
+        return ()
+
     def cancel(self, run_id: str, warehouse: Warehouse) -> None:
         """Stop work a remote engine still does for ``run_id`` after the local process that
         started it died (the suites call it after every SIGKILL). Steps whose work happens in
@@ -146,6 +152,11 @@ class Transform(ABC):
             TransformNode(name=t.name, table=t, depends_on=sources) for t in self.produces()
         )
 
+    def state_paths(self, warehouse: Warehouse) -> tuple[Path, ...]:
+        """Local state kept for ``warehouse`` (dbt's target/ and partial-parse state), as
+        :meth:`ELStep.state_paths`. Default: none."""
+        return ()
+
     def stamped(self) -> tuple[TableRef, ...]:
         """The produced tables whose rows carry ``_stacks_run_id``, as the project is written
         (checked per table by the transform suite). Default: all when :attr:`stamps_run_id`."""
@@ -201,6 +212,11 @@ class Orchestrator(ABC):
         """Run the stack once, in-process, and return the ledger record (also when it failed:
         ``status == FAILED`` with ``error`` set; it does not raise for a failed step)."""
 
+    def state_paths(self, stack: StackSpec, warehouse: Warehouse) -> tuple[Path, ...]:
+        """Local state this orchestrator keeps for runs of ``stack`` (an instance home or a
+        metadata database under ``./.stacks``), as :meth:`ELStep.state_paths`. Default: none."""
+        return ()
+
     def ui_command(self, ref: StackRef, *, home: Path, port: int) -> UiCommand | None:
         """The command that serves this orchestrator's UI for the stack ``ref`` names on
         ``127.0.0.1:port``, keeping its state under ``home`` (``./.stacks/<orchestrator>``, the
@@ -232,6 +248,16 @@ class Stack(ABC):
     def session(self, warehouse: Warehouse) -> Iterator[None]:
         """Services the stack needs while it runs (a demo source, say). Default: none."""
         yield
+
+    def state_paths(self, warehouse: Warehouse) -> tuple[Path, ...]:
+        """Everything local this stack keeps for ``warehouse`` (what ``stacks clean`` removes):
+        its steps', transform's and orchestrator's :meth:`ELStep.state_paths`, in that order."""
+        spec = self.spec(warehouse)
+        parts: list[Path] = [p for step in spec.el_steps for p in step.state_paths(warehouse)]
+        if spec.transform is not None:
+            parts += spec.transform.state_paths(warehouse)
+        parts += self.orchestrator().state_paths(spec, warehouse)
+        return tuple(dict.fromkeys(parts))
 
     def hints(self, warehouse: Warehouse) -> list[str]:
         """Lines printed after a run: how to query the warehouse, how to open a UI."""

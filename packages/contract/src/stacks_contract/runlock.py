@@ -34,9 +34,15 @@ def lock_path(warehouse: DuckDBWarehouse, stack: str) -> Path:
 
 @contextlib.contextmanager
 def run_lock(
-    warehouse: Warehouse, stack: str, request: RunRequest, *, wait: bool = False
+    warehouse: Warehouse,
+    stack: str,
+    request: RunRequest,
+    *,
+    wait: bool = False,
+    abandon: bool = True,
 ) -> Iterator[None]:
-    """Hold the run lock of (``stack``, ``warehouse``) for the block."""
+    """Hold the run lock of (``stack``, ``warehouse``) for the block (``abandon``: and mark the
+    runs it proves dead as abandoned in the ledger; ``stacks clean`` leaves the ledger alone)."""
     from stacks_contract.ledger import LEASE, Ledger
 
     lock = (
@@ -46,7 +52,8 @@ def run_lock(
     )
     with lock:
         # holding the lock proves every earlier lock-holding run of the stack has ended
-        Ledger(warehouse).abandon(stack)
+        if abandon:
+            Ledger(warehouse).abandon(stack)
         token = LEASE.set("lock")
         try:
             yield

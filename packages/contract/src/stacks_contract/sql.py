@@ -4,6 +4,7 @@ fingerprints, the run ledger, and tests. Placeholders are ``?`` on both engines.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -126,6 +127,10 @@ class Connection:
         self.close()
 
 
+#: how long a DuckDB open waits for another process to close the file
+DUCKDB_LOCK_WAIT_S = 3.0
+
+
 def connect(warehouse: Warehouse, *, read_only: bool = False) -> Connection:
     """Open a connection; :class:`WarehouseUnreachable` (one masked sentence) on failure."""
     if isinstance(warehouse, PostgresWarehouse):
@@ -155,12 +160,20 @@ def connect(warehouse: Warehouse, *, read_only: bool = False) -> Connection:
 
         if not read_only:
             duckdb_folder(warehouse)
-        try:
-            db = duckdb.connect(str(warehouse.path), read_only=read_only)
-            db.execute("set TimeZone = 'UTC'")
-        except (duckdb.Error, OSError) as exc:
-            raise WarehouseUnreachable(
-                f"Cannot open the DuckDB warehouse {warehouse.path}: {str(exc).splitlines()[0]}"
-            ) from None
-        return Connection(db, "duckdb")
+        # DuckDB admits one process per file: another process's brief open (`stacks runs`, a
+        # run checking the warehouse or its run lock) is waited out; a long one is an error
+        deadline = time.monotonic() + DUCKDB_LOCK_WAIT_S
+        while True:
+            try:
+                db = duckdb.connect(str(warehouse.path), read_only=read_only)
+                db.execute("set TimeZone = 'UTC'")
+                return Connection(db, "duckdb")
+            except (duckdb.Error, OSError) as exc:
+                first = str(exc).splitlines()[0] if str(exc) else repr(exc)
+                if "Could not set lock" in first and time.monotonic() < deadline:
+                    time.sleep(0.1)
+                    continue
+                raise WarehouseUnreachable(
+                    f"Cannot open the DuckDB warehouse {warehouse.path}: {first}"
+                ) from None
     raise ConfigError(f"The {warehouse.kind} warehouse has no SQL driver in stacks-contract yet.")

@@ -12,9 +12,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
-from stacks_contract.errors import ConfigError, StacksError, StepFailed, WarehouseUnreachable
+from stacks_contract.errors import (
+    ConfigError,
+    StacksError,
+    StepFailed,
+    TransientError,
+    WarehouseUnreachable,
+)
 from stacks_contract.models import LoadResult, RunRequest, TableRef, utcnow
 from stacks_contract.ports import ELStep, Reporter, silent
+from stacks_contract.state import use_state_dir
 from stacks_contract.warehouse import DEFAULT_SCHEMA, PostgresWarehouse, Warehouse, redact
 
 from stacks_el_dlt._config import apply_dlt_defaults
@@ -163,8 +170,9 @@ class DltStep(ELStep):
         apply_dlt_defaults()
         if self._dataset_from_warehouse and self.dataset != warehouse.schema_name:
             self.dataset, self._found = warehouse.schema_name, None
-        workdir = pipelines_dir(warehouse.with_schema(self.dataset), self.pipelines_base_dir)
-        workdir.mkdir(parents=True, exist_ok=True)
+        workdir = self._workdir(warehouse)
+        # marked used; other warehouses' folders unused for weeks are pruned (contract's bound)
+        use_state_dir(workdir, prune=_STATE_FOLDERS)
         _remove_dropped_folders(workdir)
         pipeline = dlt.pipeline(
             pipeline_name=self.pipeline_name,
@@ -176,6 +184,14 @@ class DltStep(ELStep):
             pipeline = _drop_working_folder(pipeline)
         self._bound_schema = _stored_schema(pipeline)
         return pipeline
+
+    def _workdir(self, warehouse: Warehouse) -> Path:
+        dataset = warehouse.schema_name if self._dataset_from_warehouse else self.dataset
+        return pipelines_dir(warehouse.with_schema(dataset), self.pipelines_base_dir)
+
+    def state_paths(self, warehouse: Warehouse) -> tuple[Path, ...]:
+        """dlt's working folder for ``warehouse`` (dlt restores it from the warehouse)."""
+        return (self._workdir(warehouse),)
 
     def dlt_source(self, request: RunRequest, pipeline: Any = None) -> Any:
         """A fresh dlt source carrying every stacks behaviour (stamps, quarantine, file format).
@@ -352,9 +368,13 @@ class DltStep(ELStep):
             where += f" (source {self.source_hint})"
         if table := _failed_table(exc):
             where += f" on table {self.dataset}.{table}"
+        from stacks_contract.retry import is_transient
+
         from stacks_el_dlt.logs import dlt_log_path
 
-        return StepFailed(self.name, f"{where} failed: {message} (dlt's log: {dlt_log_path()})")
+        # a connection lost or the warehouse restarting mid-load: orchestrators retry it
+        kind = TransientError if is_transient(exc) else StepFailed
+        return kind(self.name, f"{where} failed: {message} (dlt's log: {dlt_log_path()})")
 
     def _mask(self, text: str) -> str:
         for secret in self.secrets:
@@ -439,6 +459,8 @@ def _stored_schema(pipeline: Any) -> Any:
 
 #: prefix of a pipeline working folder moved aside by :func:`_drop_working_folder`
 _DROPPED_PREFIX = ".stacks-dropped-"
+#: the per-warehouse folders of :func:`pipelines_dir` (``<kind>-<digest>``), for pruning
+_STATE_FOLDERS = ("duckdb-" + "?" * 16, "postgres-" + "?" * 16)
 
 
 def _drop_working_folder(pipeline: Any) -> Any:

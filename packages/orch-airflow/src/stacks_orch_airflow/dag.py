@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -69,8 +70,11 @@ def build_dag(
     retry_delay: timedelta = DEFAULT_RETRY_DELAY,
     dbt: bool | None = None,
     orchestrator: str = ORCHESTRATOR,
+    pre_execute: Callable[[Any], None] | None = None,
 ) -> Any:
     """The DAG of ``spec``; its tasks reach the steps through ``binding``.
+
+    ``pre_execute``: every task's pre-execute hook (the in-process run's interrupt check).
 
     ``dbt``: render a dbt transform with Cosmos (default: when the ``[dbt]`` extra is installed
     and the transform is a ``DbtTransform``); False runs any transform as one task."""
@@ -85,6 +89,7 @@ def build_dag(
         "retry_exponential_backoff": True,
         "max_retry_delay": max(retry_delay * 8, timedelta(seconds=1)),
         "depends_on_past": False,
+        **({"pre_execute": pre_execute} if pre_execute is not None else {}),
     }
     dag = DAG(
         dag_id=dag_id or dag_id_for(spec.name),

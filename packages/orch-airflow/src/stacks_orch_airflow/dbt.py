@@ -206,7 +206,17 @@ def _collect(transform: DbtTransform, project_dir: str, **kwargs: Any) -> None:
     )
     ti.xcom_push(key=tasks.TRANSFORM_KEY, value=result.model_dump(mode="json", by_alias=True))
     if not result.ok:
-        ti.xcom_push(key=tasks.ERROR_KEY, value=result.failure_sentence(transform.name))
+        sentence = result.failure_sentence(transform.name)
+        ti.xcom_push(key=tasks.ERROR_KEY, value=sentence)
+        from stacks_contract.models import NodeStatus
+        from stacks_contract.retry import transient_message
+
+        errors = [m.message or "" for m in result.models if m.status is NodeStatus.ERROR]
+        errors += [t.message or "" for t in result.tests if t.status is NodeStatus.ERROR]
+        if errors and all(transient_message(m) for m in errors):
+            return  # the connection was lost: Cosmos raises, the task's retries run it again
+        # a failing model or test: a retry cannot fix it, fail the task now (no retries)
+        raise tasks.final_failure(sentence)
 
 
 def render_dbt(

@@ -14,7 +14,6 @@ from typing import Any
 
 __all__ = [
     "dbt_extra_args",
-    "interrupts_stop_the_run",
     "newest_execution_api",
     "quiet_airflow",
     "run_dbt_with_manifest",
@@ -165,60 +164,3 @@ def run_dbt_with_manifest(
                 _cleanup_dbt_adapters()
 
     return run
-
-
-@contextlib.contextmanager
-def interrupts_stop_the_run() -> Iterator[None]:
-    """Ctrl-C (or the CLI's SIGTERM) during ``dag.test()`` stops the run.
-
-    Airflow's task runner catches every ``BaseException`` a task raises, a ``KeyboardInterrupt``
-    included, as a task failure, and ``dag.test()`` then retries the task after its
-    ``retry_delay``: an interrupted ``stacks run`` went on and could even succeed. While this is
-    open, the signal is noted (and handled as before: ``KeyboardInterrupt``), and as soon as the
-    task it struck returns, the interrupt is raised again where ``dag.test()`` does not catch it.
-    Only in the main thread; a signal whose handler is not Python's (ignored, default) is left
-    alone."""
-    import signal
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    try:
-        from airflow.sdk.definitions import dag as dag_module
-
-        original = dag_module._run_task
-    except (ImportError, AttributeError):  # pragma: no cover - another Airflow: as it ships
-        yield
-        return
-    struck: list[int] = []
-
-    def noting(previous: Callable[[int, Any], Any]) -> Callable[[int, Any], Any]:
-        def handler(signum: int, frame: Any) -> Any:
-            struck.append(signum)
-            return previous(signum, frame)
-
-        return handler
-
-    previous = {
-        sig: handler
-        for sig in (signal.SIGINT, signal.SIGTERM)
-        if callable(handler := signal.getsignal(sig))
-    }
-    for sig, handler in previous.items():
-        signal.signal(sig, noting(handler))
-
-    def run_task(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return original(*args, **kwargs)
-        finally:
-            if struck:
-                raise KeyboardInterrupt
-
-    dag_module._run_task = run_task
-    try:
-        yield
-    finally:
-        dag_module._run_task = original
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)

@@ -6,9 +6,10 @@ import gc
 import logging
 import os
 from datetime import timedelta
+from pathlib import Path
 from typing import Any, ClassVar
 
-from stacks_contract.ledger import Ledger
+from stacks_contract.ledger import INTERRUPTED_SENTENCE, Ledger
 from stacks_contract.models import (
     RunRecord,
     RunRequest,
@@ -24,12 +25,8 @@ from stacks_contract.warehouse import Warehouse, redact
 from stacks_orch_airflow import home as _home
 from stacks_orch_airflow.binding import Bound, FromRef, register_reporter
 from stacks_orch_airflow.dag import DEFAULT_RETRIES, DEFAULT_RETRY_DELAY, _dbt_module, build_dag
-from stacks_orch_airflow.inprocess import (
-    interrupts_stop_the_run,
-    newest_execution_api,
-    quiet_airflow,
-    set_dbt_extra_args,
-)
+from stacks_orch_airflow.inprocess import newest_execution_api, quiet_airflow, set_dbt_extra_args
+from stacks_orch_airflow.interrupts import catching, stop_if_interrupted
 from stacks_orch_airflow.tasks import CONF_KEY
 
 __all__ = ["AirflowOrchestrator"]
@@ -80,6 +77,13 @@ class AirflowOrchestrator(Orchestrator):
         #: stack DAG id -> the trigger DAGs :meth:`build` made beside it
         self.trigger_dags: dict[str, list[Any]] = {}
 
+    def state_paths(self, stack: StackSpec, warehouse: Warehouse) -> tuple[Path, ...]:
+        """The default Airflow home ``./.stacks/airflow`` (metadata DB, logs, DAG files); never
+        an ``AIRFLOW_HOME`` the user chose."""
+        home = _home.airflow_home()
+        default = Path.cwd() / ".stacks" / "airflow"
+        return (home,) if home == default and home.is_dir() else ()
+
     def build(self, ref: StackRef) -> Any:
         """The DAG of ``ref``, plus one DAG per event trigger (see :mod:`.triggers`; Airflow
         collects them from the DAG file as it does every DAG built in a ``with DAG`` block).
@@ -111,6 +115,7 @@ class AirflowOrchestrator(Orchestrator):
             retries=self.retries,
             retry_delay=self.retry_delay,
             dbt=self.dbt,
+            pre_execute=stop_if_interrupted,
         )
         self._dags[key] = (stack, dag)  # keeps ``stack`` alive, so its id stays unique
         return dag
@@ -122,8 +127,10 @@ class AirflowOrchestrator(Orchestrator):
         warehouse: Warehouse,
         report: Reporter,
         quiet: bool,
+        interrupted: Any,
     ) -> Any:
-        """Prepare the metadata DB and this process, then ``dag.test()`` the stack's DAG."""
+        """Prepare the metadata DB and this process, then ``dag.test()`` the stack's DAG (None
+        when an interrupt reached ``dag.test()``'s own loop)."""
         dbt = None if self.dbt is False else _dbt_module(stack, self.dbt)
         if dbt is not None:
             dbt.prime(stack, warehouse, report)  # one parse: the table manifest and every dbt task
@@ -143,9 +150,12 @@ class AirflowOrchestrator(Orchestrator):
         gc.freeze()
         try:
             report("airflow", f"running DAG {dag.dag_id} ({request.run_id})")
-            with interrupts_stop_the_run():
+            try:
                 conf = {CONF_KEY: request.model_dump(mode="json", by_alias=True)}
                 return dag.test(run_conf=conf)
+            except KeyboardInterrupt:
+                interrupted.set()  # it reached dag.test()'s own loop
+                return None
         finally:
             gc.unfreeze()
             set_dbt_extra_args(())
@@ -160,9 +170,25 @@ class AirflowOrchestrator(Orchestrator):
     ) -> RunRecord:
         quiet = _quiet_wanted(self.log_level)
         started = utcnow()
-        with quiet_airflow(quiet):
-            dag_run = self._test(stack, request, warehouse, report, quiet)
-        state = str(getattr(dag_run, "state", "") or "")
+        with quiet_airflow(quiet), catching() as interrupted:
+            dag_run = self._test(stack, request, warehouse, report, quiet, interrupted)
+        state = str(getattr(dag_run, "state", "") or "") if not interrupted.is_set() else ""
+        if interrupted.is_set():
+            # Airflow would have retried the interrupted task away; to the caller (and in the
+            # ledger, where the DAG's teardown may have written "failed") it is what it was
+            ledger = Ledger(warehouse)
+            record = ledger.get(request.run_id)
+            if record is not None and record.status in (RunStatus.RUNNING, RunStatus.FAILED):
+                ledger.record(
+                    record.model_copy(
+                        update={
+                            "status": RunStatus.INTERRUPTED,
+                            "finished_at": utcnow(),
+                            "error": INTERRUPTED_SENTENCE,
+                        }
+                    )
+                )
+            raise KeyboardInterrupt
         record = Ledger(warehouse).get(request.run_id)
         if record is not None and record.status != RunStatus.RUNNING:
             if state == "failed" and record.status == RunStatus.SUCCEEDED:

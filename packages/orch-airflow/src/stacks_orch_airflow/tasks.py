@@ -41,6 +41,7 @@ __all__ = [
     "START",
     "TRANSFORM_KEY",
     "error_sentence",
+    "final_failure",
     "merge_transform_results",
 ]
 
@@ -130,11 +131,28 @@ def _state(ti: Any) -> tuple[dict[str, Any], RunRequest]:
     return state, RunRequest.model_validate(state["request"])
 
 
-def _fail(ti: Any, step: str, exc: BaseException, warehouse: Warehouse) -> StackTaskFailed:
+def _fail(ti: Any, step: str, exc: BaseException, warehouse: Warehouse) -> Exception:
+    """Push ``step``'s one sentence and return what the task raises: a transient failure (the
+    warehouse restarting, a connection lost) is left to the task's retries (exponential
+    backoff); any other is an ``AirflowFailException``, which Airflow never retries."""
+    from stacks_contract.retry import is_transient
+
     sentence = error_sentence(step, exc, warehouse)
     ti.xcom_push(key=ERROR_KEY, value=sentence)
-    reporter_for(ti.run_id)(step, f"failed: {sentence}")
-    return StackTaskFailed(sentence)
+    report = reporter_for(ti.run_id)
+    if is_transient(exc):
+        attempt = int(getattr(ti, "try_number", 1) or 1)
+        report(step, f"attempt {attempt} failed (transient, Airflow retries it): {sentence}")
+        return StackTaskFailed(sentence)
+    report(step, f"failed: {sentence}")
+    return final_failure(sentence)
+
+
+def final_failure(sentence: str) -> Exception:
+    """The exception that fails a task at once, without its retries."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    return AirflowFailException(sentence)
 
 
 def run_el(binding: Binding, step_name: str) -> dict[str, Any] | None:

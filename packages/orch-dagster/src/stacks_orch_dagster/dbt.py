@@ -27,10 +27,11 @@ from dagster_dbt import (
 from stacks_contract.errors import ConfigError, StepFailed
 from stacks_contract.models import NodeStatus, StackSpec, TableRef, TransformResult, utcnow
 from stacks_contract.ports import Transform
+from stacks_contract.retry import is_transient, transient_message
 from stacks_contract.warehouse import Warehouse
 from stacks_transform_dbt import DbtTransform
 
-from stacks_orch_dagster.failures import AssetStepFailed, fail
+from stacks_orch_dagster.failures import Retries, fail
 from stacks_orch_dagster.keys import TRANSFORM_GROUP, op_name
 from stacks_orch_dagster.runstate import RunState, state_for
 
@@ -105,8 +106,11 @@ def dbt_transform_assets(
     warehouse: Warehouse,
     source_keys: dict[TableRef, Any],
     dbt_runner: str = "in-process",
+    retries: Retries | None = None,
 ) -> tuple[Any, dict[str, Any], dict[TableRef, Any]]:
-    """The dagster-dbt assets, every node name -> its asset key, and the source lineage."""
+    """The dagster-dbt assets, every node name -> its asset key, and the source lineage.
+    A transient failure (the warehouse restarting mid-build) is retried with backoff."""
+    retries = retries or Retries()
     manifest = json.loads(Path(transform.manifest_path(warehouse)).read_text())
     translator = StackDbtTranslator(source_keys)
     names: dict[str, Any] = {}  # node name -> asset key
@@ -118,27 +122,33 @@ def dbt_transform_assets(
         manifest=manifest,
         dagster_dbt_translator=translator,
         name=op_name(f"transform_{transform.name}"),
+        retry_policy=retries.policy(),
     )
     def _assets(context) -> Iterator[Any]:
         state = state_for(context, stack.name)
         if dbt_runner == "cli":
-            yield from _dbt_cli(context, state, transform, warehouse)
+            yield from _dbt_cli(context, state, transform, warehouse, retries)
         else:
-            yield from _dbt_in_process(context, state, transform, warehouse, names)
+            yield from _dbt_in_process(context, state, transform, warehouse, names, retries)
 
     return _assets, names, translator.lineage
 
 
 def _failed(
     state: RunState, transform: Transform, result: TransformResult, warehouse: Warehouse
-) -> AssetStepFailed:
+) -> Exception:
     sentence = result.failure_sentence(transform.name)
     detail = sentence.split(": ", 1)[1].rstrip(".") if ": " in sentence else sentence
     return fail(state, transform.name, StepFailed(transform.name, detail + "."), warehouse)
 
 
 def _dbt_in_process(
-    context: Any, state: RunState, transform: DbtTransform, warehouse: Warehouse, model_keys: dict
+    context: Any,
+    state: RunState,
+    transform: DbtTransform,
+    warehouse: Warehouse,
+    model_keys: dict,
+    retries: Retries,
 ) -> Iterator[Any]:
     """``transform.run`` (dbt's in-process runner, parsed manifest reused) translated into the
     events dagster-dbt would stream: a materialization per model, a check result per test."""
@@ -156,8 +166,9 @@ def _dbt_in_process(
         result = transform.run(request, warehouse, state.report)
     except Exception as exc:
         partial = getattr(exc, "result", None)  # DbtStepFailed carries every node's outcome
-        if not isinstance(partial, TransformResult):
-            raise fail(state, transform.name, exc, warehouse) from exc
+        if not isinstance(partial, TransformResult) or is_transient(exc):
+            # a lost connection: retried (a rebuild converges), nothing half-reported
+            raise fail(state, transform.name, exc, warehouse, context, retries) from exc
         result, failure = partial, exc
     state.transform = result
     for m in result.models:
@@ -189,7 +200,7 @@ def _dbt_in_process(
 
 
 def _dbt_cli(
-    context: Any, state: RunState, transform: DbtTransform, warehouse: Warehouse
+    context: Any, state: RunState, transform: DbtTransform, warehouse: Warehouse, retries: Retries
 ) -> Iterator[Any]:
     """dagster-dbt's own path: ``DbtCliResource.cli(["build"])`` in a subprocess, streamed; the
     contract's result comes from the run_results.json it leaves."""
@@ -225,8 +236,13 @@ def _dbt_cli(
             invocation.target_path / "run_results.json", request, started
         )
     except Exception as exc:
-        raise fail(state, transform.name, exc, warehouse) from exc
+        raise fail(state, transform.name, exc, warehouse, context, retries) from exc
     state.transform = result
+    lost = [m.message or "" for m in result.models if m.status is NodeStatus.ERROR]
+    if lost and all(transient_message(m) for m in lost):
+        error = StepFailed(transform.name, "; ".join(lost))
+        error.transient = True
+        raise fail(state, transform.name, error, warehouse, context, retries)
     if not result.ok or not invocation.is_successful():
         raise _failed(state, transform, result, warehouse)
     state.errors.pop(transform.name, None)

@@ -22,6 +22,7 @@ from stacks_contract.selection import Selection
 from stacks_contract.warehouse import Warehouse
 
 from stacks_orch_dagster.el import generic_el_assets
+from stacks_orch_dagster.failures import Retries
 from stacks_orch_dagster.transform import generic_transform_assets
 
 __all__ = ["ALL_JOB", "StackDefinitions", "build_definitions", "native_module"]
@@ -82,14 +83,14 @@ def _el_assets(
     stack: StackSpec,
     step: ELStep,
     warehouse: Warehouse,
-    retry_policy: Any,
+    retries: Retries,
     freshness_policy: Any,
     native: bool,
 ) -> tuple[Any, dict[TableRef, Any]]:
     dlt = native_module("dlt") if native else None
     if dlt is not None and dlt.is_dlt_step(step):
-        return dlt.dlt_step_assets(stack, step, warehouse, freshness_policy)
-    return generic_el_assets(stack, step, warehouse, retry_policy, freshness_policy)
+        return dlt.dlt_step_assets(stack, step, warehouse, freshness_policy, retries)
+    return generic_el_assets(stack, step, warehouse, retries, freshness_policy)
 
 
 def _transform_assets(
@@ -99,18 +100,21 @@ def _transform_assets(
     source_keys: dict[TableRef, Any],
     dbt_runner: str,
     native: bool,
+    retries: Retries,
 ) -> tuple[Any, dict[str, Any], dict[TableRef, Any]]:
     dbt = native_module("dbt") if native else None
     if dbt is not None and dbt.is_dbt_transform(transform):
-        return dbt.dbt_transform_assets(stack, transform, warehouse, source_keys, dbt_runner)
-    return generic_transform_assets(stack, transform, warehouse, source_keys)
+        return dbt.dbt_transform_assets(
+            stack, transform, warehouse, source_keys, dbt_runner, retries
+        )
+    return generic_transform_assets(stack, transform, warehouse, source_keys, retries)
 
 
 def build_definitions(
     stack: StackSpec,
     warehouse: Warehouse,
     *,
-    retries: int = 2,
+    retries: int = 3,
     retry_delay: float = 1.0,
     dbt_runner: str = "in-process",
     native: bool = True,
@@ -120,27 +124,19 @@ def build_definitions(
     ``dbt_runner``: ``"in-process"`` runs a dbt transform through its own ``run()`` (dbt's
     programmatic runner, manifest reused between runs) and translates the result into Dagster
     events; ``"cli"`` uses dagster-dbt's ``DbtCliResource`` (a ``dbt`` subprocess per run).
-    ``native=False`` runs every step through the ports even when the extras are installed."""
+    ``native=False`` runs every step through the ports even when the extras are installed.
+    Every EL and transform asset retries a transient failure (the warehouse restarting, a
+    connection lost) ``retries`` times, waiting ``retry_delay`` s and doubling; any other
+    failure fails its step at once."""
     if dbt_runner not in ("in-process", "cli"):
         raise ConfigError(f"dbt_runner must be 'in-process' or 'cli', not {dbt_runner!r}.")
-    from dagster import (
-        AssetSelection,
-        Backoff,
-        Definitions,
-        FreshnessPolicy,
-        RetryPolicy,
-        define_asset_job,
-    )
+    from dagster import AssetSelection, Definitions, FreshnessPolicy, define_asset_job
 
     from stacks_orch_dagster.ledger_sensors import ledger_sensors
     from stacks_orch_dagster.triggers import trigger_definitions
 
     p = plan(stack)  # raises ConfigError for ambiguous or missing tables, before any tool work
-    retry = (
-        RetryPolicy(max_retries=retries, delay=retry_delay, backoff=Backoff.EXPONENTIAL)
-        if retries > 0
-        else None
-    )
+    retry = Retries(retries=max(0, retries), delay=retry_delay)
     # the freshness bound rides on every EL asset as a policy (Dagster evaluates it; no sensor)
     freshness = (
         FreshnessPolicy.time_window(fail_window=stack.freshness.max_lag)
@@ -161,7 +157,7 @@ def build_definitions(
     if stack.transform is not None:
         source_keys = {t: table_keys[t] for t in p.sources}
         a, transform_keys, lineage = _transform_assets(
-            stack, stack.transform, warehouse, source_keys, dbt_runner, native
+            stack, stack.transform, warehouse, source_keys, dbt_runner, native, retry
         )
         assets.append(a)
 

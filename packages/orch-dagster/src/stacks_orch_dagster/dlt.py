@@ -20,7 +20,7 @@ from stacks_contract.ports import ELStep
 from stacks_contract.warehouse import Warehouse
 from stacks_el_dlt import DltStep
 
-from stacks_orch_dagster.failures import fail
+from stacks_orch_dagster.failures import Retries, fail
 from stacks_orch_dagster.keys import EL_GROUP, op_name, table_key
 from stacks_orch_dagster.runstate import state_for
 
@@ -71,9 +71,17 @@ class StackDltTranslator(DagsterDltTranslator):
 
 
 def dlt_step_assets(
-    stack: StackSpec, step: DltStep, warehouse: Warehouse, freshness_policy: Any
+    stack: StackSpec,
+    step: DltStep,
+    warehouse: Warehouse,
+    freshness_policy: Any,
+    retries: Retries | None = None,
 ) -> tuple[Any, dict[TableRef, Any]]:
-    """The dagster-dlt assets of ``step`` and the asset key of every table it writes."""
+    """The dagster-dlt assets of ``step`` and the asset key of every table it writes.
+
+    ``dlt_assets`` takes no retry policy: a transient failure asks Dagster for a retry itself
+    (``RetryRequested``, see :mod:`.failures`); any other fails the step at once."""
+    retries = retries or Retries()
     resources = dict(step.table_resources())
     # the asset of a resource is keyed by its root table: the shortest table name it writes
     root: dict[str, TableRef] = {}
@@ -116,7 +124,8 @@ def dlt_step_assets(
             result = step.load_result(pipeline, request, started)
             step.finalize(pipeline, request)
         except Exception as exc:
-            raise fail(state, step.name, step.translate_error(exc, warehouse), warehouse) from exc
+            error = step.translate_error(exc, warehouse)
+            raise fail(state, step.name, error, warehouse, context, retries) from exc
         state.errors.pop(step.name, None)
         state.loads[step.name] = result
         state.report(step.name, f"{result.total_rows} rows loaded")

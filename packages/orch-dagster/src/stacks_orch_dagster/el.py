@@ -9,7 +9,7 @@ from stacks_contract.models import LoadResult, StackSpec, TableRef
 from stacks_contract.ports import ELStep
 from stacks_contract.warehouse import Warehouse
 
-from stacks_orch_dagster.failures import fail
+from stacks_orch_dagster.failures import Retries, fail
 from stacks_orch_dagster.keys import EL_GROUP, op_name, table_key
 from stacks_orch_dagster.runstate import RunState, state_for
 
@@ -17,7 +17,11 @@ __all__ = ["generic_el_assets", "rows_metadata"]
 
 
 def generic_el_assets(
-    stack: StackSpec, step: ELStep, warehouse: Warehouse, retry_policy: Any, freshness_policy: Any
+    stack: StackSpec,
+    step: ELStep,
+    warehouse: Warehouse,
+    retries: Retries,
+    freshness_policy: Any,
 ) -> tuple[Any, dict[TableRef, Any]]:
     from dagster import AssetSpec, MaterializeResult, multi_asset
 
@@ -35,13 +39,13 @@ def generic_el_assets(
         for t in tables
     ]
 
-    @multi_asset(name=op_name(f"el_{step.name}"), specs=specs, retry_policy=retry_policy)
+    @multi_asset(name=op_name(f"el_{step.name}"), specs=specs, retry_policy=retries.policy())
     def _assets(context) -> Iterator[Any]:
         state = state_for(context, stack.name)
         try:
             result = step.run(state.request, warehouse, state.report)
         except Exception as exc:
-            raise fail(state, step.name, exc, warehouse) from exc
+            raise fail(state, step.name, exc, warehouse, context, retries) from exc
         state.errors.pop(step.name, None)
         state.loads[step.name] = result
         for t in tables:

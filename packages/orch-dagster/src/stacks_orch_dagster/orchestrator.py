@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
@@ -41,14 +40,15 @@ def quiet_env() -> None:
 
 @contextlib.contextmanager
 def ephemeral_instance() -> Iterator[Any]:
-    """An in-memory Dagster instance, telemetry off: a CLI run leaves nothing in DAGSTER_HOME
-    (and its scratch folder is removed afterwards)."""
+    """An in-memory Dagster instance, telemetry off: a CLI run leaves nothing in DAGSTER_HOME;
+    its scratch folder is removed afterwards, or by the next run if this one is killed."""
     from dagster import DagsterInstance
+    from stacks_contract.state import run_scratch
 
     with (
-        tempfile.TemporaryDirectory(prefix="stacks-dagster-") as tmp,
+        run_scratch("dagster") as tmp,
         DagsterInstance.ephemeral(
-            tempdir=tmp, settings={"telemetry": {"enabled": False}}
+            tempdir=str(tmp), settings={"telemetry": {"enabled": False}}
         ) as instance,
     ):
         yield instance
@@ -90,9 +90,10 @@ class DagsterOrchestrator(Orchestrator):
 
     With the ``[dlt]`` / ``[dbt]`` extras, el-dlt steps become dagster-dlt assets and dbt
     transforms dagster-dbt assets with dbt tests as asset checks; any other step (or every step
-    with ``native=False``) runs through its port. EL assets retry with exponential backoff
-    (``retries`` times, first delay ``retry_delay`` s). Definitions are built once per
-    (stack, warehouse) and reused by later runs. :meth:`build` gives the ``Definitions`` a
+    with ``native=False``) runs through its port. Every asset retries a transient failure (the
+    warehouse restarting, a connection lost) with exponential backoff (``retries`` times, first
+    delay ``retry_delay`` s); any other failure fails its step at once. Definitions are built
+    once per (stack, warehouse) and reused by later runs. :meth:`build` gives the ``Definitions`` a
     ``dagster dev`` / ``dagster-webserver`` loads.
     """
 
@@ -102,7 +103,7 @@ class DagsterOrchestrator(Orchestrator):
     def __init__(
         self,
         *,
-        retries: int = 2,
+        retries: int = 3,
         retry_delay: float = 1.0,
         dbt_runner: str = "in-process",
         native: bool = True,
@@ -118,6 +119,12 @@ class DagsterOrchestrator(Orchestrator):
         quiet_env()
         warehouse = ref.resolve_warehouse()
         return self.definitions(ref.load().spec(warehouse), warehouse)
+
+    def state_paths(self, stack: StackSpec, warehouse: Warehouse) -> tuple[Path, ...]:
+        """The instance ``stacks ui`` keeps under ``./.stacks/dagster`` (never a DAGSTER_HOME
+        the user set)."""
+        home = UI_HOME.absolute()
+        return (home,) if home.is_dir() else ()
 
     def ui_command(self, ref: StackRef, *, home: Path, port: int) -> UiCommand:
         """``dagster dev`` on :mod:`stacks_orch_dagster.ui` (the stack ``ref`` names), with

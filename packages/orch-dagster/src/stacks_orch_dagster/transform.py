@@ -14,7 +14,7 @@ from stacks_contract.models import StackSpec, TableRef
 from stacks_contract.ports import Transform
 from stacks_contract.warehouse import Warehouse
 
-from stacks_orch_dagster.failures import fail
+from stacks_orch_dagster.failures import Retries, fail
 from stacks_orch_dagster.keys import TRANSFORM_GROUP, op_name, table_key
 from stacks_orch_dagster.runstate import state_for
 
@@ -22,9 +22,14 @@ __all__ = ["generic_transform_assets"]
 
 
 def generic_transform_assets(
-    stack: StackSpec, transform: Transform, warehouse: Warehouse, source_keys: dict[TableRef, Any]
+    stack: StackSpec,
+    transform: Transform,
+    warehouse: Warehouse,
+    source_keys: dict[TableRef, Any],
+    retries: Retries | None = None,
 ) -> tuple[Any, dict[str, Any], dict[TableRef, Any]]:
     """The assets, every node name -> its asset key, and the source lineage."""
+    retries = retries or Retries()
     from dagster import AssetSpec, MaterializeResult, multi_asset
 
     deps = sorted({source_keys[t] for t in transform.consumes()}, key=str)
@@ -42,7 +47,12 @@ def generic_transform_assets(
         for t in tables
     ]
 
-    @multi_asset(name=op_name(f"transform_{transform.name}"), specs=specs, can_subset=True)
+    @multi_asset(
+        name=op_name(f"transform_{transform.name}"),
+        specs=specs,
+        can_subset=True,
+        retry_policy=retries.policy(),
+    )
     def _assets(context) -> Iterator[Any]:
         state = state_for(context, stack.name)
         request = state.request
@@ -54,8 +64,9 @@ def generic_transform_assets(
         try:
             result = transform.run(request, warehouse, state.report)
         except Exception as exc:
-            raise fail(state, transform.name, exc, warehouse) from exc
+            raise fail(state, transform.name, exc, warehouse, context, retries) from exc
         state.transform = result
+        state.errors.pop(transform.name, None)  # an earlier attempt's transient error
         for t in tables:
             if keys[t] in selected:
                 yield MaterializeResult(

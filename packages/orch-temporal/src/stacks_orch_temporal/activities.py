@@ -1,9 +1,10 @@
 """The activities: each rebuilds what it runs from the stack reference, in the worker process.
 
 Steps run in a thread while the activity heartbeats, so a worker that dies (or hangs) is noticed
-after the heartbeat timeout and the step is retried on another worker. A retry cannot fix a
-:class:`~stacks_contract.errors.ConfigError` or a failing dbt test: those are non-retryable
-``ApplicationError`` s carrying the contract's one-sentence message.
+after the heartbeat timeout and the step is retried on another worker. Only a transient failure
+(:func:`stacks_contract.retry.is_transient`: the warehouse restarting, a connection lost) is
+retried, with backoff; any other error (a ConfigError, bad SQL, a failing dbt test) is a
+non-retryable ``ApplicationError`` carrying the contract's one-sentence message.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from stacks_contract.models import (
     StackSpec,
     TransformResult,
 )
+from stacks_contract.retry import is_transient
 from stacks_contract.selection import resolve
 from stacks_contract.triggers import cron_token, trigger_request
 from stacks_contract.warehouse import Warehouse, redact
@@ -108,14 +110,22 @@ class StackActivities:
             raise ApplicationError(
                 redact(str(exc), warehouse), type="ConfigError", non_retryable=True
             ) from None
-        except StacksError as exc:
-            raise ApplicationError(redact(str(exc), warehouse), type=type(exc).__name__) from None
         except ApplicationError:
             raise
         except Exception as exc:
-            name = step() if step is not None else label
-            message = f"Step {name!r} failed: {type(exc).__name__}: {_one_line(exc)}"
-            raise ApplicationError(redact(message, warehouse), type=type(exc).__name__) from None
+            # transient (the warehouse restarting, a connection lost): the activity's retry
+            # policy runs it again with backoff; anything else fails the step at once
+            again = is_transient(exc)
+            if isinstance(exc, StacksError):
+                message = str(exc)
+            else:
+                name = step() if step is not None else label
+                message = f"Step {name!r} failed: {type(exc).__name__}: {_one_line(exc)}"
+            if again:
+                self.resolver.report(label, f"attempt {info.attempt} failed (transient): {message}")
+            raise ApplicationError(
+                redact(message, warehouse), type=type(exc).__name__, non_retryable=not again
+            ) from None
 
     @staticmethod
     async def _beating(task: asyncio.Future[T], beat: float | None, label: str) -> T:

@@ -68,6 +68,13 @@ class TemporalOrchestrator(Orchestrator):
         :mod:`stacks_orch_temporal.bundle`); touches neither source nor warehouse."""
         return TemporalBundle(ref=ref, task_queue=task_queue(ref.stack), options=self.options)
 
+    def state_paths(self, stack: StackSpec, warehouse: Warehouse) -> tuple[Path, ...]:
+        """The dev server's SQLite history (``./.stacks/temporal.db``), when runs start one."""
+        if self.address or os.environ.get(ADDRESS_ENV):
+            return ()
+        db = (self.state_file or STATE_FILE).absolute()
+        return tuple(p for p in db.parent.glob(db.name + "*") if p.is_file())
+
     @contextlib.contextmanager
     def server(self, report: Reporter = silent) -> Iterator[str]:
         """The address of a Temporal frontend, starting (and then stopping) a dev server if no

@@ -49,7 +49,7 @@ class StepOptions:
 
     start_to_close: float = 3600.0
     heartbeat: float = 30.0
-    max_attempts: int = 3
+    max_attempts: int = 4
     initial_interval: float = 1.0
     backoff: float = 2.0
     max_interval: float = 60.0

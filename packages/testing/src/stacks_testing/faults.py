@@ -351,11 +351,14 @@ def restart_postgres(warehouse: PostgresWarehouse, *, timeout: float = 60.0) -> 
     assert data is not None
     from stacks_testing.postgres import _as_postgres_user, find_pg_bin
 
-    cmd = [str(find_pg_bin() / "pg_ctl"), "-D", str(data[0]), "-m", "fast", "-w", "restart"]
+    # -l: the restarted server must not inherit (and hold open) a pipe of ours
+    log = str(Path(str(data[0])) / "restart.log")
+    cmd = [str(find_pg_bin() / "pg_ctl"), "-D", str(data[0]), "-m", "fast", "-w", "-l", log]
     subprocess.run(
-        _as_postgres_user(cmd),
+        _as_postgres_user([*cmd, "restart"]),
         check=True,
-        capture_output=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
         timeout=timeout,
         cwd="/",
         start_new_session=True,
@@ -381,7 +384,7 @@ def _last_progress(output: str) -> str:
     for line in reversed(output.splitlines()):
         text = re.sub(r"\x1b\[[0-9;]*m", "", line).strip()
         if re.match(r"^\d+\.\d+s ", text):
-            return text.split(" ", 1)[1][:60]
+            return text.split(" ", 1)[1].split(" into ", 1)[0][:60]
     return ""
 
 

@@ -54,6 +54,11 @@ class PostgresServer:
     _conn: Any = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _template_ready: bool = field(default=False, repr=False)
+    #: a local cluster's data directory and binaries (None for "env" and "docker")
+    data_dir: Path | None = None
+    pg_bin: Path | None = None
+    #: the postgres options a local cluster was started with (port, socket directory, ...)
+    options: str = ""
 
     def _admin_conn(self):
         import psycopg
@@ -103,6 +108,42 @@ class PostgresServer:
 
     def drop_database(self, name: str) -> None:
         self._execute(f'drop database if exists "{name}" with (force)')
+
+    def restart(self, mode: str = "fast", *, timeout: float = 60.0) -> None:
+        """Restart the server as an operator would (``pg_ctl restart -m fast``: every session is
+        ended with "terminating connection due to administrator command"); returns once it
+        accepts connections again. Only for a cluster this process started
+        (:func:`local_cluster`): never restart a server other tests share."""
+        self._pg_ctl("restart", "-m", mode, timeout=timeout)
+
+    def stop(self, mode: str = "fast", *, wait: bool = True, timeout: float = 60.0) -> None:
+        """Stop the server (``pg_ctl stop``); :meth:`start` brings it back. Local cluster only.
+        ``mode="smart", wait=False``: the server refuses new connections ("the database system
+        is shutting down") until the sessions still open end."""
+        self._pg_ctl("stop", "-m", mode, *([] if wait else ["-W"]), timeout=timeout)
+
+    def start(self, *, timeout: float = 60.0) -> None:
+        """Start a server :meth:`stop` stopped; returns once it accepts connections."""
+        self._pg_ctl("start", "-o", self.options, timeout=timeout)
+
+    def _pg_ctl(self, action: str, *args: str, timeout: float) -> None:
+        if self.data_dir is None or self.pg_bin is None:
+            raise RuntimeError(f"cannot {action} a {self.backend!r} Postgres, only a local cluster")
+        cmd = [str(self.pg_bin / "pg_ctl"), "-D", str(self.data_dir), *args]
+        cmd += [] if "-W" in args else ["-w"]
+        cmd += ["-t", str(int(timeout)), "-l", str(self.data_dir.parent / "log"), action]
+        with self._lock:
+            if self._conn is not None:
+                with contextlib.suppress(Exception):
+                    self._conn.close()
+                self._conn = None
+            subprocess.run(
+                _as_postgres_user(cmd),
+                check=True,
+                capture_output=True,
+                text=True,
+                stdin=subprocess.DEVNULL,
+            )
 
     def close(self) -> None:
         with self._lock:
@@ -239,6 +280,9 @@ def local_cluster() -> Iterator[PostgresServer]:
             password=SecretStr("postgres"),
         ),
         backend="local",
+        data_dir=data,
+        pg_bin=pg_bin,
+        options=opts,
     )
     try:
         yield server

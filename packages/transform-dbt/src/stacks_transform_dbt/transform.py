@@ -25,7 +25,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from stacks_contract.errors import ConfigError, StacksError, StepFailed, WarehouseUnreachable
+from stacks_contract.errors import (
+    ConfigError,
+    StacksError,
+    StepFailed,
+    TransientError,
+    WarehouseUnreachable,
+)
 from stacks_contract.models import (
     NodeStatus,
     RunRequest,
@@ -35,6 +41,7 @@ from stacks_contract.models import (
     utcnow,
 )
 from stacks_contract.ports import Reporter, Transform, silent
+from stacks_contract.state import private_dir, use_state_dir
 from stacks_contract.warehouse import (
     DEFAULT_SCHEMA,
     DuckDBWarehouse,
@@ -117,11 +124,15 @@ class DbtInvocation:
 
 
 class DbtStepFailed(StepFailed):
-    """A model failed; ``result`` holds every node's outcome of that run."""
+    """A model failed; ``result`` holds every node's outcome of that run. ``transient``: every
+    failed model lost its connection (the warehouse restarted): orchestrators retry the run."""
 
-    def __init__(self, step: str, message: str, result: TransformResult) -> None:
+    def __init__(
+        self, step: str, message: str, result: TransformResult, *, transient: bool = False
+    ) -> None:
         super().__init__(step, message)
         self.result = result
+        self.transient = transient
 
 
 #: dbt exceptions (by class name, subclasses included) that mean the project or profile is wrong
@@ -142,8 +153,6 @@ _VERB = {"parsed": "parse", "listed": "ls", "run": "run", "built": "build"}
 def _shared_state_root() -> Path:
     """``$STACKS_DBT_STATE_DIR``, else ``$TMPDIR/stacks-dbt-<uid>``: private to the user (dbt
     writes the profile's settings and its command line there), refused if another user owns it."""
-    from stacks_contract.state import private_dir
-
     env = os.environ.get("STACKS_DBT_STATE_DIR")
     if env:
         return private_dir(Path(env).expanduser().absolute())
@@ -314,9 +323,14 @@ class DbtTransform(Transform):
         key = hashlib.sha1(ident.encode()).hexdigest()[:10]
         return root / f"{self.project_name}-{key}"
 
+    def state_paths(self, warehouse: Warehouse) -> tuple[Path, ...]:
+        """dbt's profile, target/ (partial-parse state) and logs/ for ``warehouse``."""
+        return (self.state_dir(warehouse),)
+
     def invocation(self, warehouse: Warehouse, request: RunRequest) -> DbtInvocation:
         """Render the profile (no secret on disk) and describe the dbt call for ``request``."""
-        state = self.state_dir(warehouse)
+        # marked used; other warehouses' folders unused for weeks are pruned (contract's bound)
+        state = use_state_dir(self.state_dir(warehouse), prune="*-" + "?" * 10)
         text = render_profile(
             warehouse, profile=self.profile_name, schema=self.schema, threads=self.threads
         )
@@ -398,7 +412,11 @@ class DbtTransform(Transform):
             return WarehouseUnreachable(
                 f"dbt cannot connect to the warehouse {warehouse.redacted_url()}: {msg}"
             )
-        return StepFailed(self.name, f"dbt {_VERB.get(what, what)} failed: {msg}")
+        from stacks_contract.retry import is_transient
+
+        # a connection lost or the warehouse restarting: orchestrators retry it
+        kind = TransientError if is_transient(exc) else StepFailed
+        return kind(self.name, f"dbt {_VERB.get(what, what)} failed: {msg}")
 
     def _manifest(
         self, warehouse: Warehouse, inv: DbtInvocation, report: Reporter = silent
@@ -676,7 +694,10 @@ class DbtTransform(Transform):
             )
             if skipped:
                 detail += f" ({skipped} downstream model{'s' if skipped > 1 else ''} skipped)"
-            raise DbtStepFailed(self.name, detail, result)
+            from stacks_contract.retry import transient_message
+
+            lost = all(transient_message(m.message or "") for m in failed)
+            raise DbtStepFailed(self.name, detail, result, transient=lost)
         if res.exception is not None and not result.models and not result.tests:
             raise self._fail(res.exception, warehouse, "built")
         return result

@@ -29,6 +29,7 @@ from stacks_testing import reference as ref
 from stacks_testing.runner import runner_command
 from stacks_testing.suites import _common as c
 from stacks_testing.suites.harness import OrchestratorHarness
+from stacks_testing.suites.orchestrator_retries import RetryChecks
 
 STACK = "conformance"
 
@@ -53,7 +54,7 @@ def _needs_partial_runs(harness: OrchestratorHarness) -> None:
         pytest.skip(f"{type(orchestrator).__name__}.supports_partial_runs is off (capability flag)")
 
 
-class BaseOrchestratorSuite:
+class BaseOrchestratorSuite(RetryChecks):
     """Runs the reference stack through the orchestrator under test. Not collected (``Base``)."""
 
     kill_points: ClassVar[int] = 3

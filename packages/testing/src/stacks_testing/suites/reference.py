@@ -91,7 +91,7 @@ class ReferenceTransformHarness(TransformHarness):
 
 class LocalOrchestratorHarness(OrchestratorHarness):
     def make_orchestrator(self) -> Orchestrator:
-        return LocalOrchestrator()
+        return LocalOrchestrator(retry_delay=0.2)
 
     def orchestrator_factory(self) -> str:
         return "stacks_contract.local:LocalOrchestrator"
