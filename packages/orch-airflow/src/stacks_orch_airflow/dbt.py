@@ -15,6 +15,7 @@ it hands its dbt run results (as a :class:`TransformResult`) to ``stacks_finish`
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -28,9 +29,16 @@ from stacks_transform_dbt import DbtTransform
 from stacks_transform_dbt.profiles import profile_env
 
 from stacks_orch_airflow import tasks
-from stacks_orch_airflow.binding import Binding
+from stacks_orch_airflow.binding import Binding, Bound, reporter_for
 
-__all__ = ["DeclaredTables", "declared", "fresh_manifest", "is_dbt_transform", "render_dbt"]
+__all__ = [
+    "DeclaredTables",
+    "declared",
+    "fresh_manifest",
+    "is_dbt_transform",
+    "prime",
+    "render_dbt",
+]
 
 RUN_ID_VAR = "stacks_run_id"
 _SUFFIXES = ("", "_model_build", "_seed_build", "_snapshot_build", "_build", "_run", "_test")
@@ -116,6 +124,43 @@ def _pre_execute(binding: Binding, models: dict[str, str], context: Any) -> None
         raise AirflowSkipException(f"dbt model {model!r} is not selected in this run")
     context["ti"].xcom_push(key="stacks_started_at", value=utcnow().isoformat())
     os.environ.update(profile_env(binding.warehouse()))
+    if isinstance(binding, Bound):
+        _in_process(binding, context["task"], state["request"]["run_id"])
+
+
+def _in_process(binding: Bound, task: Any, run_id: str) -> None:
+    """A task of :meth:`AirflowOrchestrator.run`: dbt runs against the manifest this process
+    parsed (no parse per task, none per run for the run-id var) and reports every node it
+    finishes as a direct run does; what exists now stays out of the collections Cosmos and the
+    DuckDB release run after the task (the run unfreezes it)."""
+    import gc
+
+    from stacks_orch_airflow.inprocess import dbt_extra_args, run_dbt_with_manifest
+
+    transform = binding.spec().transform
+    if isinstance(transform, DbtTransform) and hasattr(task, "run_dbt_runner"):
+        manifest = transform.parsed(binding.warehouse())
+        progress = functools.partial(_progress, transform.name, reporter_for(run_id))
+        task.run_dbt_runner = run_dbt_with_manifest(manifest, dbt_extra_args(), task, progress)
+    gc.freeze()
+
+
+def _progress(step: str, report: Any, msg: Any) -> None:
+    """dbt's event callback: a Reporter line per finished node (``model stg_orders: success``)."""
+    with contextlib.suppress(Exception):
+        if msg.info.name == "NodeFinished":
+            ni = msg.data.node_info
+            report(step, f"{ni.resource_type} {ni.node_name}: {ni.node_status}")
+
+
+def prime(spec: StackSpec, warehouse: Any, report: Any = None) -> None:
+    """Parse the dbt project of ``spec`` for ``warehouse`` once, before an in-process run: the
+    tasks run against it, and the stack's table manifest comes from it (no second parse)."""
+    if isinstance(spec.transform, DbtTransform):
+        if report is None:
+            spec.transform.parsed(warehouse)
+        else:
+            spec.transform.parsed(warehouse, report)
 
 
 def _post_execute(context: Any, result: Any = None) -> None:

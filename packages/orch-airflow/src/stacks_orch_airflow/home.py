@@ -22,6 +22,7 @@ __all__ = ["HOME_ENV", "airflow_home", "configure", "ensure_db", "tune_sqlite"]
 HOME_ENV = "STACKS_AIRFLOW_HOME"
 
 _MIGRATED = ".stacks-migrated"
+_SYNCED = ".stacks-bundles"
 _ready: set[str] = set()
 
 
@@ -68,23 +69,37 @@ def _locked(path: Path) -> Iterator[None]:
 
 def ensure_db() -> Path:
     """Migrate the metadata DB once (a marker file records the Airflow version it was migrated
-    for; concurrent processes wait on a file lock) and register the dag bundles."""
+    for; concurrent processes wait on a file lock) and register the dag bundles once per
+    bundle configuration (another marker)."""
     home = configure()
     (home / "dags").mkdir(parents=True, exist_ok=True)
     if str(home) in _ready:
         return home
     from airflow import __version__ as version
+    from airflow.configuration import conf
 
     marker = home / _MIGRATED
+    # the bundles a sync registered: the same configuration needs no second sync
+    bundles = "\n".join(
+        [
+            version,
+            str(conf.get("dag_processor", "dag_bundle_config_list", fallback="")),
+            str(conf.get("core", "dags_folder", fallback="")),
+        ]
+    )
+    synced = home / _SYNCED
     with _locked(home / ".migrate.lock"):
         if not marker.exists() or marker.read_text() != version:
             from airflow.utils.db import initdb
 
             initdb()
             marker.write_text(version)
-        from airflow.dag_processing.bundles.manager import DagBundlesManager
+            synced.unlink(missing_ok=True)
+        if not synced.exists() or synced.read_text() != bundles:
+            from airflow.dag_processing.bundles.manager import DagBundlesManager
 
-        DagBundlesManager().sync_bundles_to_db()
+            DagBundlesManager().sync_bundles_to_db()
+            synced.write_text(bundles)
     _ready.add(str(home))
     return home
 

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import logging
 import os
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, ClassVar
@@ -26,23 +24,24 @@ from stacks_contract.warehouse import Warehouse, redact
 
 from stacks_orch_airflow import home as _home
 from stacks_orch_airflow.binding import Bound, FromRef, register_reporter
-from stacks_orch_airflow.dag import DEFAULT_RETRIES, DEFAULT_RETRY_DELAY, build_dag
+from stacks_orch_airflow.dag import DEFAULT_RETRIES, DEFAULT_RETRY_DELAY, _dbt_module, build_dag
+from stacks_orch_airflow.inprocess import newest_execution_api, quiet_airflow, set_dbt_extra_args
 from stacks_orch_airflow.interrupts import catching, stop_if_interrupted
 from stacks_orch_airflow.tasks import CONF_KEY
 
 __all__ = ["AirflowOrchestrator"]
 
 
-@contextlib.contextmanager
-def _quiet(level: int) -> Iterator[None]:
-    """Airflow logs every task's lifecycle at INFO; a ``stacks run`` shows the Reporter's lines."""
-    logger = logging.getLogger()
-    before = logger.level
-    logger.setLevel(level)
+def _quiet_wanted(log_level: int) -> bool:
+    """Airflow's INFO lines stay out of a run unless the orchestrator asks for them
+    (``log_level=logging.INFO``) or the CLI runs with ``-v``."""
+    if log_level <= logging.INFO:
+        return False
     try:
-        yield
-    finally:
-        logger.setLevel(before)
+        from stacks_contract.cli_common import verbosity
+    except ImportError:  # pragma: no cover - the CLI's extras missing: no -v to honour
+        return True
+    return verbosity() <= 0
 
 
 def _retry_delay(value: float | timedelta) -> timedelta:
@@ -121,13 +120,20 @@ class AirflowOrchestrator(Orchestrator):
         self._dags[key] = (stack, dag)  # keeps ``stack`` alive, so its id stays unique
         return dag
 
-    def run(
+    def _test(
         self,
         stack: StackSpec,
         request: RunRequest,
         warehouse: Warehouse,
-        report: Reporter = silent,
-    ) -> RunRecord:
+        report: Reporter,
+        quiet: bool,
+        interrupted: Any,
+    ) -> Any:
+        """Prepare the metadata DB and this process, then ``dag.test()`` the stack's DAG (None
+        when an interrupt reached ``dag.test()``'s own loop)."""
+        dbt = None if self.dbt is False else _dbt_module(stack, self.dbt)
+        if dbt is not None:
+            dbt.prime(stack, warehouse, report)  # one parse: the table manifest and every dbt task
         resolve(stack, request.select, request.exclude)  # ConfigError: nothing ran
         _home.configure()
         report("airflow", "preparing the metadata DB")
@@ -135,25 +141,38 @@ class AirflowOrchestrator(Orchestrator):
         _home.tune_sqlite()
         dag = self.dag(stack, warehouse)
         _register(dag)
+        newest_execution_api()
+        set_dbt_extra_args(("--log-level", "none") if quiet else ())
         register_reporter(request.run_id, report)
-        started = utcnow()
         # Cosmos (and our DuckDB release) run gc.collect() after every dbt task; with Airflow,
         # dbt and the stack imported that walks every object of the process, ~1 s a time. What
         # exists before the run is long-lived: move it out of the collector's sight meanwhile.
         gc.freeze()
         try:
-            with _quiet(self.log_level), catching() as interrupted:
-                report("airflow", f"running DAG {dag.dag_id} ({request.run_id})")
-                try:
-                    dag_run = dag.test(
-                        run_conf={CONF_KEY: request.model_dump(mode="json", by_alias=True)}
-                    )
-                except KeyboardInterrupt:
-                    interrupted.set()  # it reached dag.test()'s own loop
-            state = str(getattr(dag_run, "state", "") or "") if not interrupted.is_set() else ""
+            report("airflow", f"running DAG {dag.dag_id} ({request.run_id})")
+            try:
+                conf = {CONF_KEY: request.model_dump(mode="json", by_alias=True)}
+                return dag.test(run_conf=conf)
+            except KeyboardInterrupt:
+                interrupted.set()  # it reached dag.test()'s own loop
+                return None
         finally:
             gc.unfreeze()
+            set_dbt_extra_args(())
             register_reporter(request.run_id, None)
+
+    def run(
+        self,
+        stack: StackSpec,
+        request: RunRequest,
+        warehouse: Warehouse,
+        report: Reporter = silent,
+    ) -> RunRecord:
+        quiet = _quiet_wanted(self.log_level)
+        started = utcnow()
+        with quiet_airflow(quiet), catching() as interrupted:
+            dag_run = self._test(stack, request, warehouse, report, quiet, interrupted)
+        state = str(getattr(dag_run, "state", "") or "") if not interrupted.is_set() else ""
         if interrupted.is_set():
             # Airflow would have retried the interrupted task away; to the caller (and in the
             # ledger, where the DAG's teardown may have written "failed") it is what it was

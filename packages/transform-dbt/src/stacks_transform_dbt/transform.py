@@ -457,6 +457,13 @@ class DbtTransform(Transform):
             _MANIFESTS.popitem(last=False)
         return res.result
 
+    def parsed(self, warehouse: Warehouse, report: Reporter = silent) -> Manifest:
+        """The parsed dbt manifest for ``warehouse`` (from memory when nothing changed, else a
+        dbt ``parse``, partial where dbt's saved state allows): what an orchestrator running dbt
+        in this process hands to ``dbtRunner(manifest=...)`` so that dbt parses nothing."""
+        inv = self.invocation(warehouse, RunRequest(stack=self.name))
+        return self._manifest(warehouse, inv, report)
+
     def manifest_path(self, warehouse: Warehouse) -> Path:
         """A parsed ``manifest.json`` for ``warehouse`` (parses if needed)."""
         inv = self.invocation(warehouse, RunRequest(stack=self.name))
