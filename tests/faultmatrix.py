@@ -70,4 +70,4 @@ def run_fault_matrix(
         standard_matrix(matrix, scan_also)
     finally:
         with capsys.disabled():
-            print(f"\nfault matrix: {stack} on {kind}\n{matrix.table()}\n")
+            print(f"\nfault matrix: {stack.rsplit('/', 1)[-1]} on {kind}\n{matrix.table()}\n")
