@@ -8,6 +8,7 @@ import json
 
 import pytest
 from pydantic import SecretStr
+from stacks_contract.errors import ConfigError
 from stacks_contract.sql import connect
 from stacks_testing import reference as ref
 from stacks_testing.runner import (
@@ -202,5 +203,5 @@ def test_runner_gets_the_warehouse_with_its_password_from_the_environment_only(
 def test_runner_loads_a_factory_from_a_file_path(tmp_path) -> None:
     (tmp_path / "my_factory.py").write_text("def make():\n    return 'built'\n")
     assert load_factory(f"{tmp_path / 'my_factory.py'}:make")() == "built"
-    with pytest.raises(ValueError, match="module:callable"):
+    with pytest.raises(ConfigError, match="module:attr"):
         load_factory("no_colon_here")

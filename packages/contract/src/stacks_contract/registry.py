@@ -15,6 +15,7 @@ zero-argument callable returning one) directly, e.g. ``stacks run ./my_stacks.py
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import importlib.util
 import re
@@ -34,6 +35,7 @@ __all__ = [
     "describe",
     "entry_point",
     "is_reference",
+    "load_attribute",
     "load_stack",
 ]
 
@@ -129,22 +131,30 @@ def _reference_target(name: str) -> tuple[str, str, Path | None]:
     return where, attr, path
 
 
-def _load_reference(name: str) -> Any:
-    where, attr, path = _reference_target(name)
+def load_attribute(ref: str) -> Any:
+    """What ``module:attr`` or ``path/to/file.py:attr`` names (a file is imported once per
+    process); :class:`ConfigError` when the file, module or attribute is missing."""
+    if not is_reference(ref):
+        raise ConfigError(f"Expected 'module:attr' or 'path/to/file.py:attr', got {ref!r}.")
+    where, attr, path = _reference_target(ref)
     if path is None:
         module = importlib.import_module(where)
     else:
-        module_name = f"stacks_user_{abs(hash(str(path)))}"
+        module_name = f"stacks_user_{hashlib.sha1(str(path).encode()).hexdigest()[:12]}"
         module = sys.modules.get(module_name)  # type: ignore[assignment]
         if module is None:
             spec = importlib.util.spec_from_file_location(module_name, path)
             if spec is None or spec.loader is None:
-                raise ConfigError(f"Stack reference {name!r}: {path} is not a Python file.")
+                raise ConfigError(f"Stack reference {ref!r}: {path} is not a Python file.")
             module = importlib.util.module_from_spec(spec)
             sys.modules[module_name] = module
             spec.loader.exec_module(module)
     try:
-        target = getattr(module, attr)
+        return getattr(module, attr)
     except AttributeError:
-        raise ConfigError(f"Stack reference {name!r}: {where} has no {attr!r}.") from None
+        raise ConfigError(f"Stack reference {ref!r}: {where} has no {attr!r}.") from None
+
+
+def _load_reference(name: str) -> Any:
+    target = load_attribute(name)
     return target if callable(target) and not isinstance(target, Stack) else (lambda: target)

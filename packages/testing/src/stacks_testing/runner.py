@@ -69,21 +69,10 @@ def warehouse_from_env(env: Mapping[str, str] | None = None) -> Warehouse:
 
 def load_factory(ref: str) -> Callable[[], Any]:
     """``module:callable`` or ``/path/file.py:callable`` -> the callable."""
-    module_ref, sep, attr = ref.rpartition(":")
-    if not sep or not module_ref or not attr:
-        raise ValueError(f"expected 'module:callable' or 'path.py:callable', got {ref!r}")
-    if module_ref.endswith(".py") or os.sep in module_ref:
-        path = Path(module_ref).resolve()
-        name = f"_stacks_factory_{path.stem}"
-        spec = importlib.util.spec_from_file_location(name, path)
-        if spec is None or spec.loader is None:
-            raise ValueError(f"cannot import {path}")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    else:
-        module = importlib.import_module(module_ref)
-    return getattr(module, attr)
+    from stacks_contract.registry import load_attribute
+
+    factory: Callable[[], Any] = load_attribute(ref)
+    return factory
 
 
 def runner_command(kind: str, run_id: str, **factories: str) -> list[str]:
