@@ -20,17 +20,23 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from pydantic import SecretStr
-from stacks_contract.fingerprint import Fingerprint, diff, fingerprint, is_metadata
+from stacks_contract.fingerprint import Fingerprint, diff, fingerprint
 from stacks_contract.ledger import LEDGER_SCHEMA, LEDGER_TABLE, Ledger
 from stacks_contract.models import RunStatus, TableRef
-from stacks_contract.sql import connect, qualified
 from stacks_contract.warehouse import PostgresWarehouse, Warehouse
+
+from stacks_testing.fault_tools import (
+    duplicate_rows,
+    format_table,
+    last_progress,
+    restart_postgres,
+    wait_on_lock,
+)
 
 __all__ = [
     "FaultMatrix",
@@ -194,7 +200,7 @@ class FaultMatrix:
         landed = []
         for strike in strikes:
             if self._wait_for(run, strike):
-                landed.append(_last_progress(run.output()))
+                landed.append(last_progress(run.output()))
                 restart_postgres(self.warehouse)
         code = self._finish(run)
         assert code == 0, f"a restart ended the run (exit {code}):\n{run.output()[-4000:]}"
@@ -215,7 +221,7 @@ class FaultMatrix:
             if self._wait_for(run, strike):
                 conn.execute(f"lock table {LEDGER_SCHEMA}.{LEDGER_TABLE} in exclusive mode")
                 # (another connection: pg_stat_activity is a snapshot per transaction)
-                waited = _wait_on_lock(watch, run, 120.0)
+                waited = wait_on_lock(watch, LEDGER_TABLE, lambda: run.proc.poll() is None, 120.0)
                 self._signal(run, signal.SIGKILL)
                 assert waited, f"the run never waited on the ledger; log {run.log}"
             conn.rollback()
@@ -246,7 +252,7 @@ class FaultMatrix:
             )
             expect = RunStatus.SUCCEEDED
         run.expect = expect
-        landed = _last_progress(run.output()) if run.struck else "finished first"
+        landed = last_progress(run.output()) if run.struck else "finished first"
         self.rows.append(Row(_kind(self.warehouse), run.fault, landed, str(code)))
 
     def converges(self) -> None:
@@ -310,84 +316,6 @@ class FaultMatrix:
             for r in self.rows
         ]
         return format_table(head, body)
-
-
-def format_table(head: Sequence[str], body: Iterable[Sequence[str]]) -> str:
-    rows = [tuple(head), *(tuple(r) for r in body)]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
-    line = lambda r: "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True))  # noqa: E731
-    return "\n".join(
-        [line(rows[0]), line(tuple("-" * w for w in widths))] + [line(r) for r in rows[1:]]
-    )
-
-
-def duplicate_rows(
-    warehouse: Warehouse, tables: Iterable[TableRef], metadata: Iterable[str]
-) -> dict[str, int]:
-    """Table -> how many rows repeat another row (load metadata columns ignored)."""
-    patterns = tuple(metadata)
-    found: dict[str, int] = {}
-    with connect(warehouse) as conn:
-        for t in tables:
-            cols = [c for c in conn.columns(t.schema_name, t.name) if not is_metadata(c, patterns)]
-            if not cols:
-                continue
-            text = ", ".join(f'cast("{c}" as varchar) as "{c}"' for c in cols)
-            rel = qualified(t.schema_name, t.name)
-            rows = conn.execute(
-                f"select (select count(*) from {rel}) - "
-                f"(select count(*) from (select distinct {text} from {rel}) d)"
-            )
-            if int(rows[0][0]):
-                found[t.key] = int(rows[0][0])
-    return found
-
-
-def restart_postgres(warehouse: PostgresWarehouse, *, timeout: float = 60.0) -> None:
-    """``pg_ctl restart -m fast`` of the server ``warehouse`` is on (a local cluster this
-    machine runs; as the ``postgres`` user when we are root), back when it accepts connections."""
-    import psycopg
-
-    with psycopg.connect(warehouse.url(), autocommit=True) as conn:
-        data = conn.execute("show data_directory").fetchone()
-    assert data is not None
-    from stacks_testing.postgres import _as_postgres_user, find_pg_bin
-
-    # -l: the restarted server must not inherit (and hold open) a pipe of ours
-    log = str(Path(str(data[0])) / "restart.log")
-    cmd = [str(find_pg_bin() / "pg_ctl"), "-D", str(data[0]), "-m", "fast", "-w", "-l", log]
-    subprocess.run(
-        _as_postgres_user([*cmd, "restart"]),
-        check=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        timeout=timeout,
-        cwd="/",
-        start_new_session=True,
-    )
-
-
-def _wait_on_lock(conn: Any, run: Launched, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and run.proc.poll() is None:
-        waiting = conn.execute(
-            "select count(*) from pg_stat_activity where wait_event_type = 'Lock' "
-            "and pid <> pg_backend_pid() and query ilike %s",
-            (f"%{LEDGER_TABLE}%",),
-        ).fetchone()
-        if waiting and waiting[0]:
-            return True
-        time.sleep(0.02)
-    return False
-
-
-def _last_progress(output: str) -> str:
-    """The last progress line the run printed before it was struck (its phase)."""
-    for line in reversed(output.splitlines()):
-        text = re.sub(r"\x1b\[[0-9;]*m", "", line).strip()
-        if re.match(r"^\d+\.\d+s ", text):
-            return text.split(" ", 1)[1].split(" into ", 1)[0][:60]
-    return ""
 
 
 def _kind(warehouse: Warehouse) -> str:

@@ -698,6 +698,18 @@ class DbtTransform(Transform):
 
             lost = all(transient_message(m.message or "") for m in failed)
             raise DbtStepFailed(self.name, detail, result, transient=lost)
+        errored = [t for t in result.tests if t.status is NodeStatus.ERROR]
+        if errored and not result.count(NodeStatus.FAIL):
+            from stacks_contract.retry import transient_message
+
+            if all(transient_message(t.message or "") for t in errored):
+                # tests that could not run because the connection went (a restart): not a
+                # verdict on the data, so the build is retried like a model that lost it
+                detail = "; ".join(
+                    f"test {t.name} could not run: {redact(t.message or 'no message', warehouse)}"
+                    for t in errored
+                )
+                raise DbtStepFailed(self.name, detail, result, transient=True)
         if res.exception is not None and not result.models and not result.tests:
             raise self._fail(res.exception, warehouse, "built")
         return result
