@@ -12,6 +12,7 @@ import any tool. A stack's tools are imported when the stack is loaded or run. S
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 from typing import Any
@@ -79,7 +80,24 @@ class _Group(click.Group):
             fail(exc.format_message(), exc.exit_code)
         except (KeyboardInterrupt, click.exceptions.Abort):
             err().print("\nInterrupted; the next run will converge.", highlight=False)
+            _leave_now_if_threads_linger(EXIT_INTERRUPTED)
             raise SystemExit(EXIT_INTERRUPTED) from None
+
+
+def _leave_now_if_threads_linger(code: int) -> None:
+    """After Ctrl-C a tool's worker threads (dbt's) may still be inside a C++ library (DuckDB);
+    interpreter shutdown then aborts the process ("terminate called ...", SIGABRT) after our
+    line. The run is recorded by now: the `stacks` command leaves at once instead."""
+    import os
+    import threading
+    from pathlib import Path
+
+    if Path(sys.argv[0]).name != "stacks" or threading.active_count() <= 1:
+        return
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)
 
 
 def _sigterm_interrupts() -> None:
