@@ -1,0 +1,3 @@
+"""stacks EL over Airbyte."""
+
+__all__: list[str] = []

@@ -1,0 +1,1 @@
+"""The local Airbyte engine (extra ``[local]``)."""
