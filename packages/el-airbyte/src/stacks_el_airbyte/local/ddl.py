@@ -56,16 +56,18 @@ def dedup_sql(
     final: str, stage: str, key: tuple[str, ...], cursor: str | None, cols: list[str]
 ) -> list[str]:
     """Statements that merge the (already one-row-per-key) ``stage`` into ``final``: a staged row
-    older than the kept one (by cursor) is dropped; otherwise it replaces the kept row."""
+    older than the kept one (by cursor), or equal to it in every typed column (a boundary record
+    the inclusive cursor read again), is dropped; otherwise it replaces the kept row."""
     on = " and ".join(f"f.{quote_ident(k)} = s.{quote_ident(k)}" for k in key)
-    out = []
+    typed = [n for n in cols if n not in {m[0] for m in META_COLUMNS}]
+    same = " and ".join(f"f.{quote_ident(n)} is not distinct from s.{quote_ident(n)}" for n in typed)
+    keep_old = f"({same})"
     if cursor:
         c = quote_ident(cursor)
-        out.append(
-            f"delete from {stage} s where exists (select 1 from {final} f where {on} "
-            f"and f.{c} > s.{c})"
-        )
-    out.append(f"delete from {final} f using {stage} s where {on}")
+        keep_old = f"(f.{c} > s.{c} or {same})"
     names = ", ".join(quote_ident(n) for n in cols)
-    out.append(f"insert into {final} ({names}) select {names} from {stage}")
-    return out
+    return [
+        f"delete from {stage} s where exists (select 1 from {final} f where {on} and {keep_old})",
+        f"delete from {final} f using {stage} s where {on}",
+        f"insert into {final} ({names}) select {names} from {stage}",
+    ]

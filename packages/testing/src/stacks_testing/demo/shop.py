@@ -210,13 +210,14 @@ class ShopState:
         since = parse_ts(updated_since) if updated_since else None
         with self._lock:
             rows = [
-                json.loads(json.dumps(r))
+                r
                 for r in self.tables[resource].values()
                 if since is None or parse_ts(r["updated_at"]) >= since
             ]
-        rows.sort(key=lambda r: (r["updated_at"], r["id"]))
-        start = (page - 1) * page_size
-        chunk = rows[start : start + page_size]
+            rows.sort(key=lambda r: (r["updated_at"], r["id"]))
+            start = (page - 1) * page_size
+            # only the page is copied (a copy of every row made a page of 100k orders take 4 s)
+            chunk = [json.loads(json.dumps(r)) for r in rows[start : start + page_size]]
         more = start + page_size < len(rows)
         return {
             "data": chunk,
