@@ -65,6 +65,8 @@ def dedup_sql(
     if cursor:
         c = quote_ident(cursor)
         keep_old = f"(f.{c} > s.{c} or {same})"
+    # a refresh rewrites every row in its new generation (older generations go at its end)
+    keep_old = f"f._airbyte_generation_id >= s._airbyte_generation_id and {keep_old}"
     names = ", ".join(quote_ident(n) for n in cols)
     return [
         f"delete from {stage} s where exists (select 1 from {final} f where {on} and {keep_old})",
