@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterator
 
 import pytest
 from stacks_contract.warehouse import Warehouse
+from stacks_el_airbyte.local.model import ConnectionConfig, StreamConfig, SyncMode
+from stacks_el_airbyte.manifests import SHOP_MANIFEST
 from stacks_testing import telemetry_off
 from stacks_testing.demo.shop import ShopServer
 
-from stacks_el_airbyte.local.model import ConnectionConfig, StreamConfig, SyncMode
-from stacks_el_airbyte.manifests import SHOP_MANIFEST
-
 pytest_plugins = ("stacks_testing.plugin",)
 telemetry_off()
-logging.getLogger("airbyte").setLevel(logging.WARNING)  # the CDK logs every stream's progress
 
 SHOP_STREAMS = ("customers", "products", "orders", "payments")
 

@@ -8,7 +8,6 @@ from typing import Any
 
 from stacks_contract.sql import connect
 from stacks_contract.warehouse import Warehouse
-
 from stacks_el_airbyte.local.executor import CdkExecutor
 from stacks_el_airbyte.local.model import AIRBYTE_COLUMNS, JobContext
 
@@ -155,19 +154,23 @@ def test_refresh_bumps_the_generation_and_clear_empties(shop, warehouse, connect
         assert c.execute("select distinct _airbyte_generation_id from raw.orders") == [(2,)]
 
 
-def test_a_value_that_does_not_fit_the_schema_is_nulled_and_recorded(
-    shop, warehouse, connect_shop
-):
+def test_a_value_that_does_not_fit_the_schema_is_nulled_and_recorded(shop, warehouse, connect_shop):
     shop.state.tables["orders"][3]["customer_id"] = "not-a-number"
     sync(connect_shop(), 1)
     with connect(warehouse) as c:
-        ((customer, m),) = c.execute("select customer_id, _airbyte_meta from raw.orders where id = 3")
+        ((customer, m),) = c.execute(
+            "select customer_id, _airbyte_meta from raw.orders where id = 3"
+        )
         others = c.execute("select _airbyte_meta from raw.orders where id <> 3")
     assert customer is None
     assert meta(m) == {
         "sync_id": 1,
         "changes": [
-            {"field": "customer_id", "change": "NULLED", "reason": "DESTINATION_SERIALIZATION_ERROR"}
+            {
+                "field": "customer_id",
+                "change": "NULLED",
+                "reason": "DESTINATION_SERIALIZATION_ERROR",
+            }
         ],
     }
     assert all(meta(o)["changes"] == [] for (o,) in others)

@@ -60,7 +60,9 @@ def dedup_sql(
     the inclusive cursor read again), is dropped; otherwise it replaces the kept row."""
     on = " and ".join(f"f.{quote_ident(k)} = s.{quote_ident(k)}" for k in key)
     typed = [n for n in cols if n not in {m[0] for m in META_COLUMNS}]
-    same = " and ".join(f"f.{quote_ident(n)} is not distinct from s.{quote_ident(n)}" for n in typed)
+    same = " and ".join(
+        f"f.{quote_ident(n)} is not distinct from s.{quote_ident(n)}" for n in typed
+    )
     keep_old = f"({same})"
     if cursor:
         c = quote_ident(cursor)

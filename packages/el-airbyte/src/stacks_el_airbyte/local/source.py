@@ -49,10 +49,25 @@ def load_manifest(path: Path) -> dict[str, Any]:
     return manifest
 
 
-def _source(manifest: dict[str, Any], config: Mapping[str, Any], catalog: Any, state: Any) -> Any:
+def _import_cdk() -> Any:
+    """airbyte-cdk's source class. Importing the CDK reconfigures the host's root logger (its
+    handler prints Airbyte LOG messages on stdout, as a connector process does): the host's own
+    logging is put back, and the CDK's progress lines are kept below WARNING."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
     from airbyte_cdk.sources.declarative.concurrent_declarative_source import (
         ConcurrentDeclarativeSource,
     )
+
+    if root.handlers != handlers:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+        logging.getLogger("airbyte").setLevel(logging.WARNING)
+    return ConcurrentDeclarativeSource
+
+
+def _source(manifest: dict[str, Any], config: Mapping[str, Any], catalog: Any, state: Any) -> Any:
+    ConcurrentDeclarativeSource = _import_cdk()
 
     return ConcurrentDeclarativeSource(
         catalog=catalog, config=dict(config), state=state, source_config=manifest
