@@ -121,7 +121,7 @@ def _boolean(v: Any) -> str | None:
 def _timestamp(v: Any) -> str | None:
     if isinstance(v, str):
         ts = datetime.fromisoformat(v.strip())  # 3.11: accepts "Z" and offsets
-        return v if ts.tzinfo is not None else v + "+00:00"
+        return v if ts.tzinfo is not None else v.strip() + "+00:00"
     return None
 
 
@@ -141,7 +141,7 @@ def _json_of(shape: str) -> Callable[[Any], str | None]:
     def convert(v: Any) -> str | None:
         if want is not None and not isinstance(v, want):
             return None
-        return _dumps(v)
+        return _json(v)
 
     return convert
 
@@ -156,36 +156,91 @@ _CONVERT: dict[Kind, Callable[[Any], str | None]] = {
 }
 
 
-class RowMaker:
-    """Turns a record's data into the text values of its typed columns (in ``columns`` order),
-    plus the ``_airbyte_meta.changes`` entries of the values it had to null."""
+def _fast(kind: Kind, shape: str, values: list[Any]) -> list[str | None] | None:
+    """The whole column converted in one pass when every value has its schema's type (the usual
+    case); None when one does not (then :func:`_slow` converts value by value)."""
+    if kind == "integer":
+        if all(type(v) is int or v is None for v in values):
+            return [None if v is None else str(v) for v in values]
+    elif kind == "number":
+        if all(type(v) is float or type(v) is int or v is None for v in values):
+            return [None if v is None else repr(v) for v in values]
+    elif kind == "string":
+        if all(type(v) is str or v is None for v in values):
+            return values
+    elif kind == "timestamp":
+        if all(type(v) is str or v is None for v in values):
+            try:  # every value must parse; the text itself goes to the warehouse
+                for v in values:
+                    if v is not None and datetime.fromisoformat(v).tzinfo is None:
+                        return None
+            except ValueError:
+                return None
+            return values
+    elif kind == "json":
+        want = {"object": dict, "array": list}.get(shape)
+        if want is None or all(type(v) is want or v is None for v in values):
+            return [None if v is None else _json(v) for v in values]
+    return None
+
+
+def _slow(
+    name: str, convert: Callable[[Any], str | None], values: list[Any], changes: dict[int, list]
+) -> list[str | None]:
+    out: list[str | None] = []
+    for i, v in enumerate(values):
+        if v is None:
+            out.append(None)
+            continue
+        try:
+            got = convert(v)
+        except (ValueError, TypeError, OverflowError):
+            got = None
+        if got is None:
+            changes.setdefault(i, []).append(
+                {"field": name, "change": "NULLED", "reason": "DESTINATION_SERIALIZATION_ERROR"}
+            )
+        out.append(got)
+    return out
+
+
+def _json_text() -> Callable[[Any], str]:
+    try:
+        import orjson
+    except ImportError:  # pragma: no cover - orjson comes with airbyte-cdk
+        return _dumps
+
+    def dumps(v: Any) -> str:
+        try:
+            return orjson.dumps(v).decode()
+        except TypeError:  # an int beyond 64 bits, a non-string key: the standard library's way
+            return _dumps(v)
+
+    return dumps
+
+
+_json = _json_text()
+
+
+class ColumnMaker:
+    """Turns a batch of records into the text values of its typed columns (one list per column,
+    in ``columns`` order), plus the ``_airbyte_meta.changes`` entries of the values it had to
+    null, by row."""
 
     def __init__(self, columns: list[Column]) -> None:
         self.columns = columns
         self._plan = [
-            (c.name, _json_of(c.json_shape) if c.kind == "json" else _CONVERT[c.kind])
-            for c in columns
+            (c, _json_of(c.json_shape) if c.kind == "json" else _CONVERT[c.kind]) for c in columns
         ]
 
-    def row(self, data: Mapping[str, Any]) -> tuple[list[str | None], list[dict[str, str]]]:
-        values: list[str | None] = []
-        changes: list[dict[str, str]] = []
-        for name, convert in self._plan:
-            v = data.get(name)
-            if v is None:
-                values.append(None)
-                continue
-            try:
-                out = convert(v)
-            except (ValueError, TypeError, OverflowError):
-                out = None
-            if out is None:
-                changes.append(
-                    {
-                        "field": name,
-                        "change": "NULLED",
-                        "reason": "DESTINATION_SERIALIZATION_ERROR",
-                    }
-                )
-            values.append(out)
-        return values, changes
+    def make(
+        self, records: list[Mapping[str, Any]]
+    ) -> tuple[list[list[str | None]], dict[int, list[dict[str, str]]]]:
+        changes: dict[int, list[dict[str, str]]] = {}
+        out = []
+        for col, convert in self._plan:
+            name = col.name
+            values = [r.get(name) for r in records]
+            fast = _fast(col.kind, col.json_shape, values)
+            out.append(fast if fast is not None else _slow(name, convert, values, changes))
+        return out, changes

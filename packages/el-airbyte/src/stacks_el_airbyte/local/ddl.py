@@ -14,9 +14,11 @@ STATE_TABLE = "_airbyte_state"
 #: suffix of the table a full-refresh-overwrite stream is written to before the swap
 TMP_SUFFIX = "_airbyte_tmp"
 
-#: Airbyte's columns after the typed ones: (name, Postgres type, DuckDB type)
+#: Airbyte's columns after the typed ones: (name, Postgres type, DuckDB type); the warehouse
+#: draws ``_airbyte_raw_id`` (a random UUID: cheaper there than in Python, per record)
+RAW_ID = "_airbyte_raw_id"
 META_COLUMNS = (
-    ("_airbyte_raw_id", "varchar", "VARCHAR"),
+    (RAW_ID, "varchar default gen_random_uuid()::varchar", "VARCHAR"),
     ("_airbyte_extracted_at", "timestamp with time zone", "TIMESTAMPTZ"),
     ("_airbyte_meta", "jsonb", "JSON"),
     ("_airbyte_generation_id", "bigint", "BIGINT"),
@@ -47,8 +49,14 @@ def state_table_sql() -> list[str]:
 
 
 def select_cast(types: list[tuple[str, str]], source: str) -> str:
-    """``SELECT CAST(col AS type), ... FROM source`` (DuckDB: the batch arrives as text)."""
-    cols = ", ".join(f"cast({quote_ident(n)} as {t}) as {quote_ident(n)}" for n, t in types)
+    """``SELECT CAST(col AS type), ... FROM source`` (DuckDB: the batch arrives as text, without
+    ``_airbyte_raw_id``, drawn here)."""
+    cols = ", ".join(
+        f"cast(gen_random_uuid() as varchar) as {quote_ident(n)}"
+        if n == RAW_ID
+        else f"cast({quote_ident(n)} as {t}) as {quote_ident(n)}"
+        for n, t in types
+    )
     return f"select {cols} from {source}"
 
 

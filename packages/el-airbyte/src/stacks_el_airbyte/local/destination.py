@@ -19,7 +19,8 @@ from stacks_contract.warehouse import Warehouse
 
 from stacks_el_airbyte.local import ddl
 
-Row = Sequence[str | None]
+#: a batch: one list of text values (or None) per column
+Columns = list[list[str | None]]
 
 
 class Destination:
@@ -130,35 +131,38 @@ class Destination:
         schema: str,
         table: str,
         types: list[tuple[str, str]],
-        rows: list[Row],
+        columns: Columns,
         dedup: tuple[tuple[str, ...], str | None] | None = None,
     ) -> None:
-        """Append ``rows`` (text values in ``types`` order) to the table, or with ``dedup``
-        (primary key, cursor) replace the rows of their keys unless those are newer."""
-        if not rows:
+        """Append the rows (text values, one list per column in ``types`` order) to the table,
+        or with ``dedup`` (primary key, cursor) replace the rows of their keys unless those are
+        newer or the same."""
+        if not columns or not columns[0]:
             return
         final = qualified(schema, table)
         names = [n for n, _ in types]
         if self.dialect == "postgres":
-            self._write_postgres(final, names, rows, dedup)
+            self._write_postgres(final, names, columns, dedup)
         else:
-            self._write_duckdb(final, types, rows, dedup)
+            self._write_duckdb(final, types, columns, dedup)
 
     def _write_postgres(
         self,
         final: str,
         names: list[str],
-        rows: list[Row],
+        columns: Columns,
         dedup: tuple[tuple[str, ...], str | None] | None,
     ) -> None:
-        cols = ", ".join(quote_ident(n) for n in names)
+        cols = ", ".join(quote_ident(n) for n in names if n != ddl.RAW_ID)  # the default draws it
         target = final
         if dedup is not None:
             target = quote_ident("_airbyte_stage")
             self._exec(f"drop table if exists {target}")
-            self._exec(f"create temp table {target} (like {final}) on commit drop")
+            self._exec(
+                f"create temp table {target} (like {final} including defaults) on commit drop"
+            )
         with self.raw.cursor() as cur, cur.copy(f"copy {target} ({cols}) from stdin") as copy:
-            for row in rows:
+            for row in zip(*columns, strict=True):
                 copy.write_row(row)
         if dedup is not None:
             for sql in ddl.dedup_sql(final, target, dedup[0], dedup[1], names):
@@ -168,7 +172,7 @@ class Destination:
         self,
         final: str,
         types: list[tuple[str, str]],
-        rows: list[Row],
+        columns: Columns,
         dedup: tuple[tuple[str, ...], str | None] | None,
     ) -> None:
         import numpy as np
@@ -176,9 +180,9 @@ class Destination:
 
         names = [n for n, _ in types]
         data = {}
-        for i, name in enumerate(names):
-            col = np.empty(len(rows), dtype=object)
-            col[:] = [r[i] for r in rows]
+        for name, values in zip([n for n in names if n != ddl.RAW_ID], columns, strict=True):
+            col = np.empty(len(values), dtype=object)
+            col[:] = values
             data[name] = col
         batch = pd.DataFrame(data, copy=False)
         self.raw.register("_airbyte_batch", batch)
