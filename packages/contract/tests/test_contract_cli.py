@@ -413,8 +413,7 @@ def test_check_of_a_step_with_a_fixed_destination_does_not_rebuild(duckdb_wareho
     lines = [line.strip() for line in result.stdout.splitlines()]
     assert "proved     idempotent: identical after 1 and 2 runs" in lines
     why = (
-        "EL step 'items' writes where its engine's connection points, not into a scratch "
-        "warehouse"
+        "EL step 'items' writes where its engine's connection points, not into a scratch warehouse"
     )
     assert f"not proved re-delivery: {why}" in lines, lines
     assert f"not proved full rebuild: {why}" in lines, lines
