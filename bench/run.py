@@ -94,6 +94,12 @@ GOALS: dict[str, tuple[str, float, str]] = {
         "the shop stack (the demo shop at --shop-orders orders) under Airflow (dag.test, dbt "
         "through Cosmos) / same steps called directly",
     ),
+    "airbyte_local_vs_dlt": (
+        "<=",
+        2,
+        "the demo shop at --shop-orders orders through el-airbyte's local engine / through "
+        "el-dlt, time",
+    ),
     "el_process_fixed_vs_uncompiled": (
         "<=",
         0.5,
@@ -881,6 +887,48 @@ def big_shop(b: Bench) -> Iterator[Any]:
             os.environ.pop("STACKS_SHOP_URL", None)
 
 
+def case_airbyte(b: Bench) -> None:
+    """The demo shop at ``--shop-orders`` loaded through el-airbyte's local engine (the shop's
+    declarative manifest run by airbyte-cdk, Airbyte's destination layout, deduped on ``id``) vs
+    through el-dlt's shop step: each repeat a fresh DuckDB file per tool, alternating; the
+    engine's start is outside the timed part, its HTTP polling inside."""
+    try:
+        from stacks_airflow_airbyte_dbt.stack import STREAMS, shop_connection
+        from stacks_el_airbyte import AirbyteStep
+        from stacks_el_airbyte.local.server import LocalEngine
+        from stacks_el_dlt.sources.demo_shop import ShopStep
+    except ImportError as exc:
+        raise Unavailable(f"stacks-el-airbyte or the airbyte stack is missing ({exc})") from None
+    from stacks_contract.models import RunRequest
+
+    def via_airbyte(wh: Any, url: str) -> tuple[T, int]:
+        with LocalEngine([shop_connection(wh, url)]) as engine:
+            conn = shop_connection(wh, url).connection_id
+            step = AirbyteStep("shop", conn, STREAMS, env=engine.env(), poll_interval_s=0.1)
+            s, result = timed(lambda: step.run(RunRequest(stack="bench"), wh))
+        return s, result.total_rows
+
+    def via_dlt(wh: Any) -> tuple[T, int]:
+        s, result = timed(lambda: ShopStep().run(RunRequest(stack="bench"), wh))
+        return s, result.total_rows
+
+    with big_shop(b) as shop:
+        abs_, dls = [], []
+        for i in range(b.repeat_heavy + 1):  # the first pair warms imports and is dropped
+            a, a_rows = via_airbyte(b.duck("airbyte"), shop.url)
+            d, d_rows = via_dlt(b.duck("dlt"))
+            if a_rows != d_rows:
+                raise RuntimeError(f"airbyte wrote {a_rows} rows, el-dlt {d_rows}")
+            log(f"  shop: airbyte {a:.2f}s  dlt {d:.2f}s ({a_rows} rows)")
+            if i:
+                abs_.append(a)
+                dls.append(d)
+    b.record("airbyte_rows", a_rows)
+    b.samples("t_airbyte_local_shop_s", abs_)
+    b.samples("t_dlt_shop_s", dls)
+    b.ratio("airbyte_local_vs_dlt", abs_, dls)
+
+
 def case_dagster_1m(b: Bench) -> None:
     """orch-dagster over the bench's own spec (el-dlt orders at full size + the 3-model dbt
     project, Postgres) vs the same EL step and transform called directly: orchestrator overhead
@@ -1106,6 +1154,7 @@ CASES: dict[str, Callable[[Bench], None]] = {
     "stack_noop": case_stack_noop,
     "dagster": case_dagster,
     "airflow": case_airflow,
+    "airbyte": case_airbyte,
     "dagster_1m": case_dagster_1m,
     "temporal": case_temporal,
     "memory": case_memory,
@@ -1128,6 +1177,7 @@ CASE_KEYS = {
     "dagster": ["dagster_stack_vs_direct"],
     "temporal": ["temporal_stack_vs_direct"],
     "airflow": ["airflow_stack_vs_direct"],
+    "airbyte": ["airbyte_local_vs_dlt"],
     "memory": ["peak_rss_mb_1m", "peak_rss_growth_1m_to_5m"],
     "el_process_fixed": [
         "el_process_fixed_vs_uncompiled",
