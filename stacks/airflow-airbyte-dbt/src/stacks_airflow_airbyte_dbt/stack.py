@@ -45,7 +45,9 @@ class AirflowAirbyteDbtStack(Stack):
     """Airbyte (shop API -> raw) -> dbt (staging -> marts), one Airflow DAG run per run."""
 
     name = NAME
-    description = "Airbyte from the demo shop API -> dbt (staging, marts) through Cosmos -> Airflow."
+    description = (
+        "Airbyte from the demo shop API -> dbt (staging, marts) through Cosmos -> Airflow."
+    )
 
     def __init__(self) -> None:
         self._orchestrator: Orchestrator | None = None
@@ -103,9 +105,9 @@ class AirflowAirbyteDbtStack(Stack):
                 f'-U {warehouse.user} -d {warehouse.database} -c "{query}"'
             )
         lines.append(
-            f"Raw tables (Airbyte's layout, _airbyte_* columns): {warehouse.schema_name}.customers, "
-            ".products, .orders (lines in orders.items), .payments; Airbyte's sync state: "
-            "airbyte_internal"
+            f"Raw tables (Airbyte's layout, _airbyte_* columns): {warehouse.schema_name}."
+            "customers, .products, .orders (lines in orders.items), .payments; "
+            "Airbyte's sync state: airbyte_internal"
         )
         lines.append(
             f"Your own Airbyte: {SERVER_ENV}=https://host/api/public/v1 {CONNECTION_ENV}=<uuid> "
