@@ -161,7 +161,9 @@ def _fast(kind: Kind, shape: str, values: list[Any]) -> list[str | None] | None:
     case); None when one does not (then :func:`_slow` converts value by value)."""
     if kind == "integer":
         if all(type(v) is int or v is None for v in values):
-            return [None if v is None else str(v) for v in values]
+            ints = [v for v in values if v is not None]
+            if not ints or (min(ints) >= -(2**63) and max(ints) < 2**63):  # fits a bigint
+                return [None if v is None else str(v) for v in values]
     elif kind == "number":
         if all(type(v) is float or type(v) is int or v is None for v in values):
             return [None if v is None else repr(v) for v in values]

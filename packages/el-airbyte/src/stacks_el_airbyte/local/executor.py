@@ -83,7 +83,7 @@ class _Sync:
                     if self.job.job_type != "refresh":
                         table = self.connection.table(plan.name)
                         self.dest.truncate(self.connection.schema, table)
-                        self.dest.truncate(self.connection.schema, table + TMP_SUFFIX)
+                        self.dest.drop(self.connection.schema, table + TMP_SUFFIX)
             saved = {name: (None, gen) for name, gen in generations.items()}
             if self.job.job_type != "refresh":
                 return self.outcome
