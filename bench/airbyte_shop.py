@@ -62,8 +62,10 @@ def dlt_run(url: str, wh: Warehouse, work: Path) -> int:
     )
     fmt = None if isinstance(wh, DuckDBWarehouse) else "csv"  # csv: COPY on Postgres
     pipe.run(shop_api_source(url), loader_file_format=fmt)
-    counts = pipe.last_trace.last_normalize_info.row_counts
-    return sum(counts.get(t, 0) for t in STREAMS)
+    from stacks_contract.sql import connect
+
+    with connect(wh) as c:  # rows kept (a first load: the records read)
+        return sum(c.count("raw", t) for t in STREAMS)
 
 
 @contextlib.contextmanager
