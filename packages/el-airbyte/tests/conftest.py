@@ -8,6 +8,8 @@ plus the ``_airbyte_*`` columns with ``sync_id``) for the API and step tests.
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -28,6 +30,19 @@ from stacks_testing import telemetry_off
 
 pytest_plugins = ("stacks_testing.plugin",)
 telemetry_off()
+
+# the Airflow provider's hook test: Airflow must not create ~/airflow (set before any import)
+if "AIRFLOW_HOME" not in os.environ:
+    _home = tempfile.mkdtemp(prefix="stacks-el-airbyte-airflow-")
+    os.environ["AIRFLOW_HOME"] = _home
+    os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_home}/airflow.db"
+for _key, _value in {
+    "AIRFLOW__CORE__UNIT_TEST_MODE": "True",
+    "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+    "SCARF_ANALYTICS": "false",
+    "AIRFLOW__USAGE_DATA_COLLECTION__ENABLED": "False",
+}.items():
+    os.environ.setdefault(_key, _value)
 
 
 class PlainSqlTestExecutor:
@@ -76,9 +91,13 @@ class PlainSqlTestExecutor:
 
 
 def make_connection(
-    warehouse: Warehouse, *, name: str = "shop", streams: tuple[str, ...] = ("customers",),
-    workspace_id: str = "00000000-0000-0000-0000-000000000000", schema: str = "raw",
-) -> ConnectionConfig:  # fmt: skip
+    warehouse: Warehouse,
+    *,
+    name: str = "shop",
+    streams: tuple[str, ...] = ("customers",),
+    workspace_id: str = "00000000-0000-0000-0000-000000000000",
+    schema: str = "raw",
+) -> ConnectionConfig:
     return ConnectionConfig(
         connection_id=str(uuid.uuid4()),
         name=name,

@@ -51,7 +51,8 @@ def wait(api: AirbyteAPI, job_id: int, seen: list[str] | None = None) -> Any:
 
 
 def start(api: AirbyteAPI, connection_id: str, kind: str = "sync") -> Any:
-    request = models.JobCreateRequest(connection_id=connection_id, job_type=models.JobTypeEnum(kind))
+    kind_enum = models.JobTypeEnum(kind)
+    request = models.JobCreateRequest(connection_id=connection_id, job_type=kind_enum)
     return api.jobs.create_job(request=request).job_response
 
 
@@ -125,8 +126,9 @@ def test_failure_modes_failed_and_cancelled_by_the_server(engine: LocalEngine) -
         json={"id": failed.job_id},
         headers={"Authorization": f"Bearer {token(engine)}"},
     ).json()
-    reasons = [a["attempt"]["failureSummary"]["failures"][0]["externalMessage"]
-               for a in info["attempts"]]  # fmt: skip
+    reasons = [
+        a["attempt"]["failureSummary"]["failures"][0]["externalMessage"] for a in info["attempts"]
+    ]
     assert reasons[-1].startswith("Injected failure") and len(reasons) == 3
 
 
@@ -136,7 +138,8 @@ def test_connections_page_by_20_with_next_links(
     conns = [make_connection(duckdb_warehouse, name=f"c{i:02d}") for i in range(45)]
     engine = engine_factory(conns)
     api = sdk(engine)
-    first = api.connections.list_connections(request=ops.ListConnectionsRequest()).connections_response
+    listed = api.connections.list_connections(request=ops.ListConnectionsRequest())
+    first = listed.connections_response
     assert len(first.data) == 20 and first.previous is None
     assert first.next.startswith(f"{engine.url}/connections?")
     assert first.next.endswith("limit=20&offset=20")
@@ -150,7 +153,9 @@ def test_connections_page_by_20_with_next_links(
     assert names == [f"c{i:02d}" for i in range(45)]
 
 
-def test_auth_and_unknown_ids(engine_factory: Any, make_connection: Any, duckdb_warehouse: Any) -> None:
+def test_auth_and_unknown_ids(
+    engine_factory: Any, make_connection: Any, duckdb_warehouse: Any
+) -> None:
     mine = make_connection(duckdb_warehouse, workspace_id="11111111-1111-1111-1111-111111111111")
     other = make_connection(duckdb_warehouse, workspace_id="22222222-2222-2222-2222-222222222222")
     engine = engine_factory([mine, other])
@@ -158,13 +163,20 @@ def test_auth_and_unknown_ids(engine_factory: Any, make_connection: Any, duckdb_
     assert httpx.get(f"{url}/connections").status_code == 401
     bad = httpx.get(f"{url}/connections", headers={"Authorization": "Bearer nope"})
     assert (bad.status_code, bad.json()["title"]) == (401, "invalid-api-key")
-    wrong = httpx.post(f"{url}/applications/token", data={"client_id": engine.client_id,
-                       "client_secret": "wrong", "grant_type": "client_credentials"})  # fmt: skip
+    wrong = httpx.post(
+        f"{url}/applications/token",
+        data={
+            "client_id": engine.client_id,
+            "client_secret": "wrong",
+            "grant_type": "client_credentials",
+        },
+    )
     assert wrong.status_code == 401
 
     client_id, secret = engine.add_application(mine.workspace_id)
-    scoped = httpx.post(f"{url}/applications/token",
-                        json={"client_id": client_id, "client_secret": secret}).json()  # fmt: skip
+    scoped = httpx.post(
+        f"{url}/applications/token", json={"client_id": client_id, "client_secret": secret}
+    ).json()
     assert scoped["token_type"] == "Bearer" and scoped["expires_in"] == 180
     headers = {"Authorization": f"Bearer {scoped['access_token']}"}
     assert httpx.get(f"{url}/connections/{mine.connection_id}", headers=headers).status_code == 200

@@ -1,7 +1,8 @@
-"""``AirbyteStep``: sync an Airbyte connection (a real Airbyte or the local engine) as an EL step."""
+"""``AirbyteStep``: sync a connection of Airbyte (a real one or the local engine) as an EL step."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
@@ -164,19 +165,19 @@ class AirbyteStep(ELStep):
             if deadline is not None and time.monotonic() > deadline:
                 self._cancel_job(api, job.job_id)
                 raise StepFailed(
-                    self.name, f"Airbyte job {job.job_id} did not finish in {self.timeout_s} s "
-                    "and was cancelled."
-                )  # fmt: skip
+                    self.name,
+                    f"Airbyte job {job.job_id} did not finish in {self.timeout_s} s "
+                    "and was cancelled.",
+                )
             time.sleep(self.poll_interval_s)
             job = self._get(api, creds, job.job_id)
 
     def _cancel_job(self, api: Any, job_id: int) -> None:
         from airbyte_api import api as ops
 
-        try:
+        # it may have ended meanwhile, or the server went: then nothing is left to stop
+        with contextlib.suppress(Exception):
             api.jobs.cancel_job(request=ops.CancelJobRequest(job_id=job_id))
-        except Exception:
-            pass  # it ended meanwhile, or the server went: nothing left to stop
 
     # --- the port -------------------------------------------------------------------------------
 
@@ -189,8 +190,11 @@ class AirbyteStep(ELStep):
         connection_id = self._resolve(api, creds)
         job, attached = self._start(api, creds, connection_id, request.full_refresh)
         if attached:
-            report(self.name, f"a sync of {connection_id} is already running: attached to job "
-                   f"{job.job_id} instead of starting a second")  # fmt: skip
+            report(
+                self.name,
+                f"a sync of {connection_id} is already running: attached to job "
+                f"{job.job_id} instead of starting a second",
+            )
         try:
             job = self._wait(api, creds, job, report)
         except KeyboardInterrupt:
@@ -201,13 +205,15 @@ class AirbyteStep(ELStep):
         if status == "failed":
             reason = failure_reason(creds, job.job_id)
             why = f": {reason}" if reason else " (its attempts' logs are in Airbyte)"
-            raise StepFailed(self.name, f"Airbyte job {job.job_id} of connection "
-                             f"{connection_id} failed{why}")  # fmt: skip
+            raise StepFailed(
+                self.name, f"Airbyte job {job.job_id} of connection {connection_id} failed{why}"
+            )
         if status == "cancelled":
             raise StepFailed(
-                self.name, f"Airbyte job {job.job_id} of connection {connection_id} was "
-                "cancelled before it finished; the next run starts a new sync."
-            )  # fmt: skip
+                self.name,
+                f"Airbyte job {job.job_id} of connection {connection_id} was "
+                "cancelled before it finished; the next run starts a new sync.",
+            )
         rows = self.count_rows(warehouse, job.job_id)
         result = LoadResult(
             step=self.name,

@@ -46,9 +46,11 @@ class LocalEngine:
         self._executor = executor
         self.host, self.port = host, port
         self.jobs = JobBoard(
-            self.connections, self._get_executor, max_attempts=max_attempts,
+            self.connections,
+            self._get_executor,
+            max_attempts=max_attempts,
             retry_wait_s=retry_wait_s,
-        )  # fmt: skip
+        )
         self.auth = Auth(token_ttl_s=token_ttl_s)
         #: an application with access to every workspace
         self.client_id, self.client_secret = self.auth.add()
@@ -73,9 +75,11 @@ class LocalEngine:
         self.port = server.server_address[1]
         self._server = server
         self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True,
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.1},
+            daemon=True,
             name="airbyte-local-api",
-        )  # fmt: skip
+        )
         self._thread.start()
         return self
 
@@ -146,7 +150,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "stacks-airbyte-local/0.1"
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         return  # quiet: tests and stacks sessions print what matters themselves
 
     def _serve(self) -> None:
@@ -157,10 +161,18 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             body = _body(raw, self.headers.get("Content-Type", ""))
         except ValueError:
-            self._reply(400, {"status": 400, "title": "bad-request", "type": "about:blank",
-                              "detail": "The body is not valid JSON."})  # fmt: skip
+            self._reply(
+                400,
+                {
+                    "status": 400,
+                    "title": "bad-request",
+                    "type": "about:blank",
+                    "detail": "The body is not valid JSON.",
+                },
+            )
             return
-        origin = f"http://{self.headers.get('Host') or '%s:%s' % self.server.server_address[:2]}"
+        host, port = self.server.server_address[:2]
+        origin = f"http://{self.headers.get('Host') or f'{host}:{port}'}"
         request = Request(
             self.command, parts.path, query, body, self.headers.get("Authorization"), origin
         )
