@@ -221,3 +221,34 @@ def test_produces_names_the_tables_without_touching_anything() -> None:
     # no AIRBYTE_SERVER_URL and no server: produces() must not need either
     step = AirbyteStep("a", "id", {"customers": "shop_customers"}, env={})
     assert [str(t) for t in step.produces()] == ["raw.shop_customers"]
+
+
+@pytest.mark.parametrize("warehouse", ["duckdb"], indirect=True)
+def test_5xx_is_transient_and_a_poll_rides_over_one(setup: Any, warehouse: Any) -> None:
+    engine, connection = setup
+    handle = engine.api.handle
+    failures = {"POST": 1, "GET": 1}
+
+    def flaky(req: Any) -> Any:  # the engine answers 503 once to a create, once to a poll
+        kind = "POST" if req.method == "POST" and req.path.endswith("/jobs") else None
+        kind = kind or ("GET" if req.method == "GET" and "/jobs/" in req.path else None)
+        if kind and failures[kind]:
+            failures[kind] -= 1
+            return 503, {
+                "status": 503,
+                "type": "about:blank",
+                "title": "service-unavailable",
+                "detail": "The server is currently unable to handle the request.",
+            }
+        return handle(req)
+
+    engine.api.handle = flaky  # type: ignore[method-assign]
+    step = step_for(engine, connection)
+    with pytest.raises(TransientError) as caught:
+        step.run(request(), warehouse)
+    assert str(caught.value) == (
+        f"Step 'airbyte_shop' failed: Airbyte at {engine.url} answered 503: The server is "
+        "currently unable to handle the request."
+    )
+    assert step.run(request(), warehouse).rows["raw.customers"] == 5  # the poll's 503 retried
+    assert failures == {"POST": 0, "GET": 0}

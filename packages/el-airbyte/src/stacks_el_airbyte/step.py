@@ -88,16 +88,24 @@ class AirbyteStep(ELStep):
 
     def _resolve(self, api: Any, creds: Credentials) -> str:
         """The connection's id; ``connection_id`` may also be the connection's name."""
+        import uuid
+
         from airbyte_api import api as ops
 
         try:
-            res = api.connections.get_connection(
-                request=ops.GetConnectionRequest(connection_id=self.connection_id)
-            )
-            return str(res.connection_response.connection_id)
-        except Exception as exc:
-            if getattr(exc, "status_code", None) != 404:
-                raise translate(exc, creds, self.name, connection_id=self.connection_id) from None
+            uuid.UUID(self.connection_id)
+        except ValueError:
+            pass  # a name: found by listing the connections below
+        else:
+            try:
+                res = api.connections.get_connection(
+                    request=ops.GetConnectionRequest(connection_id=self.connection_id)
+                )
+                return str(res.connection_response.connection_id)
+            except Exception as exc:
+                if getattr(exc, "status_code", None) != 404:
+                    cid = self.connection_id
+                    raise translate(exc, creds, self.name, connection_id=cid) from None
         try:
             api.health.get_health_check()
             named = [c for c in iter_connections(api) if c.name == self.connection_id]

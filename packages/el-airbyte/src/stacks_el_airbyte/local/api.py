@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -99,11 +100,11 @@ class Api:
 
     # --- helpers --------------------------------------------------------------------------------
 
-    def _authorized(self, req: Request, then: Any) -> Reply:
+    def _authorized(self, req: Request, then: Callable[[str | None], Reply]) -> Reply:
         valid, workspace = self.auth.check(req.authorization)
         if not valid:
             return 401, shapes.problem(401, "The API key in the Authorization header is invalid.")
-        return then(workspace)  # type: ignore[no-any-return]
+        return then(workspace)
 
     def _token(self, req: Request) -> Reply:
         body = req.body
@@ -172,21 +173,19 @@ class Api:
             return 409, shapes.problem(409, f"A sync is already running for: {connection_id}")
         return 200, shapes.job_json(job)
 
-    def _paging(self, req: Request) -> tuple[int, int] | Reply:
+    def _paging(self, req: Request) -> tuple[int, int] | None:
         try:
             limit = int(req.query.get("limit", 20))
             offset = int(req.query.get("offset", 0))
         except ValueError:
-            return 400, shapes.problem(400, "limit and offset must be integers.")
-        if not 1 <= limit <= 100 or offset < 0:
-            return 400, shapes.problem(400, "limit must be within 1..100 and offset >= 0.")
-        return limit, offset
+            return None
+        return (limit, offset) if 1 <= limit <= 100 and offset >= 0 else None
 
     def _list_connections(self, req: Request, base: str, workspace: str | None) -> Reply:
         paging = self._paging(req)
-        if len(paging) == 2 and isinstance(paging[1], dict):
-            return paging  # type: ignore[return-value]
-        limit, offset = paging  # type: ignore[misc]
+        if paging is None:
+            return 400, shapes.problem(400, "limit must be within 1..100 and offset >= 0.")
+        limit, offset = paging
         wanted = {w for w in req.query.get("workspaceIds", "").split(",") if w}
         items = [
             shapes.connection_json(c)
@@ -200,9 +199,9 @@ class Api:
 
     def _list_jobs(self, req: Request, base: str, workspace: str | None) -> Reply:
         paging = self._paging(req)
-        if len(paging) == 2 and isinstance(paging[1], dict):
-            return paging  # type: ignore[return-value]
-        limit, offset = paging  # type: ignore[misc]
+        if paging is None:
+            return 400, shapes.problem(400, "limit must be within 1..100 and offset >= 0.")
+        limit, offset = paging
         q = req.query
         if q.get("status") and q["status"] not in STATUSES:
             return 400, shapes.problem(400, f"status must be one of {', '.join(STATUSES)}.")

@@ -41,6 +41,7 @@ class LocalEngine:
         max_attempts: int = 3,
         retry_wait_s: float = 0.2,
         token_ttl_s: int = 180,
+        credentials: tuple[str, str] | None = None,
     ) -> None:
         self.connections = {c.connection_id: c for c in connections}
         self._executor = executor
@@ -52,8 +53,12 @@ class LocalEngine:
             retry_wait_s=retry_wait_s,
         )
         self.auth = Auth(token_ttl_s=token_ttl_s)
-        #: an application with access to every workspace
-        self.client_id, self.client_secret = self.auth.add()
+        #: an application with access to every workspace (``credentials``: its id and secret)
+        if credentials is not None:
+            self.auth.applications[credentials[0]] = (credentials[1], None)
+            self.client_id, self.client_secret = credentials
+        else:
+            self.client_id, self.client_secret = self.auth.add()
         self.api = Api(self.connections, self.jobs, self.auth)
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -139,7 +144,7 @@ class LocalEngine:
 
     def _get_executor(self) -> Executor:
         if self._executor is None:
-            from stacks_el_airbyte.local.executor import CdkExecutor  # type: ignore[import-not-found]
+            from stacks_el_airbyte.local.executor import CdkExecutor
 
             self._executor = CdkExecutor()
         return self._executor
@@ -171,8 +176,7 @@ class _Handler(BaseHTTPRequestHandler):
                 },
             )
             return
-        host, port = self.server.server_address[:2]
-        origin = f"http://{self.headers.get('Host') or f'{host}:{port}'}"
+        origin = f"http://{self.headers.get('Host') or self.server.server_address}"
         request = Request(
             self.command, parts.path, query, body, self.headers.get("Authorization"), origin
         )
