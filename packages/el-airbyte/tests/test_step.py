@@ -252,3 +252,19 @@ def test_5xx_is_transient_and_a_poll_rides_over_one(setup: Any, warehouse: Any) 
     )
     assert step.run(request(), warehouse).rows["raw.customers"] == 5  # the poll's 503 retried
     assert failures == {"POST": 0, "GET": 0}
+
+
+@pytest.mark.parametrize("warehouse", ["duckdb"], indirect=True)
+def test_a_restarted_server_with_the_same_credentials_signs_in_again(
+    engine_factory: Any, make_connection: Any, warehouse: Any
+) -> None:
+    # the SDK caches tokens per (client id, secret), whatever the server: the second engine
+    # rejects the first one's token and the step signs in again instead of failing with 401
+    connection = make_connection(warehouse)
+    credentials = ("stacks-client", "stacks-secret-for-the-restart-test")
+    for _ in range(2):
+        engine = engine_factory([connection], credentials=credentials)
+        step = step_for(engine, connection)
+        step.tables = {"customers": "customers"}
+        assert step.run(request(), warehouse).load_id == str(engine.jobs.all()[0].job_id)
+        engine.stop()

@@ -127,9 +127,18 @@ def problem_detail(exc: BaseException) -> str:
 def translate(
     exc: BaseException, creds: Credentials, step: str, *, connection_id: str | None = None
 ) -> StacksError:
-    """An SDK or HTTP failure as the sentence the user sees (secrets masked)."""
+    """An SDK or HTTP failure as the sentence the user sees (secrets masked); the HTTP status,
+    if any, stays on the error as ``http_status``."""
     if isinstance(exc, StacksError):
         return exc
+    err = _translate(exc, creds, step, connection_id)
+    err.http_status = status_of(exc)  # type: ignore[attr-defined]
+    return err
+
+
+def _translate(
+    exc: BaseException, creds: Credentials, step: str, connection_id: str | None
+) -> StacksError:
     import httpx
 
     url = creds.server_url

@@ -87,7 +87,19 @@ class AirbyteStep(ELStep):
             raise translate(exc, creds, self.name) from None
 
     def _resolve(self, api: Any, creds: Credentials) -> str:
-        """The connection's id; ``connection_id`` may also be the connection's name."""
+        """The connection's id; ``connection_id`` may also be the connection's name.
+
+        The first call of a run: a 401 with client credentials is tried once more, because the
+        SDK caches tokens per client id and secret across servers and restarts (a restarted
+        server rejects the cached token; the SDK then drops it and signs in again)."""
+        try:
+            return self._resolve_once(api, creds)
+        except StepFailed as err:
+            if getattr(err, "http_status", None) != 401 or not creds.client_id:
+                raise
+        return self._resolve_once(api, creds)
+
+    def _resolve_once(self, api: Any, creds: Credentials) -> str:
         import uuid
 
         from airbyte_api import api as ops
@@ -152,6 +164,8 @@ class AirbyteStep(ELStep):
                 return res.job_response
             except Exception as exc:
                 err = translate(exc, creds, self.name)
+                if getattr(err, "http_status", None) == 401 and retry == 0 and creds.client_id:
+                    continue  # a token the server forgot (restarted): the SDK signs in again
                 if not err.transient or retry == POLL_RETRIES:
                     raise err from None
                 from stacks_contract.retry import backoff
