@@ -134,7 +134,8 @@ def test_wheel_carries_its_metadata_readme_and_license(member: str, dist: Path) 
     assert f"{package}py.typed" in names, f"stacks-{member}: no py.typed"
     if member == "testing":  # the demo shop's dbt project ships in the wheel
         shop = f"{package}demo/shop_dbt/"
-        for path in ("dbt_project.yml", "models/staging/sources.yml", "models/marts/schema.yml"):
+        paths = ("dbt_project.yml", "models/staging/sources.yml", "models/marts/schema.yml")
+        for path in (*paths, "macros/order_lines.sql"):
             assert shop + path in names, f"stacks-testing wheel lacks {shop + path}"
     assert not [n for n in names if "/target/" in n or n.endswith(".duckdb")], names
 

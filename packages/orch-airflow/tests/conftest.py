@@ -40,17 +40,13 @@ MARTS = ("fct_orders", "dim_customers", "daily_revenue")
 
 def shop_step() -> Any:
     """el-dlt's shop API step, as stacks/dagster-dlt-dbt builds it: the shop URL is read when a
-    source is built, and order lines carry their ``order_id`` before dlt unnests them."""
+    source is built, and order lines stay the JSON column ``orders.items`` (the raw contract)."""
     from stacks_el_dlt import DltStep, shop_api_source
 
-    def with_order_id(order: dict[str, Any]) -> dict[str, Any]:
-        items = order.get("items") or []
-        return {**order, "items": [{"order_id": order["id"], **item} for item in items]}
-
     def source() -> Any:
-        src = shop_api_source(os.environ.get(SHOP_URL_ENV, "http://127.0.0.1:8765"))
-        src.resources["orders"].add_map(with_order_id)
-        return src
+        return shop_api_source(
+            os.environ.get(SHOP_URL_ENV, "http://127.0.0.1:8765"), nested_items="json"
+        )
 
     return DltStep("shop", source)
 
@@ -129,7 +125,8 @@ class ShopStack(_Base):
         from stacks_transform_dbt import DbtTransform
 
         def source():
-            return shop_api_source(os.environ.get("STACKS_SHOP_URL", "http://127.0.0.1:8765"))
+            url = os.environ.get("STACKS_SHOP_URL", "http://127.0.0.1:8765")
+            return shop_api_source(url, nested_items="json")
 
         return StackSpec(
             name=self.name,

@@ -223,6 +223,8 @@ class DltStep(ELStep):
                 # a hint without a type (primary_key=) keeps the type stored by earlier loads
                 typed = {k: v for k, v in hint.items() if v is not None}
                 columns[key] = {**columns.get(key, {}), **typed}
+            if any(c.get("data_type") == "json" for c in columns.values()):
+                _pin_file_format(resource, self.file_format)
             rules = rules_from_columns(columns) if self.quarantine_rows else {}
             if self.quarantine_rows:
                 declare_quarantine(resource)
@@ -448,6 +450,14 @@ def _declared_columns(resource: Any, naming: Any) -> dict[str, Any]:
         declared = resource.columns
         columns = dict(declared) if isinstance(declared, dict) else {}
     return {naming.normalize_identifier(k): v for k, v in columns.items()}
+
+
+def _pin_file_format(resource: Any, file_format: str | None) -> None:
+    """Name the loader file format on a table with JSON columns: dlt then types them ``json``
+    on Postgres, which Parquet through ADBC can COPY into (``jsonb`` fails there with
+    "unsupported jsonb version number"); on DuckDB the type is JSON either way."""
+    if not resource.compute_table_schema().get("file_format"):
+        resource.apply_hints(file_format=file_format or "parquet")
 
 
 def _stored_schema(pipeline: Any) -> Any:

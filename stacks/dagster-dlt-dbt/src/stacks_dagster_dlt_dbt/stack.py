@@ -79,8 +79,8 @@ class DagsterDltDbtStack(Stack):
                 f'"select * from {MARTS_SCHEMA}.daily_revenue order by order_date desc limit 5"'
             )
         lines.append(
-            f"Raw tables: {warehouse.schema_name}.customers, .products, .orders, "
-            ".orders__items, .payments; models: analytics_staging.stg_*, "
+            f"Raw tables: {warehouse.schema_name}.customers, .products, .orders (lines in "
+            "orders.items), .payments; models: analytics_staging.stg_*, "
             f"{MARTS_SCHEMA}.fct_orders, .dim_customers, .daily_revenue"
         )
         # the same warehouse, the demo shop and the instance CLI runs record into; Ctrl-C stops it

@@ -3,7 +3,9 @@
 Pages follow the API's ``next_page``; the ``updated_since`` filter is pushed down to the API from
 dlt's incremental cursor on ``updated_at`` (inclusive; dlt drops the boundary rows it has already
 seen), so a run with no new data fetches one short page per endpoint and loads 0 rows. Every
-resource merges on ``id``; ``orders.items`` becomes the child table ``orders__items``.
+resource merges on ``id``; ``orders.items`` becomes the child table ``orders__items``, or, with
+``nested_items="json"``, stays a JSON array column of ``orders`` (the layout Airbyte's destinations
+write, and the shop stacks' raw contract).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import json
 import urllib.error
 import urllib.request
 from functools import partial
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from stacks_contract.errors import ConfigError, StepFailed
@@ -83,8 +85,10 @@ def shop_api_source(
     endpoints: tuple[str, ...] = ENDPOINTS,
     page_size: int = 1000,
     initial_cursor: str = INITIAL_CURSOR,
+    nested_items: Literal["table", "json"] = "table",
 ) -> Any:
-    """A fresh dlt ``rest_api`` source over the shop API at ``base_url``."""
+    """A fresh dlt ``rest_api`` source over the shop API at ``base_url``; ``nested_items``: the
+    order lines as dlt's child table ``orders__items`` or as the JSON column ``orders.items``."""
     from dlt.sources.rest_api import rest_api_source
 
     base_url = _check_url(base_url)
@@ -96,7 +100,11 @@ def shop_api_source(
         resources.append(
             {
                 "name": name,
-                "columns": SHOP_COLUMNS[name],
+                "columns": (
+                    {**SHOP_COLUMNS[name], "items": {"data_type": "json"}}
+                    if name == "orders" and nested_items == "json"
+                    else SHOP_COLUMNS[name]
+                ),
                 "endpoint": {
                     "path": name,
                     "params": {
@@ -124,7 +132,7 @@ def shop_api_source(
     }
     # a plain dict: dlt's hint is its RESTAPIConfig TypedDict, and dlt validates the dict itself
     source = rest_api_source(config, name="shop")  # type: ignore[arg-type]
-    if "orders" in source.resources:
+    if "orders" in source.resources and nested_items == "table":
         # declared so produces() names the child table without fetching anything
         source.resources["orders"].apply_hints(nested_hints={"items": {}})
     return source

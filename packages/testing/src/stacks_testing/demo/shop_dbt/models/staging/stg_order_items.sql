@@ -1,3 +1,8 @@
+-- One row per order line, unnested from the JSON array orders.items (the raw contract).
+with lines as (
+    {{ order_lines(source('shop', 'orders')) }}
+)
+
 select
     order_id,
     line,
@@ -6,4 +11,4 @@ select
     cast(unit_price as decimal(12, 2)) as unit_price,
     cast(quantity * unit_price as decimal(12, 2)) as line_amount,
     '{{ var("stacks_run_id", "manual") }}' as _stacks_run_id
-from {{ source('shop', 'orders__items') }}
+from lines
