@@ -187,8 +187,15 @@ def _factory(step: type[ELStep], name: str):
     return build
 
 
+class RemoteStep(UpsertStep):
+    """As a step driving a remote engine (Airbyte) whose connection fixes the destination."""
+
+    fixed_destination = True
+
+
 STACKS = {
     "tiny": _factory(UpsertStep, "tiny"),
+    "remote": _factory(RemoteStep, "remote"),
     "dupes": _factory(AppendStep, "dupes"),
     "broken": _factory(FailingStep, "broken"),
     "crashy": _factory(CrashingStep, "crashy"),
@@ -398,6 +405,22 @@ def test_check_without_a_scratch_database_says_what_it_could_not_prove(
     _no_secret(result)
 
 
+def test_check_of_a_step_with_a_fixed_destination_does_not_rebuild(duckdb_warehouse) -> None:
+    """An EL step whose engine writes where its own connection points (Airbyte) would refresh
+    the real warehouse, not a scratch one: check proves idempotence and says why it stops."""
+    result = invoke("check", "remote", "-w", _url(duckdb_warehouse), "--runs", "2")
+    assert result.exit_code == 0, result.output
+    lines = [line.strip() for line in result.stdout.splitlines()]
+    assert "proved     idempotent: identical after 1 and 2 runs" in lines
+    why = (
+        "EL step 'items' writes where its engine's connection points, not into a scratch warehouse"
+    )
+    assert f"not proved re-delivery: {why}" in lines, lines
+    assert f"not proved full rebuild: {why}" in lines, lines
+    assert [r.status for r in Ledger(duckdb_warehouse).runs()] == [RunStatus.SUCCEEDED] * 2
+    assert not [p for p in duckdb_warehouse.path.parent.iterdir() if ".check" in p.name]
+
+
 def test_check_fails_with_a_per_table_diff(warehouse) -> None:
     result = invoke("check", "dupes", "--warehouse", _url(warehouse), "--runs", "3")
     assert result.exit_code == 1
@@ -432,7 +455,7 @@ def test_unknown_stack_names_the_installed_ones(command: str, tmp_path, monkeypa
     assert result.exit_code == 2
     assert result.stderr.strip() == (
         "Error: Unknown stack 'nope'. "
-        "Installed stacks: bogus, broken, crashy, ctrlc, dupes, missing, tiny."
+        "Installed stacks: bogus, broken, crashy, ctrlc, dupes, missing, remote, tiny."
     )
     assert not (tmp_path / ".stacks").exists()  # no warehouse file for a stack that doesn't exist
 

@@ -130,11 +130,14 @@ class ShopHarness(ELHarness):
         return make_shop_step(self.shop.url)
 
     def change_one_row(self) -> RowChange:
-        # the demo shop's tables are plain dicts; bump the cursor past every loaded row
+        # bump the cursor past every loaded row
         self.changes += 1
-        customer = self.shop.state.tables["customers"][5]
-        customer["name"] = f"Renamed {self.changes}"
-        customer["updated_at"] = f"2030-01-{self.changes:02d}T00:00:00Z"
+        customer = self.shop.state.update_row(
+            "customers",
+            5,
+            name=f"Renamed {self.changes}",
+            updated_at=f"2030-01-{self.changes:02d}T00:00:00Z",
+        )
         return RowChange(TableRef("raw", "customers"), {"id": 5}, "name", customer["name"])
 
     def step_factory(self) -> str:

@@ -140,6 +140,13 @@ def rebuild_proofs(
     stack = spec(warehouse)
     el = tuple(t for step in stack.el_steps for t in step.produces())
     models = stack.transform.produces() if stack.transform is not None else ()
+    fixed = [step.name for step in stack.el_steps if step.fixed_destination]
+    if fixed:  # a full refresh would write into the real warehouse, not the scratch one
+        reason = (
+            f"EL step {', '.join(map(repr, fixed))} writes where its engine's connection points, "
+            "not into a scratch warehouse"
+        )
+        return [Proof("redelivery", None, reason), Proof("full_rebuild", None, reason)]
     try:
         scratch_cm = scratch_warehouse(warehouse, stack.name)
         scratch = scratch_cm.__enter__()

@@ -81,6 +81,10 @@ class ELStep(ABC):
     #: columns the step's tool adds to every row as load metadata (exact names, or prefixes
     #: ending in ``*``): fingerprints ignore them, so equal data fingerprints equal
     metadata_columns: ClassVar[tuple[str, ...]] = ()
+    #: the tool writes where its own configuration points (a remote engine's connection and its
+    #: destination), not into any warehouse given to :meth:`run`: ``stacks check`` cannot
+    #: re-deliver the source into a scratch warehouse, and says so instead of proving it
+    fixed_destination: ClassVar[bool] = False
 
     name: str
 

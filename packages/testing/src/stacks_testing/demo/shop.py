@@ -17,6 +17,7 @@ Run alone: ``python -m stacks_testing.demo.shop --port 8765``.
 from __future__ import annotations
 
 import argparse
+import bisect
 import contextlib
 import json
 import os
@@ -76,6 +77,9 @@ class ShopState:
         self.day = 0
         self._lock = threading.Lock()
         self.tables: dict[str, dict[int, dict[str, Any]]] = {r: {} for r in RESOURCES}
+        self._sorted_rows: dict[str, list[dict[str, Any]]] = {}
+        self._sorted_key: dict[str, tuple[str, int, int]] = {}
+        self._edits = 0  # bumped by update_row(): rows change outside advance()
         rng = random.Random(seed)
         start = T0 - timedelta(days=30)
         for _ in range(products):
@@ -192,11 +196,29 @@ class ShopState:
                 cust["email"] = f"{local}+d{self.day}@example.com"
                 cust["updated_at"] = iso(now - timedelta(minutes=1))
 
+    def update_row(self, resource: str, row_id: int, **fields: Any) -> dict[str, Any]:
+        """Change one row's fields (tests: give ``updated_at`` too, so incremental loads see
+        it); returns a copy of the row as the API now serves it."""
+        with self._lock:
+            row = self.tables[resource][row_id]
+            row.update(fields)
+            self._edits += 1
+            return json.loads(json.dumps(row))
+
     # --- reading --------------------------------------------------------------------------------
 
     @property
     def version(self) -> str:
         return f"{self.seed}-{self.day}"
+
+    def _sorted(self, resource: str) -> list[dict[str, Any]]:
+        """``resource``'s rows sorted by ``(updated_at, id)``, kept until the clock moves (a
+        large shop is paged through without sorting it once per page). Under the lock."""
+        key = (resource, self.day, self._edits)
+        if self._sorted_key.get(resource) != key:
+            rows = sorted(self.tables[resource].values(), key=lambda r: (r["updated_at"], r["id"]))
+            self._sorted_rows[resource], self._sorted_key[resource] = rows, key
+        return self._sorted_rows[resource]
 
     def counts(self) -> dict[str, int]:
         with self._lock:
@@ -209,14 +231,13 @@ class ShopState:
             raise KeyError(resource)
         since = parse_ts(updated_since) if updated_since else None
         with self._lock:
-            rows = [
-                json.loads(json.dumps(r))
-                for r in self.tables[resource].values()
-                if since is None or parse_ts(r["updated_at"]) >= since
-            ]
-        rows.sort(key=lambda r: (r["updated_at"], r["id"]))
-        start = (page - 1) * page_size
-        chunk = rows[start : start + page_size]
+            rows = self._sorted(resource)
+            if since is not None:  # ``updated_at`` strings sort as the instants they name
+                first = bisect.bisect_left(rows, iso(since), key=lambda r: r["updated_at"])
+                rows = rows[first:]
+            start = (page - 1) * page_size
+            # copies: a caller may change what it got, and advance() changes rows in place
+            chunk = [json.loads(json.dumps(r)) for r in rows[start : start + page_size]]
         more = start + page_size < len(rows)
         return {
             "data": chunk,
@@ -298,6 +319,15 @@ class ShopServer:
 
     def advance(self, days: int = 1) -> None:
         self.state.advance(days)
+
+    def _sorted(self, resource: str) -> list[dict[str, Any]]:
+        """``resource``'s rows sorted by ``(updated_at, id)``, kept until the clock moves (a
+        large shop is paged through without sorting it once per page). Under the lock."""
+        key = (resource, self.day, self._edits)
+        if self._sorted_key.get(resource) != key:
+            rows = sorted(self.tables[resource].values(), key=lambda r: (r["updated_at"], r["id"]))
+            self._sorted_rows[resource], self._sorted_key[resource] = rows, key
+        return self._sorted_rows[resource]
 
     def counts(self) -> dict[str, int]:
         return self.state.counts()
