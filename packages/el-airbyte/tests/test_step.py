@@ -268,3 +268,23 @@ def test_a_restarted_server_with_the_same_credentials_signs_in_again(
         step.tables = {"customers": "customers"}
         assert step.run(request(), warehouse).load_id == str(engine.jobs.all()[0].job_id)
         engine.stop()
+
+
+@pytest.mark.parametrize("warehouse", ["duckdb"], indirect=True)
+def test_the_connection_can_depend_on_the_warehouse(
+    engine_factory: Any, make_connection: Any, warehouse: Any, warehouse_factory: Any
+) -> None:
+    # Airbyte's destination belongs to the connection: one connection per warehouse
+    other = warehouse_factory()
+    conns = {str(w.path): make_connection(w) for w in (warehouse, other)}
+    engine = engine_factory(list(conns.values()))
+    step = AirbyteStep(
+        "per_warehouse",
+        lambda wh: conns[str(wh.path)].connection_id,
+        ["customers"],
+        poll_interval_s=0.05,
+        env=engine.env(),
+    )
+    for wh in (warehouse, other):
+        assert step.run(request(), wh).rows == {"raw.customers": 5}
+        assert rows_in(wh, "customers") == 5

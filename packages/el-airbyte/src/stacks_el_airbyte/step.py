@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar
 
 from stacks_contract.errors import StacksError, StepFailed
@@ -28,6 +28,9 @@ POLL_RETRIES = 5
 class AirbyteStep(ELStep):
     """Trigger a sync of one Airbyte connection, wait for its job, count the rows it wrote.
 
+    ``connection_id``: the connection's id or name; or a callable warehouse -> id or name when
+    the step serves several warehouses (the connection, not the step, picks the destination).
+
     ``streams``: the connection's stream names, or a mapping stream -> table name (when the
     connection's destination prefixes the tables); the tables live in ``schema`` (None: the
     warehouse's schema). Airbyte writes them itself, so :meth:`produces` only names them.
@@ -45,7 +48,7 @@ class AirbyteStep(ELStep):
     def __init__(
         self,
         name: str,
-        connection_id: str,
+        connection_id: str | Callable[[Warehouse], str],
         streams: Iterable[str] | Mapping[str, str],
         *,
         schema: str | None = DEFAULT_SCHEMA,
@@ -75,6 +78,13 @@ class AirbyteStep(ELStep):
 
     # --- the API --------------------------------------------------------------------------------
 
+    def connection_for(self, warehouse: Warehouse) -> str:
+        """The connection (id or name) whose destination is ``warehouse``: Airbyte's destination
+        belongs to the connection, so a step serving several warehouses passes a callable."""
+        if callable(self.connection_id):
+            return self.connection_id(warehouse)
+        return self.connection_id
+
     def credentials(self) -> Credentials:
         return Credentials.from_env(self.env)
 
@@ -86,41 +96,40 @@ class AirbyteStep(ELStep):
         except Exception as exc:
             raise translate(exc, creds, self.name) from None
 
-    def _resolve(self, api: Any, creds: Credentials) -> str:
+    def _resolve(self, api: Any, creds: Credentials, wanted: str) -> str:
         """The connection's id; ``connection_id`` may also be the connection's name.
 
         The first call of a run: a 401 with client credentials is tried once more, because the
         SDK caches tokens per client id and secret across servers and restarts (a restarted
         server rejects the cached token; the SDK then drops it and signs in again)."""
         try:
-            return self._resolve_once(api, creds)
+            return self._resolve_once(api, creds, wanted)
         except StepFailed as err:
             if getattr(err, "http_status", None) != 401 or not creds.client_id:
                 raise
-        return self._resolve_once(api, creds)
+        return self._resolve_once(api, creds, wanted)
 
-    def _resolve_once(self, api: Any, creds: Credentials) -> str:
+    def _resolve_once(self, api: Any, creds: Credentials, wanted: str) -> str:
         import uuid
 
         from airbyte_api import api as ops
 
         try:
-            uuid.UUID(self.connection_id)
+            uuid.UUID(wanted)
         except ValueError:
             pass  # a name: found by listing the connections below
         else:
             try:
                 res = api.connections.get_connection(
-                    request=ops.GetConnectionRequest(connection_id=self.connection_id)
+                    request=ops.GetConnectionRequest(connection_id=wanted)
                 )
                 return str(res.connection_response.connection_id)
             except Exception as exc:
                 if getattr(exc, "status_code", None) != 404:
-                    cid = self.connection_id
-                    raise translate(exc, creds, self.name, connection_id=cid) from None
+                    raise translate(exc, creds, self.name, connection_id=wanted) from None
         try:
             api.health.get_health_check()
-            named = [c for c in iter_connections(api) if c.name == self.connection_id]
+            named = [c for c in iter_connections(api) if c.name == wanted]
         except Exception as exc:
             if getattr(exc, "status_code", None) == 404:
                 from stacks_el_airbyte.client import base_path_sentence
@@ -131,7 +140,7 @@ class AirbyteStep(ELStep):
             return str(named[0].connection_id)
         raise StepFailed(
             self.name,
-            f"Airbyte at {creds.server_url} has no connection {self.connection_id!r} visible to "
+            f"Airbyte at {creds.server_url} has no connection {wanted!r} visible to "
             f"these credentials: list them with GET {creds.server_url}/connections "
             "(AirbyteStep.connections() reads every page).",
         )
@@ -209,7 +218,7 @@ class AirbyteStep(ELStep):
         started = utcnow()
         creds = self.credentials()
         api = creds.sdk()
-        connection_id = self._resolve(api, creds)
+        connection_id = self._resolve(api, creds, self.connection_for(warehouse))
         job, attached = self._start(api, creds, connection_id, request.full_refresh)
         if attached:
             report(
@@ -273,7 +282,7 @@ class AirbyteStep(ELStep):
         creds = self.credentials()
         api = creds.sdk()
         try:
-            connection_id = self._resolve(api, creds)
+            connection_id = self._resolve(api, creds, self.connection_for(warehouse))
             jobs = active_jobs(api, connection_id)
             for job in jobs:
                 self._cancel_job(api, job.job_id)
