@@ -277,7 +277,8 @@ def test_the_connection_can_depend_on_the_warehouse(
     # Airbyte's destination belongs to the connection: one connection per warehouse
     other = warehouse_factory()
     conns = {str(w.path): make_connection(w) for w in (warehouse, other)}
-    engine = engine_factory(list(conns.values()))
+    engine = engine_factory([conns[str(warehouse.path)]])
+    engine.add_connection(conns[str(other.path)])  # a connection added while serving
     step = AirbyteStep(
         "per_warehouse",
         lambda wh: conns[str(wh.path)].connection_id,

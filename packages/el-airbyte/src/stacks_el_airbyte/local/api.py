@@ -189,7 +189,7 @@ class Api:
         wanted = {w for w in req.query.get("workspaceIds", "").split(",") if w}
         items = [
             shapes.connection_json(c)
-            for c in self.connections.values()
+            for c in list(self.connections.values())
             if (workspace is None or c.workspace_id == workspace)
             and (not wanted or c.workspace_id in wanted)
         ]

@@ -121,6 +121,10 @@ class LocalEngine:
             "AIRBYTE_CLIENT_SECRET": self.client_secret,
         }
 
+    def add_connection(self, connection: ConnectionConfig) -> None:
+        """Serve one more connection (e.g. the same source into another warehouse)."""
+        self.connections[connection.connection_id] = connection
+
     def add_application(self, workspace_id: str | None = None) -> tuple[str, str]:
         """New client credentials, limited to ``workspace_id`` (None: every workspace)."""
         return self.auth.add(workspace_id)
