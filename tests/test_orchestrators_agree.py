@@ -33,7 +33,7 @@ def test_marts_under_temporal_equal_marts_under_dagster(
             assert record.status == RunStatus.SUCCEEDED, f"{name}: {record.error}"
             tables = [*(t for s in spec.el_steps for t in s.produces()), *spec.transform.produces()]
             marts[name] = fingerprint(warehouse, tables, metadata=spec.metadata_columns())
-    assert len(marts["temporal-dlt-dbt"]) == 13, sorted(marts["temporal-dlt-dbt"])
+    assert len(marts["temporal-dlt-dbt"]) == 12, sorted(marts["temporal-dlt-dbt"])
     assert marts["temporal-dlt-dbt"] == marts["dagster-dlt-dbt"], diff(
         marts["dagster-dlt-dbt"], marts["temporal-dlt-dbt"]
     )

@@ -205,3 +205,34 @@ def test_awkward_column_names(warehouse) -> None:
     fp = fingerprint(warehouse)
     assert fp["raw.a"].columns == ("Mixed Case", "it's", 'x"y')
     assert fp["raw.a"].rows == 1 and fp["raw.a"].digest != fp["raw.b"].digest
+
+
+def test_portable_fingerprint_is_equal_across_engines(duckdb_warehouse, postgres_warehouse) -> None:
+    """The same rows typed the way each engine types them (numeric scale, timestamptz, JSON)
+    fingerprint alike; one changed value differs."""
+    from stacks_contract.fingerprint import portable_fingerprint
+
+    ref = TableRef("marts", "t")
+    rows = [
+        (1, "10.50", "2024-01-02 03:04:05+00", '{"b": 1, "a": [1, 2]}', None),
+        (2, "7", "2024-01-02 05:04:05+02", "[]", "x"),
+    ]
+    for wh, json_type in ((duckdb_warehouse, "json"), (postgres_warehouse, "jsonb")):
+        with connect(wh) as conn:
+            conn.execute("create schema if not exists marts")
+            conn.execute(
+                f"create table marts.t (id bigint, amount decimal(12, 2), seen timestamptz, "
+                f"doc {json_type}, note varchar, _stacks_run_id varchar)"
+            )
+            for r in rows:
+                conn.execute(
+                    f"insert into marts.t values (?, ?, ?, cast(? as {json_type}), ?, ?)",
+                    [*r, str(wh.kind)],
+                )
+    duck = portable_fingerprint(duckdb_warehouse, [ref])
+    pg = portable_fingerprint(postgres_warehouse, [ref])
+    assert duck == pg and duck[ref.key].rows == 2
+    assert fingerprint(duckdb_warehouse, [ref]) != fingerprint(postgres_warehouse, [ref])
+    with connect(postgres_warehouse) as conn:
+        conn.execute("update marts.t set amount = 10.51 where id = 1")
+    assert portable_fingerprint(postgres_warehouse, [ref]) != duck

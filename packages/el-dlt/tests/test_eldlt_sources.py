@@ -35,6 +35,37 @@ def counts(wh: Warehouse, tables) -> dict[str, int]:
 # --- the shop API (dlt rest_api) -------------------------------------------------------------
 
 
+def test_shop_order_lines_as_a_json_column(warehouse: Warehouse) -> None:
+    """The shop stacks' raw contract: ``orders.items`` stays a JSON array (no child table),
+    typed ``json`` on Postgres (Parquet through ADBC cannot COPY into ``jsonb``), queryable."""
+    from stacks_el_dlt.sources.demo_shop import SHOP_URL_ENV, ShopStep
+
+    with ShopServer(seed=7) as shop:
+        os.environ[SHOP_URL_ENV] = shop.url
+        try:
+            step = ShopStep()
+            assert TableRef("raw", "orders__items") not in step.produces()
+            first = run(step, warehouse)
+            assert run(step, warehouse).total_rows == 0
+        finally:
+            os.environ.pop(SHOP_URL_ENV)
+        orders = shop.state.tables["orders"]
+    assert first.rows["raw.orders"] == len(orders) and "raw.orders__items" not in first.rows
+    lines = sum(len(o["items"]) for o in orders.values())
+    with connect(warehouse) as conn:
+        assert not conn.table_exists("raw", "orders__items")
+        if conn.dialect == "postgres":
+            (kind,) = conn.execute(
+                "select data_type from information_schema.columns "
+                "where table_schema = 'raw' and table_name = 'orders' and column_name = 'items'"
+            )[0]
+            assert kind == "json"
+            sql = "select count(*) from raw.orders, json_array_elements(items)"
+        else:
+            sql = "select count(*) from raw.orders, unnest(cast(items as json[]))"
+        assert conn.execute(sql)[0][0] == lines
+
+
 def test_shop_api_loads_every_endpoint_incrementally(warehouse: Warehouse) -> None:
     with ShopServer(seed=7) as shop:
         step = ShopApiStep(shop.url, page_size=50)  # several pages per endpoint

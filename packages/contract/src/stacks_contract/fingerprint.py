@@ -102,6 +102,79 @@ def fingerprint(
         return {r.key: table_fingerprint(conn, r.schema_name, r.name, patterns) for r in refs}
 
 
+def portable_fingerprint(
+    warehouse: Warehouse, tables: Iterable[TableRef], *, metadata: Iterable[str] = ()
+) -> Fingerprint:
+    """As :func:`fingerprint`, comparable across engines: rows are read into Python and every
+    value rendered canonically (decimals without trailing zeros, timestamps in UTC ISO-8601,
+    JSON with sorted keys) before hashing. Reads every row: meant for models and test data,
+    not for large raw tables."""
+    import hashlib
+
+    patterns = tuple(metadata)
+    out: Fingerprint = {}
+    with connect(warehouse) as conn:
+        for ref in tables:
+            cols = sorted(
+                c for c in conn.columns(ref.schema_name, ref.name) if not is_metadata(c, patterns)
+            )
+            names = ", ".join(quote_ident(c) for c in cols) or "1"
+            rows = conn.execute(f"select {names} from {qualified(ref.schema_name, ref.name)}")
+            types = dict(
+                conn.execute(
+                    "select column_name, lower(data_type) from information_schema.columns "
+                    "where table_schema = ? and table_name = ?",
+                    [ref.schema_name, ref.name],
+                )
+            )
+            # DuckDB hands JSON over as its text, psycopg as parsed values
+            json_cols = [i for i, c in enumerate(cols) if types.get(c) in ("json", "jsonb")]
+            hashes = sorted(
+                hashlib.md5(
+                    "\x1f".join(map(_canonical, _parsed(row, json_cols))).encode()
+                ).hexdigest()
+                for row in rows
+            )
+            digest = hashlib.md5("".join(hashes).encode()).hexdigest()
+            out[ref.key] = TableFingerprint(rows=len(hashes), digest=digest, columns=tuple(cols))
+    return out
+
+
+def _parsed(row: tuple[Any, ...], json_cols: list[int]) -> tuple[Any, ...]:
+    if not json_cols:
+        return row
+    import json
+
+    values = list(row)
+    for i in json_cols:
+        if isinstance(values[i], str):
+            values[i] = json.loads(values[i])
+    return tuple(values)
+
+
+def _canonical(v: Any) -> str:
+    import datetime as dt
+    import json
+    from decimal import Decimal
+
+    if v is None:
+        return "\x00"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, Decimal):
+        text = format(v.normalize(), "f")
+        return "0" if text in ("-0", "0") else text
+    if isinstance(v, float):
+        return format(Decimal(repr(v)).normalize(), "f")
+    if isinstance(v, dt.datetime):
+        return (v.astimezone(dt.UTC) if v.tzinfo else v).isoformat()
+    if isinstance(v, dt.date | dt.time):
+        return v.isoformat()
+    if isinstance(v, dict | list):
+        return json.dumps(v, sort_keys=True, separators=(",", ":"))
+    return str(v)
+
+
 def diff(
     before: Mapping[str, TableFingerprint], after: Mapping[str, TableFingerprint]
 ) -> list[str]:
