@@ -35,6 +35,9 @@ class AirbyteStep(ELStep):
     connection's destination prefixes the tables); the tables live in ``schema`` (None: the
     warehouse's schema). Airbyte writes them itself, so :meth:`produces` only names them.
 
+    ``poll_interval_s``: the longest wait between two polls of the job (they start at 0.1 s);
+    ``timeout_s``: cancel the job and fail after that long (None: wait).
+
     Credentials come from the environment: ``AIRBYTE_SERVER_URL`` (the public API, e.g.
     ``http://localhost:8000/api/public/v1`` or ``https://api.airbyte.com/v1``) and either
     ``AIRBYTE_CLIENT_ID`` + ``AIRBYTE_CLIENT_SECRET`` or ``AIRBYTE_TOKEN``.
@@ -184,6 +187,7 @@ class AirbyteStep(ELStep):
 
     def _wait(self, api: Any, creds: Credentials, job: Any, report: Reporter) -> Any:
         seen: tuple[str, int] | None = None
+        polls = 0
         deadline = None if self.timeout_s is None else time.monotonic() + self.timeout_s
         while True:
             status = str(getattr(job.status, "value", job.status))
@@ -200,7 +204,9 @@ class AirbyteStep(ELStep):
                     f"Airbyte job {job.job_id} did not finish in {self.timeout_s} s "
                     "and was cancelled.",
                 )
-            time.sleep(self.poll_interval_s)
+            # short jobs end sooner than one full interval: polls start at 0.1 s and grow
+            time.sleep(min(self.poll_interval_s, 0.1 * 1.5**polls))
+            polls += 1
             job = self._get(api, creds, job.job_id)
 
     def _cancel_job(self, api: Any, job_id: int) -> None:
