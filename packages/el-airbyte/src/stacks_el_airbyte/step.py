@@ -47,6 +47,9 @@ class AirbyteStep(ELStep):
 
     incremental: ClassVar[bool] = True
     metadata_columns: ClassVar[tuple[str, ...]] = ("_airbyte_*",)
+    #: Airbyte writes where the connection's destination points: ``stacks check`` must not
+    #: trigger a refresh meant for a scratch warehouse
+    fixed_destination: ClassVar[bool] = True
 
     def __init__(
         self,
