@@ -15,10 +15,12 @@ help: ## Show this help (target names coloured only on a terminal, and not under
 install: ## Install every workspace member into .venv from the committed uv.lock
 	uv sync --all-packages --frozen
 
-lint: ## ruff check + format check over the whole repository, then mypy per member
+lint: ## ruff check + format check, mypy per member, then the workflows: current + actionlint
 	uv run ruff check .
 	uv run ruff format --check .
 	scripts/typecheck
+	scripts/workflows --check
+	uv run actionlint
 
 format: ## Fix what ruff can fix, then format
 	uv run ruff check --fix .

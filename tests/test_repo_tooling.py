@@ -125,11 +125,17 @@ def test_make_test_pkg_without_a_known_pkg_explains_itself() -> None:
         assert "usage: make test-pkg PKG=" in proc.stdout
 
 
-def test_make_lint_runs_ruff_then_mypy_per_member() -> None:
+def test_make_lint_runs_ruff_then_mypy_per_member_then_the_workflow_checks() -> None:
     proc = _make("-n", "lint")
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
-    assert lines == ["uv run ruff check .", "uv run ruff format --check .", "scripts/typecheck"]
+    assert lines == [
+        "uv run ruff check .",
+        "uv run ruff format --check .",
+        "scripts/typecheck",
+        "scripts/workflows --check",
+        "uv run actionlint",
+    ]
     script = ROOT / "scripts" / "typecheck"
     assert os.access(script, os.X_OK), "scripts/typecheck must be executable"
     assert script.read_text().startswith("#!/usr/bin/env bash\n")

@@ -6,7 +6,8 @@ reloads exactly, and a run SIGKILLed mid-sync converges once its job is cancelle
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -22,10 +23,25 @@ from stacks_testing.demo.shop import ShopServer
 from stacks_testing.suites.el import BaseELSuite
 from stacks_testing.suites.harness import ELHarness, RowChange
 
-CONNECTION = "6a1f3e0c-5b7e-4c55-9d1e-3f0b2a7c9e11"
 STREAMS = ("customers", "products", "orders", "payments")
-_CONNECTION_ENV = "STACKS_TEST_AIRBYTE_CONNECTION"
 _SCHEMA_ENV = "STACKS_TEST_AIRBYTE_SCHEMA"
+
+
+def connection_for(warehouse: Warehouse) -> str:
+    """One connection per warehouse (Airbyte's destination belongs to the connection): an id
+    both this process and the SIGKILL test's subprocesses derive from the warehouse."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"stacks-test:{warehouse.redacted_url()}"))
+
+
+def shop_connection(shop_url: str, warehouse: Warehouse) -> ConnectionConfig:
+    return ConnectionConfig(
+        connection_id=connection_for(warehouse),
+        name=f"shop -> {warehouse.redacted_url()}",
+        source_manifest=SHOP_MANIFEST,
+        source_config={"url": shop_url, "page_size": 100},
+        streams=tuple(StreamConfig(s, "incremental_deduped_history") for s in STREAMS),
+        destination=warehouse,
+    )
 
 
 def make_shop_step() -> ELStep:
@@ -33,7 +49,7 @@ def make_shop_step() -> ELStep:
     come from the environment, as for a user."""
     return AirbyteStep(
         "shop",
-        os.environ[_CONNECTION_ENV],
+        connection_for,
         STREAMS,
         schema=os.environ[_SCHEMA_ENV],
         poll_interval_s=0.2,
@@ -47,7 +63,7 @@ class AirbyteShopHarness(ELHarness):
 
     def make_step(self) -> ELStep:
         return AirbyteStep(
-            "shop", CONNECTION, STREAMS, schema=self.schema, env=self.engine.env(),
+            "shop", connection_for, STREAMS, schema=self.schema, env=self.engine.env(),
             poll_interval_s=0.2,
         )  # fmt: skip
 
@@ -67,7 +83,7 @@ class AirbyteShopHarness(ELHarness):
         return f"{Path(__file__).resolve()}:make_shop_step"
 
     def subprocess_env(self) -> dict[str, str]:
-        return {**self.engine.env(), _CONNECTION_ENV: CONNECTION, _SCHEMA_ENV: self.schema}
+        return {**self.engine.env(), _SCHEMA_ENV: self.schema}
 
 
 class TestAirbyteLocalConformance(BaseELSuite):
@@ -77,13 +93,18 @@ class TestAirbyteLocalConformance(BaseELSuite):
     def el_harness(self, warehouse: Warehouse) -> Iterator[ELHarness]:
         # small pages: a sync commits many batches, so a SIGKILL lands between two of them
         with ShopServer(seed=7, customers=300, orders=2000) as shop:
-            connection = ConnectionConfig(
-                connection_id=CONNECTION,
-                name="shop",
-                source_manifest=SHOP_MANIFEST,
-                source_config={"url": shop.url, "page_size": 100},
-                streams=tuple(StreamConfig(s, "incremental_deduped_history") for s in STREAMS),
-                destination=warehouse,
-            )
+            connection = shop_connection(shop.url, warehouse)
             with LocalEngine([connection]) as engine:
                 yield AirbyteShopHarness(shop, engine, warehouse.schema_name)
+
+    @pytest.fixture
+    def warehouse_factory(
+        self, warehouse_factory: Callable[[], Warehouse], el_harness: AirbyteShopHarness
+    ) -> Callable[[], Warehouse]:
+        # every warehouse the suite makes (the interrupted run's reference) gets its connection
+        def make() -> Warehouse:
+            made = warehouse_factory()
+            el_harness.engine.add_connection(shop_connection(el_harness.shop.url, made))
+            return made
+
+        return make

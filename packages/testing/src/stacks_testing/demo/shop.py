@@ -320,15 +320,6 @@ class ShopServer:
     def advance(self, days: int = 1) -> None:
         self.state.advance(days)
 
-    def _sorted(self, resource: str) -> list[dict[str, Any]]:
-        """``resource``'s rows sorted by ``(updated_at, id)``, kept until the clock moves (a
-        large shop is paged through without sorting it once per page). Under the lock."""
-        key = (resource, self.day, self._edits)
-        if self._sorted_key.get(resource) != key:
-            rows = sorted(self.tables[resource].values(), key=lambda r: (r["updated_at"], r["id"]))
-            self._sorted_rows[resource], self._sorted_key[resource] = rows, key
-        return self._sorted_rows[resource]
-
     def counts(self) -> dict[str, int]:
         return self.state.counts()
 
