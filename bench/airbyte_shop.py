@@ -4,6 +4,8 @@ through el-dlt's shop source (dlt, merge on id), into DuckDB and Postgres: secon
     uv run python bench/airbyte_shop.py [--orders 100000] [--only duckdb|postgres] [--no-dlt]
 
 Each run: a fresh warehouse, the same shop (seed 42) served in this process, one full first sync.
+Measured 2026-11-28 (193,855 records, load ~2 on 2 cores): DuckDB airbyte 47.2 s / dlt 120.1 s,
+Postgres airbyte 44.8 s / dlt 50.9 s.
 """
 
 from __future__ import annotations
