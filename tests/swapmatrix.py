@@ -132,7 +132,7 @@ def _four_runs(
         cell.rows.append(sum(record.rows.values()))
         return record
 
-    first = run(1)
+    run(1)
     assert cell.rows[0] > 0, "run 1 loaded no rows"
     once = fingerprint(warehouse, [*raw, *marts], metadata=meta)
     cell.marts = portable_fingerprint(warehouse, marts, metadata=meta)

@@ -145,4 +145,25 @@ EOF""",
         "RESULT ['analytics.daily_revenue', 'analytics.dim_customers']",
     ),
     "temporal-dlt-dbt": ("", "stacks list", "temporal-dlt-dbt"),
+    "el-airbyte": (
+        "[local]",
+        """python - <<'EOF'
+from stacks_contract import RunRequest, parse_warehouse
+from stacks_contract.errors import StacksError
+from stacks_el_airbyte import AirbyteStep
+from stacks_el_airbyte.local import LocalEngine
+from stacks_el_airbyte.manifests import SHOP_MANIFEST
+
+assert SHOP_MANIFEST.is_file(), SHOP_MANIFEST  # the shop's declarative manifest, in the wheel
+with LocalEngine([]) as engine:  # Airbyte's public API on localhost, no connection yet
+    cid = "5b0c7a52-8a8e-4a43-9a11-2f2f4c1d7e10"
+    step = AirbyteStep("shop", cid, ["orders"], env=engine.env())
+    try:
+        step.run(RunRequest(stack="wheel"), parse_warehouse("w.duckdb"))
+    except StacksError as exc:
+        print("RESULT", [t.key for t in step.produces()], str(exc).split(": ", 1)[1][:40])
+EOF""",
+        "RESULT ['raw.orders'] Airbyte at http://127.0.0.1:",
+    ),
+    "airflow-airbyte-dbt": ("", "stacks list", "airflow-airbyte-dbt"),
 }
