@@ -3,7 +3,7 @@
 A user runs one with a reference instead of an installed name, e.g.
 ``stacks run tests/swapped_stacks.py:airflow_dlt_dbt``. The steps are the temporal-dlt-dbt
 stack's (the same dlt source and dbt project every shop stack uses); only the orchestrator
-differs, and so only ``orchestrator()`` (and the name) is overridden.
+differs, and so only ``make_orchestrator()`` (and the name) is overridden.
 """
 
 from __future__ import annotations
@@ -24,14 +24,12 @@ class AirflowDltDbt(TemporalDltDbtStack):
     name = "airflow-dlt-dbt"
     description = "dlt from the demo shop API -> dbt (Cosmos) -> an Airflow 3 DAG."
 
-    def orchestrator(self) -> Orchestrator:
-        if self._orchestrator is None:
-            from stacks_orch_airflow import AirflowOrchestrator
+    def make_orchestrator(self) -> Orchestrator:
+        from stacks_orch_airflow import AirflowOrchestrator
 
-            self._orchestrator = AirflowOrchestrator()
-        return self._orchestrator
+        return AirflowOrchestrator()
 
-    def spec(self, warehouse: Warehouse) -> StackSpec:
+    def build_spec(self, warehouse: Warehouse) -> StackSpec:
         return build_spec(warehouse).model_copy(update={"name": self.name})
 
     @contextlib.contextmanager

@@ -14,13 +14,13 @@ import os
 import sys
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from stacks_contract.models import CronTrigger, StackSpec
-from stacks_contract.ports import Orchestrator, Stack
-from stacks_contract.warehouse import DuckDBWarehouse, PostgresWarehouse, Warehouse
+from stacks_contract.ports import Orchestrator
+from stacks_contract.warehouse import Warehouse
 from stacks_testing.demo import SHOP_DBT_PROJECT
+from stacks_testing.demo.stack import ShopStack, marts_query_hints, set_env
 
 if TYPE_CHECKING:
     from stacks_el_airbyte.local.model import ConnectionConfig
@@ -41,7 +41,7 @@ STREAMS = ("customers", "products", "orders", "payments")
 DAILY = CronTrigger(cron="0 6 * * *")
 
 
-class AirflowAirbyteDbtStack(Stack):
+class AirflowAirbyteDbtStack(ShopStack):
     """Airbyte (shop API -> raw) -> dbt (staging -> marts), one Airflow DAG run per run."""
 
     name = NAME
@@ -50,23 +50,16 @@ class AirflowAirbyteDbtStack(Stack):
     )
 
     def __init__(self) -> None:
-        self._orchestrator: Orchestrator | None = None
-        self._specs: dict[str, StackSpec] = {}
+        super().__init__()
         self.engine_url: str | None = None
 
-    def orchestrator(self) -> Orchestrator:
-        if self._orchestrator is None:
-            from stacks_orch_airflow import AirflowOrchestrator
+    def make_orchestrator(self) -> Orchestrator:
+        from stacks_orch_airflow import AirflowOrchestrator
 
-            self._orchestrator = AirflowOrchestrator()
-        return self._orchestrator
+        return AirflowOrchestrator()
 
-    def spec(self, warehouse: Warehouse) -> StackSpec:
-        key = warehouse.model_dump_json()
-        spec = self._specs.get(key)
-        if spec is None:
-            spec = self._specs[key] = build_spec(warehouse)
-        return spec
+    def build_spec(self, warehouse: Warehouse) -> StackSpec:
+        return build_spec(warehouse)
 
     @contextlib.contextmanager
     def session(self, warehouse: Warehouse) -> Iterator[None]:
@@ -87,23 +80,11 @@ class AirflowAirbyteDbtStack(Stack):
                     flush=True,
                 )
                 for key, value in engine.env().items():
-                    stack.enter_context(_env(key, value))
+                    stack.enter_context(set_env(key, value))
             yield
 
     def hints(self, warehouse: Warehouse) -> list[str]:
-        query = f"select * from {MARTS_SCHEMA}.daily_revenue order by order_date desc limit 5"
-        lines = []
-        if isinstance(warehouse, DuckDBWarehouse):
-            path = _shown(warehouse.path)
-            lines.append(
-                'Query the marts: uv run python -c "import duckdb; '
-                f"duckdb.connect('{path}', read_only=True).sql('{query}').show()\""
-            )
-        elif isinstance(warehouse, PostgresWarehouse):
-            lines.append(
-                f"Query the marts: psql -h {warehouse.host} -p {warehouse.port} "
-                f'-U {warehouse.user} -d {warehouse.database} -c "{query}"'
-            )
+        lines = marts_query_hints(warehouse, MARTS_SCHEMA)
         lines.append(
             f"Raw tables (Airbyte's layout, _airbyte_* columns): {warehouse.schema_name}."
             "customers, .products, .orders (lines in orders.items), .payments; "
@@ -131,25 +112,6 @@ def shop_connection(warehouse: Warehouse, shop_url: str) -> ConnectionConfig:
         destination=warehouse,
         schedule_cron=DAILY.cron,
     )
-
-
-@contextlib.contextmanager
-def _env(key: str, value: str) -> Iterator[None]:
-    before = os.environ.get(key)
-    os.environ[key] = value
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = before
-
-
-def _shown(path: Path) -> str:
-    with contextlib.suppress(ValueError):
-        return str(path.relative_to(Path.cwd()))
-    return str(path)
 
 
 def build_spec(warehouse: Warehouse) -> StackSpec:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 from stacks_contract.models import CronTrigger, Freshness, SourceChangeTrigger, StackSpec
-from stacks_contract.ports import Orchestrator, Stack
-from stacks_contract.warehouse import DuckDBWarehouse, PostgresWarehouse, Warehouse
+from stacks_contract.ports import Orchestrator
+from stacks_contract.warehouse import PostgresWarehouse, Warehouse
 from stacks_el_dlt.sources.demo_shop import SHOP_URL_ENV
 from stacks_testing.demo import SHOP_DBT_PROJECT
+from stacks_testing.demo.stack import ShopStack, marts_query_hints
 
 NAME = "dagster-dlt-dbt"
 DBT_PROJECT_DIR = SHOP_DBT_PROJECT
@@ -24,33 +24,24 @@ DAILY = CronTrigger(cron="0 6 * * *")
 MAX_LAG = timedelta(hours=26)
 
 
-class DagsterDltDbtStack(Stack):
+class DagsterDltDbtStack(ShopStack):
     """dlt (shop API -> raw) -> dbt (staging -> marts) -> Dagster.
 
-    One orchestrator per stack object and one spec per warehouse, so repeated runs in one process
-    (``stacks check``) reuse Dagster's definitions and dbt's parsed manifest.
+    One orchestrator per stack object and one spec per warehouse (:class:`ShopStack`), so
+    repeated runs in one process (``stacks check``) reuse Dagster's definitions and dbt's parsed
+    manifest.
     """
 
     name = NAME
     description = "dlt from the demo shop API -> dbt (staging, marts) -> Dagster assets."
 
-    def __init__(self) -> None:
-        self._orchestrator: Orchestrator | None = None
-        self._specs: dict[str, StackSpec] = {}
+    def make_orchestrator(self) -> Orchestrator:
+        from stacks_orch_dagster import DagsterOrchestrator
 
-    def orchestrator(self) -> Orchestrator:
-        if self._orchestrator is None:
-            from stacks_orch_dagster import DagsterOrchestrator
+        return DagsterOrchestrator()
 
-            self._orchestrator = DagsterOrchestrator()
-        return self._orchestrator
-
-    def spec(self, warehouse: Warehouse) -> StackSpec:
-        key = warehouse.model_dump_json()
-        spec = self._specs.get(key)
-        if spec is None:
-            spec = self._specs[key] = build_spec(warehouse)
-        return spec
+    def build_spec(self, warehouse: Warehouse) -> StackSpec:
+        return build_spec(warehouse)
 
     @contextlib.contextmanager
     def session(self, warehouse: Warehouse) -> Iterator[None]:
@@ -61,23 +52,7 @@ class DagsterDltDbtStack(Stack):
             yield
 
     def hints(self, warehouse: Warehouse) -> list[str]:
-        lines = []
-        if isinstance(warehouse, DuckDBWarehouse):
-            path = _shown(warehouse.path)
-            query = f"select * from {MARTS_SCHEMA}.daily_revenue order by order_date desc limit 5"
-            lines.append(f'Query the marts: duckdb {path} "{query}"')
-            # the duckdb CLI is a separate install; the Python package is always there
-            lines.append(
-                '  or, without the duckdb CLI: uv run python -c "import duckdb; '
-                f"duckdb.connect('{path}', read_only=True).sql('{query}').show()\""
-            )
-        elif isinstance(warehouse, PostgresWarehouse):
-            # no password in a hint: psql asks for it (or reads PGPASSWORD / ~/.pgpass)
-            lines.append(
-                f"Query the marts: psql -h {warehouse.host} -p {warehouse.port} "
-                f"-U {warehouse.user} -d {warehouse.database} -c "
-                f'"select * from {MARTS_SCHEMA}.daily_revenue order by order_date desc limit 5"'
-            )
+        lines = marts_query_hints(warehouse, MARTS_SCHEMA)
         lines.append(
             f"Raw tables: {warehouse.schema_name}.customers, .products, .orders (lines in "
             "orders.items), .payments; models: analytics_staging.stg_*, "
@@ -89,12 +64,6 @@ class DagsterDltDbtStack(Stack):
             ui += " --warehouse ..."  # the URL given to this run (no password in a hint)
         lines.append(f"Open the Dagster UI: {ui}")
         return lines
-
-
-def _shown(path: Path) -> str:
-    with contextlib.suppress(ValueError):
-        return str(path.relative_to(Path.cwd()))
-    return str(path)
 
 
 def build_spec(warehouse: Warehouse) -> StackSpec:

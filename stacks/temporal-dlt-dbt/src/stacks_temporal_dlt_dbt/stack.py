@@ -9,10 +9,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from stacks_contract.models import CronTrigger, StackSpec
-from stacks_contract.ports import Orchestrator, Stack
-from stacks_contract.warehouse import DuckDBWarehouse, PostgresWarehouse, Warehouse
+from stacks_contract.ports import Orchestrator
+from stacks_contract.warehouse import Warehouse
 from stacks_el_dlt.sources.demo_shop import SHOP_URL_ENV
 from stacks_testing.demo import SHOP_DBT_PROJECT
+from stacks_testing.demo.stack import ShopStack, marts_query_hints, set_env
 
 NAME = "temporal-dlt-dbt"
 DBT_PROJECT_DIR = SHOP_DBT_PROJECT
@@ -25,7 +26,7 @@ TEMPORAL_STATE = Path(".stacks") / "temporal.db"
 ADDRESS_ENV = "TEMPORAL_ADDRESS"
 
 
-class TemporalDltDbtStack(Stack):
+class TemporalDltDbtStack(ShopStack):
     """dlt (shop API -> raw) -> dbt (staging -> marts), one Temporal workflow per run.
 
     Its session starts the demo shop unless ``STACKS_SHOP_URL`` is set, and a Temporal dev
@@ -38,23 +39,16 @@ class TemporalDltDbtStack(Stack):
     )
 
     def __init__(self) -> None:
-        self._orchestrator: Orchestrator | None = None
-        self._specs: dict[str, StackSpec] = {}
+        super().__init__()
         self.ui_url: str | None = None
 
-    def orchestrator(self) -> Orchestrator:
-        if self._orchestrator is None:
-            from stacks_orch_temporal import TemporalOrchestrator
+    def make_orchestrator(self) -> Orchestrator:
+        from stacks_orch_temporal import TemporalOrchestrator
 
-            self._orchestrator = TemporalOrchestrator(state_file=TEMPORAL_STATE)
-        return self._orchestrator
+        return TemporalOrchestrator(state_file=TEMPORAL_STATE)
 
-    def spec(self, warehouse: Warehouse) -> StackSpec:
-        key = warehouse.model_dump_json()
-        spec = self._specs.get(key)
-        if spec is None:
-            spec = self._specs[key] = build_spec(warehouse)
-        return spec
+    def build_spec(self, warehouse: Warehouse) -> StackSpec:
+        return build_spec(warehouse)
 
     @contextlib.contextmanager
     def session(self, warehouse: Warehouse) -> Iterator[None]:
@@ -72,23 +66,11 @@ class TemporalDltDbtStack(Stack):
                     file=sys.stderr,
                     flush=True,
                 )
-                stack.enter_context(_env(ADDRESS_ENV, dev.address))
+                stack.enter_context(set_env(ADDRESS_ENV, dev.address))
             yield
 
     def hints(self, warehouse: Warehouse) -> list[str]:
-        lines = []
-        query = f"select * from {MARTS_SCHEMA}.daily_revenue order by order_date desc limit 5"
-        if isinstance(warehouse, DuckDBWarehouse):
-            path = _shown(warehouse.path)
-            lines.append(
-                'Query the marts: uv run python -c "import duckdb; '
-                f"duckdb.connect('{path}', read_only=True).sql('{query}').show()\""
-            )
-        elif isinstance(warehouse, PostgresWarehouse):
-            lines.append(
-                f"Query the marts: psql -h {warehouse.host} -p {warehouse.port} "
-                f'-U {warehouse.user} -d {warehouse.database} -c "{query}"'
-            )
+        lines = marts_query_hints(warehouse, MARTS_SCHEMA)
         address = os.environ.get(ADDRESS_ENV)
         if address:
             lines.append(f"Temporal: workflows on {address}, task queue stacks-{NAME}-<run id>")
@@ -103,21 +85,6 @@ class TemporalDltDbtStack(Stack):
             f"worker --stack {NAME}"
         )
         return lines
-
-
-@contextlib.contextmanager
-def _env(key: str, value: str) -> Iterator[None]:
-    os.environ[key] = value
-    try:
-        yield
-    finally:
-        os.environ.pop(key, None)
-
-
-def _shown(path: Path) -> str:
-    with contextlib.suppress(ValueError):
-        return str(path.relative_to(Path.cwd()))
-    return str(path)
 
 
 def build_spec(warehouse: Warehouse) -> StackSpec:
