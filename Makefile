@@ -13,7 +13,7 @@ help: ## Show this help (target names coloured only on a terminal, and not under
 	  {printf "  %s%-12s%s %s\n", c, $$1, r, $$2}' $(MAKEFILE_LIST)
 
 install: ## Install every workspace member into .venv from the committed uv.lock
-	uv sync --all-packages --frozen
+	uv sync --all-packages --frozen --compile-bytecode
 
 lint: ## ruff check + format check, mypy per member, then the workflows: current + actionlint
 	uv run ruff check .

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from stacks_contract.warehouse import DuckDBWarehouse, Warehouse
-from stacks_testing.demo.shop import ShopServer
+from stacks_demo.shop import ShopServer
 
 STREAMS = ("customers", "products", "orders", "payments")
 
@@ -64,7 +64,7 @@ def dlt_run(url: str, wh: Warehouse, work: Path) -> int:
     )
     fmt = None if isinstance(wh, DuckDBWarehouse) else "csv"  # csv: COPY on Postgres
     pipe.run(shop_api_source(url), loader_file_format=fmt)
-    from stacks_contract.sql import connect
+    from stacks_core.sql import connect
 
     with connect(wh) as c:  # rows kept (a first load: the records read)
         return sum(c.count("raw", t) for t in STREAMS)

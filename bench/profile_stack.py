@@ -20,12 +20,12 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-CLI = ["-m", "stacks_contract.cli", "run", "dagster-dlt-dbt"]
+CLI = ["-m", "stacks_cli.main", "run", "dagster-dlt-dbt"]
 
 
 def main() -> None:
+    from stacks_demo.shop import ShopServer
     from stacks_el_dlt.sources.demo_shop import SHOP_URL_ENV
-    from stacks_testing.demo.shop import ShopServer
 
     tmp = Path(tempfile.mkdtemp(prefix="stacks-profile-stack-"))
     out = io.StringIO()

@@ -314,7 +314,7 @@ class Bench:
         return s, result
 
     def count(self, wh: Any, where: str = "") -> int:
-        from stacks_contract.sql import connect
+        from stacks_core.sql import connect
 
         conn = connect(wh)
         try:
@@ -323,7 +323,7 @@ class Bench:
             conn.close()
 
     def has_pk(self, wh: Any) -> bool:
-        from stacks_contract.sql import connect
+        from stacks_core.sql import connect
 
         conn = connect(wh)
         try:
@@ -749,9 +749,9 @@ def case_stack_noop(b: Bench) -> None:
     After one cold run of each; alternating, side by side."""
     try:
         from stacks_dagster_dlt_dbt.stack import MARTS_SCHEMA, NAME, SHOP_SEED
+        from stacks_demo import SHOP_DBT_PROJECT
+        from stacks_demo.shop import ShopServer
         from stacks_el_dlt.sources.demo_shop import SHOP_URL_ENV
-        from stacks_testing.demo import SHOP_DBT_PROJECT
-        from stacks_testing.demo.shop import ShopServer
         from stacks_transform_dbt import DbtTransform
     except ImportError as exc:
         raise Unavailable(f"the dagster-dlt-dbt stack is not importable ({exc})") from None
@@ -759,7 +759,7 @@ def case_stack_noop(b: Bench) -> None:
 
     bindir = Path(sys.executable).parent
     exe = bindir / "stacks"
-    stack_cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "stacks_contract.cli"]
+    stack_cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "stacks_cli.main"]
     stack_cmd += ["run", NAME]
     dbt_exe = bindir / "dbt"
     if not dbt_exe.exists():
@@ -874,7 +874,7 @@ def case_airflow(b: Bench) -> None:
 def big_shop(b: Bench) -> Iterator[Any]:
     """The demo shop at ``--shop-orders`` orders (a tenth as many customers), as the shop
     stacks' sessions use it (``STACKS_SHOP_URL``)."""
-    from stacks_testing.demo.shop import ShopServer
+    from stacks_demo.shop import ShopServer
 
     n = b.args.shop_orders
     b.record("shop_orders", n)

@@ -5,8 +5,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from stacks_demo.shop import ShopServer
 from stacks_testing import telemetry_off
-from stacks_testing.demo.shop import ShopServer
 from stacks_testing.postgres import PostgresServer, local_cluster
 
 pytest_plugins = ("stacks_testing.plugin",)

@@ -7,10 +7,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pytest
-from stacks_contract.fingerprint import Fingerprint, fingerprint
-from stacks_contract.local import LocalOrchestrator
 from stacks_contract.models import RunRequest, RunStatus, TableRef
 from stacks_contract.warehouse import DuckDBWarehouse, Warehouse
+from stacks_core.fingerprint import Fingerprint, fingerprint
+from stacks_core.local import LocalOrchestrator
 from stacks_el_dlt.sources.demo_shop import SHOP_URL_ENV
 from stacks_temporal_dlt_dbt.stack import build_spec
 from stacks_testing.faults import FaultMatrix, standard_matrix

@@ -15,13 +15,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from stacks_contract.fingerprint import Fingerprint, diff, fingerprint, portable_fingerprint
 from stacks_contract.models import RunRecord, RunRequest, RunStatus, StackSpec, TableRef
 from stacks_contract.ports import ELStep, Orchestrator
-from stacks_contract.sql import connect
 from stacks_contract.warehouse import Warehouse
-from stacks_testing.demo import SHOP_DBT_PROJECT
-from stacks_testing.demo.shop import ShopServer
+from stacks_core.fingerprint import Fingerprint, diff, fingerprint, portable_fingerprint
+from stacks_core.sql import connect
+from stacks_demo import SHOP_DBT_PROJECT
+from stacks_demo.shop import ShopServer
 
 ELS = ("dlt", "airbyte")
 ORCHESTRATORS = ("local", "dagster", "airflow", "temporal")
@@ -73,7 +73,7 @@ def el_step(el: str, warehouse: Warehouse, shop: ShopServer, stack: contextlib.E
 def orchestrator(orch: str, temporal_address: Callable[[], str]) -> Orchestrator:
     """The one constructor that differs between the orchestrator columns."""
     if orch == "local":
-        from stacks_contract.local import LocalOrchestrator
+        from stacks_core.local import LocalOrchestrator
 
         return LocalOrchestrator()
     if orch == "dagster":

@@ -34,7 +34,7 @@ class AirflowDltDbt(TemporalDltDbtStack):
 
     @contextlib.contextmanager
     def session(self, warehouse: Warehouse) -> Iterator[None]:
-        from stacks_testing.demo.shop import shop_running
+        from stacks_demo.shop import shop_running
 
         with shop_running(SHOP_URL_ENV, seed=SHOP_SEED):
             yield

@@ -6,12 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from stacks_contract.fingerprint import diff, fingerprint
 from stacks_contract.models import RunRequest, RunStatus
-from stacks_contract.registry import load_stack
 from stacks_contract.warehouse import DuckDBWarehouse
+from stacks_core.fingerprint import diff, fingerprint
+from stacks_core.registry import load_stack
+from stacks_demo.shop import ShopServer
 from stacks_orch_temporal import ADDRESS_ENV, DevServer
-from stacks_testing.demo.shop import ShopServer
 
 SHOP_URL_ENV = "STACKS_SHOP_URL"
 

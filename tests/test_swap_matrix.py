@@ -14,8 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from stacks_contract.fingerprint import diff
 from stacks_contract.warehouse import Warehouse
+from stacks_core.fingerprint import diff
 from stacks_orch_temporal import DevServer
 from swapmatrix import ELS, ORCHESTRATORS, Cell, run_cell, table
 

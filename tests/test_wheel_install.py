@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 import time
+import tomllib
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -71,6 +72,10 @@ def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+def version(member: str) -> str:
+    return tomllib.loads((MEMBERS[member] / "pyproject.toml").read_text())["project"]["version"]
+
+
 def wheel_of(dist: Path, member: str) -> Path:
     found = list(dist.glob(f"stacks_{member.replace('-', '_')}-*.whl"))
     assert len(found) == 1, f"stacks-{member}: expected one wheel in {dist}, found {found}"
@@ -94,7 +99,7 @@ def make_venv(member: str, dist: Path, base: Path) -> Venv:
         if proc.returncode:
             return Venv(member, None, "\n".join(log), time.monotonic() - t0)
     # a sibling comes from the wheels just built, never from an index
-    siblings = [f"stacks-{m}==0.1.0" for m in MEMBERS]
+    siblings = [f"stacks-{m}=={version(m)}" for m in MEMBERS]
     constraints.write_text(constraints.read_text() + "\n".join(siblings) + "\n")
     python = folder / "venv" / "bin" / "python"
     extras = EXAMPLES[member][0]
@@ -125,18 +130,18 @@ def test_wheel_carries_its_metadata_readme_and_license(member: str, dist: Path) 
         meta_name = next(n for n in names if n.endswith(".dist-info/METADATA"))
         meta = whl.read(meta_name).decode()
     fields = ["License-Expression: MIT", "Description-Content-Type: text/markdown"]
-    fields += ["Project-URL: Homepage", "Author: The stacks authors", "Classifier: "]
+    fields += ["Author: The stacks authors", "Classifier: Programming Language :: Python :: 3.13"]
     for field in fields:
         assert field in meta, f"stacks-{member}: METADATA lacks {field!r}"
     assert f"# stacks-{member}" in meta, f"stacks-{member}: the README is not the description"
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names), f"{member}: no LICENSE"
     package = f"stacks_{member.replace('-', '_')}/"
     assert f"{package}py.typed" in names, f"stacks-{member}: no py.typed"
-    if member == "testing":  # the demo shop's dbt project ships in the wheel
-        shop = f"{package}demo/shop_dbt/"
+    if member == "demo":  # the demo shop's dbt project ships in the wheel
+        shop = f"{package}shop_dbt/"
         paths = ("dbt_project.yml", "models/staging/sources.yml", "models/marts/schema.yml")
         for path in (*paths, "macros/order_lines.sql"):
-            assert shop + path in names, f"stacks-testing wheel lacks {shop + path}"
+            assert shop + path in names, f"stacks-demo wheel lacks {shop + path}"
     assert not [n for n in names if "/target/" in n or n.endswith(".duckdb")], names
 
 

@@ -10,7 +10,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from stacks_contract.registry import GROUP, available_stacks, describe
+from stacks_core.registry import GROUP, available_stacks, describe
 
 ROOT = Path(__file__).resolve().parents[1]
 DECLARED = {
@@ -38,7 +38,7 @@ def test_declared_stack_is_installed_listed_and_cheap_to_load(name: str) -> None
     assert describe(stacks[name]), "the stack's distribution has no description"
     probe = (
         "import json, sys\n"
-        "from stacks_contract.registry import load_stack\n"
+        "from stacks_core.registry import load_stack\n"
         f"stack = load_stack({name!r})\n"
         f"tools = {TOOLS!r}\n"
         "print(json.dumps({'name': stack.name, 'tools': sorted({m.split('.')[0] for m in "

@@ -9,7 +9,6 @@ from urllib.parse import quote
 import pytest
 from pydantic import SecretStr, ValidationError
 from stacks_contract.errors import ConfigError, WarehouseUnreachable
-from stacks_contract.sql import connect
 from stacks_contract.warehouse import (
     DuckDBWarehouse,
     PostgresWarehouse,
@@ -17,6 +16,7 @@ from stacks_contract.warehouse import (
     redact,
     warehouse_from_dict,
 )
+from stacks_core.sql import connect
 
 SECRET = "s3cr3t-Pa55"
 

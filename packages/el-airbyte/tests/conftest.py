@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from stacks_contract.sql import connect, qualified, quote_ident
 from stacks_contract.warehouse import Warehouse
+from stacks_core.sql import connect, qualified, quote_ident
+from stacks_demo.shop import ShopServer
 from stacks_el_airbyte.local.model import (
     ConnectionConfig,
     JobContext,
@@ -30,7 +31,6 @@ from stacks_el_airbyte.local.model import (
 from stacks_el_airbyte.local.server import LocalEngine
 from stacks_el_airbyte.manifests import SHOP_MANIFEST
 from stacks_testing import telemetry_off
-from stacks_testing.demo.shop import ShopServer
 
 pytest_plugins = ("stacks_testing.plugin",)
 telemetry_off()

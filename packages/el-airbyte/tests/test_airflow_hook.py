@@ -31,7 +31,7 @@ def test_airbyte_hook_syncs_a_connection(
     job = hook.submit_sync_connection(connection_id=connection_id)
     hook.wait_for_job(job.job_id, wait_seconds=0.1, timeout=60)
     assert hook.get_job_status(job.job_id) == "succeeded"
-    from stacks_contract.sql import connect
+    from stacks_core.sql import connect
 
     with connect(duckdb_warehouse) as db:
         assert db.count("raw", "customers") == 5

@@ -15,11 +15,11 @@ import pytest
 from stacks_contract.models import TableRef
 from stacks_contract.ports import ELStep
 from stacks_contract.warehouse import Warehouse
+from stacks_demo.shop import ShopServer
 from stacks_el_airbyte import AirbyteStep
 from stacks_el_airbyte.local.model import ConnectionConfig, StreamConfig
 from stacks_el_airbyte.local.server import LocalEngine
 from stacks_el_airbyte.manifests import SHOP_MANIFEST
-from stacks_testing.demo.shop import ShopServer
 from stacks_testing.suites.el import BaseELSuite
 from stacks_testing.suites.harness import ELHarness, RowChange
 

@@ -15,11 +15,11 @@ from typing import Any
 import pytest
 import stacks_el_airbyte
 from stacks_contract.models import RunRequest
-from stacks_contract.sql import connect
+from stacks_core.sql import connect
+from stacks_demo.shop import ShopServer
 from stacks_el_airbyte import AirbyteStep
 from stacks_el_airbyte.local.model import ConnectionConfig, StreamConfig
 from stacks_el_airbyte.local.server import LocalEngine
-from stacks_testing.demo.shop import ShopServer
 
 pytestmark = pytest.mark.timeout(300)
 

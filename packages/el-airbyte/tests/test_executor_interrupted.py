@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from stacks_contract.sql import connect
 from stacks_contract.warehouse import Warehouse
+from stacks_core.sql import connect
 from stacks_el_airbyte.local import destination
 from stacks_el_airbyte.local.executor import CdkExecutor
 from stacks_el_airbyte.local.model import AIRBYTE_COLUMNS, JobContext, SyncCancelled

@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from stacks_contract.sql import connect
 from stacks_contract.warehouse import Warehouse
+from stacks_core.sql import connect
 from stacks_el_airbyte.local.executor import CdkExecutor
 from stacks_el_airbyte.local.model import AIRBYTE_COLUMNS, JobContext
 

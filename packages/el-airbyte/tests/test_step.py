@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from stacks_contract.errors import ConfigError, StepFailed, TransientError
 from stacks_contract.models import RunRequest
-from stacks_contract.sql import connect
+from stacks_core.sql import connect
 from stacks_el_airbyte import AirbyteStep
 from stacks_el_airbyte.local.server import LocalEngine
 

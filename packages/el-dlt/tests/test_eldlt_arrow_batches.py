@@ -7,9 +7,10 @@ from typing import Any
 
 import dlt
 import pytest
-from stacks_contract import RunRequest, fingerprint
-from stacks_contract.sql import connect
+from stacks_contract import RunRequest
 from stacks_contract.warehouse import Warehouse
+from stacks_core import fingerprint
+from stacks_core.sql import connect
 from stacks_el_dlt import DltStep
 
 #: dlt's own columns and tables are load metadata (el-dlt declares them)

@@ -13,8 +13,8 @@ from typing import Any
 import dlt
 import pyarrow as pa
 from stacks_contract import RunRequest
-from stacks_contract.sql import connect
 from stacks_contract.warehouse import Warehouse
+from stacks_core.sql import connect
 from stacks_el_dlt import QUARANTINE_TABLE, DltStep, FilesStep
 
 

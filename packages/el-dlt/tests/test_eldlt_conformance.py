@@ -18,8 +18,8 @@ import pytest
 from stacks_contract.models import TableRef
 from stacks_contract.ports import ELStep
 from stacks_contract.warehouse import Warehouse
+from stacks_demo.shop import ShopServer
 from stacks_el_dlt import FilesStep, ShopApiStep
-from stacks_testing.demo.shop import ShopServer
 from stacks_testing.suites import BaseELSuite, ELHarness, RowChange
 
 HERE = Path(__file__).parent

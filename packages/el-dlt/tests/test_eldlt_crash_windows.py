@@ -18,9 +18,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from stacks_contract import RunRequest, fingerprint
-from stacks_contract.fingerprint import diff
+from stacks_contract import RunRequest
 from stacks_contract.warehouse import Warehouse
+from stacks_core import fingerprint
+from stacks_core.fingerprint import diff
 from stacks_el_dlt import DltStep
 from stacks_el_dlt.destination import pipelines_dir
 from stacks_testing.runner import warehouse_to_env

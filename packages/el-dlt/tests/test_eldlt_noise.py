@@ -10,8 +10,8 @@ import pytest
 from stacks_contract import RunRequest
 from stacks_contract.errors import StepFailed
 from stacks_contract.warehouse import PostgresWarehouse, Warehouse
+from stacks_demo.shop import ShopServer
 from stacks_el_dlt import DltStep, FilesStep, ShopApiStep
-from stacks_testing.demo.shop import ShopServer
 
 
 def test_ordinary_runs_print_no_dlt_warnings(

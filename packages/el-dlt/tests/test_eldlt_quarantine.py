@@ -6,9 +6,10 @@ import json
 from typing import Any
 
 import dlt
-from stacks_contract import RunRequest, fingerprint
-from stacks_contract.sql import connect
+from stacks_contract import RunRequest
 from stacks_contract.warehouse import Warehouse
+from stacks_core import fingerprint
+from stacks_core.sql import connect
 from stacks_el_dlt import QUARANTINE_TABLE, DltStep
 
 #: dlt's own columns and tables are load metadata (el-dlt declares them)

@@ -10,8 +10,8 @@ import json
 from pathlib import Path
 
 from stacks_contract.models import RunRequest, new_run_id
-from stacks_contract.sql import connect
 from stacks_contract.warehouse import Warehouse
+from stacks_core.sql import connect
 from stacks_el_dlt import FilesStep
 
 ROWS = {"deliveries": 6, "returns": 4}

@@ -6,9 +6,10 @@ from collections.abc import Callable
 from typing import Any
 
 import dlt
-from stacks_contract import RunRequest, TableRef, fingerprint
-from stacks_contract.sql import connect
+from stacks_contract import RunRequest, TableRef
 from stacks_contract.warehouse import Warehouse
+from stacks_core import fingerprint
+from stacks_core.sql import connect
 from stacks_el_dlt import DltStep
 
 #: dlt's own columns and tables are load metadata (el-dlt declares them)

@@ -10,11 +10,12 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from stacks_contract import RunRequest, TableRef, fingerprint
-from stacks_contract.sql import connect
+from stacks_contract import RunRequest, TableRef
 from stacks_contract.warehouse import Warehouse
+from stacks_core import fingerprint
+from stacks_core.sql import connect
+from stacks_demo.shop import ShopServer
 from stacks_el_dlt import DltStep, FilesStep, ShopApiStep, SqlDatabaseStep
-from stacks_testing.demo.shop import ShopServer
 
 #: dlt's own columns and tables are load metadata (el-dlt declares them)
 META = DltStep.metadata_columns

@@ -11,10 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from stacks_contract import RunRequest, TableRef, fingerprint
+from stacks_contract import RunRequest, TableRef
 from stacks_contract.errors import ConfigError
-from stacks_contract.sql import connect, qualified, quote_ident
 from stacks_contract.warehouse import PostgresWarehouse, Warehouse
+from stacks_core import fingerprint
+from stacks_core.sql import connect, qualified, quote_ident
 from stacks_el_dlt import DltStep, SqlDatabaseStep
 
 META = DltStep.metadata_columns

@@ -7,7 +7,7 @@ import os
 import time
 
 import dlt
-import stacks_contract.state as state
+import stacks_core.state as state
 from stacks_contract import RunRequest
 from stacks_contract.warehouse import DuckDBWarehouse
 from stacks_el_dlt import DltStep

@@ -8,7 +8,7 @@ import psycopg
 import pytest
 from stacks_contract import RunRequest
 from stacks_contract.errors import StacksError
-from stacks_contract.retry import is_transient
+from stacks_core.retry import is_transient
 from stacks_el_dlt import DltStep
 from stacks_testing.postgres import local_cluster
 

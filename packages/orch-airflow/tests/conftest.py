@@ -53,7 +53,7 @@ def shop_step() -> Any:
 
 def shop_spec() -> Any:
     from stacks_contract.models import StackSpec
-    from stacks_testing.demo import SHOP_DBT_PROJECT
+    from stacks_demo import SHOP_DBT_PROJECT
     from stacks_transform_dbt import DbtTransform
 
     return StackSpec(
@@ -73,7 +73,7 @@ def airflow_db() -> Any:
 
 @pytest.fixture
 def shop(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    from stacks_testing.demo.shop import ShopServer
+    from stacks_demo.shop import ShopServer
 
     with ShopServer(seed=42) as server:
         monkeypatch.setenv(SHOP_URL_ENV, server.url)
@@ -121,7 +121,7 @@ class ShopStack(_Base):
     def spec(self, warehouse):
         from stacks_contract.models import StackSpec
         from stacks_el_dlt import DltStep, shop_api_source
-        from stacks_testing.demo import SHOP_DBT_PROJECT
+        from stacks_demo import SHOP_DBT_PROJECT
         from stacks_transform_dbt import DbtTransform
 
         def source():

@@ -8,10 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from stacks_contract.ledger import Ledger
 from stacks_contract.models import RunStatus, StackRef
-from stacks_contract.sql import connect
 from stacks_contract.warehouse import DuckDBWarehouse
+from stacks_core.ledger import Ledger
+from stacks_core.sql import connect
 from stacks_orch_airflow import write_dag_file
 
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))

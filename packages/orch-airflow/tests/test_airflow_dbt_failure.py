@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from stacks_contract.ledger import Ledger
 from stacks_contract.models import RunRequest, RunStatus, StackSpec
-from stacks_contract.sql import connect
+from stacks_core.ledger import Ledger
+from stacks_core.sql import connect
 from stacks_orch_airflow import AirflowOrchestrator
 from stacks_testing import reference as ref
 

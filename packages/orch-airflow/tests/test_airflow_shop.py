@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from stacks_contract.fingerprint import diff, fingerprint
 from stacks_contract.models import RunRequest, RunStatus
 from stacks_contract.warehouse import DuckDBWarehouse
+from stacks_core.fingerprint import diff, fingerprint
 from stacks_orch_airflow import AirflowOrchestrator
 
 

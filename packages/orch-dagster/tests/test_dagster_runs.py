@@ -7,9 +7,9 @@ from typing import ClassVar
 
 import pytest
 from stacks_contract.errors import ConfigError
-from stacks_contract.ledger import Ledger
 from stacks_contract.models import RunRequest, RunStatus, StackSpec, TriggerKind
-from stacks_contract.sql import connect
+from stacks_core.ledger import Ledger
+from stacks_core.sql import connect
 from stacks_orch_dagster import TAG_RUN_ID, TAG_TRIGGER, DagsterOrchestrator, build_definitions
 from stacks_testing import reference as ref
 

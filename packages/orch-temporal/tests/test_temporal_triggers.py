@@ -12,7 +12,6 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from stacks_contract.ledger import Ledger
 from stacks_contract.models import (
     CronTrigger,
     FileArrivalTrigger,
@@ -24,6 +23,7 @@ from stacks_contract.models import (
     TriggerKind,
 )
 from stacks_contract.triggers import cron_token
+from stacks_core.ledger import Ledger
 from stacks_orch_temporal import (
     StackActivities,
     StackResolver,

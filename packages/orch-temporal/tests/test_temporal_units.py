@@ -11,8 +11,8 @@ from typing import ClassVar
 
 import pytest
 from pydantic import SecretStr
-from stacks_contract.ledger import Ledger
 from stacks_contract.models import RunRequest, RunStatus, StackSpec
+from stacks_core.ledger import Ledger
 from stacks_orch_temporal import (
     StackActivities,
     StackResolver,

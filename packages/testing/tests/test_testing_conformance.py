@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 from pydantic import SecretStr
-from stacks_contract.ledger import Ledger
-from stacks_contract.local import LocalOrchestrator
 from stacks_contract.models import RunRequest, RunStatus, StackSpec, TableRef
 from stacks_contract.ports import ELStep
-from stacks_contract.sql import connect
+from stacks_core.ledger import Ledger
+from stacks_core.local import LocalOrchestrator
+from stacks_core.sql import connect
 from stacks_testing import reference as ref
 from stacks_testing.suites import (
     BaseELSuite,

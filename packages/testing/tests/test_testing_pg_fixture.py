@@ -9,8 +9,8 @@ import sys
 from collections.abc import Iterator
 
 import pytest
-from stacks_contract.sql import connect
 from stacks_contract.warehouse import DuckDBWarehouse
+from stacks_core.sql import connect
 from stacks_testing.postgres import (
     ENV_URL,
     PostgresServer,
@@ -103,7 +103,7 @@ def postgres_server_ctx():
 
 
 ISOLATION_TESTS = """
-from stacks_contract.sql import connect
+from stacks_core.sql import connect
 
 SEEN = []
 

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import psycopg
-from stacks_contract.sql import connect
+from stacks_core.sql import connect
 from stacks_testing.postgres import TEMPLATE, PostgresServer, local_cluster
 
 

@@ -9,7 +9,7 @@ import json
 import pytest
 from pydantic import SecretStr
 from stacks_contract.errors import ConfigError
-from stacks_contract.sql import connect
+from stacks_core.sql import connect
 from stacks_testing import reference as ref
 from stacks_testing.runner import (
     load_factory,
@@ -26,7 +26,7 @@ import json
 
 import pytest
 from pydantic import SecretStr
-from stacks_contract.sql import connect
+from stacks_core.sql import connect
 from stacks_testing import reference as ref
 from stacks_testing.runner import (
     load_factory,
@@ -52,7 +52,7 @@ import json
 
 import pytest
 from pydantic import SecretStr
-from stacks_contract.sql import connect
+from stacks_core.sql import connect
 from stacks_testing import reference as ref
 from stacks_testing.runner import (
     load_factory,

@@ -6,8 +6,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from stacks_contract.sql import connect, qualified
 from stacks_contract.warehouse import Warehouse
+from stacks_core.sql import connect, qualified
 from stacks_testing import telemetry_off
 
 pytest_plugins = ("stacks_testing.plugin",)

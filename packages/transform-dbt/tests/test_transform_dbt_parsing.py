@@ -50,7 +50,7 @@ def test_changed_project_file_is_parsed_again(duckdb_warehouse, shop, tmp_path):
     model.write_text(model.read_text().replace("count(o.id) as orders", "count(o.id) as n_orders"))
     t.run(RunRequest(stack="t"), duckdb_warehouse)
     assert t.last_parse == "partial"
-    from stacks_contract.sql import connect
+    from stacks_core.sql import connect
 
     with connect(duckdb_warehouse) as c:
         assert "n_orders" in c.columns("analytics", "customer_revenue")

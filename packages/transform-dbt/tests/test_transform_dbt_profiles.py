@@ -6,8 +6,8 @@ import yaml
 from pydantic import SecretStr
 from stacks_contract.errors import StacksError
 from stacks_contract.models import RunRequest
-from stacks_contract.sql import connect
 from stacks_contract.warehouse import DuckDBWarehouse, PostgresWarehouse, parse_warehouse
+from stacks_core.sql import connect
 from stacks_transform_dbt import PASSWORD_ENV, DbtTransform, render_profile
 
 SECRET = "s3cret-Pa55-word!"
@@ -138,7 +138,7 @@ def test_state_is_declared_and_stale_state_of_other_warehouses_is_pruned(
     import os
     import time
 
-    import stacks_contract.state as state
+    import stacks_core.state as state
 
     monkeypatch.setattr(state, "_PRUNED", set())
     monkeypatch.setenv(state.MAX_AGE_ENV, "30")

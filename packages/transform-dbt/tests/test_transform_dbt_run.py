@@ -7,10 +7,10 @@ from decimal import Decimal
 
 import pytest
 from stacks_contract.errors import ConfigError, StepFailed
-from stacks_contract.fingerprint import diff, fingerprint
 from stacks_contract.models import NodeStatus, RunRequest, TableRef
-from stacks_contract.sql import connect
 from stacks_contract.warehouse import PostgresWarehouse
+from stacks_core.fingerprint import diff, fingerprint
+from stacks_core.sql import connect
 from stacks_transform_dbt import DbtStepFailed, DbtTransform, result_from_run_results
 
 MODELS = {"stg_customers", "stg_orders", "orders_enriched", "customer_revenue"}

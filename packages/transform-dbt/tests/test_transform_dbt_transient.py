@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 from stacks_contract.models import NodeStatus, RunRequest
-from stacks_contract.retry import is_transient
 from stacks_contract.warehouse import PostgresWarehouse
+from stacks_core.retry import is_transient
 from stacks_transform_dbt import DbtStepFailed, DbtTransform
 
 PROJECT = """name: lost

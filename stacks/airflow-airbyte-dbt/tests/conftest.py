@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 from stacks_airflow_airbyte_dbt.stack import SERVER_ENV, SHOP_URL_ENV
+from stacks_demo.shop import ShopServer
 from stacks_testing import telemetry_off
-from stacks_testing.demo.shop import ShopServer
 
 pytest_plugins = ("stacks_testing.plugin",)
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 from stacks_airflow_airbyte_dbt.stack import NAME, SERVER_ENV, SHOP_URL_ENV
-from stacks_contract.fingerprint import fingerprint
-from stacks_contract.ledger import Ledger
 from stacks_contract.models import RunStatus
 from stacks_contract.warehouse import DuckDBWarehouse, PostgresWarehouse, Warehouse
+from stacks_core.fingerprint import fingerprint
+from stacks_core.ledger import Ledger
 
 BIN = Path(sys.executable).parent
 META = ("_airbyte_*",)

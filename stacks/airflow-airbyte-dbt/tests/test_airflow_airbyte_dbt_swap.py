@@ -5,10 +5,10 @@ leaves equal marts (Postgres and DuckDB)."""
 from __future__ import annotations
 
 from stacks_airflow_airbyte_dbt import AirflowAirbyteDbtStack, build_stack
-from stacks_contract.fingerprint import diff, fingerprint
 from stacks_contract.models import RunRecord, RunRequest, RunStatus, StackSpec
 from stacks_contract.warehouse import Warehouse
-from stacks_testing.demo.shop import ShopServer
+from stacks_core.fingerprint import diff, fingerprint
+from stacks_demo.shop import ShopServer
 
 
 def _run(stack: AirflowAirbyteDbtStack, spec: StackSpec, warehouse: Warehouse) -> RunRecord:

@@ -6,9 +6,9 @@ from collections.abc import Iterator
 
 import pytest
 from stacks_dagster_dlt_dbt import DagsterDltDbtStack, build_stack
+from stacks_demo.shop import ShopServer
 from stacks_el_dlt.sources.demo_shop import SHOP_URL_ENV
 from stacks_testing import telemetry_off
-from stacks_testing.demo.shop import ShopServer
 
 pytest_plugins = ("stacks_testing.plugin",)
 telemetry_off()  # the tools these tests drive must not phone home

@@ -9,10 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from stacks_contract.fingerprint import fingerprint
-from stacks_contract.ledger import Ledger
 from stacks_contract.models import RunStatus
 from stacks_contract.warehouse import DuckDBWarehouse
+from stacks_core.fingerprint import fingerprint
+from stacks_core.ledger import Ledger
 from stacks_el_dlt.sources.demo_shop import SHOP_URL_ENV
 from stacks_orch_dagster import write_dagster_home
 

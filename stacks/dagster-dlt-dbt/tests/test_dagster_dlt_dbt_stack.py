@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 from dagster import AssetKey, DagsterInstance, build_schedule_context, build_sensor_context
 from pydantic import SecretStr
-from stacks_contract.fingerprint import diff, fingerprint
-from stacks_contract.ledger import Ledger
 from stacks_contract.models import RunRecord, RunRequest, RunStatus, TableRef, TriggerKind
-from stacks_contract.registry import load_stack
-from stacks_contract.sql import connect
 from stacks_contract.warehouse import DuckDBWarehouse, PostgresWarehouse, Warehouse
+from stacks_core.fingerprint import diff, fingerprint
+from stacks_core.ledger import Ledger
+from stacks_core.registry import load_stack
+from stacks_core.sql import connect
 from stacks_dagster_dlt_dbt import NAME, DagsterDltDbtStack
-from stacks_testing.demo.shop import ShopServer
+from stacks_demo.shop import ShopServer
 from stacks_testing.suites import _common as c
 
 RAW = ("customers", "products", "orders", "payments")
@@ -271,7 +271,7 @@ def test_local_and_dagster_run_the_same_selection(
 ) -> None:
     """One meaning of --select under every orchestrator: what ran is compared, run by run."""
     from stacks_contract.errors import ConfigError
-    from stacks_contract.local import LocalOrchestrator
+    from stacks_core.local import LocalOrchestrator
 
     other = DuckDBWarehouse(path=tmp_path / "local.duckdb")
     ran = {}

@@ -6,11 +6,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from stacks_demo.shop import ShopServer
 from stacks_el_dlt.sources.demo_shop import SHOP_URL_ENV
 from stacks_orch_temporal import ADDRESS_ENV, DevServer
 from stacks_temporal_dlt_dbt import TemporalDltDbtStack, build_stack
 from stacks_testing import telemetry_off
-from stacks_testing.demo.shop import ShopServer
 
 pytest_plugins = ("stacks_testing.plugin",)
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
-from stacks_contract.fingerprint import fingerprint
-from stacks_contract.ledger import Ledger
 from stacks_contract.models import RunStatus
 from stacks_contract.warehouse import DuckDBWarehouse, PostgresWarehouse
+from stacks_core.fingerprint import fingerprint
+from stacks_core.ledger import Ledger
 from stacks_el_dlt.sources.demo_shop import SHOP_URL_ENV
 from stacks_orch_temporal import ADDRESS_ENV
 

@@ -20,11 +20,11 @@ from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
-from stacks_contract.fingerprint import Fingerprint, diff, fingerprint
-from stacks_contract.ledger import Ledger
 from stacks_contract.models import RunRecord, RunRequest, RunStatus, TableRef
-from stacks_contract.registry import load_stack
 from stacks_contract.warehouse import PostgresWarehouse, Warehouse
+from stacks_core.fingerprint import Fingerprint, diff, fingerprint
+from stacks_core.ledger import Ledger
+from stacks_core.registry import load_stack
 from stacks_orch_temporal import (
     DevServer,
     StackRef,

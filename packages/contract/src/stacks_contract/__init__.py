@@ -1,4 +1,9 @@
-"""stacks-contract: the thin, tool-free contract every stacks package implements."""
+"""stacks-contract: the thin, tool-free contract every stacks package implements.
+
+Frozen models, the ports (ABCs), warehouse URLs, selection, triggers and the table manifest;
+pydantic and the standard library only. The runtime that uses them (the ledger, the run lock,
+fingerprints, the Local orchestrator) is ``stacks_core``; the ``stacks`` command is ``stacks_cli``.
+"""
 
 from stacks_contract.errors import (
     ConfigError,
@@ -7,8 +12,6 @@ from stacks_contract.errors import (
     TransientError,
     WarehouseUnreachable,
 )
-from stacks_contract.fingerprint import Fingerprint, TableFingerprint, diff, fingerprint
-from stacks_contract.ledger import Ledger
 from stacks_contract.manifest import Plan, plan
 from stacks_contract.models import (
     CronTrigger,
@@ -38,7 +41,6 @@ from stacks_contract.ports import (
     UiCommand,
     silent,
 )
-from stacks_contract.retry import is_transient, retry_transient
 from stacks_contract.warehouse import (
     DuckDBWarehouse,
     PostgresWarehouse,
@@ -53,9 +55,7 @@ __all__ = [
     "DuckDBWarehouse",
     "ELStep",
     "FileArrivalTrigger",
-    "Fingerprint",
     "Freshness",
-    "Ledger",
     "LoadResult",
     "ModelResult",
     "NodeStatus",
@@ -71,7 +71,6 @@ __all__ = [
     "StackSpec",
     "StacksError",
     "StepFailed",
-    "TableFingerprint",
     "TableRef",
     "TestResult",
     "Transform",
@@ -81,12 +80,8 @@ __all__ = [
     "UiCommand",
     "Warehouse",
     "WarehouseUnreachable",
-    "diff",
-    "fingerprint",
-    "is_transient",
     "new_run_id",
     "parse_warehouse",
     "plan",
-    "retry_transient",
     "silent",
 ]

@@ -6,7 +6,7 @@ class StacksError(Exception):
 
     ``transient``: the failure may pass on its own (the warehouse restarted, a connection
     dropped): orchestrators retry it with backoff; anything else fails at once
-    (:func:`stacks_contract.retry.is_transient` decides for any exception)."""
+    (:func:`stacks_core.retry.is_transient` decides for any exception)."""
 
     transient: bool = False
 

@@ -380,14 +380,3 @@ class StackRef(_Frozen):
         return parse_warehouse(
             env.get(self.warehouse_env) or self.warehouse, default_name=self.stack
         )
-
-    def load(self) -> Any:
-        """The installed :class:`~stacks_contract.ports.Stack` (imports its module)."""
-        from stacks_contract.registry import load_stack
-
-        return load_stack(self.stack)
-
-    def spec(self, env: Mapping[str, str] | None = None) -> StackSpec:
-        """The stack's spec bound to :meth:`resolve_warehouse`."""
-        spec: StackSpec = self.load().spec(self.resolve_warehouse(env))
-        return spec

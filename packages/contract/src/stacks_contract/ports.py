@@ -266,20 +266,3 @@ class Stack(ABC):
     def hints(self, warehouse: Warehouse) -> list[str]:
         """Lines printed after a run: how to query the warehouse, how to open a UI."""
         return []
-
-    def run(
-        self,
-        warehouse: Warehouse,
-        request: RunRequest | None = None,
-        report: Reporter = silent,
-        *,
-        wait: bool = False,
-    ) -> RunRecord:
-        """Run once, holding the stack's run lock on ``warehouse`` (see
-        :mod:`stacks_contract.runlock`): another run of it raises :class:`RunLocked` at once, or
-        is waited for with ``wait=True``."""
-        from stacks_contract.runlock import run_lock
-
-        request = request or RunRequest(stack=self.name)
-        with run_lock(warehouse, self.name, request, wait=wait), self.session(warehouse):
-            return self.orchestrator().run(self.spec(warehouse), request, warehouse, report)

@@ -4,7 +4,7 @@ One model per engine, joined in the :data:`Warehouse` discriminated union. Calle
 a ``Warehouse`` around and ask it for :meth:`~_WarehouseBase.redacted_url`; tool packages translate
 it into their own configuration (a dlt destination, a dbt profile). Only engines the ledger,
 fingerprint and CLI can use through one code path are offered (Postgres, DuckDB); another engine
-is a new member of the union together with its driver in :mod:`stacks_contract.sql`.
+is a new member of the union together with its driver in :mod:`stacks_core.sql`.
 
 Secrets are :class:`pydantic.SecretStr`: ``repr``, ``str`` and ``model_dump`` never show them.
 """
@@ -224,14 +224,28 @@ def parse_warehouse(url: str | None, *, default_name: str = "warehouse") -> Ware
     )
 
 
-def _postgres(parts: SplitResult, query: dict[str, str], schema: str, shown: str) -> Warehouse:
-    """A Postgres URL parsed by libpq's own rules (psycopg's conninfo): percent-decoding, Unix
-    socket hosts, and every libpq parameter in the query (``sslmode``, ``options``, ...)."""
-    from psycopg import ProgrammingError, pq
-    from psycopg.conninfo import conninfo_to_dict
+#: libpq's connection parameter key words (PostgreSQL's "Parameter Key Words"): what a Postgres
+#: URL may carry in its query besides ``schema``
+LIBPQ_PARAMS = frozenset(
+    {
+        "host", "hostaddr", "port", "dbname", "user", "password", "passfile",
+        "require_auth", "channel_binding", "connect_timeout", "client_encoding", "options",
+        "application_name", "fallback_application_name", "keepalives", "keepalives_idle",
+        "keepalives_interval", "keepalives_count", "tcp_user_timeout", "replication",
+        "gssencmode", "sslmode", "requiressl", "sslnegotiation", "sslcompression", "sslcert",
+        "sslkey", "sslpassword", "sslcertmode", "sslrootcert", "sslcrl", "sslcrldir",
+        "sslsni", "requirepeer", "ssl_min_protocol_version", "ssl_max_protocol_version",
+        "krbsrvname", "gsslib", "gssdelegation", "service", "target_session_attrs",
+        "load_balance_hosts",
+    }
+)  # fmt: skip
 
-    known = {opt.keyword.decode() for opt in pq.Conninfo.get_defaults()}
-    unknown = sorted(set(query) - known)
+
+def _postgres(parts: SplitResult, query: dict[str, str], schema: str, shown: str) -> Warehouse:
+    """A Postgres URL read as libpq reads one: percent-decoding, a Unix socket directory as the
+    host (``?host=/run/postgresql`` or percent-encoded in the authority), and every libpq
+    parameter in the query (``sslmode``, ``options``, ...), which overrides the authority."""
+    unknown = sorted(set(query) - LIBPQ_PARAMS)
     if unknown:
         # silently dropping e.g. a misspelt sslmode would connect differently from what was asked
         raise ConfigError(
@@ -239,20 +253,30 @@ def _postgres(parts: SplitResult, query: dict[str, str], schema: str, shown: str
             "'schema', a Postgres URL takes libpq's connection parameters (sslmode, "
             "sslrootcert, options, application_name, ...)."
         )
-    url = urlunsplit(parts._replace(query=urlencode(query, quote_via=quote)))
-    try:
-        info = {k: str(v) for k, v in conninfo_to_dict(url).items()}
-    except ProgrammingError as exc:
-        why = _redact_url(str(exc).strip())
-        raise ConfigError(f"Malformed warehouse URL {shown}: {why}.") from None
+    hostport = parts.netloc.rpartition("@")[2]
+    if hostport.startswith("["):  # an IPv6 literal
+        host = hostport[1 : hostport.index("]")]
+    else:
+        host = unquote(hostport.partition(":")[0])
+    found = {
+        "host": host,
+        "port": str(parts.port or ""),
+        "user": unquote(parts.username or ""),
+        "password": unquote(parts.password or ""),
+        "dbname": unquote(parts.path[1:] if parts.path.startswith("/") else parts.path),
+    }
+    info = {k: v for k, v in found.items() if v} | query
     if not info.get("dbname"):
         raise ConfigError(
             f"Malformed warehouse URL {shown}: it names no database "
             "(expected postgresql://user:password@host:port/database)."
         )
+    port = info.pop("port", "") or "5432"
+    if not port.isdigit():
+        raise ConfigError(f"Malformed warehouse URL {shown}: the port {port!r} is not a number.")
     return PostgresWarehouse(
         host=info.pop("host", "") or "localhost",
-        port=int(info.pop("port", "") or 5432),
+        port=int(port),
         database=info.pop("dbname"),
         user=info.pop("user", "") or "postgres",
         password=SecretStr(info.pop("password", "")),

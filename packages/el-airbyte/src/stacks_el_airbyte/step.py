@@ -183,7 +183,7 @@ class AirbyteStep(ELStep):
                     continue  # a token the server forgot (restarted): the SDK signs in again
                 if not err.transient or retry == POLL_RETRIES:
                     raise err from None
-                from stacks_contract.retry import backoff
+                from stacks_core.retry import backoff
 
                 time.sleep(backoff(retry + 1))
         raise AssertionError("unreachable")  # pragma: no cover
@@ -268,7 +268,7 @@ class AirbyteStep(ELStep):
 
     def count_rows(self, warehouse: Warehouse, job_id: int) -> dict[str, int]:
         """Rows per table whose ``_airbyte_meta.sync_id`` is ``job_id``."""
-        from stacks_contract.sql import connect, qualified
+        from stacks_core.sql import connect, qualified
 
         schema = self._schema(warehouse)
         out: dict[str, int] = {}

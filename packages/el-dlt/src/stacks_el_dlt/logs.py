@@ -64,7 +64,7 @@ def _route(log: logging.Logger, path: Path) -> None:
             log.removeHandler(handler)
             handler.close()
     if not found:
-        from stacks_contract.state import private_dir
+        from stacks_core.state import private_dir
 
         # dlt's tracebacks can quote row values: the log is its user's alone
         private_dir(path.parent)

@@ -86,7 +86,7 @@ def missing_tables(pipeline: Any, warehouse: Warehouse, dataset: str) -> list[st
     wanted = {t for tables in seen.values() for t in tables}
     if not wanted:
         return []
-    from stacks_contract.sql import connect, qualified
+    from stacks_core.sql import connect, qualified
 
     with connect(warehouse) as conn:
         present = {t for _, t in conn.tables(dataset)}

@@ -21,8 +21,8 @@ from stacks_contract.errors import (
 )
 from stacks_contract.models import LoadResult, RunRequest, TableRef, utcnow
 from stacks_contract.ports import ELStep, Reporter, silent
-from stacks_contract.state import use_state_dir
 from stacks_contract.warehouse import DEFAULT_SCHEMA, PostgresWarehouse, Warehouse, redact
+from stacks_core.state import use_state_dir
 
 from stacks_el_dlt._config import apply_dlt_defaults
 from stacks_el_dlt.counting import rows_from_load_infos
@@ -370,7 +370,7 @@ class DltStep(ELStep):
             where += f" (source {self.source_hint})"
         if table := _failed_table(exc):
             where += f" on table {self.dataset}.{table}"
-        from stacks_contract.retry import is_transient
+        from stacks_core.retry import is_transient
 
         from stacks_el_dlt.logs import dlt_log_path
 
@@ -524,6 +524,6 @@ def _preflight(warehouse: Warehouse) -> None:
     # one cheap connection first: a wrong host or password becomes one clear sentence instead of
     # a dlt traceback after the extract ran
     if isinstance(warehouse, PostgresWarehouse):
-        from stacks_contract.sql import connect
+        from stacks_core.sql import connect
 
         connect(warehouse).close()

@@ -17,6 +17,7 @@ from typing import Any
 from stacks_contract.models import StackRef, StackSpec
 from stacks_contract.ports import Reporter
 from stacks_contract.warehouse import Warehouse
+from stacks_core.registry import load_stack
 
 __all__ = ["Binding", "Bound", "FromRef", "register_reporter", "reporter_for"]
 
@@ -63,7 +64,7 @@ class FromRef(Binding):
         with _LOCK:
             hit = self._cache.get(key)
         if hit is None:
-            hit = (warehouse, self.ref.load().spec(warehouse))
+            hit = (warehouse, load_stack(self.ref.stack).spec(warehouse))
             with _LOCK:
                 self._cache[key] = hit
         return hit

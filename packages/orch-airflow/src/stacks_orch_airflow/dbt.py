@@ -209,7 +209,7 @@ def _collect(transform: DbtTransform, project_dir: str, **kwargs: Any) -> None:
         sentence = result.failure_sentence(transform.name)
         ti.xcom_push(key=tasks.ERROR_KEY, value=sentence)
         from stacks_contract.models import NodeStatus
-        from stacks_contract.retry import transient_message
+        from stacks_core.retry import transient_message
 
         errors = [m.message or "" for m in result.models if m.status is NodeStatus.ERROR]
         errors += [t.message or "" for t in result.tests if t.status is NodeStatus.ERROR]

@@ -9,7 +9,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, ClassVar
 
-from stacks_contract.ledger import INTERRUPTED_SENTENCE, Ledger
 from stacks_contract.models import (
     RunRecord,
     RunRequest,
@@ -21,6 +20,7 @@ from stacks_contract.models import (
 from stacks_contract.ports import Orchestrator, Reporter, silent
 from stacks_contract.selection import resolve
 from stacks_contract.warehouse import Warehouse, redact
+from stacks_core.ledger import INTERRUPTED_SENTENCE, Ledger
 
 from stacks_orch_airflow import home as _home
 from stacks_orch_airflow.binding import Bound, FromRef, register_reporter
@@ -37,10 +37,8 @@ def _quiet_wanted(log_level: int) -> bool:
     (``log_level=logging.INFO``) or the CLI runs with ``-v``."""
     if log_level <= logging.INFO:
         return False
-    try:
-        from stacks_contract.cli_common import verbosity
-    except ImportError:  # pragma: no cover - the CLI's extras missing: no -v to honour
-        return True
+    from stacks_core.verbosity import verbosity
+
     return verbosity() <= 0
 
 

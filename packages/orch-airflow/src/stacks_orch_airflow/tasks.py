@@ -19,7 +19,6 @@ from datetime import datetime
 from typing import Any, NoReturn
 
 from stacks_contract.errors import StacksError, StepFailed
-from stacks_contract.ledger import Ledger
 from stacks_contract.models import (
     CronTrigger,
     LoadResult,
@@ -31,6 +30,7 @@ from stacks_contract.models import (
 from stacks_contract.selection import resolve
 from stacks_contract.triggers import cron_token, trigger_request
 from stacks_contract.warehouse import Warehouse, redact
+from stacks_core.ledger import Ledger
 
 from stacks_orch_airflow.binding import Binding, reporter_for
 
@@ -135,7 +135,7 @@ def _fail(ti: Any, step: str, exc: BaseException, warehouse: Warehouse) -> Excep
     """Push ``step``'s one sentence and return what the task raises: a transient failure (the
     warehouse restarting, a connection lost) is left to the task's retries (exponential
     backoff); any other is an ``AirflowFailException``, which Airflow never retries."""
-    from stacks_contract.retry import is_transient
+    from stacks_core.retry import is_transient
 
     sentence = error_sentence(step, exc, warehouse)
     ti.xcom_push(key=ERROR_KEY, value=sentence)

@@ -27,8 +27,8 @@ from dagster_dbt import (
 from stacks_contract.errors import ConfigError, StepFailed
 from stacks_contract.models import NodeStatus, StackSpec, TableRef, TransformResult, utcnow
 from stacks_contract.ports import Transform
-from stacks_contract.retry import is_transient, transient_message
 from stacks_contract.warehouse import Warehouse
+from stacks_core.retry import is_transient, transient_message
 from stacks_transform_dbt import DbtTransform
 
 from stacks_orch_dagster.failures import Retries, fail

@@ -1,6 +1,6 @@
 """How a failing asset reports: one sentence, the same one the ledger and Dagster's UI show.
 
-A transient failure (:func:`stacks_contract.retry.is_transient`: the warehouse restarting, a
+A transient failure (:func:`stacks_core.retry.is_transient`: the warehouse restarting, a
 connection lost) is retried with exponential backoff (Dagster's ``RetryRequested``); any other
 failure is a ``Failure`` that bypasses retry policies: it fails the step at once.
 """
@@ -12,9 +12,9 @@ from typing import Any
 
 from dagster import Failure, RetryRequested
 from stacks_contract.errors import StacksError
-from stacks_contract.local import step_error
-from stacks_contract.retry import backoff, is_transient
 from stacks_contract.warehouse import Warehouse
+from stacks_core.local import step_error
+from stacks_core.retry import backoff, is_transient
 
 from stacks_orch_dagster.runstate import RunState
 

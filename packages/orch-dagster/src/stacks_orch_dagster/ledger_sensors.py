@@ -13,7 +13,6 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from stacks_contract.ledger import Ledger
 from stacks_contract.models import (
     LoadResult,
     ModelResult,
@@ -28,6 +27,7 @@ from stacks_contract.models import (
     utcnow,
 )
 from stacks_contract.warehouse import Warehouse, redact
+from stacks_core.ledger import Ledger
 
 from stacks_orch_dagster.failures import AssetStepFailed
 from stacks_orch_dagster.runstate import TAG_RECORDED, TAG_RUN_ID, TAG_STACK, TAG_TRIGGER

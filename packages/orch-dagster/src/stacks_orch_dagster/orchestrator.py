@@ -10,11 +10,12 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from stacks_contract.errors import StacksError
-from stacks_contract.ledger import INTERRUPTED_SENTENCE, Ledger
 from stacks_contract.models import RunRecord, RunRequest, RunStatus, StackRef, StackSpec
 from stacks_contract.ports import Orchestrator, Reporter, UiCommand, silent
 from stacks_contract.selection import Selection, resolve
 from stacks_contract.warehouse import Warehouse, redact
+from stacks_core.ledger import INTERRUPTED_SENTENCE, Ledger
+from stacks_core.registry import load_stack
 
 from stacks_orch_dagster.definitions import StackDefinitions, build_definitions
 from stacks_orch_dagster.runstate import (
@@ -43,7 +44,7 @@ def ephemeral_instance() -> Iterator[Any]:
     """An in-memory Dagster instance, telemetry off: a CLI run leaves nothing in DAGSTER_HOME;
     its scratch folder is removed afterwards, or by the next run if this one is killed."""
     from dagster import DagsterInstance
-    from stacks_contract.state import run_scratch
+    from stacks_core.state import run_scratch
 
     with (
         run_scratch("dagster") as tmp,
@@ -118,7 +119,7 @@ class DagsterOrchestrator(Orchestrator):
         """The stack ``ref`` names, as Definitions (``.defs``) for Dagster's tools."""
         quiet_env()
         warehouse = ref.resolve_warehouse()
-        return self.definitions(ref.load().spec(warehouse), warehouse)
+        return self.definitions(load_stack(ref.stack).spec(warehouse), warehouse)
 
     def state_paths(self, stack: StackSpec, warehouse: Warehouse) -> tuple[Path, ...]:
         """The instance ``stacks ui`` keeps under ``./.stacks/dagster`` (never a DAGSTER_HOME

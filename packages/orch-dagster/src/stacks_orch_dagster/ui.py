@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 
 from stacks_contract.models import StackRef
+from stacks_core.registry import load_stack
 
 from stacks_orch_dagster.orchestrator import quiet_env
 
@@ -15,5 +16,5 @@ REF = StackRef(
     stack=os.environ["STACKS_UI_STACK"],
     warehouse_env=os.environ.get("STACKS_UI_WAREHOUSE_ENV", "STACKS_WAREHOUSE"),
 )
-stack_definitions = REF.load().orchestrator().build(REF)
+stack_definitions = load_stack(REF.stack).orchestrator().build(REF)
 defs = stack_definitions.defs

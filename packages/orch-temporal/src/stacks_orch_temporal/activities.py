@@ -2,7 +2,7 @@
 
 Steps run in a thread while the activity heartbeats, so a worker that dies (or hangs) is noticed
 after the heartbeat timeout and the step is retried on another worker. Only a transient failure
-(:func:`stacks_contract.retry.is_transient`: the warehouse restarting, a connection lost) is
+(:func:`stacks_core.retry.is_transient`: the warehouse restarting, a connection lost) is
 retried, with backoff; any other error (a ConfigError, bad SQL, a failing dbt test) is a
 non-retryable ``ApplicationError`` carrying the contract's one-sentence message.
 """
@@ -16,7 +16,6 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from stacks_contract.errors import ConfigError, StacksError
-from stacks_contract.ledger import Ledger
 from stacks_contract.manifest import plan
 from stacks_contract.models import (
     LoadResult,
@@ -25,10 +24,11 @@ from stacks_contract.models import (
     StackSpec,
     TransformResult,
 )
-from stacks_contract.retry import is_transient
 from stacks_contract.selection import resolve
 from stacks_contract.triggers import cron_token, trigger_request
 from stacks_contract.warehouse import Warehouse, redact
+from stacks_core.ledger import Ledger
+from stacks_core.retry import is_transient
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 

@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from stacks_contract.errors import ConfigError
-from stacks_contract.ledger import Ledger
 from stacks_contract.manifest import plan
 from stacks_contract.models import RunRecord, RunRequest, RunStatus, StackSpec, utcnow
 from stacks_contract.ports import Orchestrator, Reporter, silent
 from stacks_contract.warehouse import Warehouse
+from stacks_core.ledger import Ledger
 
 from stacks_orch_temporal.activities import ORCHESTRATOR, selection
 from stacks_orch_temporal.bundle import TemporalBundle

@@ -18,6 +18,7 @@ from stacks_contract.warehouse import (
     PostgresWarehouse,
     Warehouse,
 )
+from stacks_core.registry import load_stack
 
 __all__ = ["StackRef", "StackResolver", "public_url", "stack_ref"]
 
@@ -68,5 +69,5 @@ class StackResolver:
             return self._specs[ref.stack]
         key = (ref.stack, warehouse.model_dump_json())
         if key not in self._cache:
-            self._cache[key] = ref.load().spec(warehouse)
+            self._cache[key] = load_stack(ref.stack).spec(warehouse)
         return self._cache[key]

@@ -5,7 +5,7 @@
 * :mod:`stacks_testing.reference`: tool-free reference steps the suites run;
 * :mod:`stacks_testing.plugin`: the opt-in pytest plugin with the Postgres/DuckDB fixtures
   (``pytest_plugins = ("stacks_testing.plugin",)`` in a ``conftest.py``);
-* :mod:`stacks_testing.demo.shop`: the deterministic demo shop API the stacks load.
+* :mod:`stacks_demo.shop`: the deterministic demo shop API the stacks load.
 """
 
 import os

@@ -10,10 +10,10 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from stacks_contract.fingerprint import is_metadata
 from stacks_contract.models import TableRef
-from stacks_contract.sql import connect, qualified
 from stacks_contract.warehouse import PostgresWarehouse, Warehouse
+from stacks_core.fingerprint import is_metadata
+from stacks_core.sql import connect, qualified
 
 __all__ = ["duplicate_rows", "format_table", "last_progress", "restart_postgres", "wait_on_lock"]
 

@@ -25,10 +25,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydantic import SecretStr
-from stacks_contract.fingerprint import Fingerprint, diff, fingerprint
-from stacks_contract.ledger import LEDGER_SCHEMA, LEDGER_TABLE, Ledger
 from stacks_contract.models import RunStatus, TableRef
 from stacks_contract.warehouse import PostgresWarehouse, Warehouse
+from stacks_core.fingerprint import Fingerprint, diff, fingerprint
+from stacks_core.ledger import LEDGER_SCHEMA, LEDGER_TABLE, Ledger
 
 from stacks_testing.fault_tools import (
     duplicate_rows,

@@ -1,4 +1,4 @@
-"""Tool-free reference implementations of the ports, in plain SQL over :mod:`stacks_contract.sql`.
+"""Tool-free reference implementations of the ports, in plain SQL over :mod:`stacks_core.sql`.
 
 They exist so the conformance suites can be proven on something real before any tool package
 lands, and so the orchestrator suite has steps every orchestrator must be able to run through the
@@ -45,8 +45,8 @@ from stacks_contract.models import (
     utcnow,
 )
 from stacks_contract.ports import ChangeProbe, ELStep, Reporter, Transform, silent
-from stacks_contract.sql import Connection, connect, qualified, quote_ident
 from stacks_contract.warehouse import Warehouse, redact
+from stacks_core.sql import Connection, connect, qualified, quote_ident
 
 __all__ = [
     "ENV_STACK",

@@ -69,7 +69,7 @@ def warehouse_from_env(env: Mapping[str, str] | None = None) -> Warehouse:
 
 def load_factory(ref: str) -> Callable[[], Any]:
     """``module:callable`` or ``/path/file.py:callable`` -> the callable."""
-    from stacks_contract.registry import load_attribute
+    from stacks_core.registry import load_attribute
 
     factory: Callable[[], Any] = load_attribute(ref)
     return factory

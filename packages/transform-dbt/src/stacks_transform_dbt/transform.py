@@ -41,7 +41,6 @@ from stacks_contract.models import (
     utcnow,
 )
 from stacks_contract.ports import Reporter, Transform, silent
-from stacks_contract.state import private_dir, use_state_dir
 from stacks_contract.warehouse import (
     DEFAULT_SCHEMA,
     DuckDBWarehouse,
@@ -49,6 +48,7 @@ from stacks_contract.warehouse import (
     Warehouse,
     redact,
 )
+from stacks_core.state import private_dir, use_state_dir
 
 from stacks_transform_dbt.profiles import TARGET, profile_env, render_profile, write_profile
 from stacks_transform_dbt.results import (
@@ -412,7 +412,7 @@ class DbtTransform(Transform):
             return WarehouseUnreachable(
                 f"dbt cannot connect to the warehouse {warehouse.redacted_url()}: {msg}"
             )
-        from stacks_contract.retry import is_transient
+        from stacks_core.retry import is_transient
 
         # a connection lost or the warehouse restarting: orchestrators retry it
         kind = TransientError if is_transient(exc) else StepFailed
@@ -614,7 +614,7 @@ class DbtTransform(Transform):
         needed = self._needed_sources(manifest, select)
         if not needed:
             return
-        from stacks_contract.sql import connect
+        from stacks_core.sql import connect
 
         with connect(warehouse) as conn:
             present = {(s.lower(), t.lower()) for s, t in conn.tables()}
@@ -694,13 +694,13 @@ class DbtTransform(Transform):
             )
             if skipped:
                 detail += f" ({skipped} downstream model{'s' if skipped > 1 else ''} skipped)"
-            from stacks_contract.retry import transient_message
+            from stacks_core.retry import transient_message
 
             lost = all(transient_message(m.message or "") for m in failed)
             raise DbtStepFailed(self.name, detail, result, transient=lost)
         errored = [t for t in result.tests if t.status is NodeStatus.ERROR]
         if errored and not result.count(NodeStatus.FAIL):
-            from stacks_contract.retry import transient_message
+            from stacks_core.retry import transient_message
 
             if all(transient_message(t.message or "") for t in errored):
                 # tests that could not run because the connection went (a restart): not a

@@ -3,7 +3,7 @@
 The EL step talks to Airbyte's public API: to your Airbyte when ``AIRBYTE_SERVER_URL`` is set,
 else to el-airbyte's local engine, which the stack's session starts for the run with one
 connection (the demo shop's declarative manifest into the run's warehouse). The dbt project is
-the one every shop stack shares (``stacks_testing.demo.SHOP_DBT_PROJECT``): Airbyte writes the
+the one every shop stack shares (``stacks_demo.SHOP_DBT_PROJECT``): Airbyte writes the
 shop's raw contract as el-dlt does, so swapping the EL tool touches no model.
 """
 
@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING
 from stacks_contract.models import CronTrigger, StackSpec
 from stacks_contract.ports import Orchestrator
 from stacks_contract.warehouse import Warehouse
-from stacks_testing.demo import SHOP_DBT_PROJECT
-from stacks_testing.demo.stack import ShopStack, marts_query_hints, set_env
+from stacks_demo import SHOP_DBT_PROJECT
+from stacks_demo.stack import ShopStack, marts_query_hints, set_env
 
 if TYPE_CHECKING:
     from stacks_el_airbyte.local.model import ConnectionConfig
@@ -65,7 +65,7 @@ class AirflowAirbyteDbtStack(ShopStack):
     def session(self, warehouse: Warehouse) -> Iterator[None]:
         """The demo shop unless ``STACKS_SHOP_URL`` is set; the local Airbyte engine unless
         ``AIRBYTE_SERVER_URL`` is set. Stops what it started."""
-        from stacks_testing.demo.shop import shop_running
+        from stacks_demo.shop import shop_running
 
         with contextlib.ExitStack() as stack:
             url = stack.enter_context(shop_running(SHOP_URL_ENV, seed=SHOP_SEED))

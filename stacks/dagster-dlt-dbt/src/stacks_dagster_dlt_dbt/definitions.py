@@ -2,7 +2,7 @@
 
 The warehouse comes from ``STACKS_WAREHOUSE`` (default: ``.stacks/dagster-dlt-dbt.duckdb``), the
 shop from ``STACKS_SHOP_URL`` (default: ``http://127.0.0.1:8765``, where
-``python -m stacks_testing.demo.shop`` listens). Runs launched from the UI, the schedule or the
+``python -m stacks_demo.shop`` listens). Runs launched from the UI, the schedule or the
 sensors carry their own stacks run id in their tags.
 """
 

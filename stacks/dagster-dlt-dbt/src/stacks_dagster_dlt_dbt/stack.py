@@ -9,9 +9,9 @@ from datetime import timedelta
 from stacks_contract.models import CronTrigger, Freshness, SourceChangeTrigger, StackSpec
 from stacks_contract.ports import Orchestrator
 from stacks_contract.warehouse import PostgresWarehouse, Warehouse
+from stacks_demo import SHOP_DBT_PROJECT
+from stacks_demo.stack import ShopStack, marts_query_hints
 from stacks_el_dlt.sources.demo_shop import SHOP_URL_ENV
-from stacks_testing.demo import SHOP_DBT_PROJECT
-from stacks_testing.demo.stack import ShopStack, marts_query_hints
 
 NAME = "dagster-dlt-dbt"
 DBT_PROJECT_DIR = SHOP_DBT_PROJECT
@@ -46,7 +46,7 @@ class DagsterDltDbtStack(ShopStack):
     @contextlib.contextmanager
     def session(self, warehouse: Warehouse) -> Iterator[None]:
         """Start the demo shop unless ``STACKS_SHOP_URL`` points at one already."""
-        from stacks_testing.demo.shop import shop_running
+        from stacks_demo.shop import shop_running
 
         with shop_running(SHOP_URL_ENV, seed=SHOP_SEED):
             yield

@@ -11,9 +11,9 @@ from pathlib import Path
 from stacks_contract.models import CronTrigger, StackSpec
 from stacks_contract.ports import Orchestrator
 from stacks_contract.warehouse import Warehouse
+from stacks_demo import SHOP_DBT_PROJECT
+from stacks_demo.stack import ShopStack, marts_query_hints, set_env
 from stacks_el_dlt.sources.demo_shop import SHOP_URL_ENV
-from stacks_testing.demo import SHOP_DBT_PROJECT
-from stacks_testing.demo.stack import ShopStack, marts_query_hints, set_env
 
 NAME = "temporal-dlt-dbt"
 DBT_PROJECT_DIR = SHOP_DBT_PROJECT
@@ -53,7 +53,7 @@ class TemporalDltDbtStack(ShopStack):
     @contextlib.contextmanager
     def session(self, warehouse: Warehouse) -> Iterator[None]:
         with contextlib.ExitStack() as stack:
-            from stacks_testing.demo.shop import shop_running
+            from stacks_demo.shop import shop_running
 
             stack.enter_context(shop_running(SHOP_URL_ENV, seed=SHOP_SEED))
             if not os.environ.get(ADDRESS_ENV):

@@ -3,7 +3,7 @@ engine's own bookkeeping in the schema ``airbyte_internal``."""
 
 from __future__ import annotations
 
-from stacks_contract.sql import qualified, quote_ident
+from stacks_core.sql import qualified, quote_ident
 
 from stacks_el_airbyte.local.columns import Column, sql_type
 

@@ -14,8 +14,8 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from stacks_contract.sql import Connection, connect, qualified, quote_ident
 from stacks_contract.warehouse import Warehouse
+from stacks_core.sql import Connection, connect, qualified, quote_ident
 
 from stacks_el_airbyte.local import ddl
 

@@ -22,7 +22,7 @@ from stacks_el_dlt.step import DltStep
 
 #: where the shop is; the stack's session sets it when it starts a shop of its own
 SHOP_URL_ENV = "STACKS_SHOP_URL"
-#: `python -m stacks_testing.demo.shop` listens here by default (`dagster dev`, a worker)
+#: `python -m stacks_demo.shop` listens here by default (`dagster dev`, a worker)
 DEFAULT_SHOP_URL = "http://127.0.0.1:8765"
 TABLES = ("customers", "products", "orders", "payments")
 

@@ -1,4 +1,4 @@
-"""The demo shop API (``stacks_testing.demo.shop``) through dlt's ``rest_api`` source.
+"""The demo shop API (``stacks_demo.shop``) through dlt's ``rest_api`` source.
 
 Pages follow the API's ``next_page``; the ``updated_since`` filter is pushed down to the API from
 dlt's incremental cursor on ``updated_at`` (inclusive; dlt drops the boundary rows it has already

@@ -10,10 +10,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from stacks_contract.fingerprint import Fingerprint, diff, fingerprint
 from stacks_contract.models import TableRef, new_run_id
-from stacks_contract.sql import connect, qualified, quote_ident
 from stacks_contract.warehouse import Warehouse
+from stacks_core.fingerprint import Fingerprint, diff, fingerprint
+from stacks_core.sql import connect, qualified, quote_ident
 
 from stacks_testing.runner import SubprocessRun, run_and_kill, warehouse_to_env
 

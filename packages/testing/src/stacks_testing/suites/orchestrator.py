@@ -13,7 +13,6 @@ from typing import Any, ClassVar
 
 import pytest
 from stacks_contract.errors import ConfigError
-from stacks_contract.ledger import Ledger
 from stacks_contract.models import (
     RunRecord,
     RunRequest,
@@ -24,6 +23,7 @@ from stacks_contract.models import (
 )
 from stacks_contract.selection import resolve
 from stacks_contract.warehouse import Warehouse
+from stacks_core.ledger import Ledger
 
 from stacks_testing import reference as ref
 from stacks_testing.runner import runner_command

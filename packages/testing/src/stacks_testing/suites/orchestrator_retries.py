@@ -8,9 +8,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from stacks_contract.ledger import Ledger
 from stacks_contract.models import RunRecord, RunStatus, StackSpec
 from stacks_contract.warehouse import PostgresWarehouse, Warehouse
+from stacks_core.ledger import Ledger
 
 from stacks_testing import reference as ref
 from stacks_testing import transient

@@ -7,12 +7,12 @@ import json
 from datetime import datetime
 from pathlib import Path
 
-from stacks_contract.local import LocalOrchestrator
 from stacks_contract.models import RunRequest, StackSpec, TableRef, Trigger
 from stacks_contract.ports import Orchestrator, Transform
-from stacks_contract.sql import connect, qualified
 from stacks_contract.triggers import evaluate_trigger
 from stacks_contract.warehouse import Warehouse
+from stacks_core.local import LocalOrchestrator
+from stacks_core.sql import connect, qualified
 
 from stacks_testing import reference as ref
 from stacks_testing.suites.harness import (
@@ -94,7 +94,7 @@ class LocalOrchestratorHarness(OrchestratorHarness):
         return LocalOrchestrator(retry_delay=0.2)
 
     def orchestrator_factory(self) -> str:
-        return "stacks_contract.local:LocalOrchestrator"
+        return "stacks_core.local:LocalOrchestrator"
 
 
 class ReferenceTriggerHarness(TriggerHarness):

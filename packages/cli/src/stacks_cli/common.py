@@ -1,0 +1,345 @@
+"""What every ``stacks`` command shares: consoles, the error policy, verbosity, ``--json``
+output, the ``--warehouse`` option and stack-name completion.
+
+Only click, rich and the contract are imported here (``stacks --help`` must stay fast).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import sys
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, redirect_stdout
+from typing import Any, NoReturn
+
+import click
+from click.shell_completion import CompletionItem
+from rich.console import Console
+from rich.text import Text
+from stacks_contract.errors import ConfigError, RunLocked, StacksError, WarehouseUnreachable
+from stacks_contract.models import RunRecord, RunRequest, RunStatus
+from stacks_contract.ports import Reporter, Stack, silent
+from stacks_contract.warehouse import Warehouse, mask_secrets, parse_warehouse, redact
+from stacks_core.runner import run_stack
+from stacks_core.verbosity import set_verbosity, verbosity
+
+__all__ = [
+    "EXCLUDE",
+    "EXIT_CONFIG",
+    "EXIT_FAILED",
+    "EXIT_INTERRUPTED",
+    "JSON",
+    "SELECT",
+    "WAIT",
+    "WAREHOUSE",
+    "check_record",
+    "complete_stack",
+    "emit_json",
+    "err",
+    "errors",
+    "fail",
+    "interruptible",
+    "out",
+    "prepare",
+    "progress",
+    "quiet_tools",
+    "reporter",
+    "run_once",
+    "set_verbosity",
+    "spinning",
+    "stack_argument",
+    "survive_closed_pipes",
+    "tool_output",
+    "verbosity",
+]
+
+EXIT_FAILED = 1
+EXIT_CONFIG = 2
+EXIT_INTERRUPTED = 130
+
+# Tools read these at import time; set them before any stack is loaded.
+QUIET_ENV = {
+    "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    "RUNTIME__DLTHUB_TELEMETRY": "false",
+    "DO_NOT_TRACK": "1",
+}
+
+
+def out() -> Console:
+    # Built per call: click's CliRunner swaps sys.stdout, and a module-level Console would keep
+    # writing to the original stream.
+    return Console(file=sys.stdout, highlight=False)
+
+
+def err() -> Console:
+    return Console(file=sys.stderr, highlight=False)
+
+
+class _Unbreakable:
+    """A text stream whose reader may go away (``stacks run ... | head``): the first write to a
+    closed pipe points the file descriptor at /dev/null, and the run goes on."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return int(self._stream.write(text))
+        except BrokenPipeError:
+            self._divert()
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._divert()
+
+    def _divert(self) -> None:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, self._stream.fileno())
+        finally:
+            os.close(devnull)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def survive_closed_pipes() -> None:
+    """Keep running when stdout or stderr is a pipe whose reader has gone."""
+    if not isinstance(sys.stdout, _Unbreakable):
+        sys.stdout = _Unbreakable(sys.stdout)
+    if not isinstance(sys.stderr, _Unbreakable):
+        sys.stderr = _Unbreakable(sys.stderr)
+
+
+def fail(message: str, code: int) -> NoReturn:
+    # masked again here: a message may echo what the user typed (a URL where a name was expected)
+    err().print(Text.assemble(("Error: ", "bold red"), mask_secrets(message)), soft_wrap=True)
+    raise SystemExit(code)
+
+
+@contextmanager
+def errors(warehouse: Warehouse | None = None) -> Iterator[None]:
+    """Turn exceptions into one masked sentence and an exit code (-v: a traceback as well)."""
+    try:
+        yield
+    except (ConfigError, WarehouseUnreachable, RunLocked) as exc:
+        fail(redact(str(exc), warehouse), EXIT_CONFIG)
+    except StacksError as exc:
+        fail(redact(str(exc), warehouse), EXIT_FAILED)
+    except Exception as exc:
+        if os.environ.get("STACKS_TRACEBACK") or verbosity() > 0:
+            raise
+        denied = _denied(exc, warehouse)
+        if denied:
+            fail(redact(denied, warehouse), EXIT_CONFIG)
+        fail(
+            redact(f"unexpected {type(exc).__name__}: {exc}", warehouse)
+            + " (set STACKS_TRACEBACK=1 or pass -v to see the traceback)",
+            EXIT_FAILED,
+        )
+
+
+def _denied(exc: BaseException, warehouse: Warehouse | None) -> str | None:
+    """A warehouse or a folder that cannot be written is configuration (exit 2), not a crash:
+    the sentence says what was refused, in the database's or the OS's own words."""
+    kinds = {cls.__name__ for cls in type(exc).__mro__}
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    if "InsufficientPrivilege" in kinds:
+        where = warehouse.redacted_url() if warehouse is not None else "the warehouse"
+        user = getattr(warehouse, "user", None)
+        who = f"the user {user!r}" if user else "this user"
+        return f"{who} lacks a privilege on {where}: {first}"
+    if isinstance(exc, PermissionError):
+        name = exc.filename or ""
+        return (
+            f"Cannot write {name or 'a file'}: {exc.strerror or first} (check its owner and mode)."
+        )
+    return None
+
+
+def quiet_tools() -> None:
+    for key, value in QUIET_ENV.items():
+        os.environ.setdefault(key, value)
+
+
+def prepare(
+    name: str, url: str | None, *, connect_first: bool = True, wait: bool = False
+) -> tuple[Stack, Warehouse]:
+    """Load the stack, parse the URL and (unless told not to) prove the warehouse answers,
+    before any work starts. A DuckDB file another run of the stack holds open cannot answer:
+    that is "already running" (exit 2), or with ``wait`` the run lock's to wait for."""
+    from stacks_core.registry import entry_point, is_reference, load_stack
+
+    quiet_tools()
+    # cheapest checks first (loading a stack may import heavy tools), and no warehouse file is
+    # created for a stack name that does not exist; a reference (`file.py:attr`) is loaded
+    # first: its stack's own name names the default warehouse
+    with errors():
+        entry_point(name)
+        stack = load_stack(name) if is_reference(name) else None
+        warehouse = parse_warehouse(url, default_name=stack.name if stack else name)
+    if connect_first:
+        with errors(warehouse):
+            _answers(warehouse, stack.name if stack else name, wait)
+    if stack is None:
+        with errors(warehouse):
+            stack = load_stack(name)
+    return stack, warehouse
+
+
+def _answers(warehouse: Warehouse, stack: str, wait: bool) -> None:
+    """Prove the warehouse answers. A DuckDB file admits one process at a time: while another
+    run of the stack holds it, say "already running" (:class:`RunLocked`), or with ``wait``
+    leave it to the run lock (``connect`` itself waits out another process's brief open)."""
+    from stacks_core.runlock import held
+    from stacks_core.sql import connect
+
+    for attempt in (1, 2):
+        busy = held(warehouse, stack)
+        if busy:
+            if wait:
+                return
+            raise RunLocked(busy)
+        try:
+            with connect(warehouse):
+                return
+        except WarehouseUnreachable:
+            if attempt == 2 or warehouse.kind != "duckdb":
+                raise  # (a run that took the file meanwhile is asked for again, once)
+
+
+@contextmanager
+def tool_output() -> Iterator[None]:
+    """While tools run: their prints go to stderr (stdout keeps only the summary or the JSON
+    document, so it can be piped; with -q nowhere), and library deprecation warnings, which a
+    user cannot act on, are hidden unless -v or Python was asked to show them (-W)."""
+    target = io.StringIO() if verbosity() < 0 else sys.stderr
+    with redirect_stdout(target), warnings.catch_warnings():
+        if not sys.warnoptions and verbosity() <= 0:
+            warnings.simplefilter("ignore")
+        yield
+
+
+def reporter(console: Console) -> Reporter:
+    """The progress sink: a :class:`ConsoleReporter` on ``console``, or nothing with -q."""
+    from stacks_cli.console import ConsoleReporter
+
+    return silent if verbosity() < 0 else ConsoleReporter(console)
+
+
+@contextmanager
+def spinning(report: Reporter, title: str) -> Iterator[None]:
+    """The reporter's spinner while the block runs (terminals only; none with -q)."""
+    spin = getattr(report, "spinning", None)
+    if spin is None:
+        yield
+        return
+    with spin(title):
+        yield
+
+
+def progress(message: str) -> None:
+    """A progress line on stderr (dropped with -q)."""
+    if verbosity() >= 0:
+        err().print(Text(message), soft_wrap=True)
+
+
+def check_record(record: RunRecord, warehouse: Warehouse) -> None:
+    if record.status != RunStatus.SUCCEEDED:
+        reason = record.error or "no error message was recorded"
+        fail(
+            redact(f"run {record.run_id} of {record.stack} failed: {reason}", warehouse),
+            EXIT_FAILED,
+        )
+
+
+def emit_json(data: Any, warehouse: Warehouse | None = None) -> None:
+    """One JSON document on stdout, the warehouse password masked wherever it appears."""
+    text = json.dumps(data, indent=2, sort_keys=False, default=str)
+    sys.stdout.write(redact(text, warehouse) + "\n")
+    sys.stdout.flush()
+
+
+def complete_stack(
+    ctx: click.Context, param: click.Parameter, incomplete: str
+) -> list[CompletionItem]:
+    """Shell completion for a stack NAME: the installed stacks (package metadata only)."""
+    from stacks_core.registry import available_stacks, describe
+
+    return [
+        CompletionItem(name, help=describe(ep) or None)
+        for name, ep in available_stacks().items()
+        if name.startswith(incomplete)
+    ]
+
+
+WAREHOUSE = click.option(
+    "--warehouse",
+    "-w",
+    "url",
+    metavar="URL",
+    envvar="STACKS_WAREHOUSE",
+    help="postgresql://... or duckdb:///path.duckdb (default: ./.stacks/NAME.duckdb; "
+    "env STACKS_WAREHOUSE).",
+)
+JSON = click.option(
+    "--json", "as_json", is_flag=True, help="Print one JSON document on stdout (for scripts)."
+)
+SELECT = click.option(
+    "--select",
+    "-s",
+    multiple=True,
+    help="Only what this selects (repeatable): an EL step, a table or a model; X+ adds "
+    "what is downstream, +X what is upstream, tag:T every model tagged T.",
+)
+WAIT = click.option(
+    "--wait",
+    is_flag=True,
+    help="If the stack is already running into this warehouse, wait for that run to end "
+    "(default: exit 2 at once).",
+)
+EXCLUDE = click.option(
+    "--exclude", "-x", multiple=True, help="Leave out what this selects (same grammar)."
+)
+
+
+def stack_argument() -> Any:
+    return click.argument("name", shell_complete=complete_stack)
+
+
+@contextlib.contextmanager
+def interruptible(warehouse: Warehouse, run_id: Callable[[], str | None]) -> Iterator[None]:
+    """An interrupted run is recorded as such in the ledger (not left ``running``)."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        from stacks_core.ledger import Ledger
+
+        current = run_id()
+        if current is not None:
+            with contextlib.suppress(Exception):  # the interrupt is what the user must see
+                Ledger(warehouse).interrupt(current)
+        raise
+
+
+def run_once(
+    stack: Stack,
+    warehouse: Warehouse,
+    request: RunRequest,
+    report: Reporter,
+    *,
+    in_session: bool,
+    wait: bool = False,
+) -> RunRecord:
+    if in_session:
+        # `check` keeps one session (and the run lock) across runs (one demo source, advancing
+        # nothing), so it calls the orchestrator directly instead of run_stack.
+        return stack.orchestrator().run(stack.spec(warehouse), request, warehouse, report)
+    return run_stack(stack, warehouse, request, report, wait=wait)
