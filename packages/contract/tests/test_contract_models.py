@@ -215,3 +215,20 @@ def test_plan_rejects_duplicate_step_names() -> None:
     spec = StackSpec(name="s", el_steps=(_Step("a", "raw.x"), _Step("a", "raw.y")))
     with pytest.raises(ConfigError, match="duplicate EL step names"):
         plan(spec)
+
+
+def test_a_window_is_half_open_aware_and_ordered() -> None:
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from pydantic import ValidationError
+    from stacks_contract.models import RunRequest, Window
+
+    start = datetime(2026, 12, 1, 1, tzinfo=timezone(timedelta(hours=1)))
+    w = Window(start=start, end=start + timedelta(days=1))
+    assert w.start == datetime(2026, 12, 1, tzinfo=UTC)  # normalised to UTC
+    assert RunRequest(stack="s", window=w).window == w
+    assert RunRequest(stack="s").window is None
+    with pytest.raises(ValidationError, match="needs a timezone"):
+        Window(start=datetime(2026, 12, 1), end=datetime(2026, 12, 2))
+    with pytest.raises(ValidationError, match="before it starts"):
+        Window(start=w.end, end=w.start)

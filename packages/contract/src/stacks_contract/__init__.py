@@ -29,6 +29,7 @@ from stacks_contract.models import (
     TestResult,
     TransformResult,
     TriggerKind,
+    Window,
     new_run_id,
 )
 from stacks_contract.ports import (
@@ -80,6 +81,7 @@ __all__ = [
     "UiCommand",
     "Warehouse",
     "WarehouseUnreachable",
+    "Window",
     "new_run_id",
     "parse_warehouse",
     "plan",

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 _IDENT = r"^[A-Za-z_][A-Za-z0-9_$]*$"
 
@@ -81,6 +81,29 @@ class RunStatus(StrEnum):
     ABANDONED = "abandoned"
 
 
+class Window(_Frozen):
+    """A half-open time window ``[start, end)`` a run covers: an Airflow data interval, a Dagster
+    time partition, a Temporal schedule's backfill slot, ``stacks run --window A..B``. EL steps
+    read it as cursor bounds (re-delivering the window without moving their cursors); transforms
+    receive it as variables. Both ends are timezone-aware."""
+
+    start: datetime
+    end: datetime
+
+    @field_validator("start", "end")
+    @classmethod
+    def _aware(cls, v: datetime) -> datetime:
+        if v.tzinfo is None:
+            raise ValueError("a window bound needs a timezone (e.g. 2026-12-01T00:00:00Z)")
+        return v.astimezone(UTC)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Window:
+        if self.end <= self.start:
+            raise ValueError(f"the window ends ({self.end}) before it starts ({self.start})")
+        return self
+
+
 class RunRequest(_Frozen):
     """What starts a run. The run id travels to every step and onto every loaded row.
 
@@ -88,6 +111,7 @@ class RunRequest(_Frozen):
     (``X``, ``X+``, ``+X``, ``tag:T``), resolved against the stack's manifest by
     :func:`stacks_contract.selection.resolve` before anything runs. A :class:`Transform` is
     handed a request whose ``select`` holds the exact node names it must build (empty: all).
+    ``window``: the time window the run covers (none: whatever is new since the last run).
     """
 
     run_id: str = Field(default_factory=new_run_id, pattern=r"^[A-Za-z0-9_.:\-]+$")
@@ -99,6 +123,7 @@ class RunRequest(_Frozen):
     requested_at: datetime = Field(default_factory=utcnow)
     #: variables for the transform (``stacks run --vars``; dbt receives them as ``--vars``)
     vars: dict[str, Any] = Field(default_factory=dict)
+    window: Window | None = None
 
 
 class LoadResult(_Frozen):

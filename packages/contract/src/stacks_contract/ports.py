@@ -166,6 +166,12 @@ class Transform(ABC):
         (checked per table by the transform suite). Default: all when :attr:`stamps_run_id`."""
         return self.produces() if self.stamps_run_id else ()
 
+    def history_keeping(self) -> tuple[TableRef, ...]:
+        """The produced tables that keep history no rebuild from today's source can reproduce
+        (dbt snapshots, say): ``stacks check`` leaves them out of its full-rebuild proof and says
+        so. Default: none."""
+        return ()
+
     @abstractmethod
     def run(
         self, request: RunRequest, warehouse: Warehouse, report: Reporter = silent
