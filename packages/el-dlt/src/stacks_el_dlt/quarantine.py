@@ -128,10 +128,11 @@ def split_arrow(
     if isinstance(table, pa.RecordBatch):
         table = pa.Table.from_batches([table])
     bad = sorted(reasons)
-    rejected = [
-        (row, *reasons[pos]) for pos, row in zip(bad, table.take(bad).to_pylist(), strict=True)
-    ]
+    rejected: list[tuple[dict[str, Any], str, str]] = []
     if bad:
+        # (a cast with no bad value, e.g. a column null in every row, takes no rows)
+        picked = table.take(pa.array(bad, type=pa.int64())).to_pylist()
+        rejected = [(row, *reasons[pos]) for pos, row in zip(bad, picked, strict=True)]
         keep = pc.invert(pc.is_in(pa.array(range(n)), value_set=pa.array(bad)))
         table = table.filter(keep)
     for i, target in casts.items():
