@@ -25,7 +25,7 @@ from stacks_core.local import LocalOrchestrator
 from stacks_contract.models import StackSpec, TableRef, TransformResult, utcnow
 from stacks_contract.ports import Stack, Transform
 from stacks_core.sql import connect
-from stacks_testing.reference import ReferenceELStep, reference_stack
+from stacks_testing.reference import ReferenceELStep, ReferenceSource, reference_stack
 
 
 class RefStack(Stack):
@@ -91,6 +91,31 @@ class AppendOnlyNames(Transform):
         return TransformResult(run_id=request.run_id, started_at=started, finished_at=utcnow())
 
 
+    def incremental(self):
+        return self.produces()
+
+
+class MergedNames(AppendOnlyNames):
+    # incremental done right: a new or renamed customer is (re)inserted, nothing else is touched
+
+    def run(self, request, warehouse, report=None):
+        started = utcnow()
+        with connect(warehouse) as conn:
+            conn.execute("create schema if not exists analytics")
+            if request.full_refresh:
+                conn.execute("drop table if exists analytics.names")
+            conn.execute("create table if not exists analytics.names (id bigint, name varchar)")
+            conn.execute(
+                "delete from analytics.names where id in (select c.id from raw.customers c "
+                "join analytics.names n on n.id = c.id where n.name <> c.name)"
+            )
+            conn.execute(
+                "insert into analytics.names select id, name from raw.customers "
+                "where id not in (select id from analytics.names)"
+            )
+        return TransformResult(run_id=request.run_id, started_at=started, finished_at=utcnow())
+
+
 class DriftyStack(RefStack):
     name = "drifty"
 
@@ -101,6 +126,37 @@ class DriftyStack(RefStack):
 
 def drifty():
     return DriftyStack()
+
+
+class MovingStack(RefStack):
+    # a source that moves on: each step renames a customer and adds one
+    name = "moving"
+    advances_source = True
+    transform = MergedNames
+
+    def spec(self, warehouse):
+        ref = reference_stack(os.environ["REF_SOURCES"], name=self.name)
+        return StackSpec(name=self.name, el_steps=ref.el_steps, transform=self.transform())
+
+    def advance_source(self, warehouse, steps=1):
+        source = ReferenceSource(Path(os.environ["REF_SOURCES"]) / "customers.jsonl")
+        for _ in range(steps):
+            n = len(source.rows())
+            source.update({"id": 3}, "name", f"customer 3 as of {n}")
+            source.append({"id": n + 1, "name": f"customer {n + 1}", "country": "DE"})
+
+
+class DriftyMovingStack(MovingStack):
+    name = "drifty-moving"
+    transform = AppendOnlyNames
+
+
+def moving():
+    return MovingStack()
+
+
+def drifty_moving():
+    return DriftyMovingStack()
 
 
 class StatefulStep(ReferenceELStep):
@@ -137,7 +193,14 @@ def user(tmp_path: Path):
         dist="ref-stack",
         module="_ref_stack",
         source=STACK_MODULE,
-        stacks={"ref": "build", "slow": "slow", "drifty": "drifty", "stateful": "stateful"},
+        stacks={
+            "ref": "build",
+            "slow": "slow",
+            "drifty": "drifty",
+            "stateful": "stateful",
+            "moving": "moving",
+            "drifty-moving": "drifty_moving",
+        },
         summary="the reference stack",
     )
     cwd = tmp_path / "work"
@@ -273,11 +336,50 @@ def test_check_json(user) -> None:
     assert doc["stack"] == "ref" and doc["idempotent"] is True and doc["diff"] == []
     assert [r["status"] for r in doc["runs"]] == ["succeeded", "succeeded"]
     assert doc["tables"] >= 4 and doc["rows"] > 0
-    assert doc["proved"] == ["idempotent", "redelivery", "full_rebuild"]
+    assert doc["proved"] == ["idempotent", "redelivery"]
     assert [p["diff"] for p in doc["proofs"]] == [[], [], []]
-    rebuild = doc["proofs"][2]["summary"]
-    assert "2 model table(s)" in rebuild and "incremental == a rebuild from scratch" in rebuild
+    rebuild = doc["proofs"][2]
+    assert rebuild["proved"] is None  # its models are rebuilt on every run: nothing to prove
+    assert rebuild["summary"].startswith("no model is maintained incrementally")
     assert [p.name for p in user.cwd.joinpath(".stacks").iterdir() if "check" in p.name] == []
+
+
+def test_check_proves_a_rebuild_only_once_new_data_took_the_incremental_path(user) -> None:
+    """On a fresh warehouse an incremental model is only ever built from scratch, so a rebuild
+    equals it whatever its incremental logic does: `check` says "not proved" (exit 0) and how to
+    move the source; `--advance N` moves it between runs and then proves it (or, for a model that
+    drops updates, fails it, exit 1, naming the rows)."""
+    plain = ok(user("check", "moving", "--runs", "2"))
+    lines = [line.strip() for line in plain.stdout.splitlines()]
+    assert (
+        "not proved full rebuild: no new data reached an incremental model (names) between the "
+        "runs, so the rebuild equals what a first build gives whatever the incremental path "
+        "does; run `stacks check moving --advance 3` to move the source between runs"
+    ) in lines, lines
+
+    doc = json.loads(ok(user("check", "moving", "--runs", "2", "--advance", "2", "--json")).stdout)
+    assert doc["proved"] == ["idempotent", "redelivery", "full_rebuild"], doc["proofs"]
+    assert doc["proofs"][2]["summary"] == (
+        "1 model table(s), 10 rows: incremental == a rebuild from scratch, after new source data "
+        "took the incremental path (names in 2 run(s))"
+    )
+    assert len(doc["runs"]) == 4
+
+    wrong = user("check", "drifty-moving", "--runs", "2", "--advance", "1")
+    assert wrong.returncode == 1, wrong.stdout + wrong.stderr
+    lines = [line.strip() for line in wrong.stdout.splitlines()]
+    assert (
+        "FAILED     full rebuild: incremental != a rebuild from scratch: 1 model table(s) differ"
+    ) in lines
+    # (the source moved twice above: 10 customers, the third renamed "as of 9")
+    assert "- only in the warehouse: id=3, name='customer 3 as of 9'" in lines
+    assert "+ only in the rebuild: id=3, name='customer 3 as of 10'" in lines
+
+    refused = user("check", "ref", "--advance", "1")
+    assert refused.returncode == 2
+    assert "--advance needs a stack whose source can move; ref runs on a live source" in (
+        refused.stderr
+    )
 
 
 def test_check_finds_a_model_whose_incremental_runs_drift_from_a_full_rebuild(user) -> None:
@@ -442,7 +544,10 @@ def test_a_killed_run_is_marked_abandoned_by_stacks_runs_or_the_next_run(user) -
     ok(user("run", "slow", SLOW_SECONDS="0"))
     listed = json.loads(ok(user("runs", "slow", "--json")).stdout)["runs"]
     assert [r["status"] for r in listed] == ["succeeded", "abandoned"]
-    assert "its process died" in listed[1]["error"]
+    assert listed[1]["error"] == (
+        "its process ended without recording an end (killed or cut off): `stacks runs` found "
+        "its lock file free"
+    )
 
 
 # --- the run lock ---------------------------------------------------------------------------------

@@ -10,7 +10,6 @@ from typing import Any
 
 import click
 from rich.text import Text
-from stacks_contract.models import RunRequest
 from stacks_contract.ports import Stack
 from stacks_contract.warehouse import DEFAULT_DUCKDB_DIR, DuckDBWarehouse, Warehouse
 from stacks_core.state import size_of
@@ -69,7 +68,7 @@ def _locked(warehouse: Warehouse, name: str, wait: bool, dry_run: bool) -> Itera
                 raise RunLocked(busy)
             yield
             return
-    with run_lock(warehouse, name, RunRequest(stack=name), wait=wait, abandon=False):
+    with run_lock(warehouse, name, None, wait=wait, abandon=False):
         yield
 
 

@@ -337,9 +337,10 @@ def run_once(
     *,
     in_session: bool,
     wait: bool = False,
+    on_lock: Callable[[], None] | None = None,
 ) -> RunRecord:
     if in_session:
-        # `check` keeps one session (and the run lock) across runs (one demo source, advancing
-        # nothing), so it calls the orchestrator directly instead of run_stack.
+        # `check` keeps one session (and the run lock) across runs (one demo source), so it
+        # calls the orchestrator directly instead of run_stack.
         return stack.orchestrator().run(stack.spec(warehouse), request, warehouse, report)
-    return run_stack(stack, warehouse, request, report, wait=wait)
+    return run_stack(stack, warehouse, request, report, wait=wait, on_lock=on_lock)

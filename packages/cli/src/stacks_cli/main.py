@@ -213,14 +213,19 @@ def run_cmd(
         if select or exclude:  # a bad selector is bad input: exit 2 before anything runs
             with tool_output():
                 resolve(stack.spec(warehouse), select, exclude)
-    progress(f"Running {name} (run {request.run_id}) into {warehouse.redacted_url()}")
+
+    def started() -> None:  # once the lock is held: a refused run never names a run id
+        progress(f"Running {name} (run {request.run_id}) into {warehouse.redacted_url()}")
+
     with (
         errors(warehouse),
         spinning(report, f"Running {name}"),
         tool_output(),
         interruptible(warehouse, lambda: request.run_id),
     ):
-        record = run_once(stack, warehouse, request, report, in_session=False, wait=wait)
+        record = run_once(
+            stack, warehouse, request, report, in_session=False, wait=wait, on_lock=started
+        )
     if as_json:
         emit_json(record.model_dump(mode="json"), warehouse)
     else:

@@ -574,6 +574,21 @@ class DbtTransform(Transform):
             )
         )
 
+    def incremental(self) -> tuple[TableRef, ...]:
+        """The models materialized ``incremental`` (what ``stacks check`` must see take their
+        incremental path with new data before it calls a rebuild proved)."""
+        m = self._declaration_manifest()
+        return tuple(
+            sorted(
+                (
+                    TableRef(schema=n.schema, name=n.alias or n.name)
+                    for n in m.nodes.values()
+                    if getattr(n.config, "materialized", None) == "incremental"
+                ),
+                key=lambda t: t.key,
+            )
+        )
+
     def produces(self) -> tuple[TableRef, ...]:
         """Every model, seed and snapshot that is not ephemeral (views included)."""
         return self._declare()[1]
