@@ -486,14 +486,14 @@ def test_init_scaffolds_a_stack_package(user) -> None:
     assert bad.returncode == 2 and "not a valid stack name" in bad.stderr
 
 
-def _wait_until_running(user, stack: str) -> None:
+def _wait_until_running(user, stack: str, *where: str) -> None:
     """Poll `stacks runs` until the ledger says ``stack`` is running. A poll may find the DuckDB
     file locked by the run's own write (DuckDB lets no reader in beside a writer process)."""
     import time
 
     deadline = time.monotonic() + 180  # a loaded CI machine (members two at a time) is slow
     while time.monotonic() < deadline:
-        proc = user("runs", stack, "--json")
+        proc = user("runs", stack, *where, "--json")
         if proc.returncode == 0:
             listed = json.loads(proc.stdout)["runs"]
             if listed and listed[0]["status"] == "running":
@@ -550,6 +550,40 @@ def test_a_killed_run_is_marked_abandoned_by_stacks_runs_or_the_next_run(user) -
     )
 
 
+def test_an_outage_longer_than_the_retries_is_exit_1_with_the_summary(user) -> None:
+    """The warehouse goes away during the run for longer than the retries wait: the run failed
+    (exit 1, the summary, one sentence), not bad configuration (exit 2); the next run marks it
+    abandoned, saying what it found."""
+    from stacks_testing.postgres import local_cluster
+
+    with local_cluster() as server:
+        url = server.create_database("outage").url()
+        proc = subprocess.Popen(
+            [str(STACKS), "run", "slow", "-w", url],
+            cwd=user.cwd,
+            env={**user.env, "SLOW_SECONDS": "6"},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        _wait_until_running(user, "slow", "-w", url)
+        server.stop()
+        out, errs = proc.communicate(timeout=120)  # every retry is spent while it is down
+        server.start()
+        assert proc.returncode == 1, out + errs
+        assert "status" in out and "failed" in out and "Run " in out, out
+        last = errs.strip().splitlines()[-1]
+        assert last.startswith("Error: run ") and " of slow failed: the warehouse was " in last
+        assert "the next run marks it and converges" in last
+        ok(user("run", "slow", "-w", url, SLOW_SECONDS="0"))
+        listed = json.loads(ok(user("runs", "slow", "-w", url, "--json")).stdout)["runs"]
+        assert [r["status"] for r in listed] == ["succeeded", "abandoned"]
+        assert listed[1]["error"].startswith(
+            "its process ended without recording an end (killed or cut off): run "
+            f"{listed[0]['run_id']} found its run lock free and its lease expired (last heartbeat "
+        )  # the outage outlasted the lease (30 s)
+
+
 # --- the run lock ---------------------------------------------------------------------------------
 
 
@@ -578,6 +612,7 @@ def test_a_second_run_of_a_stack_exits_2_at_once_or_waits(user, engine: str, req
         assert second.returncode == 2, second.stdout + second.stderr
         assert "ref is already running into this warehouse since " in second.stderr
         assert f"run id {holder.run_id}" in second.stderr
+        assert "(run " not in second.stderr, "a refused run names a run that never exists"
         waiting = subprocess.Popen(
             [str(STACKS), "run", "ref", "-w", url, "--wait", "--json"],
             cwd=user.cwd,

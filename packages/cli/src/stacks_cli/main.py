@@ -20,8 +20,8 @@ from typing import Any
 import click
 from rich.table import Table
 from rich.text import Text
-from stacks_contract.models import RunRequest
-from stacks_contract.warehouse import mask_secrets
+from stacks_contract.models import RunRecord, RunRequest, utcnow
+from stacks_contract.warehouse import mask_secrets, redact
 
 from stacks_cli.common import (
     EXCLUDE,
@@ -214,7 +214,10 @@ def run_cmd(
             with tool_output():
                 resolve(stack.spec(warehouse), select, exclude)
 
+    begun: list[RunRecord] = []
+
     def started() -> None:  # once the lock is held: a refused run never names a run id
+        begun.append(_outage(request, name, stack))
         progress(f"Running {name} (run {request.run_id}) into {warehouse.redacted_url()}")
 
     with (
@@ -223,9 +226,29 @@ def run_cmd(
         tool_output(),
         interruptible(warehouse, lambda: request.run_id),
     ):
-        record = run_once(
-            stack, warehouse, request, report, in_session=False, wait=wait, on_lock=started
-        )
+        try:
+            record = run_once(
+                stack, warehouse, request, report, in_session=False, wait=wait, on_lock=started
+            )
+        except Exception as exc:
+            from stacks_core.retry import is_transient
+
+            # the warehouse went away during the run for longer than the retries waited: the
+            # run failed (exit 1, with its summary), it is not bad configuration (exit 2)
+            if not begun or not is_transient(exc):
+                raise
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            record = begun[0].model_copy(
+                update={
+                    "finished_at": utcnow(),
+                    "error": redact(
+                        f"the warehouse was unreachable for longer than the retries wait "
+                        f"({first}); the run could not record its end, the next run marks it "
+                        "and converges",
+                        warehouse,
+                    ),
+                }
+            )
     if as_json:
         emit_json(record.model_dump(mode="json"), warehouse)
     else:
@@ -234,6 +257,21 @@ def run_cmd(
         waited = time.monotonic() - STARTED
         render_summary(out(), record, warehouse.redacted_url(), hints, waited=waited)
     check_record(record, warehouse)
+
+
+def _outage(request: RunRequest, name: str, stack: Any) -> RunRecord:
+    """The record shown when the warehouse goes away mid-run and the ledger cannot be read."""
+    from stacks_contract.models import RunStatus
+
+    orchestrator = getattr(stack.orchestrator(), "name", "?")
+    return RunRecord(
+        run_id=request.run_id,
+        stack=name,
+        orchestrator=orchestrator,
+        trigger=request.trigger,
+        status=RunStatus.FAILED,
+        started_at=utcnow(),
+    )
 
 
 def _register() -> None:
