@@ -182,6 +182,35 @@ class StatefulStack(RefStack):
 
 def stateful():
     return StatefulStack()
+
+
+class SharingStack(StatefulStack):
+    # the same step and state folder as `stateful` (as two dlt stacks share dlt's folder)
+    name = "sharing"
+
+    def spec(self, warehouse):
+        return super().spec(warehouse).model_copy(update={"name": "sharing"})
+
+
+class HomedOrchestrator(LocalOrchestrator):
+    # keeps a home for every warehouse at once (as the Temporal dev server's history)
+    def state_paths(self, stack, warehouse):
+        return (Path(".stacks/home").absolute(),)
+
+
+class HomedStack(RefStack):
+    name = "homed"
+
+    def orchestrator(self):
+        return HomedOrchestrator()
+
+
+def sharing():
+    return SharingStack()
+
+
+def homed():
+    return HomedStack()
 """
 
 
@@ -198,6 +227,8 @@ def user(tmp_path: Path):
             "slow": "slow",
             "drifty": "drifty",
             "stateful": "stateful",
+            "sharing": "sharing",
+            "homed": "homed",
             "moving": "moving",
             "drifty-moving": "drifty_moving",
         },
@@ -692,3 +723,80 @@ def test_clean_removes_a_stacks_local_state_with_sizes_never_its_data(user) -> N
     assert [r.status for r in Ledger(wh).runs("stateful")] == ["succeeded"]
     again = ok(user("clean", "stateful", "--json"))
     assert json.loads(again.stdout)["stacks"][0]["removed"] == []
+
+
+def test_clean_refuses_while_a_stack_sharing_its_state_runs(user) -> None:
+    """Two stacks keeping the same folder for a warehouse (dlt's, say): cleaning one while the
+    other runs would pull the folder from under that run: exit 2, naming both; once it ended,
+    the folder goes."""
+    from stacks_contract.warehouse import parse_warehouse
+    from stacks_core.runlock import run_lock
+
+    ok(user("run", "stateful"))
+    [state] = user.state.iterdir()
+    wh = parse_warehouse(str(user.cwd / ".stacks" / "stateful.duckdb"))
+    with run_lock(wh, "sharing", "r-sharing"):
+        refused = user("clean", "stateful")
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert f"Error: {state} is shared by stateful and sharing, and sharing is already running " in (
+        refused.stderr
+    )
+    assert "run id r-sharing" in refused.stderr and state.exists()
+    ok(user("clean", "stateful"))
+    assert not state.exists()
+
+
+def test_clean_keeps_state_of_every_warehouse_unless_shared_and_not_in_use(user) -> None:
+    """An orchestrator's home serves every warehouse: `clean NAME` keeps it and says so;
+    `--shared` removes it, but not while another process holds a file in it open."""
+    ok(user("run", "homed"))
+    home = user.cwd / ".stacks" / "home"
+    home.mkdir()
+    (home / "history.db").write_text("x" * 10)
+    kept = ok(user("clean", "homed")).stdout
+    assert f"Kept {home}: every warehouse shares it (--shared removes it)." in kept
+    assert home.exists()
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; f = open(sys.argv[1]); time.sleep(60)",
+            str(home / "history.db"),
+        ]
+    )
+    try:
+        import time
+
+        time.sleep(1)
+        busy = user("clean", "homed", "--shared")
+        assert busy.returncode == 2, busy.stdout + busy.stderr
+        assert f"Error: {home} is in use by process {holder.pid} " in busy.stderr
+        assert home.exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    gone = ok(user("clean", "homed", "--shared")).stdout
+    assert f"10 B  {home}" in gone and not home.exists()
+
+
+def test_clean_drops_the_scratch_database_a_killed_check_left(user, postgres_warehouse) -> None:
+    from stacks_core.scratch import scratch_target
+    from stacks_core.sql import connect, quote_ident
+
+    scratch = scratch_target(postgres_warehouse, "ref")
+    with connect(postgres_warehouse) as conn:
+        conn.execute(f"create database {quote_ident(scratch.database)}")  # type: ignore[union-attr]
+    try:
+        url = postgres_warehouse.url()
+        dry = ok(user("clean", "ref", "-w", url, "--dry-run")).stdout
+        assert f"database {scratch.database} (a scratch of stacks check)" in dry  # type: ignore[union-attr]
+        ok(user("clean", "ref", "-w", url))
+        with connect(postgres_warehouse) as conn:
+            left = conn.execute(
+                "select 1 from pg_database where datname = ?",
+                [scratch.database],  # type: ignore[union-attr]
+            )
+        assert left == []
+    finally:
+        with connect(postgres_warehouse) as conn:
+            conn.execute(f"drop database if exists {quote_ident(scratch.database)}")  # type: ignore[union-attr]
