@@ -800,3 +800,29 @@ def test_clean_drops_the_scratch_database_a_killed_check_left(user, postgres_war
     finally:
         with connect(postgres_warehouse) as conn:
             conn.execute(f"drop database if exists {quote_ident(scratch.database)}")  # type: ignore[union-attr]
+
+
+def test_a_password_on_the_command_line_warns_and_is_masked_in_ps(user, postgres_warehouse) -> None:
+    """It still works, with a one-line warning pointing at PGPASSWORD, ~/.pgpass and
+    STACKS_WAREHOUSE; for the rest of the run `ps` shows it masked."""
+    url = postgres_warehouse.model_copy(update={"password": SecretStr(SECRET)}).url()
+    proc = subprocess.Popen(
+        [str(STACKS), "run", "slow", "-w", url],
+        cwd=user.cwd,
+        env={**user.env, "SLOW_SECONDS": "5"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    _wait_until_running(user, "slow", "-w", postgres_warehouse.url())
+    shown = Path(f"/proc/{proc.pid}/cmdline").read_bytes()
+    out, errs = proc.communicate(timeout=120)
+    assert proc.returncode == 0, out + errs
+    assert b"slow" in shown and b"postgresql://" in shown and SECRET.encode() not in shown
+    assert errs.splitlines()[0] == (
+        "Warning: a password on the command line is readable by every local user (ps) while the "
+        "command starts; give it in PGPASSWORD, ~/.pgpass or STACKS_WAREHOUSE instead."
+    )
+    assert SECRET not in out + errs
+    quiet = ok(user("run", "ref", STACKS_WAREHOUSE=url))  # from the environment: no warning
+    assert "Warning" not in quiet.stderr

@@ -13,6 +13,7 @@ import any tool. A stack's tools are imported when the stack is loaded or run. S
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 import time
 from typing import Any
@@ -100,6 +101,19 @@ def _leave_now_if_threads_linger(code: int) -> None:
     os._exit(code)
 
 
+def _mask_process_title() -> None:
+    """What ``ps`` and ``/proc/PID/cmdline`` show of this process: its command line with every
+    password masked (the interpreter's own argv, rewritten in place by setproctitle)."""
+    import setproctitle
+
+    with contextlib.suppress(OSError):
+        raw = open(f"/proc/{os.getpid()}/cmdline", "rb").read()  # noqa: SIM115 (one read)
+        words = [w.decode(errors="replace") for w in raw.split(b"\0") if w]
+        setproctitle.setproctitle(" ".join(mask_secrets(w) for w in words))
+        return
+    setproctitle.setproctitle(" ".join(mask_secrets(w) for w in sys.argv))
+
+
 def _sigterm_interrupts() -> None:
     """SIGTERM (a scheduler or `kill` stopping the command) ends a run as Ctrl-C does."""
     import signal
@@ -134,8 +148,19 @@ def main(quiet: bool, verbose: bool) -> None:
     postgresql://user:password@host:port/database to use Postgres.
     """
     # the command line is parsed: tools that record it (dbt's run_results.json, its log) see the
-    # warehouse URL with its password masked
-    sys.argv[:] = [mask_secrets(arg) for arg in sys.argv]
+    # warehouse URL with its password masked, and so does `ps` for the rest of the run
+    masked = [mask_secrets(arg) for arg in sys.argv]
+    if masked != sys.argv:
+        _mask_process_title()
+        if not quiet:
+            err().print(
+                "Warning: a password on the command line is readable by every local user "
+                "(ps) while the command starts; give it in PGPASSWORD, ~/.pgpass or "
+                "STACKS_WAREHOUSE instead.",
+                highlight=False,
+                soft_wrap=True,
+            )
+    sys.argv[:] = masked
     if quiet and verbose:
         fail("-q and -v cannot be used together.", EXIT_CONFIG)
     set_verbosity(-1 if quiet else 1 if verbose else 0)
