@@ -826,3 +826,17 @@ def test_a_password_on_the_command_line_warns_and_is_masked_in_ps(user, postgres
     assert SECRET not in out + errs
     quiet = ok(user("run", "ref", STACKS_WAREHOUSE=url))  # from the environment: no warning
     assert "Warning" not in quiet.stderr
+
+
+def test_a_schema_the_stack_does_not_load_into_is_exit_2_before_anything_runs(user) -> None:
+    """`?schema=X` names where the EL steps load; a stack whose steps write elsewhere would load
+    one schema and model another: refused with the reason, before the warehouse is touched."""
+    target = user.cwd / "w.duckdb"
+    proc = user("run", "ref", "-w", f"duckdb://{target}?schema=landing")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert proc.stderr.strip() == (
+        "Error: ref loads its raw tables into the schema raw, not 'landing' as the warehouse "
+        "URL's ?schema= asks; drop ?schema= from the URL (its steps choose their schema)."
+    )
+    assert not target.exists()
+    ok(user("run", "ref", "-w", f"duckdb://{target}?schema=raw"))  # the schema it loads: fine

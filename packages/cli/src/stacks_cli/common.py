@@ -185,6 +185,10 @@ def prepare(
         entry_point(name)
         stack = load_stack(name) if is_reference(name) else None
         warehouse = parse_warehouse(url, default_name=stack.name if stack else name)
+    if url and "schema=" in url.partition("?")[2]:  # refused before the warehouse is touched
+        with errors(warehouse), tool_output():
+            stack = stack or load_stack(name)
+            _schema_honoured(stack, warehouse)
     if connect_first:
         with errors(warehouse):
             _answers(warehouse, stack.name if stack else name, wait)
@@ -192,6 +196,29 @@ def prepare(
         with errors(warehouse):
             stack = load_stack(name)
     return stack, warehouse
+
+
+def _schema_honoured(stack: Stack, warehouse: Warehouse) -> None:
+    """``?schema=X`` names the schema the EL steps load into: a stack whose steps write to
+    another schema cannot honour it, and would fail (or load where the models do not read)
+    after work had begun. Bad configuration, said before anything runs."""
+    from stacks_contract.manifest import plan
+
+    try:
+        spec = stack.spec(warehouse)
+        plan(spec)  # steps that follow the schema, a transform that does not
+    except ConfigError as exc:
+        raise ConfigError(
+            f"{str(exc).rstrip('.')}: the warehouse URL's ?schema={warehouse.schema_name} moves "
+            f"where {stack.name} loads, not what its models read; drop ?schema= from the URL."
+        ) from None
+    written = sorted({t.schema_name for step in spec.el_steps for t in step.produces()})
+    if written and warehouse.schema_name not in written:
+        raise ConfigError(
+            f"{stack.name} loads its raw tables into the schema {', '.join(written)}, not "
+            f"{warehouse.schema_name!r} as the warehouse URL's ?schema= asks; drop ?schema= "
+            "from the URL (its steps choose their schema)."
+        )
 
 
 def _answers(warehouse: Warehouse, stack: str, wait: bool) -> None:
