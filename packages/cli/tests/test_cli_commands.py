@@ -65,6 +65,35 @@ def slow():
     return SlowStack()
 
 
+class StubbornStack(RefStack):
+    # a tool that swallows Ctrl-C while it winds down (as thread pools and schedulers do)
+    name = "stubborn"
+
+    def spec(self, warehouse):
+        import time
+
+        spec = reference_stack(os.environ["REF_SOURCES"], name="stubborn")
+        step = spec.el_steps[0]
+
+        def stubborn_run(request, warehouse, report=None):
+            try:
+                time.sleep(300)
+            except KeyboardInterrupt:
+                for _ in range(120):
+                    try:
+                        time.sleep(0.5)
+                    except KeyboardInterrupt:
+                        pass
+                raise
+
+        object.__setattr__(step, "run", stubborn_run)
+        return spec
+
+
+def stubborn():
+    return StubbornStack()
+
+
 class AppendOnlyNames(Transform):
     # incremental on new ids only: a renamed customer never reaches analytics.names (the drift
     # between incremental runs and a full rebuild that `stacks check` must find)
@@ -225,6 +254,7 @@ def user(tmp_path: Path):
         stacks={
             "ref": "build",
             "slow": "slow",
+            "stubborn": "stubborn",
             "drifty": "drifty",
             "stateful": "stateful",
             "sharing": "sharing",
@@ -558,6 +588,36 @@ def test_an_interrupted_run_is_one_line_exit_130_and_interrupted_in_the_ledger(
     listed = json.loads(ok(user("runs", "slow", "--json")).stdout)["runs"]
     assert [r["status"] for r in listed] == ["interrupted"]
     assert listed[0]["finished_at"] is not None
+
+
+def test_a_second_ctrl_c_leaves_at_once(user) -> None:
+    """A tool may swallow Ctrl-C while it winds down; the second one is the user insisting:
+    exit 130 at once, one line."""
+    import signal
+    import time
+
+    proc = subprocess.Popen(
+        [str(STACKS), "run", "stubborn"],
+        cwd=user.cwd,
+        env=user.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    _wait_until_running(user, "stubborn")
+    proc.send_signal(signal.SIGINT)
+    time.sleep(1)
+    assert proc.poll() is None, "the tool swallows the first Ctrl-C for a minute"
+    second = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    out, errs = proc.communicate(timeout=60)
+    assert time.monotonic() - second < 5, "the second Ctrl-C did not leave at once"
+    assert proc.returncode == 130, out + errs
+    assert errs.strip().splitlines()[-1] == (
+        "Interrupted again: leaving now; the next run will converge."
+    )
+    assert "Traceback" not in errs
 
 
 def test_a_killed_run_is_marked_abandoned_by_stacks_runs_or_the_next_run(user) -> None:

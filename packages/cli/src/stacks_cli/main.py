@@ -115,15 +115,27 @@ def _mask_process_title() -> None:
 
 
 def _sigterm_interrupts() -> None:
-    """SIGTERM (a scheduler or `kill` stopping the command) ends a run as Ctrl-C does."""
+    """SIGTERM (a scheduler or `kill` stopping the command) ends a run as Ctrl-C does; a second
+    Ctrl-C (or SIGTERM) while the first is being handled (a tool finishing or swallowing it)
+    leaves at once: one line, exit 130 (the run's row stays ``running`` until the next run
+    marks it ``abandoned``)."""
     import signal
     import threading
 
+    received: list[int] = []
+
     def interrupt(signum: int, frame: object) -> None:
+        received.append(signum)
+        if len(received) > 1:
+            os.write(2, b"\nInterrupted again: leaving now; the next run will converge.\n")
+            os._exit(EXIT_INTERRUPTED)
         raise KeyboardInterrupt
 
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, interrupt)
+    if threading.current_thread() is not threading.main_thread():
+        return
+    signal.signal(signal.SIGTERM, interrupt)
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not if ignored (nohup)
+        signal.signal(signal.SIGINT, interrupt)
 
 
 @click.group(
