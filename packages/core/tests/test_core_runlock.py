@@ -40,7 +40,7 @@ class SlowStep(ELStep):
     """Writes one row per tick (which run, when) for ``ticks`` ticks, reporting each: a run long
     enough to hurt, and a record of who wrote when."""
 
-    def __init__(self, name: str, ticks: int, tick_s: float = 0.25) -> None:
+    def __init__(self, name: str, ticks: int, tick_s: float = 0.15) -> None:
         self.name = name
         self.ticks = ticks
         self.tick_s = tick_s
@@ -91,7 +91,7 @@ def short_lease(monkeypatch: pytest.MonkeyPatch) -> None:
 class Running:
     """A run of :class:`SlowStack` in a thread."""
 
-    def __init__(self, warehouse: Warehouse, ticks: int = 16) -> None:
+    def __init__(self, warehouse: Warehouse, ticks: int = 12) -> None:
         self.request = RunRequest(stack=STACK)
         self.record: RunRecord | None = None
         self.error: BaseException | None = None
@@ -158,10 +158,10 @@ def _only(warehouse: Warehouse, run: RunRecord) -> None:
 def test_idle_session_timeout_does_not_drop_the_lock(postgres_warehouse) -> None:
     with connect(postgres_warehouse) as conn:
         conn.execute(
-            f'alter database "{postgres_warehouse.database}" set idle_session_timeout = 1000'
+            f'alter database "{postgres_warehouse.database}" set idle_session_timeout = 400'
         )
     first = Running(postgres_warehouse)
-    time.sleep(2.5)  # longer than the timeout: an idle lock session would be gone
+    time.sleep(1.2)  # longer than the timeout: an idle lock session would be gone
     _refused(postgres_warehouse, first.request.run_id)
     _only(postgres_warehouse, first.join())
 
@@ -171,7 +171,7 @@ def test_a_terminated_lock_session_is_taken_again(postgres_warehouse) -> None:
     with connect(postgres_warehouse) as conn:
         assert conn.execute("select pg_terminate_backend(?)", [_lock_session(postgres_warehouse)])
     _refused(postgres_warehouse, first.request.run_id)  # at once: before any heartbeat
-    time.sleep(1.5)
+    time.sleep(1.0)  # two heartbeats
     _lock_session(postgres_warehouse)  # the heartbeat took the advisory lock again
     _refused(postgres_warehouse, first.request.run_id)
     _only(postgres_warehouse, first.join())
@@ -186,7 +186,7 @@ def test_a_restart_lets_no_second_run_in(server: PostgresServer) -> None:
 
 
 def test_a_run_whose_lease_was_taken_over_fails_at_its_next_step(postgres_warehouse) -> None:
-    first = Running(postgres_warehouse, ticks=8)  # "first" writes for ~2 s
+    first = Running(postgres_warehouse, ticks=10)  # "first" writes for ~1.5 s
     with connect(postgres_warehouse) as conn:  # what a run taking over an expired lease writes
         conn.execute("update stacks_meta._stacks_locks set token = 'other', run_id = 'r-other'")
     record = first.join()
