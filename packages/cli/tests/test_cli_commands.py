@@ -741,8 +741,9 @@ def test_missing_privileges_are_exit_2_with_the_databases_words(user, postgres_w
     assert proc.returncode == 2, proc.stdout + proc.stderr
     line = proc.stderr.strip().splitlines()[-1]
     assert line.startswith("Error: the user 'stacks_reader' lacks a privilege on postgresql://")
-    assert "permission denied" in line
+    assert "permission denied to create schema(s) raw, stacks_meta" in line
     assert "unexpected" not in proc.stderr
+    assert "Running ref" not in proc.stderr, "found before the run (and any tool) started"
 
 
 # --- clean ---------------------------------------------------------------------------------------

@@ -235,11 +235,35 @@ def _answers(warehouse: Warehouse, stack: str, wait: bool) -> None:
                 return
             raise RunLocked(busy)
         try:
-            with connect(warehouse):
+            with connect(warehouse) as conn:
+                if conn.dialect == "postgres":
+                    _may_create(conn, warehouse)
                 return
         except WarehouseUnreachable:
             if attempt == 2 or warehouse.kind != "duckdb":
                 raise  # (a run that took the file meanwhile is asked for again, once)
+
+
+def _may_create(conn: Any, warehouse: Warehouse) -> None:
+    """A run creates schemas (the raw one, ``stacks_meta``, the models'): a user who may not,
+    where they do not exist yet, is told before any tool starts, not minutes into a run."""
+    if conn.execute("select has_database_privilege(current_database(), 'CREATE')")[0][0]:
+        return
+    schemas = sorted({warehouse.schema_name, "stacks_meta"})
+    rows = conn.execute(
+        "select nspname, has_schema_privilege(oid, 'CREATE') from pg_namespace "
+        f"where nspname in ({', '.join('?' * len(schemas))})",
+        schemas,
+    )
+    usable = {name for name, may in rows if may}
+    missing = [name for name in schemas if name not in usable]
+    if missing:
+        user = getattr(warehouse, "user", "")
+        raise ConfigError(
+            f"the user {user!r} lacks a privilege on {warehouse.redacted_url()}: permission "
+            f"denied to create schema(s) {', '.join(missing)} (grant CREATE on the database, or "
+            "create those schemas and grant CREATE on them)."
+        )
 
 
 @contextmanager
