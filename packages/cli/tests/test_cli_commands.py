@@ -547,6 +547,18 @@ def test_init_scaffolds_a_stack_package(user) -> None:
     assert bad.returncode == 2 and "not a valid stack name" in bad.stderr
 
 
+def _read_until(proc: subprocess.Popen[str], text: str) -> str:
+    """The stderr lines of ``proc`` up to the first holding ``text`` (a progress line: sooner
+    than polling the ledger from another process on a loaded machine)."""
+    assert proc.stderr is not None
+    seen = ""
+    while text not in seen:
+        line = proc.stderr.readline()
+        assert line, f"{text!r} never showed:\n{seen}"
+        seen += line
+    return seen
+
+
 def _wait_until_running(user, stack: str, *where: str) -> None:
     """Poll `stacks runs` until the ledger says ``stack`` is running. A poll may find the DuckDB
     file locked by the run's own write (DuckDB lets no reader in beside a writer process)."""
@@ -657,9 +669,10 @@ def test_an_outage_longer_than_the_retries_is_exit_1_with_the_summary(user) -> N
             stderr=subprocess.PIPE,
             text=True,
         )
-        _wait_until_running(user, "slow", "-w", url)
+        before = _read_until(proc, "customers running")
         server.stop()
         out, errs = proc.communicate(timeout=120)  # every retry is spent while it is down
+        errs = before + errs
         server.start()
         assert proc.returncode == 1, out + errs
         assert "status" in out and "failed" in out and "Run " in out, out
@@ -875,9 +888,10 @@ def test_a_password_on_the_command_line_warns_and_is_masked_in_ps(user, postgres
         stderr=subprocess.PIPE,
         text=True,
     )
-    _wait_until_running(user, "slow", "-w", postgres_warehouse.url())
+    before = _read_until(proc, "customers running")
     shown = Path(f"/proc/{proc.pid}/cmdline").read_bytes()
     out, errs = proc.communicate(timeout=120)
+    errs = before + errs
     assert proc.returncode == 0, out + errs
     assert b"slow" in shown and b"postgresql://" in shown and SECRET.encode() not in shown
     assert errs.splitlines()[0] == (
