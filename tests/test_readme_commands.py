@@ -28,7 +28,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SHELLS = {"bash", "sh", "shell", "console"}
 MARKER = re.compile(r"<!--\s*readme-test:\s*(skip|exit|omit)\s*(.*?)\s*-->")
-PLACEHOLDER_PG = re.compile(r"postgresql://user:[^@\s]+@(localhost|host)[^\s'\"]*")
+PLACEHOLDER_PG = re.compile(r"postgresql://user(:[^@\s]+)?@(localhost|host)[^\s'\"]*")
 TIMEOUT = 300
 pytestmark = pytest.mark.readme
 # `uv run [options] CMD ...` -> CMD in this environment; any other uv command is uv itself

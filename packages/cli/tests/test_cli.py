@@ -426,6 +426,11 @@ def test_check_fails_with_a_per_table_diff(warehouse) -> None:
     assert result.exit_code == 1
     assert "dupes is not idempotent: after 3 runs 1 table(s) differ" in result.stdout
     assert "raw.items: 3 rows -> 9 rows" in result.stdout
+    lines = [line.strip() for line in result.stdout.splitlines()]
+    assert "FAILED     idempotent: after 3 runs 1 table(s) differ from after 1 run" in lines
+    why = "not tried: the stack is not idempotent, so there is no stable state to rebuild"
+    assert f"not proved re-delivery: {why}" in lines
+    assert f"not proved full rebuild: {why}" in lines
     _no_secret(result)
 
 

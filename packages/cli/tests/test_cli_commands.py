@@ -25,7 +25,7 @@ from stacks_core.local import LocalOrchestrator
 from stacks_contract.models import StackSpec, TableRef, TransformResult, utcnow
 from stacks_contract.ports import Stack, Transform
 from stacks_core.sql import connect
-from stacks_testing.reference import ReferenceELStep, reference_stack
+from stacks_testing.reference import ReferenceELStep, ReferenceSource, reference_stack
 
 
 class RefStack(Stack):
@@ -65,6 +65,35 @@ def slow():
     return SlowStack()
 
 
+class StubbornStack(RefStack):
+    # a tool that swallows Ctrl-C while it winds down (as thread pools and schedulers do)
+    name = "stubborn"
+
+    def spec(self, warehouse):
+        import time
+
+        spec = reference_stack(os.environ["REF_SOURCES"], name="stubborn")
+        step = spec.el_steps[0]
+
+        def stubborn_run(request, warehouse, report=None):
+            try:
+                time.sleep(300)
+            except KeyboardInterrupt:
+                for _ in range(120):
+                    try:
+                        time.sleep(0.5)
+                    except KeyboardInterrupt:
+                        pass
+                raise
+
+        object.__setattr__(step, "run", stubborn_run)
+        return spec
+
+
+def stubborn():
+    return StubbornStack()
+
+
 class AppendOnlyNames(Transform):
     # incremental on new ids only: a renamed customer never reaches analytics.names (the drift
     # between incremental runs and a full rebuild that `stacks check` must find)
@@ -91,6 +120,31 @@ class AppendOnlyNames(Transform):
         return TransformResult(run_id=request.run_id, started_at=started, finished_at=utcnow())
 
 
+    def incremental(self):
+        return self.produces()
+
+
+class MergedNames(AppendOnlyNames):
+    # incremental done right: a new or renamed customer is (re)inserted, nothing else is touched
+
+    def run(self, request, warehouse, report=None):
+        started = utcnow()
+        with connect(warehouse) as conn:
+            conn.execute("create schema if not exists analytics")
+            if request.full_refresh:
+                conn.execute("drop table if exists analytics.names")
+            conn.execute("create table if not exists analytics.names (id bigint, name varchar)")
+            conn.execute(
+                "delete from analytics.names where id in (select c.id from raw.customers c "
+                "join analytics.names n on n.id = c.id where n.name <> c.name)"
+            )
+            conn.execute(
+                "insert into analytics.names select id, name from raw.customers "
+                "where id not in (select id from analytics.names)"
+            )
+        return TransformResult(run_id=request.run_id, started_at=started, finished_at=utcnow())
+
+
 class DriftyStack(RefStack):
     name = "drifty"
 
@@ -101,6 +155,37 @@ class DriftyStack(RefStack):
 
 def drifty():
     return DriftyStack()
+
+
+class MovingStack(RefStack):
+    # a source that moves on: each step renames a customer and adds one
+    name = "moving"
+    advances_source = True
+    transform = MergedNames
+
+    def spec(self, warehouse):
+        ref = reference_stack(os.environ["REF_SOURCES"], name=self.name)
+        return StackSpec(name=self.name, el_steps=ref.el_steps, transform=self.transform())
+
+    def advance_source(self, warehouse, steps=1):
+        source = ReferenceSource(Path(os.environ["REF_SOURCES"]) / "customers.jsonl")
+        for _ in range(steps):
+            n = len(source.rows())
+            source.update({"id": 3}, "name", f"customer 3 as of {n}")
+            source.append({"id": n + 1, "name": f"customer {n + 1}", "country": "DE"})
+
+
+class DriftyMovingStack(MovingStack):
+    name = "drifty-moving"
+    transform = AppendOnlyNames
+
+
+def moving():
+    return MovingStack()
+
+
+def drifty_moving():
+    return DriftyMovingStack()
 
 
 class StatefulStep(ReferenceELStep):
@@ -126,6 +211,35 @@ class StatefulStack(RefStack):
 
 def stateful():
     return StatefulStack()
+
+
+class SharingStack(StatefulStack):
+    # the same step and state folder as `stateful` (as two dlt stacks share dlt's folder)
+    name = "sharing"
+
+    def spec(self, warehouse):
+        return super().spec(warehouse).model_copy(update={"name": "sharing"})
+
+
+class HomedOrchestrator(LocalOrchestrator):
+    # keeps a home for every warehouse at once (as the Temporal dev server's history)
+    def state_paths(self, stack, warehouse):
+        return (Path(".stacks/home").absolute(),)
+
+
+class HomedStack(RefStack):
+    name = "homed"
+
+    def orchestrator(self):
+        return HomedOrchestrator()
+
+
+def sharing():
+    return SharingStack()
+
+
+def homed():
+    return HomedStack()
 """
 
 
@@ -137,7 +251,17 @@ def user(tmp_path: Path):
         dist="ref-stack",
         module="_ref_stack",
         source=STACK_MODULE,
-        stacks={"ref": "build", "slow": "slow", "drifty": "drifty", "stateful": "stateful"},
+        stacks={
+            "ref": "build",
+            "slow": "slow",
+            "stubborn": "stubborn",
+            "drifty": "drifty",
+            "stateful": "stateful",
+            "sharing": "sharing",
+            "homed": "homed",
+            "moving": "moving",
+            "drifty-moving": "drifty_moving",
+        },
         summary="the reference stack",
     )
     cwd = tmp_path / "work"
@@ -273,11 +397,50 @@ def test_check_json(user) -> None:
     assert doc["stack"] == "ref" and doc["idempotent"] is True and doc["diff"] == []
     assert [r["status"] for r in doc["runs"]] == ["succeeded", "succeeded"]
     assert doc["tables"] >= 4 and doc["rows"] > 0
-    assert doc["proved"] == ["idempotent", "redelivery", "full_rebuild"]
+    assert doc["proved"] == ["idempotent", "redelivery"]
     assert [p["diff"] for p in doc["proofs"]] == [[], [], []]
-    rebuild = doc["proofs"][2]["summary"]
-    assert "2 model table(s)" in rebuild and "incremental == a rebuild from scratch" in rebuild
+    rebuild = doc["proofs"][2]
+    assert rebuild["proved"] is None  # its models are rebuilt on every run: nothing to prove
+    assert rebuild["summary"].startswith("no model is maintained incrementally")
     assert [p.name for p in user.cwd.joinpath(".stacks").iterdir() if "check" in p.name] == []
+
+
+def test_check_proves_a_rebuild_only_once_new_data_took_the_incremental_path(user) -> None:
+    """On a fresh warehouse an incremental model is only ever built from scratch, so a rebuild
+    equals it whatever its incremental logic does: `check` says "not proved" (exit 0) and how to
+    move the source; `--advance N` moves it between runs and then proves it (or, for a model that
+    drops updates, fails it, exit 1, naming the rows)."""
+    plain = ok(user("check", "moving", "--runs", "2"))
+    lines = [line.strip() for line in plain.stdout.splitlines()]
+    assert (
+        "not proved full rebuild: no new data reached an incremental model (names) between the "
+        "runs, so the rebuild equals what a first build gives whatever the incremental path "
+        "does; run `stacks check moving --advance 3` to move the source between runs"
+    ) in lines, lines
+
+    doc = json.loads(ok(user("check", "moving", "--runs", "2", "--advance", "2", "--json")).stdout)
+    assert doc["proved"] == ["idempotent", "redelivery", "full_rebuild"], doc["proofs"]
+    assert doc["proofs"][2]["summary"] == (
+        "1 model table(s), 10 rows: incremental == a rebuild from scratch, after new source data "
+        "took the incremental path (names in 2 run(s))"
+    )
+    assert len(doc["runs"]) == 4
+
+    wrong = user("check", "drifty-moving", "--runs", "2", "--advance", "1")
+    assert wrong.returncode == 1, wrong.stdout + wrong.stderr
+    lines = [line.strip() for line in wrong.stdout.splitlines()]
+    assert (
+        "FAILED     full rebuild: incremental != a rebuild from scratch: 1 model table(s) differ"
+    ) in lines
+    # (the source moved twice above: 10 customers, the third renamed "as of 9")
+    assert "- only in the warehouse: id=3, name='customer 3 as of 9'" in lines
+    assert "+ only in the rebuild: id=3, name='customer 3 as of 10'" in lines
+
+    refused = user("check", "ref", "--advance", "1")
+    assert refused.returncode == 2
+    assert "--advance needs a stack whose source can move; ref runs on a live source" in (
+        refused.stderr
+    )
 
 
 def test_check_finds_a_model_whose_incremental_runs_drift_from_a_full_rebuild(user) -> None:
@@ -384,14 +547,26 @@ def test_init_scaffolds_a_stack_package(user) -> None:
     assert bad.returncode == 2 and "not a valid stack name" in bad.stderr
 
 
-def _wait_until_running(user, stack: str) -> None:
+def _read_until(proc: subprocess.Popen[str], text: str) -> str:
+    """The stderr lines of ``proc`` up to the first holding ``text`` (a progress line: sooner
+    than polling the ledger from another process on a loaded machine)."""
+    assert proc.stderr is not None
+    seen = ""
+    while text not in seen:
+        line = proc.stderr.readline()
+        assert line, f"{text!r} never showed:\n{seen}"
+        seen += line
+    return seen
+
+
+def _wait_until_running(user, stack: str, *where: str) -> None:
     """Poll `stacks runs` until the ledger says ``stack`` is running. A poll may find the DuckDB
     file locked by the run's own write (DuckDB lets no reader in beside a writer process)."""
     import time
 
     deadline = time.monotonic() + 180  # a loaded CI machine (members two at a time) is slow
     while time.monotonic() < deadline:
-        proc = user("runs", stack, "--json")
+        proc = user("runs", stack, *where, "--json")
         if proc.returncode == 0:
             listed = json.loads(proc.stdout)["runs"]
             if listed and listed[0]["status"] == "running":
@@ -427,6 +602,36 @@ def test_an_interrupted_run_is_one_line_exit_130_and_interrupted_in_the_ledger(
     assert listed[0]["finished_at"] is not None
 
 
+def test_a_second_ctrl_c_leaves_at_once(user) -> None:
+    """A tool may swallow Ctrl-C while it winds down; the second one is the user insisting:
+    exit 130 at once, one line."""
+    import signal
+    import time
+
+    proc = subprocess.Popen(
+        [str(STACKS), "run", "stubborn"],
+        cwd=user.cwd,
+        env=user.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    _wait_until_running(user, "stubborn")
+    proc.send_signal(signal.SIGINT)
+    time.sleep(1)
+    assert proc.poll() is None, "the tool swallows the first Ctrl-C for a minute"
+    second = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    out, errs = proc.communicate(timeout=60)
+    assert time.monotonic() - second < 5, "the second Ctrl-C did not leave at once"
+    assert proc.returncode == 130, out + errs
+    assert errs.strip().splitlines()[-1] == (
+        "Interrupted again: leaving now; the next run will converge."
+    )
+    assert "Traceback" not in errs
+
+
 def test_a_killed_run_is_marked_abandoned_by_stacks_runs_or_the_next_run(user) -> None:
     """SIGKILL leaves no chance to write the ledger: `stacks runs`, finding the run lock the dead
     one held free, marks it abandoned (a lease, not a guess); so would the next run."""
@@ -442,7 +647,45 @@ def test_a_killed_run_is_marked_abandoned_by_stacks_runs_or_the_next_run(user) -
     ok(user("run", "slow", SLOW_SECONDS="0"))
     listed = json.loads(ok(user("runs", "slow", "--json")).stdout)["runs"]
     assert [r["status"] for r in listed] == ["succeeded", "abandoned"]
-    assert "its process died" in listed[1]["error"]
+    assert listed[1]["error"] == (
+        "its process ended without recording an end (killed or cut off): `stacks runs` found "
+        "its lock file free"
+    )
+
+
+def test_an_outage_longer_than_the_retries_is_exit_1_with_the_summary(user) -> None:
+    """The warehouse goes away during the run for longer than the retries wait: the run failed
+    (exit 1, the summary, one sentence), not bad configuration (exit 2); the next run marks it
+    abandoned, saying what it found."""
+    from stacks_testing.postgres import local_cluster
+
+    with local_cluster() as server:
+        url = server.create_database("outage").url()
+        proc = subprocess.Popen(
+            [str(STACKS), "run", "slow", "-w", url],
+            cwd=user.cwd,
+            env={**user.env, "SLOW_SECONDS": "6"},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        before = _read_until(proc, "customers running")
+        server.stop()
+        out, errs = proc.communicate(timeout=120)  # every retry is spent while it is down
+        errs = before + errs
+        server.start()
+        assert proc.returncode == 1, out + errs
+        assert "status" in out and "failed" in out and "Run " in out, out
+        last = errs.strip().splitlines()[-1]
+        assert last.startswith("Error: run ") and " of slow failed: the warehouse was " in last
+        assert "the next run marks it and converges" in last
+        ok(user("run", "slow", "-w", url, SLOW_SECONDS="0"))
+        listed = json.loads(ok(user("runs", "slow", "-w", url, "--json")).stdout)["runs"]
+        assert [r["status"] for r in listed] == ["succeeded", "abandoned"]
+        assert listed[1]["error"].startswith(
+            "its process ended without recording an end (killed or cut off): run "
+            f"{listed[0]['run_id']} found its run lock free and its lease expired (last heartbeat "
+        )  # the outage outlasted the lease (30 s)
 
 
 # --- the run lock ---------------------------------------------------------------------------------
@@ -473,6 +716,7 @@ def test_a_second_run_of_a_stack_exits_2_at_once_or_waits(user, engine: str, req
         assert second.returncode == 2, second.stdout + second.stderr
         assert "ref is already running into this warehouse since " in second.stderr
         assert f"run id {holder.run_id}" in second.stderr
+        assert "(run " not in second.stderr, "a refused run names a run that never exists"
         waiting = subprocess.Popen(
             [str(STACKS), "run", "ref", "-w", url, "--wait", "--json"],
             cwd=user.cwd,
@@ -510,8 +754,9 @@ def test_missing_privileges_are_exit_2_with_the_databases_words(user, postgres_w
     assert proc.returncode == 2, proc.stdout + proc.stderr
     line = proc.stderr.strip().splitlines()[-1]
     assert line.startswith("Error: the user 'stacks_reader' lacks a privilege on postgresql://")
-    assert "permission denied" in line
+    assert "permission denied to create schema(s) raw, stacks_meta" in line
     assert "unexpected" not in proc.stderr
+    assert "Running ref" not in proc.stderr, "found before the run (and any tool) started"
 
 
 # --- clean ---------------------------------------------------------------------------------------
@@ -552,3 +797,121 @@ def test_clean_removes_a_stacks_local_state_with_sizes_never_its_data(user) -> N
     assert [r.status for r in Ledger(wh).runs("stateful")] == ["succeeded"]
     again = ok(user("clean", "stateful", "--json"))
     assert json.loads(again.stdout)["stacks"][0]["removed"] == []
+
+
+def test_clean_refuses_while_a_stack_sharing_its_state_runs(user) -> None:
+    """Two stacks keeping the same folder for a warehouse (dlt's, say): cleaning one while the
+    other runs would pull the folder from under that run: exit 2, naming both; once it ended,
+    the folder goes."""
+    from stacks_contract.warehouse import parse_warehouse
+    from stacks_core.runlock import run_lock
+
+    ok(user("run", "stateful"))
+    [state] = user.state.iterdir()
+    wh = parse_warehouse(str(user.cwd / ".stacks" / "stateful.duckdb"))
+    with run_lock(wh, "sharing", "r-sharing"):
+        refused = user("clean", "stateful")
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert f"Error: {state} is shared by stateful and sharing, and sharing is already running " in (
+        refused.stderr
+    )
+    assert "run id r-sharing" in refused.stderr and state.exists()
+    ok(user("clean", "stateful"))
+    assert not state.exists()
+
+
+def test_clean_keeps_state_of_every_warehouse_unless_shared_and_not_in_use(user) -> None:
+    """An orchestrator's home serves every warehouse: `clean NAME` keeps it and says so;
+    `--shared` removes it, but not while another process holds a file in it open."""
+    ok(user("run", "homed"))
+    home = user.cwd / ".stacks" / "home"
+    home.mkdir()
+    (home / "history.db").write_text("x" * 10)
+    kept = ok(user("clean", "homed")).stdout
+    assert f"Kept {home}: every warehouse shares it (--shared removes it)." in kept
+    assert home.exists()
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; f = open(sys.argv[1]); time.sleep(60)",
+            str(home / "history.db"),
+        ]
+    )
+    try:
+        import time
+
+        time.sleep(1)
+        busy = user("clean", "homed", "--shared")
+        assert busy.returncode == 2, busy.stdout + busy.stderr
+        assert f"Error: {home} is in use by process {holder.pid} " in busy.stderr
+        assert home.exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    gone = ok(user("clean", "homed", "--shared")).stdout
+    assert f"10 B  {home}" in gone and not home.exists()
+
+
+def test_clean_drops_the_scratch_database_a_killed_check_left(user, postgres_warehouse) -> None:
+    from stacks_core.scratch import scratch_target
+    from stacks_core.sql import connect, quote_ident
+
+    scratch = scratch_target(postgres_warehouse, "ref")
+    with connect(postgres_warehouse) as conn:
+        conn.execute(f"create database {quote_ident(scratch.database)}")  # type: ignore[union-attr]
+    try:
+        url = postgres_warehouse.url()
+        dry = ok(user("clean", "ref", "-w", url, "--dry-run")).stdout
+        assert f"database {scratch.database} (a scratch of stacks check)" in dry  # type: ignore[union-attr]
+        ok(user("clean", "ref", "-w", url))
+        with connect(postgres_warehouse) as conn:
+            left = conn.execute(
+                "select 1 from pg_database where datname = ?",
+                [scratch.database],  # type: ignore[union-attr]
+            )
+        assert left == []
+    finally:
+        with connect(postgres_warehouse) as conn:
+            conn.execute(f"drop database if exists {quote_ident(scratch.database)}")  # type: ignore[union-attr]
+
+
+def test_a_password_on_the_command_line_warns_and_is_masked_in_ps(user, postgres_warehouse) -> None:
+    """It still works, with a one-line warning pointing at PGPASSWORD, ~/.pgpass and
+    STACKS_WAREHOUSE; for the rest of the run `ps` shows it masked."""
+    url = postgres_warehouse.model_copy(update={"password": SecretStr(SECRET)}).url()
+    proc = subprocess.Popen(
+        [str(STACKS), "run", "slow", "-w", url],
+        cwd=user.cwd,
+        env={**user.env, "SLOW_SECONDS": "5"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    before = _read_until(proc, "customers running")
+    shown = Path(f"/proc/{proc.pid}/cmdline").read_bytes()
+    out, errs = proc.communicate(timeout=120)
+    errs = before + errs
+    assert proc.returncode == 0, out + errs
+    assert b"slow" in shown and b"postgresql://" in shown and SECRET.encode() not in shown
+    assert errs.splitlines()[0] == (
+        "Warning: a password on the command line is readable by every local user (ps) while the "
+        "command starts; give it in PGPASSWORD, ~/.pgpass or STACKS_WAREHOUSE instead."
+    )
+    assert SECRET not in out + errs
+    quiet = ok(user("run", "ref", STACKS_WAREHOUSE=url))  # from the environment: no warning
+    assert "Warning" not in quiet.stderr
+
+
+def test_a_schema_the_stack_does_not_load_into_is_exit_2_before_anything_runs(user) -> None:
+    """`?schema=X` names where the EL steps load; a stack whose steps write elsewhere would load
+    one schema and model another: refused with the reason, before the warehouse is touched."""
+    target = user.cwd / "w.duckdb"
+    proc = user("run", "ref", "-w", f"duckdb://{target}?schema=landing")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert proc.stderr.strip() == (
+        "Error: ref loads its raw tables into the schema raw, not 'landing' as the warehouse "
+        "URL's ?schema= asks; drop ?schema= from the URL (its steps choose their schema)."
+    )
+    assert not target.exists()
+    ok(user("run", "ref", "-w", f"duckdb://{target}?schema=raw"))  # the schema it loads: fine

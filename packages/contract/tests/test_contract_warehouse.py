@@ -279,3 +279,31 @@ def unused_tcp_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def test_a_url_without_a_password_takes_the_one_libpq_would(tmp_path, monkeypatch) -> None:
+    """As libpq does: $PGPASSWORD, else the first matching line of $PGPASSFILE (or ~/.pgpass),
+    which is ignored when others may read it; a password in the URL wins. So every tool of a
+    run gets the password without it ever being on a command line."""
+    monkeypatch.delenv("PGPASSWORD", raising=False)
+    passfile = tmp_path / "pgpass"
+    passfile.write_text(
+        "# comment\n"
+        "db.internal:5432:*:bob:not-this-host\n"
+        "localhost:5432:analytics:bob:p\\:w\\\\d\n"
+        "*:*:*:*:fallback\n"
+    )
+    passfile.chmod(0o600)
+    monkeypatch.setenv("PGPASSFILE", str(passfile))
+    secret = lambda url: parse_warehouse(url).password.get_secret_value()  # noqa: E731
+    assert secret("postgresql://bob@localhost/analytics") == "p:w\\d"
+    assert secret("postgresql://eve@localhost:5433/other") == "fallback"
+    assert secret("postgresql://bob:given@localhost/analytics") == "given"
+    monkeypatch.setenv("PGPASSWORD", "from-env")
+    assert secret("postgresql://bob@localhost/analytics") == "from-env"
+    monkeypatch.delenv("PGPASSWORD")
+    passfile.chmod(0o644)  # libpq ignores a password file others may read
+    assert secret("postgresql://bob@localhost/analytics") == ""
+    assert parse_warehouse("postgresql://bob@localhost/analytics").redacted_url() == (
+        "postgresql://bob@localhost:5432/analytics?schema=raw"
+    )

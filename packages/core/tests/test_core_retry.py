@@ -1,5 +1,5 @@
 """Transient or not, on exceptions real connections raise; the ledger's writes wait out a real
-Postgres restart. One throwaway cluster of this module's own (it is stopped and restarted)."""
+Postgres restart. The ``server`` fixture is a throwaway cluster of these tests' own (conftest)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -18,13 +17,7 @@ from stacks_contract.warehouse import DuckDBWarehouse, PostgresWarehouse
 from stacks_core.ledger import Ledger
 from stacks_core.retry import is_transient, retry_transient
 from stacks_core.sql import connect
-from stacks_testing.postgres import PostgresServer, local_cluster
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[PostgresServer]:
-    with local_cluster() as pg:
-        yield pg
+from stacks_testing.postgres import PostgresServer
 
 
 def _raised(fn) -> BaseException:

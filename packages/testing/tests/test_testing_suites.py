@@ -97,6 +97,69 @@ class TestSubject(BaseOrchestratorSuite):
         return Harness()
 """
 
+TRANSFORM_MODULE = """
+import pytest
+from stacks_contract.models import TableRef, TransformResult, utcnow
+from stacks_contract.ports import Transform
+from stacks_core.sql import connect
+from stacks_testing.suites import BaseTransformSuite
+from stacks_testing.suites.reference import ReferenceTransformHarness
+
+class WatermarkOrders(Transform):
+    # BROKEN: copies the orders newer than the newest it holds (upserting by id), so an order
+    # that arrives late with an older timestamp never reaches it
+    name = "watermark"
+
+    def consumes(self):
+        return (TableRef("raw", "customers"), TableRef("raw", "orders"))
+
+    def produces(self):
+        return (TableRef("analytics", "orders_copy"),)
+
+    def incremental(self):
+        return self.produces()
+
+    def run(self, request, warehouse, report=None):
+        started = utcnow()
+        with connect(warehouse) as conn:
+            conn.execute("create schema if not exists analytics")
+            if request.full_refresh:
+                conn.execute("drop table if exists analytics.orders_copy")
+            conn.execute(
+                "create table if not exists analytics.orders_copy as "
+                "select id, amount, updated_at from raw.orders where false"
+            )
+            new = (
+                "from raw.orders where updated_at > coalesce((select max(updated_at) "
+                "from analytics.orders_copy), '')"
+            )
+            conn.execute(f"delete from analytics.orders_copy where id in (select id {new})")
+            conn.execute(f"insert into analytics.orders_copy select id, amount, updated_at {new}")
+        return TransformResult(run_id=request.run_id, started_at=started, finished_at=utcnow())
+
+class Harness(ReferenceTransformHarness):
+    def make_transform(self):
+        return WatermarkOrders()
+
+class TestSubject(BaseTransformSuite):
+    @pytest.fixture
+    def transform_harness(self, warehouse, tmp_path):
+        return Harness(tmp_path / "source")
+"""
+
+
+def test_a_watermark_model_missing_late_rows_fails_the_full_rebuild_check(
+    pytester: pytest.Pytester,
+) -> None:
+    result = run_suite(pytester, TRANSFORM_MODULE, "full_rebuild_after or merged_once")
+    result.assert_outcomes(passed=1, failed=1)  # updates reach it; the late order does not
+    result.stdout.fnmatch_lines(
+        [
+            "*the incrementally maintained tables differ from a full rebuild*",
+            "*analytics.orders_copy: 24 rows -> 25 rows*",
+        ]
+    )
+
 
 def run_suite(pytester: pytest.Pytester, module: str, select: str) -> pytest.RunResult:
     pytester.makepyfile(test_subject=module)

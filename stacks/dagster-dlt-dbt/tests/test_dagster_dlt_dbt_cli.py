@@ -67,14 +67,21 @@ def test_stacks_run_twice_then_check(tmp_path: Path) -> None:
     assert [r.status for r in runs] == [RunStatus.SUCCEEDED] * 2
     assert sum(runs[0].rows.values()) == 446 and sum(runs[1].rows.values()) == 0
 
-    check = _run([stacks, "check", "dagster-dlt-dbt"], tmp_path, env)
+    # --advance 3: the shop moves on (new orders, refunds) between runs
+    check = _run(
+        [stacks, "check", "dagster-dlt-dbt", "--runs", "2", "--advance", "3"], tmp_path, env
+    )
     assert check.returncode == 0, (check.stdout + check.stderr)[-3000:]
     assert "is idempotent" in check.stdout
     # and proved more than a no-op: the shop re-delivered and every model rebuilt from scratch
-    # (into a scratch DuckDB file) equal what the incremental runs left
+    # (into a scratch DuckDB file) equal what the incremental runs left over new data
     lines = [line.strip() for line in check.stdout.splitlines()]
-    assert any(x.startswith("proved     re-delivery: 4 raw table(s), 446 rows") for x in lines)
-    assert any(x.startswith("proved     full rebuild: 8 model table(s)") for x in lines), lines
+    assert any(x.startswith("proved     re-delivery: 4 raw table(s), 553 rows") for x in lines)
+    assert any(
+        x.startswith("proved     full rebuild: 8 model table(s)")
+        and x.endswith("took the incremental path (fct_orders in 3 run(s))")
+        for x in lines
+    ), lines
     assert [p.name for p in (tmp_path / ".stacks").iterdir() if ".check" in p.name] == []
 
     # `stacks clean`: dlt's working folder and dbt's state for this warehouse go, the data stays
@@ -86,4 +93,4 @@ def test_stacks_run_twice_then_check(tmp_path: Path) -> None:
     assert not any(Path(p).exists() for p in removed)
     assert [r.status for r in Ledger(warehouse).runs("dagster-dlt-dbt")] == [
         RunStatus.SUCCEEDED
-    ] * 5  # the two runs and check's three: the rebuild went to the scratch warehouse
+    ] * 7  # the two runs and check's five: the rebuild went to the scratch warehouse

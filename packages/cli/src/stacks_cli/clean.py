@@ -10,11 +10,10 @@ from typing import Any
 
 import click
 from rich.text import Text
-from stacks_contract.models import RunRequest
-from stacks_contract.ports import Stack
 from stacks_contract.warehouse import DEFAULT_DUCKDB_DIR, DuckDBWarehouse, Warehouse
 from stacks_core.state import size_of
 
+from stacks_cli.cleanplan import CleanPlan, in_use, local_state, plan_clean
 from stacks_cli.common import (
     JSON,
     WAIT,
@@ -26,7 +25,7 @@ from stacks_cli.common import (
     prepare,
 )
 
-__all__ = ["clean_cmd", "human_size", "local_state"]
+__all__ = ["clean_cmd", "human_size", "local_state"]  # local_state: from stacks_cli.cleanplan
 
 
 def human_size(size: int) -> str:
@@ -36,20 +35,6 @@ def human_size(size: int) -> str:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     return f"{size} B"  # pragma: no cover
-
-
-def local_state(stack: Stack, warehouse: Warehouse) -> list[Path]:
-    """Everything local ``stack`` keeps for ``warehouse``, existing or not: its tools' state
-    (:meth:`Stack.state_paths`), the same for the scratch warehouse of ``stacks check``, check's
-    scratch folder and the run-lock file beside a DuckDB file."""
-    from stacks_core.check import scratch_dir, scratch_target
-    from stacks_core.runlock import lock_path
-
-    paths = [*stack.state_paths(warehouse)]
-    paths += stack.state_paths(scratch_target(warehouse, stack.name))
-    if isinstance(warehouse, DuckDBWarehouse):
-        paths += [scratch_dir(warehouse, stack.name), lock_path(warehouse, stack.name)]
-    return list(dict.fromkeys(p.absolute() for p in paths))
 
 
 @contextlib.contextmanager
@@ -69,7 +54,32 @@ def _locked(warehouse: Warehouse, name: str, wait: bool, dry_run: bool) -> Itera
                 raise RunLocked(busy)
             yield
             return
-    with run_lock(warehouse, name, RunRequest(stack=name), wait=wait, abandon=False):
+    with run_lock(warehouse, name, None, wait=wait, abandon=False):
+        yield
+
+
+@contextlib.contextmanager
+def _all_locked(
+    warehouse: Warehouse, name: str, plan: CleanPlan, wait: bool, dry_run: bool
+) -> Iterator[None]:
+    """NAME's run lock and that of every stack sharing its state (exit 2 while one runs), with
+    none of the paths open in another process (a running server's history, say)."""
+    from stacks_contract.errors import RunLocked
+
+    with contextlib.ExitStack() as locks:
+        locks.enter_context(_locked(warehouse, name, wait, dry_run))
+        for other, paths in plan.sharers.items():
+            try:
+                locks.enter_context(_locked(warehouse, other, wait, dry_run))
+            except RunLocked as exc:
+                raise RunLocked(f"{paths[0]} is shared by {name} and {other}, and {exc}") from None
+        busy = in_use(plan.paths)
+        if busy:
+            path, pid = next(iter(busy.items()))
+            raise RunLocked(
+                f"{path} is in use by process {pid} (a run or a server using the same state); "
+                "stop it, or wait for it to end."
+            )
         yield
 
 
@@ -96,18 +106,29 @@ def _remove(path: Path) -> None:
 @WAREHOUSE
 @WAIT
 @click.option("--dry-run", "-n", is_flag=True, help="Say what would be removed; remove nothing.")
+@click.option(
+    "--shared",
+    is_flag=True,
+    help="Also remove state every warehouse shares (an orchestrator's home: the Dagster "
+    "instance, the Airflow metadata DB, the Temporal history), unless a process holds it open.",
+)
 @JSON
-def clean_cmd(name: str | None, url: str | None, wait: bool, dry_run: bool, as_json: bool) -> None:
+def clean_cmd(
+    name: str | None, url: str | None, wait: bool, dry_run: bool, shared: bool, as_json: bool
+) -> None:
     """Remove the local state of NAME for its warehouse (without NAME: of every installed stack).
 
     Local state: the tools' working folders for that warehouse (dlt's pipelines, dbt's target/
-    and partial-parse state), the orchestrator's home under ./.stacks (Dagster instance, Airflow
-    metadata DB, Temporal history), `stacks check`'s scratch and the run-lock file beside a
-    DuckDB file. The warehouse's data is never touched. Refused (exit 2) while a run holds the
-    stack's run lock (--wait: wait for it). Per-warehouse state unused for
+    and partial-parse state), `stacks check`'s scratch (a folder beside a DuckDB file, a
+    scratch database on Postgres) and the run-lock file beside a DuckDB file; with --shared also
+    what every warehouse shares (the orchestrator's home under ./.stacks). The warehouse's data
+    is never touched. Done under NAME's run lock and that of every other stack sharing the same
+    state for the warehouse: refused (exit 2) while one of them runs (--wait: wait for it) or
+    while another process holds the state open. Per-warehouse state unused for
     $STACKS_STATE_MAX_AGE_DAYS days (default 30) is also pruned by every run.
     """
     from stacks_core.registry import available_stacks
+    from stacks_core.scratch import drop_scratch
 
     names = [name] if name else list(available_stacks())
     report: list[dict[str, Any]] = []
@@ -115,20 +136,26 @@ def clean_cmd(name: str | None, url: str | None, wait: bool, dry_run: bool, as_j
         stack, warehouse = prepare(each, url, connect_first=False)
         each = stack.name  # a reference (`file.py:attr`) keeps state under its stack's name
         with errors(warehouse):
-            found = [p for p in local_state(stack, warehouse) if p.exists() or p.is_symlink()]
-            removed = [(p, size_of(p)) for p in found]  # before the lock writes its holder
-        with errors(warehouse), _locked(warehouse, each, wait, dry_run):
+            plan = plan_clean(stack, warehouse, shared=shared)
+            found = [p for p in plan.paths if p.exists() or p.is_symlink()]
+            removed = [(str(p), size_of(p)) for p in found]  # before the lock writes its holder
+            if plan.scratch:
+                removed.append((f"database {plan.scratch} (a scratch of stacks check)", 0))
+        with errors(warehouse), _all_locked(warehouse, each, plan, wait, dry_run):
             if not dry_run:
                 for path in found:
                     _remove(path)
+                if plan.scratch:
+                    drop_scratch(warehouse, each)
                 if isinstance(warehouse, DuckDBWarehouse):
                     _unlock_file(warehouse, each)  # the lock file taking the lock created
         report.append(
             {
                 "stack": each,
                 "warehouse": warehouse.redacted_url(),
-                "removed": [{"path": str(p), "bytes": n} for p, n in removed],
+                "removed": [{"path": p, "bytes": n} for p, n in removed],
                 "bytes": sum(n for _, n in removed),
+                "kept": [str(p) for p in plan.kept if p.exists()],
             }
         )
     if as_json:
@@ -152,3 +179,9 @@ def clean_cmd(name: str | None, url: str | None, wait: bool, dry_run: bool, as_j
         )
         for item in entry["removed"]:
             console.print(Text(f"  {human_size(item['bytes']):>9}  {item['path']}"), soft_wrap=True)
+    for entry in report:
+        for path in entry["kept"]:
+            console.print(
+                Text(f"Kept {path}: every warehouse shares it (--shared removes it)."),
+                soft_wrap=True,
+            )

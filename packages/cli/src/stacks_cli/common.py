@@ -185,6 +185,10 @@ def prepare(
         entry_point(name)
         stack = load_stack(name) if is_reference(name) else None
         warehouse = parse_warehouse(url, default_name=stack.name if stack else name)
+    if url and "schema=" in url.partition("?")[2]:  # refused before the warehouse is touched
+        with errors(warehouse), tool_output():
+            stack = stack or load_stack(name)
+            _schema_honoured(stack, warehouse)
     if connect_first:
         with errors(warehouse):
             _answers(warehouse, stack.name if stack else name, wait)
@@ -192,6 +196,29 @@ def prepare(
         with errors(warehouse):
             stack = load_stack(name)
     return stack, warehouse
+
+
+def _schema_honoured(stack: Stack, warehouse: Warehouse) -> None:
+    """``?schema=X`` names the schema the EL steps load into: a stack whose steps write to
+    another schema cannot honour it, and would fail (or load where the models do not read)
+    after work had begun. Bad configuration, said before anything runs."""
+    from stacks_contract.manifest import plan
+
+    try:
+        spec = stack.spec(warehouse)
+        plan(spec)  # steps that follow the schema, a transform that does not
+    except ConfigError as exc:
+        raise ConfigError(
+            f"{str(exc).rstrip('.')}: the warehouse URL's ?schema={warehouse.schema_name} moves "
+            f"where {stack.name} loads, not what its models read; drop ?schema= from the URL."
+        ) from None
+    written = sorted({t.schema_name for step in spec.el_steps for t in step.produces()})
+    if written and warehouse.schema_name not in written:
+        raise ConfigError(
+            f"{stack.name} loads its raw tables into the schema {', '.join(written)}, not "
+            f"{warehouse.schema_name!r} as the warehouse URL's ?schema= asks; drop ?schema= "
+            "from the URL (its steps choose their schema)."
+        )
 
 
 def _answers(warehouse: Warehouse, stack: str, wait: bool) -> None:
@@ -208,11 +235,35 @@ def _answers(warehouse: Warehouse, stack: str, wait: bool) -> None:
                 return
             raise RunLocked(busy)
         try:
-            with connect(warehouse):
+            with connect(warehouse) as conn:
+                if conn.dialect == "postgres":
+                    _may_create(conn, warehouse)
                 return
         except WarehouseUnreachable:
             if attempt == 2 or warehouse.kind != "duckdb":
                 raise  # (a run that took the file meanwhile is asked for again, once)
+
+
+def _may_create(conn: Any, warehouse: Warehouse) -> None:
+    """A run creates schemas (the raw one, ``stacks_meta``, the models'): a user who may not,
+    where they do not exist yet, is told before any tool starts, not minutes into a run."""
+    if conn.execute("select has_database_privilege(current_database(), 'CREATE')")[0][0]:
+        return
+    schemas = sorted({warehouse.schema_name, "stacks_meta"})
+    rows = conn.execute(
+        "select nspname, has_schema_privilege(oid, 'CREATE') from pg_namespace "
+        f"where nspname in ({', '.join('?' * len(schemas))})",
+        schemas,
+    )
+    usable = {name for name, may in rows if may}
+    missing = [name for name in schemas if name not in usable]
+    if missing:
+        user = getattr(warehouse, "user", "")
+        raise ConfigError(
+            f"the user {user!r} lacks a privilege on {warehouse.redacted_url()}: permission "
+            f"denied to create schema(s) {', '.join(missing)} (grant CREATE on the database, or "
+            "create those schemas and grant CREATE on them)."
+        )
 
 
 @contextmanager
@@ -337,9 +388,10 @@ def run_once(
     *,
     in_session: bool,
     wait: bool = False,
+    on_lock: Callable[[], None] | None = None,
 ) -> RunRecord:
     if in_session:
-        # `check` keeps one session (and the run lock) across runs (one demo source, advancing
-        # nothing), so it calls the orchestrator directly instead of run_stack.
+        # `check` keeps one session (and the run lock) across runs (one demo source), so it
+        # calls the orchestrator directly instead of run_stack.
         return stack.orchestrator().run(stack.spec(warehouse), request, warehouse, report)
-    return run_stack(stack, warehouse, request, report, wait=wait)
+    return run_stack(stack, warehouse, request, report, wait=wait, on_lock=on_lock)

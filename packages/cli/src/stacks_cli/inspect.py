@@ -185,13 +185,13 @@ def _settle_running(warehouse: Warehouse, records: list[RunRecord]) -> bool:
     the lock for an instant marks it ``abandoned``, as the stack's next run would. True if any
     lock was free (then read the ledger again)."""
     from stacks_contract.errors import RunLocked
-    from stacks_contract.models import RunRequest, RunStatus
+    from stacks_contract.models import RunStatus
     from stacks_core.runlock import run_lock
 
     settled = False
     for stack in sorted({r.stack for r in records if r.status == RunStatus.RUNNING}):
         try:
-            with run_lock(warehouse, stack, RunRequest(stack=stack)):
+            with run_lock(warehouse, stack, None, finder="`stacks runs`"):
                 settled = True
         except RunLocked:
             continue  # it is running

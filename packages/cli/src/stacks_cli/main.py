@@ -13,6 +13,7 @@ import any tool. A stack's tools are imported when the stack is loaded or run. S
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 import time
 from typing import Any
@@ -20,8 +21,8 @@ from typing import Any
 import click
 from rich.table import Table
 from rich.text import Text
-from stacks_contract.models import RunRequest
-from stacks_contract.warehouse import mask_secrets
+from stacks_contract.models import RunRecord, RunRequest, utcnow
+from stacks_contract.warehouse import mask_secrets, redact
 
 from stacks_cli.backfill import BACKFILL, backfill_selection
 from stacks_cli.common import (
@@ -101,16 +102,41 @@ def _leave_now_if_threads_linger(code: int) -> None:
     os._exit(code)
 
 
+def _mask_process_title() -> None:
+    """What ``ps`` and ``/proc/PID/cmdline`` show of this process: its command line with every
+    password masked (the interpreter's own argv, rewritten in place by setproctitle)."""
+    import setproctitle
+
+    with contextlib.suppress(OSError):
+        raw = open(f"/proc/{os.getpid()}/cmdline", "rb").read()  # noqa: SIM115 (one read)
+        words = [w.decode(errors="replace") for w in raw.split(b"\0") if w]
+        setproctitle.setproctitle(" ".join(mask_secrets(w) for w in words))
+        return
+    setproctitle.setproctitle(" ".join(mask_secrets(w) for w in sys.argv))
+
+
 def _sigterm_interrupts() -> None:
-    """SIGTERM (a scheduler or `kill` stopping the command) ends a run as Ctrl-C does."""
+    """SIGTERM (a scheduler or `kill` stopping the command) ends a run as Ctrl-C does; a second
+    Ctrl-C (or SIGTERM) while the first is being handled (a tool finishing or swallowing it)
+    leaves at once: one line, exit 130 (the run's row stays ``running`` until the next run
+    marks it ``abandoned``)."""
     import signal
     import threading
 
+    received: list[int] = []
+
     def interrupt(signum: int, frame: object) -> None:
+        received.append(signum)
+        if len(received) > 1:
+            os.write(2, b"\nInterrupted again: leaving now; the next run will converge.\n")
+            os._exit(EXIT_INTERRUPTED)
         raise KeyboardInterrupt
 
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, interrupt)
+    if threading.current_thread() is not threading.main_thread():
+        return
+    signal.signal(signal.SIGTERM, interrupt)
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not if ignored (nohup)
+        signal.signal(signal.SIGINT, interrupt)
 
 
 @click.group(
@@ -135,8 +161,19 @@ def main(quiet: bool, verbose: bool) -> None:
     postgresql://user:password@host:port/database to use Postgres.
     """
     # the command line is parsed: tools that record it (dbt's run_results.json, its log) see the
-    # warehouse URL with its password masked
-    sys.argv[:] = [mask_secrets(arg) for arg in sys.argv]
+    # warehouse URL with its password masked, and so does `ps` for the rest of the run
+    masked = [mask_secrets(arg) for arg in sys.argv]
+    if masked != sys.argv:
+        _mask_process_title()
+        if not quiet:
+            err().print(
+                "Warning: a password on the command line is readable by every local user "
+                "(ps) while the command starts; give it in PGPASSWORD, ~/.pgpass or "
+                "STACKS_WAREHOUSE instead.",
+                highlight=False,
+                soft_wrap=True,
+            )
+    sys.argv[:] = masked
     if quiet and verbose:
         fail("-q and -v cannot be used together.", EXIT_CONFIG)
     set_verbosity(-1 if quiet else 1 if verbose else 0)
@@ -232,14 +269,42 @@ def run_cmd(
         if select or exclude:  # a bad selector is bad input: exit 2 before anything runs
             with tool_output():
                 resolve(stack.spec(warehouse), select, exclude)
-    progress(f"Running {name} (run {request.run_id}) into {warehouse.redacted_url()}")
+
+    begun: list[RunRecord] = []
+
+    def started() -> None:  # once the lock is held: a refused run never names a run id
+        begun.append(_outage(request, name, stack))
+        progress(f"Running {name} (run {request.run_id}) into {warehouse.redacted_url()}")
+
     with (
         errors(warehouse),
         spinning(report, f"Running {name}"),
         tool_output(),
         interruptible(warehouse, lambda: request.run_id),
     ):
-        record = run_once(stack, warehouse, request, report, in_session=False, wait=wait)
+        try:
+            record = run_once(
+                stack, warehouse, request, report, in_session=False, wait=wait, on_lock=started
+            )
+        except Exception as exc:
+            from stacks_core.retry import is_transient
+
+            # the warehouse went away during the run for longer than the retries waited: the
+            # run failed (exit 1, with its summary), it is not bad configuration (exit 2)
+            if not begun or not is_transient(exc):
+                raise
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            record = begun[0].model_copy(
+                update={
+                    "finished_at": utcnow(),
+                    "error": redact(
+                        f"the warehouse was unreachable for longer than the retries wait "
+                        f"({first}); the run could not record its end, the next run marks it "
+                        "and converges",
+                        warehouse,
+                    ),
+                }
+            )
     if as_json:
         emit_json(record.model_dump(mode="json"), warehouse)
     else:
@@ -248,6 +313,21 @@ def run_cmd(
         waited = time.monotonic() - STARTED
         render_summary(out(), record, warehouse.redacted_url(), hints, waited=waited)
     check_record(record, warehouse)
+
+
+def _outage(request: RunRequest, name: str, stack: Any) -> RunRecord:
+    """The record shown when the warehouse goes away mid-run and the ledger cannot be read."""
+    from stacks_contract.models import RunStatus
+
+    orchestrator = getattr(stack.orchestrator(), "name", "?")
+    return RunRecord(
+        run_id=request.run_id,
+        stack=name,
+        orchestrator=orchestrator,
+        trigger=request.trigger,
+        status=RunStatus.FAILED,
+        started_at=utcnow(),
+    )
 
 
 def _register() -> None:

@@ -32,6 +32,11 @@ class RunLocked(StacksError):
     """Another run of the same stack into the same warehouse holds the run lock."""
 
 
+class RunLockLost(StacksError):
+    """The run lost its run lock while it ran (another run took it over): it stops at the next
+    step boundary rather than go on unprotected."""
+
+
 class TransientError(StepFailed):
     """A step failed for a reason that passes (connection lost, the warehouse restarting): every
     orchestrator retries it with backoff. The message keeps the database's own sentence."""

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
+from stacks_contract.errors import ConfigError
 from stacks_contract.models import (
     LoadResult,
     RunRecord,
@@ -190,6 +191,13 @@ class Transform(ABC):
         (checked per table by the transform suite). Default: all when :attr:`stamps_run_id`."""
         return self.produces() if self.stamps_run_id else ()
 
+    def incremental(self) -> tuple[TableRef, ...]:
+        """The produced tables a run maintains incrementally (it changes only what new source
+        data touches, e.g. dbt's ``materialized='incremental'``): ``stacks check`` proves them
+        equal to a rebuild from scratch only once new source data reached one of them through
+        its incremental path. Default: none (every model is rebuilt on every run)."""
+        return ()
+
     def history_keeping(self) -> tuple[TableRef, ...]:
         """The produced tables that keep history no rebuild from today's source can reproduce
         (dbt snapshots, say): ``stacks check`` leaves them out of its full-rebuild proof and says
@@ -269,10 +277,19 @@ class Stack(ABC):
 
     name: str
     description: str = ""
+    #: the stack's source can be moved on (:meth:`advance_source`): new rows, changed rows and
+    #: late child rows such as a refund; ``stacks check --advance N`` moves it between runs
+    advances_source: ClassVar[bool] = False
 
     @abstractmethod
     def orchestrator(self) -> Orchestrator:
         """The orchestrator that runs this stack."""
+
+    def advance_source(self, warehouse: Warehouse, steps: int = 1) -> None:
+        """Move the stack's source on by ``steps`` (a demo shop's days, a fixture's batches), the
+        way it changes in production; called inside :meth:`session`, between runs. Only stacks
+        with :attr:`advances_source` implement it; the default raises :class:`ConfigError`."""
+        raise ConfigError(f"The source of {self.name} cannot be moved on (a live source).")
 
     @abstractmethod
     def spec(self, warehouse: Warehouse) -> StackSpec:

@@ -11,6 +11,7 @@ Secrets are :class:`pydantic.SecretStr`: ``repr``, ``str`` and ``model_dump`` ne
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Annotated, Literal
@@ -274,15 +275,64 @@ def _postgres(parts: SplitResult, query: dict[str, str], schema: str, shown: str
     port = info.pop("port", "") or "5432"
     if not port.isdigit():
         raise ConfigError(f"Malformed warehouse URL {shown}: the port {port!r} is not a number.")
+    host = info.pop("host", "") or "localhost"
+    database, user = info.pop("dbname"), info.pop("user", "") or "postgres"
+    password = info.pop("password", "") or libpq_password(
+        host, int(port), database, user, info.get("passfile")
+    )
     return PostgresWarehouse(
-        host=info.pop("host", "") or "localhost",
+        host=host,
         port=int(port),
-        database=info.pop("dbname"),
-        user=info.pop("user", "") or "postgres",
-        password=SecretStr(info.pop("password", "")),
+        database=database,
+        user=user,
+        password=SecretStr(password),
         params=info,
         schema=schema,
     )
+
+
+def libpq_password(
+    host: str, port: int, database: str, user: str, passfile: str | None = None
+) -> str:
+    """The password libpq would use for a URL without one: ``$PGPASSWORD``, else the first
+    matching line of the password file (``passfile``, ``$PGPASSFILE`` or ``~/.pgpass``; ignored,
+    as libpq ignores it, when group or others may read it). Every tool of a run (dlt, dbt, the
+    orchestrators' workers) then gets it without it ever being on a command line."""
+    if os.environ.get("PGPASSWORD"):
+        return os.environ["PGPASSWORD"]
+    path = Path(passfile or os.environ.get("PGPASSFILE") or Path.home() / ".pgpass")
+    try:
+        if path.stat().st_mode & 0o077:
+            return ""
+        lines = path.read_text().splitlines()
+    except (OSError, RuntimeError):  # no file, or no home to look in
+        return ""
+    socket_host = host.startswith("/")
+    wanted = ("localhost" if socket_host else host, str(port), database, user)
+    for line in lines:
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        fields = _pgpass_fields(line)
+        if len(fields) == 5 and all(f in ("*", w) for f, w in zip(fields, wanted, strict=False)):
+            return fields[4]
+    return ""
+
+
+def _pgpass_fields(line: str) -> list[str]:
+    """A ``.pgpass`` line's fields (``\:`` and ``\\`` escape a colon and a backslash)."""
+    fields: list[str] = []
+    cur, escaped = "", False
+    for ch in line:
+        if escaped:
+            cur, escaped = cur + ch, False
+        elif ch == "\\":
+            escaped = True
+        elif ch == ":" and len(fields) < 4:
+            fields.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    return [*fields, cur]
 
 
 def warehouse_from_dict(data: dict[str, object]) -> Warehouse:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterable
 from contextvars import ContextVar
 from datetime import UTC, datetime
 
@@ -133,33 +134,39 @@ class Ledger:
         self.record(run)
         return run
 
-    def abandon(self, stack: str) -> int:
-        """Mark ``stack``'s ``running`` rows that held the run lock as ``abandoned``. Call it only
-        while holding that lock: then none of those runs is alive (the lock is released by the
-        server or the kernel when a process dies). Returns how many rows changed."""
-        return retry_transient(lambda: self._abandon(stack), attempts=self.attempts)
+    def abandon(
+        self,
+        stack: str,
+        *,
+        found: str = "the next run found its run lock free",
+        alive: Iterable[str] = (),
+    ) -> int:
+        """Mark ``stack``'s ``running`` rows that held the run lock as ``abandoned``, except the
+        runs in ``alive`` (holders of a live lease). Call it only while holding that lock: then
+        none of the others is alive. ``found``: what the caller found, for the row's sentence.
+        Returns how many rows changed."""
+        why = f"its process ended without recording an end (killed or cut off): {found}"
+        keep = sorted(set(alive))
+        return retry_transient(lambda: self._abandon(stack, why, keep), attempts=self.attempts)
 
-    def _abandon(self, stack: str) -> int:
+    def _abandon(self, stack: str, why: str, keep: list[str]) -> int:
         with connect(self.warehouse) as conn:
             if not conn.table_exists(LEDGER_SCHEMA, LEDGER_TABLE):
                 return 0
             self._ensure(conn)
             where = "stack = ? and status = ? and lease = 'lock'"
+            params: list[object] = [stack, RunStatus.RUNNING.value]
+            if keep:
+                where += f" and run_id not in ({', '.join('?' * len(keep))})"
+                params += keep
             stale = conn.execute(
-                f"select count(*) from {LEDGER_SCHEMA}.{LEDGER_TABLE} where {where}",
-                [stack, RunStatus.RUNNING.value],
+                f"select count(*) from {LEDGER_SCHEMA}.{LEDGER_TABLE} where {where}", params
             )[0][0]
             if stale:
                 conn.execute(
                     f"update {LEDGER_SCHEMA}.{LEDGER_TABLE} set status = ?, finished_at = ?, "
                     f"error = ? where {where}",
-                    [
-                        RunStatus.ABANDONED.value,
-                        utcnow(),
-                        "its process died before it ended (killed or lost); the next run converged",
-                        stack,
-                        RunStatus.RUNNING.value,
-                    ],
+                    [RunStatus.ABANDONED.value, utcnow(), why, *params],
                 )
         return int(stale)
 

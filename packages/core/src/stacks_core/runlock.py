@@ -1,16 +1,17 @@
 """One run at a time per stack and warehouse: a lock held in the warehouse itself.
 
-Postgres: a session-level advisory lock on a connection kept open for the run (released by the
-server when the process dies, however it dies). DuckDB: an exclusive ``flock`` on a lock file
-beside the database file (released by the kernel when the process dies). Either way the lock is
-taken before anything runs; a second run fails at once with :class:`RunLocked` ("already
-running since ..., run id ...") or, with ``wait=True``, waits for the first to end.
+Postgres: a session advisory lock, kept alive and backed by a lease row renewed by a heartbeat
+(:mod:`stacks_core.lease`): a restart, ``idle_session_timeout`` or a killed lock session does not
+let a second run in while the first is alive, and a run that loses its lock stops at the next
+step boundary (:func:`guarded`). DuckDB: an exclusive ``flock`` on a lock file beside the database
+file (released by the kernel when the process dies). Either way the lock is taken before anything
+runs; a second run fails at once with :class:`RunLocked` ("already running since ..., run id
+...") or, with ``wait=True``, waits for the first to end.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import time
@@ -20,9 +21,12 @@ from typing import IO
 
 from stacks_contract.errors import RunLocked
 from stacks_contract.models import RunRequest, utcnow
-from stacks_contract.warehouse import DuckDBWarehouse, Warehouse
+from stacks_contract.ports import Reporter
+from stacks_contract.warehouse import DuckDBWarehouse, PostgresWarehouse, Warehouse
 
-__all__ = ["held", "lock_path", "run_lock"]
+from stacks_core.lease import PgLease, held_sentence
+
+__all__ = ["Lease", "guarded", "held", "lock_path", "run_lock"]
 
 _POLL_S = 0.5
 
@@ -32,39 +36,100 @@ def lock_path(warehouse: DuckDBWarehouse, stack: str) -> Path:
     return warehouse.path.with_name(f"{warehouse.path.name}.{stack}.lock")
 
 
+class Lease:
+    """What :func:`run_lock` yields: the run it protects can be renamed (:meth:`holder`) and asks
+    at step boundaries whether it still holds the lock (:meth:`check`)."""
+
+    def __init__(self, pg: PgLease | None = None, file: IO[str] | None = None) -> None:
+        self._pg = pg
+        self._file = file
+
+    @property
+    def lost(self) -> str | None:
+        return self._pg.lost if self._pg is not None else None
+
+    def holder(self, run_id: str) -> None:
+        """The run now working under the lock (what "already running ..., run id" names)."""
+        if self._pg is not None:
+            self._pg.holder(run_id)
+        elif self._file is not None:
+            _write_holder(self._file, run_id)
+
+    def check(self) -> None:
+        """Raise :class:`~stacks_contract.errors.RunLockLost` once the lock is lost."""
+        if self._pg is not None:
+            self._pg.check()
+
+
+def guarded(report: Reporter, lease: Lease) -> Reporter:
+    """``report``, asking ``lease`` first: every orchestrator reports when a step starts, so a
+    run that lost its lock fails there (:class:`RunLockLost`) instead of going on."""
+
+    def report_(step: str, message: str) -> None:
+        lease.check()
+        report(step, message)
+
+    return report_
+
+
 @contextlib.contextmanager
 def run_lock(
     warehouse: Warehouse,
     stack: str,
-    request: RunRequest,
+    request: RunRequest | str | None = None,
     *,
     wait: bool = False,
     abandon: bool = True,
-) -> Iterator[None]:
-    """Hold the run lock of (``stack``, ``warehouse``) for the block (``abandon``: and mark the
-    runs it proves dead as abandoned in the ledger; ``stacks clean`` leaves the ledger alone)."""
+    finder: str | None = None,
+) -> Iterator[Lease]:
+    """Hold the run lock of (``stack``, ``warehouse``) for the block, for the run ``request``
+    (or run id; ``None``: no run, e.g. ``stacks clean``). ``abandon``: mark the runs it proves
+    dead as abandoned in the ledger, saying ``finder`` found them (default: the run)."""
     from stacks_core.ledger import LEASE, Ledger
 
-    lock = (
-        _file_lock(warehouse, stack, request, wait)
-        if isinstance(warehouse, DuckDBWarehouse)
-        else _advisory_lock(warehouse, stack, wait)
-    )
-    with lock:
-        # holding the lock proves every earlier lock-holding run of the stack has ended
+    run_id = request.run_id if isinstance(request, RunRequest) else request
+    found = finder or (f"run {run_id}" if run_id else "a later run")
+    if isinstance(warehouse, DuckDBWarehouse):
+        with _file_lock(warehouse, stack, run_id, wait) as handle:
+            if abandon:  # holding the flock proves every earlier holder's process has ended
+                Ledger(warehouse).abandon(stack, found=f"{found} found its lock file free")
+            token = LEASE.set("lock")
+            try:
+                yield Lease(file=handle)
+            finally:
+                LEASE.reset(token)
+        return
+    assert isinstance(warehouse, PostgresWarehouse)
+    pg = PgLease(warehouse, stack, run_id)
+    pg.acquire(wait)
+    try:
         if abandon:
-            Ledger(warehouse).abandon(stack)
+            Ledger(warehouse).abandon(
+                stack, found=_evidence(found, pg), alive=pg.alive_runs() | {run_id or ""}
+            )
         token = LEASE.set("lock")
         try:
-            yield
+            yield Lease(pg=pg)
         finally:
             LEASE.reset(token)
+    finally:
+        pg.release()
+
+
+def _evidence(found: str, pg: PgLease) -> str:
+    """What the taking run found, for the abandoned run's ledger sentence."""
+    old = pg.replaced
+    if old is None:
+        return f"{found} found its run lock free"
+    beat = old.heartbeat_at.strftime("%Y-%m-%d %H:%M:%S UTC")
+    why = "its process gone" if old.fresh else "its lease expired"
+    return f"{found} found its run lock free and {why} (last heartbeat {beat})"
 
 
 @contextlib.contextmanager
 def _file_lock(
-    warehouse: DuckDBWarehouse, stack: str, request: RunRequest, wait: bool
-) -> Iterator[None]:
+    warehouse: DuckDBWarehouse, stack: str, run_id: str | None, wait: bool
+) -> Iterator[IO[str]]:
     import fcntl
 
     from stacks_core.sql import duckdb_folder
@@ -78,26 +143,34 @@ def _file_lock(
                 break
             except BlockingIOError:
                 if not wait:
-                    raise RunLocked(_held(stack, _holder(handle))) from None
+                    raise RunLocked(held_sentence(stack, _holder(handle))) from None
                 time.sleep(_POLL_S)
-        holder = {"run_id": request.run_id, "since": utcnow().isoformat(), "pid": os.getpid()}
-        handle.seek(0)
-        handle.truncate()
-        handle.write(json.dumps(holder))
-        handle.flush()
+        _write_holder(handle, run_id, since=True)
         try:
-            yield
+            yield handle
         finally:
             handle.seek(0)
             handle.truncate()
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def _write_holder(handle: IO[str], run_id: str | None, *, since: bool = False) -> None:
+    holder = {} if since else _holder(handle)
+    if since:
+        holder = {"since": utcnow().isoformat(), "pid": os.getpid()}
+    if run_id:
+        holder["run_id"] = run_id
+    handle.seek(0)
+    handle.truncate()
+    handle.write(json.dumps(holder))
+    handle.flush()
+
+
 def held(warehouse: Warehouse, stack: str) -> str | None:
     """DuckDB: the "already running" sentence when a run of ``stack`` holds its lock now, else
     None. (A running DuckDB stack keeps its file open, so a second process cannot even connect
     to say so; this asks the lock file, which needs no connection. Postgres: always None, the
-    advisory lock itself answers.)"""
+    lock itself answers.)"""
     import fcntl
 
     if not isinstance(warehouse, DuckDBWarehouse):
@@ -109,56 +182,14 @@ def held(warehouse: Warehouse, stack: str) -> str | None:
         try:
             fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except BlockingIOError:
-            return _held(stack, _holder(handle))
+            return held_sentence(stack, _holder(handle))
         fcntl.flock(handle, fcntl.LOCK_UN)
     return None
 
 
-def _holder(handle: IO[str]) -> dict[str, str]:
+def _holder(handle: IO[str]) -> dict:
     handle.seek(0)
     with contextlib.suppress(ValueError):
         got = json.loads(handle.read() or "{}")
         return got if isinstance(got, dict) else {}
     return {}
-
-
-@contextlib.contextmanager
-def _advisory_lock(warehouse: Warehouse, stack: str, wait: bool) -> Iterator[None]:
-    from stacks_core.sql import connect
-
-    ident = f"stacks run lock\0{stack}\0{warehouse.schema_}"
-    key = int.from_bytes(
-        hashlib.blake2b(ident.encode(), digest_size=8).digest(), "big", signed=True
-    )
-    with connect(warehouse) as conn:
-        while not conn.execute("select pg_try_advisory_lock(?)", [key])[0][0]:
-            if not wait:
-                raise RunLocked(_held(stack, _running(warehouse, stack)))
-            time.sleep(_POLL_S)
-        try:
-            yield
-        finally:
-            with contextlib.suppress(Exception):  # a lost connection has released it already
-                conn.execute("select pg_advisory_unlock(?)", [key])
-
-
-def _running(warehouse: Warehouse, stack: str) -> dict[str, str]:
-    """The newest run of ``stack`` the ledger says is running (who holds the lock)."""
-    from stacks_contract.models import RunStatus
-
-    from stacks_core.ledger import Ledger
-
-    with contextlib.suppress(Exception):
-        for run in Ledger(warehouse).read(stack, 20) or []:
-            if run.status == RunStatus.RUNNING:
-                return {"run_id": run.run_id, "since": run.started_at.isoformat()}
-    return {}
-
-
-def _held(stack: str, holder: dict[str, str]) -> str:
-    since = f" since {holder['since'][:19].replace('T', ' ')} UTC" if holder.get("since") else ""
-    run_id = f", run id {holder['run_id']}" if holder.get("run_id") else ""
-    return (
-        f"{stack} is already running into this warehouse{since}{run_id}; wait for it to end, "
-        "or pass --wait to start when it does."
-    )

@@ -131,8 +131,11 @@ class Connection:
 DUCKDB_LOCK_WAIT_S = 3.0
 
 
-def connect(warehouse: Warehouse, *, read_only: bool = False) -> Connection:
-    """Open a connection; :class:`WarehouseUnreachable` (one masked sentence) on failure."""
+def connect(
+    warehouse: Warehouse, *, read_only: bool = False, libpq: dict[str, str] | None = None
+) -> Connection:
+    """Open a connection; :class:`WarehouseUnreachable` (one masked sentence) on failure.
+    ``libpq``: more connection parameters for Postgres (keepalives, say)."""
     if isinstance(warehouse, PostgresWarehouse):
         import psycopg
         from psycopg.conninfo import make_conninfo
@@ -142,6 +145,7 @@ def connect(warehouse: Warehouse, *, read_only: bool = False) -> Connection:
             # the user's own options (a role, a search_path) stay; times are always UTC here
             options = " ".join(filter(None, [params.pop("options", ""), "-c TimeZone=UTC"]))
             params.setdefault("connect_timeout", "5")
+            params.update(libpq or {})
             params["options"] = options
             password = warehouse.password.get_secret_value()
             if password:

@@ -10,16 +10,26 @@ import os
 from abc import abstractmethod
 from collections.abc import Iterator
 from pathlib import Path
+from typing import ClassVar
 
 from stacks_contract.models import StackSpec
 from stacks_contract.ports import Orchestrator, Stack
 from stacks_contract.warehouse import DuckDBWarehouse, PostgresWarehouse, Warehouse
 
-__all__ = ["ShopStack", "marts_query_hints", "set_env", "shown"]
+#: the shop stacks' session puts the shop's URL here (or finds the user's shop there)
+SHOP_URL_ENV = "STACKS_SHOP_URL"
+
+__all__ = ["SHOP_URL_ENV", "ShopStack", "marts_query_hints", "set_env", "shown"]
 
 
 class ShopStack(Stack):
-    """A shop stack: subclasses say how to build their orchestrator and their spec."""
+    """A shop stack: subclasses say how to build their orchestrator and their spec. Its source
+    moves on like the real shop (``stacks check --advance N``): new orders, status changes,
+    refunds of earlier payments."""
+
+    advances_source: ClassVar[bool] = True
+    #: where the shop the session started (or the user's) answers
+    shop_url_env: ClassVar[str] = SHOP_URL_ENV
 
     def __init__(self) -> None:
         self._orchestrator: Orchestrator | None = None
@@ -37,6 +47,20 @@ class ShopStack(Stack):
         if self._orchestrator is None:
             self._orchestrator = self.make_orchestrator()
         return self._orchestrator
+
+    def advance_source(self, warehouse: Warehouse, steps: int = 1) -> None:
+        """Move the shop's clock ``steps`` days through its admin endpoint (the session's shop,
+        or the one ``$STACKS_SHOP_URL`` names)."""
+        import urllib.request
+
+        from stacks_contract.errors import ConfigError
+
+        url = os.environ.get(self.shop_url_env)
+        if not url:
+            raise ConfigError(f"No shop to advance: ${self.shop_url_env} is not set.")
+        advance = urllib.request.Request(f"{url}/admin/advance?days={int(steps)}", method="POST")
+        with urllib.request.urlopen(advance, timeout=30) as resp:
+            resp.read()
 
     def spec(self, warehouse: Warehouse) -> StackSpec:
         key = warehouse.model_dump_json()

@@ -15,6 +15,7 @@ import contextlib
 import signal
 import threading
 from collections.abc import Iterator
+from types import FrameType
 from typing import Any
 
 __all__ = ["catching", "stop_if_interrupted"]
@@ -38,8 +39,11 @@ def catching() -> Iterator[threading.Event]:
         yield _INTERRUPTED
         return
 
-    def interrupt(signum: int, frame: object) -> None:
+    def interrupt(signum: int, frame: FrameType | None) -> None:
         _INTERRUPTED.set()
+        previous = before[signal.Signals(signum)]
+        if callable(previous):  # the caller's own handling too (the CLI: a second one leaves)
+            previous(signum, frame)
         raise KeyboardInterrupt
 
     before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}

@@ -109,6 +109,8 @@ class FaultMatrix:
     timeout: float = 600.0
     rows: list[Row] = field(default_factory=list)
     launched: list[Launched] = field(default_factory=list)
+    #: command lines seen holding the secret while runs went on
+    cmdline_leaks: set[str] = field(default_factory=set)
     _count: int = 0
 
     # --- processes ----------------------------------------------------------------------------
@@ -142,11 +144,28 @@ class FaultMatrix:
         self.launched.append(run)
         return run
 
+    def _watch_cmdlines(self) -> None:
+        """Every process's command line, now: none may hold the secret (``ps`` shows them to
+        every local user); what holds it is kept for :meth:`scan`."""
+        needle = self.secret.encode()
+        for proc in Path("/proc").glob("[0-9]*"):
+            try:
+                line = (proc / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if needle in line:
+                self.cmdline_leaks.add(line.replace(b"\0", b" ")[:120].decode(errors="replace"))
+
     def _wait_for(self, run: Launched, strike: Strike) -> bool:
-        """Block until ``strike`` is due (True) or the run ended first (False)."""
+        """Block until ``strike`` is due (True) or the run ended first (False); the processes'
+        command lines are read meanwhile."""
         pattern = re.compile(strike.marker)
         deadline = time.monotonic() + self.timeout
+        watched = 0.0
         while time.monotonic() < deadline:
+            if time.monotonic() - watched > 0.25:
+                self._watch_cmdlines()
+                watched = time.monotonic()
             if pattern.search(run.output()):
                 time.sleep(strike.delay)
                 return run.proc.poll() is None
@@ -297,7 +316,7 @@ class FaultMatrix:
 
     def scan(self, *also: Path) -> None:
         """The secret is in no output and no file the runs wrote (their folder: logs, state,
-        HOME, TMPDIR; plus ``also``)."""
+        HOME, TMPDIR; plus ``also``), and was on no process's command line while they ran."""
         needle = self.secret.encode()
         leaks = [
             str(p)
@@ -305,6 +324,7 @@ class FaultMatrix:
             for p in (root.rglob("*") if root.is_dir() else [root])
             if p.is_file() and needle in p.read_bytes()
         ]
+        leaks += [f"command line: {line}" for line in sorted(self.cmdline_leaks)]
         for row in self.rows:
             row.secrets = "LEAKED" if leaks else "none"
         assert not leaks, f"the secret was printed or written: {leaks}"

@@ -258,6 +258,21 @@ class DbtTransform(Transform):
         """The models whose SQL uses the ``stacks_run_id`` var (so their rows carry it)."""
         return graph.stamped(self._declaration_manifest(), RUN_ID_VAR)
 
+    def incremental(self) -> tuple[TableRef, ...]:
+        """The models materialized ``incremental`` (``stacks check`` proves them only once new
+        data took their incremental path)."""
+        nodes = self._declaration_manifest().nodes.values()
+        return tuple(
+            sorted(
+                (
+                    TableRef(schema=n.schema, name=n.alias or n.name)
+                    for n in nodes
+                    if getattr(n.config, "materialized", None) == "incremental"
+                ),
+                key=lambda t: t.key,
+            )
+        )
+
     # --- running ------------------------------------------------------------------------------
 
     def _check_sources(

@@ -73,6 +73,13 @@ class TransformHarness(ABC):
         """Update one existing raw row (a value that reaches a produced table, and its
         ``updated_at``), keeping every raw table's row count."""
 
+    def add_late_rows(self, warehouse: Warehouse) -> bool:
+        """Add raw rows that arrive late, the way a source moves on: a child row of an existing
+        parent (a refund of an order, a late line) whose own timestamps may be older than what
+        was loaded before, and whose parent does not change. Return False when the harness has
+        none (the default): the suite then moves the source by :meth:`change_upstream` only."""
+        return False
+
     @abstractmethod
     def transform_factory(self) -> str:
         """``"module:callable"``: in a fresh interpreter returns an equivalent transform."""

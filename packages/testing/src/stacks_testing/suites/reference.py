@@ -82,6 +82,15 @@ class ReferenceTransformHarness(TransformHarness):
                 "updated_at = '2030-01-01T00:00:00Z' where id = 5"
             )
 
+    def add_late_rows(self, warehouse: Warehouse) -> bool:
+        """A late order of customer 2, stamped before every order loaded so far."""
+        with connect(warehouse) as conn:
+            conn.execute(
+                f"insert into {qualified('raw', 'orders')} (id, customer_id, amount, status, "
+                "updated_at) values (900, 2, 12.5, 'placed', '2023-12-31T00:00:00Z')"
+            )
+        return True
+
     def transform_factory(self) -> str:
         return "stacks_testing.reference:transform_from_env"
 

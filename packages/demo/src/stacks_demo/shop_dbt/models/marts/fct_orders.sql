@@ -1,6 +1,8 @@
--- One row per order. Incremental: a run only re-reads orders whose updated_at moved past what
--- the table holds, and delete+insert on order_id replaces them, so a changed order is updated
--- exactly once and a re-run with nothing new changes nothing.
+-- One row per order. Incremental: a run re-reads only the orders whose row in this table is
+-- stale, i.e. new orders, orders whose updated_at moved, and orders whose payments changed since
+-- (a refund or a late payment changes a payment row, not its order: a watermark on the order's
+-- updated_at alone would never see it). delete+insert on order_id replaces them, so a change is
+-- applied exactly once and a re-run with nothing new changes nothing.
 {{ config(materialized='incremental', unique_key='order_id', incremental_strategy='delete+insert') }}
 
 with items as (
@@ -32,5 +34,11 @@ from {{ ref('stg_orders') }} as o
 left join items as i on i.order_id = o.order_id
 left join paid as p on p.order_id = o.order_id
 {% if is_incremental() %}
-where o.updated_at > (select max(updated_at) from {{ this }})
+where not exists (
+    select 1
+    from {{ this }} as t
+    where t.order_id = o.order_id
+        and t.updated_at = o.updated_at
+        and t.paid_amount = coalesce(p.paid_amount, 0)
+)
 {% endif %}
