@@ -30,6 +30,7 @@ from stacks_cli.common import (
     stack_argument,
     tool_output,
 )
+from stacks_cli.transform_options import TARGET_OPTIONS
 
 __all__ = ["check_cmd"]
 
@@ -48,6 +49,7 @@ LABELS = {"idempotent": "idempotent", "redelivery": "re-delivery", "full_rebuild
     help="How many times to run the stack.",
 )
 @WAIT
+@TARGET_OPTIONS
 @JSON
 def check_cmd(name: str, url: str | None, runs: int, wait: bool, as_json: bool) -> None:
     """Run NAME several times, then rebuild it from scratch; exit 1 on any difference.

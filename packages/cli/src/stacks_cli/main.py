@@ -49,6 +49,7 @@ from stacks_cli.common import (
     tool_output,
 )
 from stacks_cli.console import render_summary
+from stacks_cli.transform_options import TRANSFORM_OPTIONS
 
 __all__ = ["main"]
 
@@ -188,6 +189,7 @@ def _parse_vars(text: str | None) -> dict[str, Any]:
     metavar="YAML",
     help="Variables for the transform, e.g. '{start_date: 2024-01-01}' (dbt's --vars).",
 )
+@TRANSFORM_OPTIONS
 @JSON
 def run_cmd(
     name: str,
@@ -212,7 +214,7 @@ def run_cmd(
         )
         if select or exclude:  # a bad selector is bad input: exit 2 before anything runs
             with tool_output():
-                resolve(stack.spec(warehouse), select, exclude)
+                resolve(stack.spec(warehouse), select, exclude, warehouse=warehouse)
     progress(f"Running {name} (run {request.run_id}) into {warehouse.redacted_url()}")
     with (
         errors(warehouse),
@@ -234,11 +236,12 @@ def run_cmd(
 def _register() -> None:
     from stacks_cli.check import check_cmd
     from stacks_cli.clean import clean_cmd
+    from stacks_cli.docs import docs_cmd
     from stacks_cli.init import init_cmd
     from stacks_cli.inspect import plan_cmd, runs_cmd
     from stacks_cli.ui import ui_cmd
 
-    for command in (check_cmd, plan_cmd, runs_cmd, ui_cmd, init_cmd, clean_cmd):
+    for command in (check_cmd, plan_cmd, runs_cmd, ui_cmd, init_cmd, clean_cmd, docs_cmd):
         main.add_command(command)
 
 

@@ -1,3 +1,3 @@
 {% macro cents_to_dollars(column) -%}
-  cast({{ column }} as numeric(16, 2)) / 100
+  cast({{ column }} / 100.0 as numeric(16, 2))
 {%- endmacro %}
