@@ -6,7 +6,9 @@ command: `--target`, the summary's warnings and artifacts, `runs show`, `docs`."
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -25,8 +27,20 @@ sys.path.insert(0, str(TESTS))
 from public_stack import NODES, copy_project, plain_dbt_build, seed, spec  # noqa: E402
 
 
+def tree_digest(*roots: Path) -> str:
+    h = hashlib.sha1()
+    for root in roots:
+        for p in sorted(root.rglob("*")):
+            h.update(str(p.relative_to(root.parent)).encode())
+            if p.is_file():
+                h.update(p.read_bytes())
+    return h.hexdigest()
+
+
 @pytest.mark.parametrize("kind", ["duckdb", "postgres"])
-def test_under_dagster_every_model_equals_plain_dbt_build(kind, request, tmp_path) -> None:
+def test_under_dagster(kind, request, tmp_path, monkeypatch) -> None:
+    """No manual dbt deps, the project untouched, every model as plain dbt build makes it, the
+    warn test counted; then slim CI with --target prod; then a broken unit-tested model."""
     from stacks_orch_dagster import DagsterOrchestrator
 
     if kind == "duckdb":
@@ -36,13 +50,20 @@ def test_under_dagster_every_model_equals_plain_dbt_build(kind, request, tmp_pat
         server = request.getfixturevalue("postgres_server")
         wh, plain = server.create_database(), server.create_database()
         made = [wh.database, plain.database]
+    sources, project = seed(tmp_path / "sources"), copy_project(tmp_path / "repo")
+    dagster = DagsterOrchestrator()
+
+    def run(**req):
+        stack = spec(sources, project)
+        return stack, dagster.run(stack, RunRequest(stack=stack.name, **req), wh)
+
     try:
-        stack = spec(seed(tmp_path / "sources"))
-        record = DagsterOrchestrator().run(stack, RunRequest(stack=stack.name), wh)
+        before = tree_digest(project, project.parent / "shop_utils")
+        stack, record = run()
         assert record.status is RunStatus.SUCCEEDED, record.error
+        assert tree_digest(project, project.parent / "shop_utils") == before
         assert (record.models_built, record.seeds_built, record.snapshots_built) == (5, 1, 1)
         assert (record.tests_warned, record.tests_failed) == (1, 0)
-        assert Path(record.artifacts, "run_results.json").is_file()
         assert Ledger(wh).get(record.run_id).artifacts == record.artifacts
         for step in stack.el_steps:
             step.run(RunRequest(stack="plain"), plain)
@@ -54,6 +75,23 @@ def test_under_dagster_every_model_equals_plain_dbt_build(kind, request, tmp_pat
             diff(fingerprint(plain, tables, metadata=meta), fingerprint(wh, tables, metadata=meta))
             == []
         )
+
+        artifacts = shutil.copytree(record.artifacts, tmp_path / "prod-artifacts")
+        model = project / "models" / "staging" / "stg_orders.sql"
+        model.write_text(model.read_text().replace(" as amount,", " as amount,  -- dollars"))
+        monkeypatch.setenv("DBT_STATE", str(artifacts))
+        monkeypatch.setenv("DBT_TARGET", "prod")
+        _, slim = run(select=("state:modified+",))
+        assert slim.status is RunStatus.SUCCEEDED, slim.error
+        assert (slim.models, slim.steps) == (("customers", "orders", "stg_orders"), ())
+        with connect(wh) as c:
+            assert c.execute("select distinct deployment from analytics.customers") == [("prod",)]
+
+        model.write_text(model.read_text().replace("    customer_id,", "    customer_idx,"))
+        _, broken = run()
+        assert broken.status is RunStatus.FAILED
+        assert "unit test test_stg_orders_converts_cents on model stg_orders error" in broken.error
+        assert "customer_idx" in broken.error
     finally:
         server = request.getfixturevalue("postgres_server") if made else None
         for name in made:
@@ -84,6 +122,8 @@ def test_the_command_takes_a_target_and_shows_warnings_artifacts_and_docs(tmp_pa
     target = Path(artifacts.split(None, 1)[1].strip())
     assert (target / "run_results.json").is_file()
     assert "deprecation: Found top-level arguments to test `relationships`" in run.stderr
+    log = (target.parent / "logs" / "dbt.log").read_text()
+    assert "Concurrency: 2 threads (target='prod')" in log  # --threads and --target reached dbt
     wh = DuckDBWarehouse(path=tmp_path / ".stacks" / "public-shop.duckdb")
     with connect(wh) as c:  # the project's macro took its prod branch
         assert c.execute("select distinct deployment from analytics.customers") == [("prod",)]

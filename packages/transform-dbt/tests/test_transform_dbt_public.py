@@ -26,7 +26,7 @@ from public_stack import (
     seed,
     spec,
 )
-from stacks_contract.errors import ConfigError
+from stacks_contract.errors import ConfigError, StepFailed
 from stacks_contract.models import RunRecord, RunRequest, RunStatus, TableRef
 from stacks_contract.selection import resolve
 from stacks_contract.warehouse import DuckDBWarehouse, Warehouse
@@ -291,3 +291,17 @@ def test_a_package_that_cannot_be_installed_is_one_sentence(tmp_path):
         DbtTransform(project, state_dir=tmp_path / "state").consumes()
     text = str(failed.value)
     assert "../nowhere" in text and "\n" not in text and text.startswith("Installing the dbt")
+
+
+def test_a_seed_landing_in_the_schema_the_el_steps_load_is_named(tmp_path):
+    lines: list[str] = []
+    transform = DbtTransform(PROJECT, source_schema="analytics")  # the seeds' schema, too
+    with pytest.raises(StepFailed, match="run the EL step that loads it first"):
+        transform.run(
+            RunRequest(stack="x"),
+            DuckDBWarehouse(path=tmp_path / "wh.duckdb"),
+            lambda s, m: lines.append(m),
+        )
+    assert (
+        "warning: the seed analytics.country_codes lands in the schema the EL steps load" in lines
+    )

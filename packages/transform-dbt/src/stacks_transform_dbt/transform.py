@@ -363,10 +363,10 @@ class DbtTransform(Transform):
         parsed = self._parse(warehouse, inv, report)
         manifest = parsed.manifest
         select = graph.known_names(manifest, self.project_name, request.select)
-        check_sources(self.name, warehouse, manifest, request.select)
         raw = {self._source_schema(warehouse).lower()}
         for seed in graph.seeds_in(manifest, raw):
             report(self.name, f"warning: the seed {seed} lands in the schema the EL steps load")
+        check_sources(self.name, warehouse, manifest, request.select)
         try:
             return build(
                 inv,
