@@ -63,7 +63,8 @@ def _escaping_locals(entries: list[dict[str, Any]]) -> list[str]:
         local = e.get("local")
         if isinstance(local, str) and "{{" not in local and not os.path.isabs(local):
             norm = os.path.normpath(local)
-            if norm == ".." or norm.startswith(".." + os.sep):
+            named = any(part != ".." for part in Path(norm).parts)  # not the project's parent
+            if norm.startswith(".." + os.sep) and named:
                 out.append(norm)
     return out
 
