@@ -232,6 +232,8 @@ def test_a_selector_the_contract_does_not_know_is_the_transforms_to_resolve(spec
     assert (up.steps, up.models) == (("shop", "crm"), ("stg_customers", "stg_orders"))
     with pytest.raises(ConfigError, match="selects no transform node"):
         resolve(spec, ["path:nowhere"])
+    with pytest.raises(ConfigError, match="Nothing named 'nope' to select"):
+        resolve(spec, ["nope"])  # a plain name neither knows: the contract's sentence
     with pytest.raises(ConfigError, match="No transform node is tagged"):
         resolve(spec, ["tag:nothing"])  # the contract's own grammar is not handed on
     with pytest.raises(ConfigError, match="Nothing named 'path:staging'"):

@@ -37,6 +37,8 @@ __all__ = ["Selection", "edges", "resolve"]
 _STEP, _TABLE, _NODE = "step", "table", "node"
 #: a leading ``+`` or ``N+`` in dbt's grammar: the selection reaches upstream
 _UPSTREAM = re.compile(r"^\d*\+")
+#: a name (with dots and graph operators), no method, wildcard or set operator
+_PLAIN = re.compile(r"^[@+\d]*[\w.\-]+\+?\d*$")
 Node = tuple[str, str]  # (kind, name)
 
 
@@ -126,13 +128,16 @@ class _Graph:
         parts.append(f"tables: {', '.join(sorted(self.tables)) or '-'}")
         return "Known " + "; ".join(parts) + "."
 
-    def _by_transform(self, selector: str) -> set[Node] | None:
-        """What the transform's own syntax selects; ``None`` if it has none."""
+    def _by_transform(self, selector: str, unknown: ConfigError) -> set[Node] | None:
+        """What the transform's own syntax selects; ``None`` if it has none. A plain name it
+        does not know either is ``unknown`` (the contract's sentence, naming what exists)."""
         resolver = getattr(self.transform, "resolve_selector", None)
         names = resolver(selector, self.warehouse) if resolver is not None else None
         if names is None:
             return None
         if not names:
+            if _PLAIN.match(selector):
+                raise unknown
             raise ConfigError(
                 f"The selector {selector!r} selects no transform node. {self._known()}"
             )
@@ -156,8 +161,8 @@ class _Graph:
             raise ConfigError(f"Empty selector {selector!r}.")
         try:
             base = self.lookup(name)
-        except ConfigError:
-            found = None if name.startswith("tag:") else self._by_transform(text)
+        except ConfigError as unknown:
+            found = None if name.startswith("tag:") else self._by_transform(text, unknown)
             if found is None:
                 raise
             if text.startswith("@") or _UPSTREAM.match(text):
