@@ -139,6 +139,8 @@ def project_view(
     user_lock = project_dir / LOCK_FILE
     if user_lock.is_file():
         shutil.copyfile(user_lock, view / LOCK_FILE)
+    else:  # as for a checkout without a lock: dbt resolves the spec afresh
+        (view / LOCK_FILE).unlink(missing_ok=True)
     deps(view)
     stamp_file.write_text(stamp)
     return view
