@@ -205,3 +205,68 @@ def RunRecord_from(request, error):
     from stacks_contract.models import RunRecord
 
     return RunRecord.from_results(request, stack="s", orchestrator="o", started_at=T0, error=error)
+
+
+class ToolModels(Models):
+    """A transform with a selector syntax of its own (``path:``), resolved in its own terms."""
+
+    def __init__(self, *nodes: TransformNode) -> None:
+        super().__init__(*nodes)
+        self.asked: list[tuple[str, object]] = []
+
+    def resolve_selector(self, selector, warehouse=None):
+        self.asked.append((selector, warehouse))
+        if selector.lstrip("+").startswith("path:staging"):
+            return ("stg_customers", "stg_orders")
+        return ()
+
+
+def test_a_selector_the_contract_does_not_know_is_the_transforms_to_resolve(spec) -> None:
+    tool = ToolModels(*spec.transform.nodes())
+    spec = spec.model_copy(update={"transform": tool})
+    sel = resolve(spec, ["path:staging"], warehouse="wh")
+    assert (sel.steps, sel.models) == ((), ("stg_customers", "stg_orders"))
+    assert tool.asked == [("path:staging", "wh")]  # the whole selector, and the warehouse
+    # a leading +: the tool walked its own graph; the EL steps feeding the result are added
+    up = resolve(spec, ["+path:staging"])
+    assert (up.steps, up.models) == (("shop", "crm"), ("stg_customers", "stg_orders"))
+    with pytest.raises(ConfigError, match="selects no transform node"):
+        resolve(spec, ["path:nowhere"])
+    with pytest.raises(ConfigError, match="Nothing named 'nope' to select"):
+        resolve(spec, ["nope"])  # a plain name neither knows: the contract's sentence
+    with pytest.raises(ConfigError, match="No transform node is tagged"):
+        resolve(spec, ["tag:nothing"])  # the contract's own grammar is not handed on
+    with pytest.raises(ConfigError, match="Nothing named 'path:staging'"):
+        resolve(StackSpec(name="s", el_steps=spec.el_steps, transform=Models()), ["path:staging"])
+
+
+def test_run_record_counts_warnings_seeds_snapshots_and_names_an_errored_test() -> None:
+    from stacks_contract.models import RunRecord
+
+    def node(name: str, kind: str) -> ModelResult:
+        return ModelResult(name=name, status=NodeStatus.SUCCESS, kind=kind)
+
+    result = TransformResult(
+        run_id="r",
+        models=(node("m", "model"), node("s", "seed"), node("snap", "snapshot")),
+        tests=(
+            TestResult(name="w", model="m", status=NodeStatus.WARN, failures=1),
+            TestResult(
+                name="u", model="m2", status=NodeStatus.ERROR, message="column x", kind="unit_test"
+            ),
+        ),
+        started_at=T0,
+        finished_at=T0,
+        artifacts="/state/target",
+    )
+    record = RunRecord.from_results(
+        RunRequest(run_id="r", stack="s"),
+        stack="s",
+        orchestrator="o",
+        started_at=T0,
+        transform=result,
+        transform_step="dbt",
+    )
+    assert (record.models_built, record.seeds_built, record.snapshots_built) == (1, 1, 1)
+    assert (record.tests_warned, record.tests_failed, record.artifacts) == (1, 1, "/state/target")
+    assert record.error == "Step 'dbt' failed: unit test u on model m2 error (column x)."

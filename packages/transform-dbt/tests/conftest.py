@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -12,6 +13,8 @@ from stacks_testing import telemetry_off
 
 pytest_plugins = ("stacks_testing.plugin",)
 telemetry_off()  # the tools these tests drive must not phone home
+# helper modules beside the tests (public_stack) import by name (importlib mode)
+sys.path.insert(0, str(Path(__file__).parent))
 
 
 PROJECT = Path(__file__).parent / "project"

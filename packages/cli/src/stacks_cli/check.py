@@ -32,6 +32,7 @@ from stacks_cli.common import (
     stack_argument,
     tool_output,
 )
+from stacks_cli.transform_options import TARGET_OPTIONS
 
 __all__ = ["check_cmd"]
 
@@ -59,6 +60,7 @@ LABELS = {"idempotent": "idempotent", "redelivery": "re-delivery", "full_rebuild
     "demo shop), running the stack after each: new data through the incremental models.",
 )
 @WAIT
+@TARGET_OPTIONS
 @JSON
 def check_cmd(
     name: str, url: str | None, runs: int, advance: int, wait: bool, as_json: bool

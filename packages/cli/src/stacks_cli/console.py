@@ -86,8 +86,15 @@ def render_summary(
     style = "green" if record.status == RunStatus.SUCCEEDED else "red"
     totals.add_row("status", Text(record.status.value, style=style))
     totals.add_row("stack", Text(f"{record.stack} (orchestrator: {record.orchestrator})"))
-    totals.add_row("models built", str(record.models_built))
-    totals.add_row("tests", f"{record.tests_passed} passed, {record.tests_failed} failed")
+    others = [
+        f"{n} {kind}{'s' if n > 1 else ''}"
+        for n, kind in ((record.seeds_built, "seed"), (record.snapshots_built, "snapshot"))
+        if n
+    ]
+    also = f" (and {', '.join(others)})" if others else ""
+    totals.add_row("models built", f"{record.models_built}{also}")
+    warned = f"{record.tests_warned} warned, " if record.tests_warned else ""
+    totals.add_row("tests", f"{record.tests_passed} passed, {warned}{record.tests_failed} failed")
     seconds = record.seconds
     run = "-" if seconds is None else f"{seconds:.1f}s"
     shown = run if waited is None else f"{waited:.1f}s (the run itself: {run})"
@@ -95,5 +102,9 @@ def render_summary(
     console.print(totals)
     # outside the grid and soft-wrapped so a long path is never broken (users copy it)
     console.print(Text.assemble((f"{'warehouse':<12}  ", "bold"), warehouse_url), soft_wrap=True)
+    if record.artifacts:  # dbt's target/: run_results.json, manifest.json, compiled SQL
+        console.print(
+            Text.assemble((f"{'artifacts':<12}  ", "bold"), record.artifacts), soft_wrap=True
+        )
     for hint in hints or []:
         console.print(Text(hint), soft_wrap=True)

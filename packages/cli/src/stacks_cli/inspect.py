@@ -18,17 +18,20 @@ from stacks_contract.warehouse import DEFAULT_DUCKDB_DIR, Warehouse, parse_wareh
 
 from stacks_cli.common import (
     EXCLUDE,
+    EXIT_CONFIG,
     JSON,
     SELECT,
     WAREHOUSE,
     complete_stack,
     emit_json,
     errors,
+    fail,
     out,
     prepare,
     stack_argument,
     tool_output,
 )
+from stacks_cli.transform_options import TRANSFORM_OPTIONS
 
 __all__ = ["mermaid", "plan_cmd", "runs_cmd", "tree_lines"]
 
@@ -109,6 +112,7 @@ def mermaid(steps: tuple[str, ...], models: tuple[str, ...], graph: list[Any]) -
 @WAREHOUSE
 @SELECT
 @EXCLUDE
+@TRANSFORM_OPTIONS
 @JSON
 @click.option("--mermaid", "as_mermaid", is_flag=True, help="Print a Mermaid graph LR diagram.")
 def plan_cmd(
@@ -126,7 +130,7 @@ def plan_cmd(
     stack, warehouse = prepare(name, url, connect_first=False)
     with errors(warehouse), tool_output():
         spec = stack.spec(warehouse)
-        sel = resolve(spec, select, exclude)
+        sel = resolve(spec, select, exclude, warehouse=warehouse)
         nodes = {n.name: n for n in (spec.transform.nodes() if spec.transform else ())}
         orchestrator = stack.orchestrator().name
     graph = _plan_graph(spec, sel.steps, sel.models)
@@ -204,16 +208,26 @@ def _duration(record: RunRecord) -> str:
 
 @click.command("runs")
 @click.argument("name", required=False, shell_complete=complete_stack)
+@click.argument("run_id", required=False)
 @WAREHOUSE
 @click.option(
     "--limit", "-n", default=20, show_default=True, type=click.IntRange(min=1), help="Runs shown."
 )
 @JSON
-def runs_cmd(name: str | None, url: str | None, limit: int, as_json: bool) -> None:
+def runs_cmd(
+    name: str | None, run_id: str | None, url: str | None, limit: int, as_json: bool
+) -> None:
     """Recent runs from the run ledger (stacks_meta._stacks_runs), newest first: of stack NAME,
-    or of every stack (without NAME and --warehouse: every DuckDB file under ./.stacks/)."""
+    or of every stack (without NAME and --warehouse: every DuckDB file under ./.stacks/).
+    `stacks runs show RUN_ID`: everything the ledger holds on one run (where its dbt
+    artifacts are, say)."""
     from stacks_core.ledger import LEDGER_SCHEMA, LEDGER_TABLE, Ledger
 
+    if name == "show" or run_id is not None:
+        if name != "show" or not run_id:
+            fail("Use `stacks runs [NAME]` or `stacks runs show RUN_ID`.", EXIT_CONFIG)
+        show_run(run_id, url, as_json)
+        return
     with errors():
         warehouses = _warehouses(name, url)
     records: list[RunRecord] = []
@@ -270,3 +284,48 @@ def runs_cmd(name: str | None, url: str | None, limit: int, as_json: bool) -> No
             Text(r.error or ""),
         )
     console.print(table)
+
+
+def show_run(run_id: str, url: str | None, as_json: bool) -> None:
+    """``stacks runs show RUN_ID``: the run's ledger row, field by field."""
+    from stacks_core.ledger import Ledger
+
+    with errors():
+        warehouses = _warehouses(None, url)
+    found: tuple[RunRecord, Warehouse] | None = None
+    for warehouse in warehouses:
+        with errors(warehouse):
+            match = [r for r in Ledger(warehouse).read() or [] if r.run_id == run_id]
+        if match:
+            found = (match[0], warehouse)
+            break
+    shown = ", ".join(w.redacted_url() for w in warehouses) or f"./{DEFAULT_DUCKDB_DIR}/"
+    if found is None:
+        fail(f"No run {run_id!r} in the ledger of {shown}.", EXIT_CONFIG)
+    record, warehouse = found
+    if as_json:
+        emit_json(record.model_dump(mode="json"), warehouse)
+        return
+    extra = ((record.seeds_built, "seeds"), (record.snapshots_built, "snapshots"))
+    rows = [
+        ("run id", record.run_id),
+        ("stack", f"{record.stack} (orchestrator: {record.orchestrator}, {record.trigger.value})"),
+        ("status", record.status.value),
+        ("started", record.started_at.isoformat(timespec="seconds")),
+        ("duration", _duration(record)),
+        ("warehouse", warehouse.redacted_url()),
+        ("EL steps", ", ".join(record.steps) or "-"),
+        ("rows loaded", ", ".join(f"{t} {n:,}" for t, n in sorted(record.rows.items())) or "-"),
+        ("models built", f"{record.models_built}" + "".join(f", {n} {k}" for n, k in extra if n)),
+        (
+            "tests",
+            f"{record.tests_passed} passed, {record.tests_warned} warned, "
+            f"{record.tests_failed} failed",
+        ),
+        ("nodes", ", ".join(record.models) or "-"),
+        ("artifacts", record.artifacts or "-"),
+        ("error", record.error or "-"),
+    ]
+    console = out()
+    for label, value in rows:  # soft-wrapped: a path is never broken (users copy it)
+        console.print(Text.assemble((f"{label:<12}  ", "bold"), value), soft_wrap=True)

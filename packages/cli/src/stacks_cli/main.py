@@ -51,6 +51,7 @@ from stacks_cli.common import (
     tool_output,
 )
 from stacks_cli.console import render_summary
+from stacks_cli.transform_options import TRANSFORM_OPTIONS
 
 __all__ = ["main"]
 
@@ -227,6 +228,7 @@ def _parse_vars(text: str | None) -> dict[str, Any]:
     metavar="YAML",
     help="Variables for the transform, e.g. '{start_date: 2024-01-01}' (dbt's --vars).",
 )
+@TRANSFORM_OPTIONS
 @JSON
 def run_cmd(
     name: str,
@@ -268,7 +270,7 @@ def run_cmd(
         )
         if select or exclude:  # a bad selector is bad input: exit 2 before anything runs
             with tool_output():
-                resolve(stack.spec(warehouse), select, exclude)
+                resolve(stack.spec(warehouse), select, exclude, warehouse=warehouse)
 
     begun: list[RunRecord] = []
 
@@ -333,12 +335,14 @@ def _outage(request: RunRequest, name: str, stack: Any) -> RunRecord:
 def _register() -> None:
     from stacks_cli.check import check_cmd
     from stacks_cli.clean import clean_cmd
+    from stacks_cli.docs import docs_cmd
     from stacks_cli.init import init_cmd
     from stacks_cli.inspect import plan_cmd, runs_cmd
     from stacks_cli.state import state_group
     from stacks_cli.ui import ui_cmd
 
-    for command in (check_cmd, plan_cmd, runs_cmd, ui_cmd, init_cmd, clean_cmd, state_group):
+    commands = (check_cmd, plan_cmd, runs_cmd, ui_cmd, init_cmd, clean_cmd, state_group, docs_cmd)
+    for command in commands:
         main.add_command(command)
 
 

@@ -159,6 +159,8 @@ class ModelResult(_Frozen):
     seconds: float = 0.0
     rows_affected: int | None = None
     message: str | None = None
+    #: what the node is in the tool's terms: "model", "seed" or "snapshot" (dbt's)
+    kind: str = "model"
 
 
 class TestResult(_Frozen):
@@ -169,6 +171,8 @@ class TestResult(_Frozen):
     status: NodeStatus  # PASS / FAIL / WARN / ERROR / SKIPPED
     failures: int = 0  # failing rows
     message: str | None = None
+    #: "test" (a data test) or "unit_test" (dbt's unit tests, run before their model)
+    kind: str = "test"
 
 
 class TransformResult(_Frozen):
@@ -177,6 +181,8 @@ class TransformResult(_Frozen):
     tests: tuple[TestResult, ...] = ()
     started_at: datetime
     finished_at: datetime
+    #: where the tool left this run's artifacts for people and tools (dbt's target/ folder)
+    artifacts: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -190,13 +196,20 @@ class TransformResult(_Frozen):
 
     def failure_sentence(self, step: str) -> str:
         """The one sentence every orchestrator records for a transform that is not ok:
-        ``Step 'dbt' failed: model(s) a (msg) failed; 2 test(s) failed: t1 (5 rows), t2.``"""
+        ``Step 'dbt' failed: model(s) a (msg) failed; unit test t on model b error (msg);
+        2 test(s) failed: t1 (5 rows), t2.`` An errored test (it could not run: a SQL error)
+        carries the database's message; a failed one counts the rows that broke it."""
         bad = [m for m in self.models if m.status == NodeStatus.ERROR]
-        failed = [t for t in self.tests if t.status in (NodeStatus.FAIL, NodeStatus.ERROR)]
+        errored = [t for t in self.tests if t.status == NodeStatus.ERROR]
+        failed = [t for t in self.tests if t.status == NodeStatus.FAIL]
         parts = []
         if bad:
             shown = ", ".join(m.name + (f" ({m.message})" if m.message else "") for m in bad)
             parts.append(f"model(s) {shown} failed")
+        for t in errored:
+            kind = t.kind.replace("_", " ")
+            where = f" on model {t.model}" if t.model else ""
+            parts.append(f"{kind} {t.name}{where} error" + (f" ({t.message})" if t.message else ""))
         if failed:
             shown = ", ".join(
                 t.name + (f" ({t.failures} rows)" if t.failures else "") for t in failed
@@ -230,14 +243,22 @@ class RunRecord(_Frozen):
     started_at: datetime
     finished_at: datetime | None = None
     rows: dict[str, int] = Field(default_factory=dict)
+    #: models built successfully (seeds and snapshots are counted apart)
     models_built: int = 0
     tests_passed: int = 0
+    #: tests that failed or could not run (error)
     tests_failed: int = 0
     error: str | None = None
     #: EL steps that ran, in the order they finished
     steps: tuple[str, ...] = ()
     #: transform nodes built successfully, sorted
     models: tuple[str, ...] = ()
+    #: tests that found rows but are configured to warn (dbt's ``severity: warn``)
+    tests_warned: int = 0
+    seeds_built: int = 0
+    snapshots_built: int = 0
+    #: where the transform left this run's artifacts (dbt's target/), when it says
+    artifacts: str | None = None
 
     @classmethod
     def from_results(
@@ -261,13 +282,16 @@ class RunRecord(_Frozen):
             for table, n in load.rows.items():
                 rows[table] = rows.get(table, 0) + int(n)
         built: tuple[str, ...] = ()
-        passed = failed = 0
+        passed = failed = warned = 0
+        kinds: dict[str, int] = {}
         if transform is not None:
-            built = tuple(
-                sorted(m.name for m in transform.models if m.status == NodeStatus.SUCCESS)
-            )
+            ok = [m for m in transform.models if m.status == NodeStatus.SUCCESS]
+            built = tuple(sorted(m.name for m in ok))
+            for m in ok:
+                kinds[m.kind] = kinds.get(m.kind, 0) + 1
             passed = transform.count(NodeStatus.PASS)
             failed = transform.count(NodeStatus.FAIL) + transform.count(NodeStatus.ERROR)
+            warned = transform.count(NodeStatus.WARN)
             if error is None and not transform.ok:
                 error = transform.failure_sentence(transform_step)
         return cls(
@@ -279,12 +303,16 @@ class RunRecord(_Frozen):
             started_at=started_at,
             finished_at=finished_at or utcnow(),
             rows=rows,
-            models_built=len(built),
+            models_built=len(built) - kinds.get("seed", 0) - kinds.get("snapshot", 0),
             tests_passed=passed,
             tests_failed=failed,
             error=error,
             steps=tuple(load.step for load in loads),
             models=built,
+            tests_warned=warned,
+            seeds_built=kinds.get("seed", 0),
+            snapshots_built=kinds.get("snapshot", 0),
+            artifacts=transform.artifacts if transform is not None else None,
         )
 
     @property

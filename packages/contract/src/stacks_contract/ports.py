@@ -204,6 +204,17 @@ class Transform(ABC):
         so. Default: none."""
         return ()
 
+    def resolve_selector(
+        self, selector: str, warehouse: Warehouse | None = None
+    ) -> tuple[str, ...] | None:
+        """The node names ``selector``, written in the transform tool's own selection syntax
+        (graph operators included: dbt's ``state:modified+``, ``path:models/staging``), selects;
+        asked by :func:`stacks_contract.selection.resolve` for a selector its own grammar does
+        not match. ``warehouse``: the one the run writes to, when known (a comparison with an
+        earlier run's artifacts depends on it). ``None``: the transform has no syntax of its own
+        (the default)."""
+        return None
+
     @abstractmethod
     def run(
         self, request: RunRequest, warehouse: Warehouse, report: Reporter = silent

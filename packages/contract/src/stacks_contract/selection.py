@@ -10,6 +10,9 @@ them and resolved against that graph before anything runs:
 ``X+``         X and everything downstream of it
 ``+X``         X and everything upstream of it (``+X+`` both)
 ``tag:T``      every transform node tagged T (operators apply: ``tag:T+``)
+other          the transform's own syntax (:meth:`Transform.resolve_selector`: dbt's methods,
+               wildcards, ``@``, intersections), graph operators applied by the tool; a leading
+               ``+`` or ``@`` also selects the EL steps feeding what it resolved to
 =============  ================================================================================
 
 Selecting a table selects the EL step that produces it (a step loads as a whole). ``exclude``
@@ -20,8 +23,10 @@ orchestrator renders the :class:`Selection` (its steps and nodes); it never pars
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from stacks_contract.errors import ConfigError
 from stacks_contract.manifest import plan
@@ -30,6 +35,10 @@ from stacks_contract.models import StackSpec, TransformNode
 __all__ = ["Selection", "edges", "resolve"]
 
 _STEP, _TABLE, _NODE = "step", "table", "node"
+#: a leading ``+`` or ``N+`` in dbt's grammar: the selection reaches upstream
+_UPSTREAM = re.compile(r"^\d*\+")
+#: a name (with dots and graph operators), no method, wildcard or set operator
+_PLAIN = re.compile(r"^[@+\d]*[\w.\-]+\+?\d*$")
 Node = tuple[str, str]  # (kind, name)
 
 
@@ -56,8 +65,9 @@ class Selection:
 
 
 class _Graph:
-    def __init__(self, spec: StackSpec) -> None:
+    def __init__(self, spec: StackSpec, warehouse: Any = None) -> None:
         plan(spec)  # ambiguous or missing tables are a ConfigError first
+        self.warehouse = warehouse
         self.down: dict[Node, set[Node]] = {}
         self.up: dict[Node, set[Node]] = {}
         self.steps = [s.name for s in spec.el_steps]
@@ -66,6 +76,7 @@ class _Graph:
             for table in step.produces():
                 self.tables[table.key] = step.name
                 self._edge((_STEP, step.name), (_TABLE, table.key))
+        self.transform = spec.transform
         nodes: tuple[TransformNode, ...] = spec.transform.nodes() if spec.transform else ()
         self.nodes = {n.name: n for n in nodes}
         self.node_tables = {n.table.key: n.name for n in nodes if n.table is not None}
@@ -117,6 +128,21 @@ class _Graph:
         parts.append(f"tables: {', '.join(sorted(self.tables)) or '-'}")
         return "Known " + "; ".join(parts) + "."
 
+    def _by_transform(self, selector: str, unknown: ConfigError) -> set[Node] | None:
+        """What the transform's own syntax selects; ``None`` if it has none. A plain name it
+        does not know either is ``unknown`` (the contract's sentence, naming what exists)."""
+        resolver = getattr(self.transform, "resolve_selector", None)
+        names = resolver(selector, self.warehouse) if resolver is not None else None
+        if names is None:
+            return None
+        if not names:
+            if _PLAIN.match(selector):
+                raise unknown
+            raise ConfigError(
+                f"The selector {selector!r} selects no transform node. {self._known()}"
+            )
+        return {(_NODE, n) for n in names if n in self.nodes}
+
     def walk(self, start: Iterable[Node], edges: dict[Node, set[Node]]) -> set[Node]:
         seen: set[Node] = set()
         todo = list(start)
@@ -133,7 +159,18 @@ class _Graph:
         name = text[1 if upstream else 0 : len(text) - 1 if downstream else len(text)]
         if not name:
             raise ConfigError(f"Empty selector {selector!r}.")
-        base = self.lookup(name)
+        try:
+            base = self.lookup(name)
+        except ConfigError as unknown:
+            found = None if name.startswith("tag:") else self._by_transform(text, unknown)
+            if found is None:
+                raise
+            if text.startswith("@") or _UPSTREAM.match(text):
+                # the tool applied its operators to its nodes; the tables they read, and the
+                # EL steps loading them, are the contract's to add
+                tables = {p for n in found for p in self.up.get(n, ()) if p[0] == _TABLE}
+                found |= tables | {s for t in tables for s in self.up.get(t, ())}
+            return found
         out = set(base)
         if downstream:
             out |= self.walk(base, self.down)
@@ -142,13 +179,21 @@ class _Graph:
         return out
 
 
-def resolve(spec: StackSpec, select: Sequence[str] = (), exclude: Sequence[str] = ()) -> Selection:
+def resolve(
+    spec: StackSpec,
+    select: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+    *,
+    warehouse: Any = None,
+) -> Selection:
     """Resolve ``select`` minus ``exclude`` against the stack's graph (empty ``select``: all).
+    ``warehouse`` (the one the run writes to) is handed to the transform for selectors in its
+    own syntax (:meth:`Transform.resolve_selector`).
 
     Raises :class:`ConfigError` for a name that matches nothing, an ambiguous bare table name,
     or a selection that leaves nothing to run.
     """
-    graph = _Graph(spec)
+    graph = _Graph(spec, warehouse)
     all_models = tuple(sorted(graph.nodes))
     if not select and not exclude:
         return Selection(

@@ -39,9 +39,12 @@ _COLUMNS = (
     "error",
     "steps_json",
     "models_json",
+    "details_json",
 )
 #: columns added after the first release: an older ledger table gains them on first use
-_ADDED = ("steps_json", "models_json", "lease")
+_ADDED = ("steps_json", "models_json", "lease", "details_json")
+#: RunRecord fields kept together in ``details_json`` (added later; absent: their defaults)
+_DETAILS = ("tests_warned", "seeds_built", "snapshots_built", "artifacts")
 #: how the liveness of a run is known: "lock" = it holds the stack's run lock
 #: (:mod:`stacks_core.runlock`), so a ``running`` row whose lock is free was abandoned
 LEASE: ContextVar[str | None] = ContextVar("stacks_ledger_lease", default=None)
@@ -78,7 +81,7 @@ class Ledger:
                     "status varchar not null, started_at timestamptz not null, "
                     "finished_at timestamptz, rows_json varchar not null, models_built integer, "
                     "tests_passed integer, tests_failed integer, error varchar, "
-                    "steps_json varchar, models_json varchar, lease varchar)"
+                    "steps_json varchar, models_json varchar, lease varchar, details_json varchar)"
                 )
                 return
             except Exception:
@@ -104,6 +107,7 @@ class Ledger:
             run.error,
             json.dumps(list(run.steps)),
             json.dumps(list(run.models)),
+            json.dumps({k: getattr(run, k) for k in _DETAILS}),
         )
         updates = ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS[1:])
         lease = LEASE.get()
@@ -263,4 +267,5 @@ def _to_record(row: tuple) -> RunRecord:
         error=d["error"],
         steps=tuple(json.loads(d["steps_json"] or "[]")),
         models=tuple(json.loads(d["models_json"] or "[]")),
+        **{k: v for k, v in json.loads(d["details_json"] or "{}").items() if k in _DETAILS},
     )

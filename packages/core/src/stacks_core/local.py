@@ -95,7 +95,7 @@ class LocalOrchestrator(Orchestrator):
         warehouse: Warehouse,
         report: Reporter = silent,
     ) -> RunRecord:
-        selection = resolve(stack, request.select, request.exclude)
+        selection = resolve(stack, request.select, request.exclude, warehouse=warehouse)
         record = Ledger(warehouse).start(stack.name, self.name, request)
         loads: list[LoadResult] = []
 

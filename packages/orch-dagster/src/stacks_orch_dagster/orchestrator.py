@@ -180,7 +180,9 @@ class DagsterOrchestrator(Orchestrator):
         report: Reporter = silent,
     ) -> RunRecord:
         quiet_env()
-        selection = resolve(stack, request.select, request.exclude)  # ConfigError: nothing ran
+        selection = resolve(
+            stack, request.select, request.exclude, warehouse=warehouse
+        )  # ConfigError: nothing ran
         ledger = Ledger(warehouse)
         record = ledger.start(stack.name, self.name, request)  # unreachable: raises, nothing ran
         state = register(request, report)

@@ -3,6 +3,7 @@ builds, its nodes and their parents (what ``--select`` walks), which models stam
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +14,8 @@ from stacks_transform_dbt.results import BUILT_TYPES
 
 if TYPE_CHECKING:
     from dbt.contracts.graph.manifest import Manifest
+
+_PLAIN = re.compile(r"^[A-Za-z0-9_]+$")
 
 
 def parents(node: Any) -> list[str]:
@@ -100,11 +103,17 @@ def stamped(m: Manifest, run_id_var: str) -> tuple[TableRef, ...]:
     )
 
 
+def is_plain(selector: str) -> bool:
+    """A node name, not dbt selector syntax (methods, wildcards, graph operators)."""
+    return bool(_PLAIN.match(selector))
+
+
 def known_names(m: Manifest, project_name: str, select: Sequence[str]) -> list[str]:
-    """``select`` when every entry names a node (the contract resolved the user's selectors
-    already), else a :class:`ConfigError` naming the unknown ones."""
+    """``select`` for dbt's ``--select``: node names (what the contract resolved the user's
+    selectors to) must exist, else a :class:`ConfigError` names the unknown ones; selector
+    syntax passes through to dbt."""
     names = {n.name for n in m.nodes.values() if str(n.resource_type) in BUILT_TYPES}
-    unknown = [s for s in select if s not in names]
+    unknown = [s for s in select if is_plain(s) and s not in names]
     if unknown:
         raise ConfigError(
             f"The dbt project {project_name!r} has no model named {', '.join(map(repr, unknown))}."
@@ -113,8 +122,11 @@ def known_names(m: Manifest, project_name: str, select: Sequence[str]) -> list[s
 
 
 def needed_sources(m: Manifest, select: Sequence[str]) -> set[str]:
-    """Unique ids of the sources a build of ``select`` (every node when empty) reads."""
+    """Unique ids of the sources a build of ``select`` (every node when empty) reads; selector
+    syntax is dbt's to resolve (dbt then reports a missing table itself)."""
     nodes = m.nodes
+    if any(not is_plain(s) for s in select):
+        return set()
     if not select:
         run = set(nodes)
     else:
@@ -127,3 +139,40 @@ def needed_sources(m: Manifest, select: Sequence[str]) -> set[str]:
             if str(n.resource_type) == "test" and set(parents(n)) & run
         }
     return {p for uid in run for p in parents(nodes[uid]) if p.startswith("source.")}
+
+
+#: ``meta`` key a project sets on a model whose rows keep history (an append-only log, say)
+HISTORY_META = "history_keeping"
+
+
+def history_keeping(m: Manifest) -> tuple[TableRef, ...]:
+    """Snapshots, models whose ``meta`` sets ``history_keeping: true``, and every built node
+    downstream of either: their rows depend on earlier runs, not only on today's source."""
+    by_id = {uid: n for uid, n in m.nodes.items() if _built(n)}
+    keep = {
+        uid
+        for uid, n in by_id.items()
+        if str(n.resource_type) == "snapshot"
+        or bool((getattr(n.config, "meta", None) or {}).get(HISTORY_META))
+    }
+    children: dict[str, set[str]] = {}
+    for uid, n in by_id.items():
+        for parent in parents(n):
+            children.setdefault(parent, set()).add(uid)
+    todo = list(keep)
+    while todo:
+        for child in children.get(todo.pop(), ()):
+            if child not in keep:
+                keep.add(child)
+                todo.append(child)
+    return tuple(sorted({_table(by_id[uid]) for uid in keep}, key=lambda t: t.key))
+
+
+def seeds_in(m: Manifest, schemas: set[str]) -> list[str]:
+    """Seeds that land in one of ``schemas`` (the schema the EL steps load): a seed there can
+    replace a raw table an EL step owns."""
+    return sorted(
+        f"{n.schema}.{n.alias or n.name}"
+        for n in m.nodes.values()
+        if str(n.resource_type) == "seed" and n.schema.lower() in schemas
+    )

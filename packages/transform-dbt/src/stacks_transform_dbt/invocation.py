@@ -23,10 +23,16 @@ if TYPE_CHECKING:
 _DBT_LOCK = threading.RLock()
 
 
+#: dbt commands that build (or compile) nodes: ``--defer`` applies to them
+_DEFERRING = frozenset({"build", "run", "test", "seed", "snapshot", "compile", "show"})
+
+
 @dataclass(frozen=True)
 class DbtInvocation:
     """Everything needed to call dbt (CLI or ``dbtRunner``) exactly as :meth:`DbtTransform.run`
-    does. ``env`` holds the secrets: pass it in the process environment, never write it down."""
+    does. ``env`` holds the secrets: pass it in the process environment, never write it down.
+    ``project_dir`` is the folder dbt is pointed at: the project, or its view in the state folder
+    when the project has packages (:mod:`stacks_transform_dbt.packages`)."""
 
     project_dir: Path
     profiles_dir: Path
@@ -36,27 +42,35 @@ class DbtInvocation:
     target_path: Path
     profile: str = ""
     log_path: Path | None = None
+    #: ``--threads`` (``None``: the profile's)
+    threads: int | None = None
+    #: ``--state``: the artifacts of the run to compare with (``state:modified``) or defer to
+    state: Path | None = None
+    #: ``--defer``: unselected parents are read from ``state``'s relations
+    defer: bool = False
+
+    def options(self, command: str) -> list[str]:
+        """The flags every command takes (``deps`` takes no profile, target or target path)."""
+        out = ["--project-dir", str(self.project_dir)]
+        if command != "deps":
+            out += ["--profiles-dir", str(self.profiles_dir), "--target", self.target]
+            out += ["--target-path", str(self.target_path)]
+            if self.profile:
+                out += ["--profile", self.profile]
+            if self.threads is not None and command not in ("ls", "list", "docs serve"):
+                out += ["--threads", str(self.threads)]
+            if self.state is not None:
+                out += ["--state", str(self.state)]
+            if self.defer and command in _DEFERRING:
+                out.append("--defer")
+        if self.log_path is not None:
+            out += ["--log-path", str(self.log_path)]
+        return out
 
     def args(self, command: str = "build", *extra: str) -> list[str]:
         """``[command, --project-dir ..., --profiles-dir ..., ..., *extra]`` for dbt's CLI."""
-        out = [
-            command,
-            "--project-dir",
-            str(self.project_dir),
-            "--profiles-dir",
-            str(self.profiles_dir),
-            "--target",
-            self.target,
-            "--target-path",
-            str(self.target_path),
-            "--vars",
-            json.dumps(self.vars, sort_keys=True),
-        ]
-        if self.profile:
-            out += ["--profile", self.profile]
-        if self.log_path is not None:
-            out += ["--log-path", str(self.log_path)]
-        return [*out, *extra]
+        vars_ = ["--vars", json.dumps(self.vars, sort_keys=True)]
+        return [*command.split(), *self.options(command), *vars_, *extra]
 
 
 def shared_state_root() -> Path:
@@ -105,6 +119,18 @@ def release_duckdb() -> None:
         DuckDBConnectionManager._ENV = None
 
 
+def private_log(folder: Path) -> Path:
+    """``folder/dbt.log``, created readable by its owner only before dbt appends to it: dbt logs
+    compiled SQL and its command line."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "dbt.log"
+    fd = os.open(path, os.O_CREAT | os.O_APPEND | os.O_WRONLY, 0o600)
+    os.close(fd)
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o600)
+    return path
+
+
 def invoke(
     inv: DbtInvocation,
     command: str,
@@ -117,28 +143,26 @@ def invoke(
     from dbt.cli.main import dbtRunner
 
     args = [
-        command,
-        "--project-dir",
-        str(inv.project_dir),
-        "--profiles-dir",
-        str(inv.profiles_dir),
-        "--profile",
-        inv.profile,
-        "--target",
-        inv.target,
-        "--target-path",
-        str(inv.target_path),
-        "--log-path",
-        str(inv.log_path),
+        *command.split(),  # "docs generate"
+        *inv.options(command),
         "--vars",
         json.dumps(dict(vars), sort_keys=True),
-        # the console stays quiet; events reach the reporter, the file log keeps detail
+        # the console stays quiet (events reach the reporter); dbt.log keeps dbt's detail
         "--log-level",
         "none",
+        "--log-level-file",
+        "debug",
         "--no-use-colors",
         *extra,
     ]
+    if inv.log_path is not None:
+        private_log(inv.log_path)
     with _DBT_LOCK, _environ(inv.env):
+        from dbt.deprecations import reset_deprecations
+
+        # dbt warns of each deprecation once per process: once per invocation here, as a
+        # `dbt` command would
+        reset_deprecations()
         try:
             return dbtRunner(manifest=manifest, callbacks=list(callbacks)).invoke(args)
         finally:

@@ -13,7 +13,7 @@ import hashlib
 import json
 import os
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,13 +36,17 @@ class Parsed:
     manifest: Manifest
     project_dir: Path
     parse_vars: str
-    schema: str
+    #: what else decides node schemas: the target schema, the profile and target chosen
+    layout: str
+    #: dbt's deprecation warnings for the project's files (shown once per run)
+    deprecations: tuple[str, ...] = ()
 
 
 # state key -> parsed manifest; module-level so fresh DbtTransform objects share it. Bounded:
 # a manifest is megabytes, and a long test session meets a new warehouse per test.
 MANIFESTS: OrderedDict[str, Parsed] = OrderedDict()
 _MAX_MANIFESTS = 8
+_DEPRECATIONS = "deprecations.json"
 
 
 def project_signature(project_dir: Path) -> str:
@@ -60,13 +64,13 @@ def project_signature(project_dir: Path) -> str:
     return h.hexdigest()
 
 
-def cached(project_dir: Path, parse_vars: dict[str, Any], schema: str) -> Manifest | None:
-    """Any manifest parsed in this process for the project with these vars and schema: node
+def cached(project_dir: Path, parse_vars: dict[str, Any], layout: str) -> Parsed | None:
+    """Any manifest parsed in this process for the project with these vars and layout: node
     schemas and source tables do not depend on which warehouse it was parsed for."""
     text = json.dumps(parse_vars, sort_keys=True)
     for parsed in MANIFESTS.values():
-        if (parsed.project_dir, parsed.parse_vars, parsed.schema) == (project_dir, text, schema):
-            return parsed.manifest
+        if (parsed.project_dir, parsed.parse_vars, parsed.layout) == (project_dir, text, layout):
+            return parsed
     return None
 
 
@@ -78,30 +82,38 @@ def load(
     key: str,
     inv: DbtInvocation,
     *,
-    source_dir: Path,
+    source_dirs: Sequence[Path],
     parse_vars: dict[str, Any],
-    schema: str,
+    layout: str,
     fail: Callable[[BaseException], StacksError],
     step: str,
     report: Reporter = silent,
-) -> tuple[Manifest, str]:
+    identity: str = "",
+) -> tuple[Parsed, str]:
     """The parsed manifest stored under ``key``, and how it was obtained: ``memory`` when the
-    project (``source_dir``), profile and parse vars are unchanged; else a dbt ``parse``:
-    ``skipped`` (dbt's saved state showed no change), ``partial`` or ``full``."""
+    project and its local packages (``source_dirs``), the profile, the parse vars and
+    ``identity`` are unchanged; else a dbt ``parse``: ``skipped`` (dbt's saved state showed no
+    change), ``partial`` or ``full``."""
+    from stacks_transform_dbt.build import event_text, is_deprecation
+
     text = json.dumps(parse_vars, sort_keys=True)
     profile_text = (inv.profiles_dir / "profiles.yml").read_text()
+    parts = [project_signature(d) for d in source_dirs]
     signature = hashlib.sha1(
-        "\0".join([project_signature(source_dir), profile_text, text]).encode()
+        "\0".join([*parts, profile_text, text, layout, identity]).encode()
     ).hexdigest()
     hit = MANIFESTS.get(key)
     if hit is not None and hit.signature == signature:
         MANIFESTS.move_to_end(key)
-        return hit.manifest, "memory"
+        return hit, "memory"
     events: list[str] = []
+    warned: list[str] = []
 
     def listen(msg: Any) -> None:
         with contextlib.suppress(Exception):
             events.append(msg.info.name)
+            if is_deprecation(msg):
+                warned.append(event_text(msg))
 
     had_state = (inv.target_path / "partial_parse.msgpack").exists()
     report(step, "parsing the dbt project")
@@ -114,8 +126,29 @@ def load(
         how = "partial"
     else:
         how = "full"
-    MANIFESTS[key] = Parsed(signature, res.result, source_dir, text, schema)
+    parsed = Parsed(
+        signature,
+        res.result,
+        source_dirs[0],
+        text,
+        layout,
+        _remembered(inv.target_path.parent / _DEPRECATIONS, warned, how),
+    )
+    MANIFESTS[key] = parsed
     MANIFESTS.move_to_end(key)
     while len(MANIFESTS) > _MAX_MANIFESTS:
         MANIFESTS.popitem(last=False)
-    return res.result, how
+    return parsed, how
+
+
+def _remembered(path: Path, found: list[str], how: str) -> tuple[str, ...]:
+    """dbt warns of a deprecation only while it parses the file: kept beside target/ so a run
+    whose parse dbt skipped still shows them (a full parse replaces them)."""
+    old: list[str] = []
+    if how != "full":
+        with contextlib.suppress(OSError, ValueError):
+            old = list(json.loads(path.read_text()))
+    merged = tuple(dict.fromkeys([*old, *found]))
+    with contextlib.suppress(OSError):
+        path.write_text(json.dumps(list(merged)))
+    return merged

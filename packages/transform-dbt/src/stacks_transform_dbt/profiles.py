@@ -6,7 +6,11 @@ caller passes in the process environment of the run (:func:`profile_env`).
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 from stacks_contract.errors import ConfigError
@@ -123,3 +127,139 @@ def write_profile(directory: Path, text: str) -> Path:
         tmp.write_text(text)
         tmp.replace(path)
     return path
+
+
+# --- choosing a profile -------------------------------------------------------------------------
+
+#: dbt's own variables, honoured as dbt honours them
+PROFILES_DIR_ENV = "DBT_PROFILES_DIR"
+PROFILE_ENV = "DBT_PROFILE"
+TARGET_ENV = "DBT_TARGET"
+#: dbt's ``--threads`` has no variable; ``stacks run --threads`` sets this one
+THREADS_ENV = "STACKS_DBT_THREADS"
+
+
+@dataclass(frozen=True)
+class ProfileChoice:
+    """Which profile a run uses: a user's ``profiles.yml`` (``profiles_dir``), or one rendered
+    from the warehouse (``profiles_dir is None``, one target named ``target``)."""
+
+    profiles_dir: Path | None
+    profile: str
+    #: ``None``: the user's profile's own default target
+    target: str | None
+    #: ``None``: the profile's own threads (4 for a rendered one)
+    threads: int | None
+
+    @property
+    def is_users(self) -> bool:
+        return self.profiles_dir is not None
+
+
+def choose_profile(
+    *,
+    profiles_dir: str | Path | None,
+    profile: str | None,
+    target: str | None,
+    threads: int | None,
+    project_profile: str,
+    env: Mapping[str, str] | None = None,
+) -> ProfileChoice:
+    """The constructor's arguments, else dbt's variables (``DBT_PROFILES_DIR``, ``DBT_PROFILE``,
+    ``DBT_TARGET``) and ``STACKS_DBT_THREADS``, else the rendered profile."""
+    env = os.environ if env is None else env
+    folder = profiles_dir or env.get(PROFILES_DIR_ENV) or None
+    if threads is None and env.get(THREADS_ENV):
+        raw = env[THREADS_ENV]
+        try:
+            threads = int(raw)
+        except ValueError:
+            raise ConfigError(f"{THREADS_ENV} must be a whole number, got {raw!r}.") from None
+    if threads is not None and threads < 1:
+        raise ConfigError(f"dbt threads must be at least 1, got {threads}.")
+    path = None
+    if folder:
+        path = Path(folder).expanduser().absolute()
+        if not (path / "profiles.yml").is_file():
+            how = "profiles_dir" if profiles_dir else PROFILES_DIR_ENV
+            raise ConfigError(f"There is no profiles.yml in {path} (from {how}).")
+    return ProfileChoice(
+        profiles_dir=path,
+        profile=profile or env.get(PROFILE_ENV) or project_profile,
+        target=target or env.get(TARGET_ENV) or None,
+        threads=threads,
+    )
+
+
+@dataclass(frozen=True)
+class UserTarget:
+    """The output a user's profile resolves to, as dbt renders it."""
+
+    name: str
+    kind: str
+    #: what identifies the database: host, port and database; or the DuckDB file
+    where: tuple[str, ...]
+    schema: str
+
+
+def user_target(choice: ProfileChoice, vars: Mapping[str, Any], cwd: Path) -> UserTarget:
+    """Render the user's profile with dbt's own code (``env_var()``, ``DBT_TARGET``, the
+    profile's default target) and say which database its target writes to. ``cwd`` is where dbt
+    runs, which a relative DuckDB path is relative to."""
+    from dbt.config.profile import Profile, read_profile
+    from dbt.config.renderer import ProfileRenderer
+    from dbt_common.exceptions import DbtBaseException
+
+    assert choice.profiles_dir is not None
+    try:
+        raw = read_profile(str(choice.profiles_dir))
+        rendered = Profile.from_raw_profiles(
+            raw,
+            choice.profile,
+            ProfileRenderer(dict(vars)),
+            target_override=choice.target,
+            threads_override=choice.threads,
+        )
+    except DbtBaseException as exc:
+        first = " ".join(str(exc).split())
+        raise ConfigError(
+            f"The dbt profile {choice.profile!r} in {choice.profiles_dir}/profiles.yml cannot "
+            f"be used: {first}"
+        ) from None
+    creds = rendered.credentials
+    kind = str(creds.type)
+    where: tuple[str, ...]
+    if kind == "postgres":
+        host = str(getattr(creds, "host", "")).lower()
+        host = "127.0.0.1" if host in ("localhost", "::1") else host
+        where = (host, str(getattr(creds, "port", "")), str(creds.database))
+    elif kind == "duckdb":
+        path = str(getattr(creds, "path", ""))
+        where = (str((cwd / path).resolve()) if path != ":memory:" else path,)
+    else:
+        where = (str(creds.database),)
+    return UserTarget(name=rendered.target_name, kind=kind, where=where, schema=creds.schema)
+
+
+def warehouse_identity(warehouse: Warehouse) -> tuple[str, tuple[str, ...]]:
+    """``(kind, where)`` of the stack's warehouse, comparable with :attr:`UserTarget.where`."""
+    if isinstance(warehouse, PostgresWarehouse):
+        host = warehouse.host.lower()
+        host = "127.0.0.1" if host in ("localhost", "::1") else host
+        return "postgres", (host, str(warehouse.port), warehouse.database)
+    if isinstance(warehouse, DuckDBWarehouse):
+        return "duckdb", (str(Path(warehouse.path).resolve()),)
+    return warehouse.kind, ()
+
+
+def refuse_mismatch(choice: ProfileChoice, target: UserTarget, warehouse: Warehouse) -> None:
+    """The stack's ledger, run lock and checks use ``warehouse``: dbt must write there too."""
+    if warehouse_identity(warehouse) == (target.kind, target.where):
+        return
+    shown = target.where[0] if target.kind == "duckdb" else "/".join(target.where)
+    raise ConfigError(
+        f"The dbt target {target.name!r} of profile {choice.profile!r} "
+        f"({choice.profiles_dir}/profiles.yml) writes to the {target.kind} database {shown}, "
+        f"not to the stack's warehouse {warehouse.redacted_url()}: pass that database as "
+        "--warehouse (or STACKS_WAREHOUSE), or pick a target that writes to this one."
+    )

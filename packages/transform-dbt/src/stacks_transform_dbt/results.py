@@ -104,8 +104,10 @@ def translate(
     request: RunRequest,
     started_at: datetime,
     finished_at: datetime | None = None,
+    artifacts: str | None = None,
 ) -> TransformResult:
-    """Pure translation of parsed ``run_results.json`` (+ optional ``manifest.json``)."""
+    """Pure translation of parsed ``run_results.json`` (+ optional ``manifest.json``);
+    ``artifacts`` is the folder holding them, recorded for people and tools."""
     nodes: dict[str, dict[str, Any]] = {}
     if manifest:
         nodes.update(manifest.get("nodes", {}))
@@ -127,6 +129,7 @@ def translate(
                     status=status,
                     failures=int(failures) if isinstance(failures, int) and failures > 0 else 0,
                     message=message if status is not NodeStatus.PASS else None,
+                    kind=rtype,
                 )
             )
         elif rtype in BUILT_TYPES:
@@ -139,6 +142,7 @@ def translate(
                     rows_affected=_rows_affected(r.get("adapter_response")),
                     # dbt's success message ("CREATE VIEW", "OK") carries nothing for a user
                     message=message if status is not NodeStatus.SUCCESS else None,
+                    kind=rtype,
                 )
             )
     return TransformResult(
@@ -147,6 +151,7 @@ def translate(
         tests=tuple(tests),
         started_at=started_at,
         finished_at=finished_at or utcnow(),
+        artifacts=artifacts,
     )
 
 
@@ -157,4 +162,4 @@ def result_from_run_results(
     path = Path(path)
     manifest_file = path.parent / "manifest.json"
     manifest = load_json(manifest_file) if manifest_file.exists() else None
-    return translate(load_json(path), manifest, request, started_at)
+    return translate(load_json(path), manifest, request, started_at, artifacts=str(path.parent))

@@ -1,50 +1,43 @@
 """The contract's :class:`~stacks_contract.ports.Transform` over dbt-core, run in-process.
 
 One dbt project, any warehouse: the profile is rendered from the warehouse (secrets through the
-environment only), sources read the schema the EL steps wrote (the ``stacks_source_schema``
-var), and every run passes its run id as the ``stacks_run_id`` var.
+environment only) unless the user brings their own, sources read the schema the EL steps wrote
+(the ``stacks_source_schema`` var), every run passes its run id as the ``stacks_run_id`` var, and
+the project's packages are installed into the state folder, never into the project.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
-from datetime import datetime
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from stacks_contract.errors import ConfigError, StacksError, StepFailed
-from stacks_contract.models import (
-    NodeStatus,
-    RunRequest,
-    TableRef,
-    TransformNode,
-    TransformResult,
-    utcnow,
-)
+from stacks_contract.errors import ConfigError, StacksError
+from stacks_contract.models import RunRequest, TableRef, TransformNode, TransformResult, utcnow
 from stacks_contract.ports import Reporter, Transform, silent
 from stacks_contract.warehouse import (
     DEFAULT_SCHEMA,
     DuckDBWarehouse,
     PostgresWarehouse,
     Warehouse,
-    redact,
 )
 from stacks_core.state import use_state_dir
 
-from stacks_transform_dbt import graph
+from stacks_transform_dbt import graph, packages, workspace
 from stacks_transform_dbt import manifest as manifests
-from stacks_transform_dbt.errors import DbtStepFailed, dbt_failure
+from stacks_transform_dbt.build import build, check_sources
+from stacks_transform_dbt.errors import dbt_failure
 from stacks_transform_dbt.invocation import (
     DbtInvocation,
     default_state_root,
     invoke,
     shared_state_root,
 )
-from stacks_transform_dbt.profiles import TARGET, profile_env, render_profile, write_profile
-from stacks_transform_dbt.results import result_from_run_results, translate
+from stacks_transform_dbt.profiles import ProfileChoice, choose_profile
+from stacks_transform_dbt.results import result_from_run_results
+from stacks_transform_dbt.selectors import dbt_ls
 
 if TYPE_CHECKING:
     from dbt.contracts.graph.manifest import Manifest
@@ -61,8 +54,13 @@ class DbtTransform(Transform):
     ``schema`` is the target schema models build into (dbt's custom schemas append to it);
     ``source_schema`` the schema sources read (default: the warehouse's raw schema; ``raw`` for
     :meth:`consumes`, which knows no warehouse). ``vars`` are extra dbt vars, fixed per instance.
-    ``state_dir`` holds the generated profile, ``target/`` and ``logs/`` (default: beside a DuckDB
-    file, else the temp dir; ``$STACKS_DBT_STATE_DIR`` overrides), one folder per warehouse.
+    ``state_dir`` holds the generated profile, ``target/``, ``logs/`` and installed packages
+    (default: beside a DuckDB file, else the temp dir; ``$STACKS_DBT_STATE_DIR`` overrides), one
+    folder per warehouse. ``profiles_dir`` / ``profile`` / ``target`` use a ``profiles.yml`` of
+    the user's (else ``DBT_PROFILES_DIR``, ``DBT_PROFILE``, ``DBT_TARGET``; without any, a profile
+    is rendered from the warehouse, its one target named ``target`` or ``stacks``); its target
+    must write to the stack's warehouse. ``threads``: dbt's ``--threads`` (else
+    ``STACKS_DBT_THREADS``, else the profile's; 4 in a rendered one).
     """
 
     supports_selection: ClassVar[bool] = True
@@ -85,9 +83,12 @@ class DbtTransform(Transform):
         name: str = "dbt",
         schema: str = "analytics",
         source_schema: str | None = None,
-        threads: int = 4,
+        threads: int | None = None,
         vars: Mapping[str, Any] | None = None,
         state_dir: str | Path | None = None,
+        profiles_dir: str | Path | None = None,
+        profile: str | None = None,
+        target: str | None = None,
     ) -> None:
         self.project_dir = Path(project_dir).expanduser().absolute()
         project_file = self.project_dir / "dbt_project.yml"
@@ -105,6 +106,7 @@ class DbtTransform(Transform):
             raise ConfigError(f"{project_file} does not name the project (the 'name' key).")
         self.project_name: str = str(spec["name"])
         self.profile_name: str = str(spec.get("profile") or self.project_name)
+        self._install_path = str(spec.get("packages-install-path") or packages.DEFAULT_INSTALL_PATH)
         self.name = name
         self.schema = schema
         self.source_schema = source_schema
@@ -114,15 +116,36 @@ class DbtTransform(Transform):
             if reserved in self.vars:
                 raise ConfigError(f"The dbt var {reserved!r} is set by stacks; do not pass it.")
         self._state_root = Path(state_dir).expanduser().absolute() if state_dir else None
+        self._profile_args = (profiles_dir, profile, target)
+        choose_profile(  # a missing profiles.yml is a ConfigError now, not at the first run
+            profiles_dir=profiles_dir,
+            profile=profile,
+            target=target,
+            threads=threads,
+            project_profile=self.profile_name,
+        )
         #: how the last run got its manifest: "memory", "skipped" (partial parse found no
         #: change), "partial", "full"
         self.last_parse: str | None = None
-        self._declared: tuple[tuple[TableRef, ...], tuple[TableRef, ...]] | None = None
+        self._declaring = False  # parsing for consumes()/produces(): no warehouse to match
+        self._declared: dict[str, tuple[tuple[TableRef, ...], tuple[TableRef, ...]]] = {}
+        self._declaring_inv: dict[str, tuple[DbtTransform, Warehouse, DbtInvocation]] = {}
 
     def __repr__(self) -> str:
         return f"DbtTransform({str(self.project_dir)!r}, name={self.name!r})"
 
     # --- layout -------------------------------------------------------------------------------
+
+    def profile_choice(self) -> ProfileChoice:
+        """The profile, target and threads a run uses now (arguments, else the environment)."""
+        profiles_dir, profile, target = self._profile_args
+        return choose_profile(
+            profiles_dir=profiles_dir,
+            profile=profile,
+            target=target,
+            threads=self.threads,
+            project_profile=self.profile_name,
+        )
 
     def _source_schema(self, warehouse: Warehouse | None) -> str:
         if self.source_schema:
@@ -132,44 +155,65 @@ class DbtTransform(Transform):
     def _parse_vars(self, warehouse: Warehouse | None) -> dict[str, Any]:
         return {**self.vars, SOURCE_SCHEMA_VAR: self._source_schema(warehouse)}
 
+    def _layout(self) -> str:
+        """What decides node schemas besides the project: the schema and the profile chosen."""
+        c = self.profile_choice()
+        return json.dumps([self.schema, str(c.profiles_dir or ""), c.profile, c.target or ""])
+
     def state_dir(self, warehouse: Warehouse) -> Path:
-        """The folder holding this (project, warehouse)'s profile, target/ and logs/."""
+        """The folder holding this (project, warehouse)'s profile, target/, logs/ and packages."""
         root = self._state_root or default_state_root(warehouse)
         parts: list[Any] = [str(self.project_dir), warehouse.redacted_url(), self.schema]
         if self.vars:  # other parse vars, other partial-parse state: keep them apart
             parts.append(self.vars)
+        choice = self.profile_choice()
+        if choice.is_users or choice.target:  # another target, other partial-parse state
+            parts.append([str(choice.profiles_dir or ""), choice.profile, choice.target or ""])
         ident = json.dumps(parts, sort_keys=True, default=str)
         key = hashlib.sha1(ident.encode()).hexdigest()[:10]
         return root / f"{self.project_name}-{key}"
 
     def state_paths(self, warehouse: Warehouse) -> tuple[Path, ...]:
-        """dbt's profile, target/ (partial-parse state) and logs/ for ``warehouse``."""
+        """dbt's profile, target/ (partial-parse state), logs/ and packages for ``warehouse``."""
         return (self.state_dir(warehouse),)
 
     def invocation(self, warehouse: Warehouse, request: RunRequest) -> DbtInvocation:
-        """Render the profile (no secret on disk) and describe the dbt call for ``request``."""
+        """Install the project's packages if needed, render the profile (no secret on disk) or
+        check the user's, and describe the dbt call for ``request``."""
         # marked used; other warehouses' folders unused for weeks are pruned (contract's bound)
         state = use_state_dir(self.state_dir(warehouse), prune="*-" + "?" * 10)
-        text = render_profile(
-            warehouse, profile=self.profile_name, schema=self.schema, threads=self.threads
+        choice = self.profile_choice()
+        parse_vars = self._parse_vars(warehouse)
+        view = workspace.project_view(self.project_dir, state, self._install_path, parse_vars)
+        profiles_dir, target, env = workspace.profile(
+            choice,
+            warehouse,
+            state,
+            view,
+            parse_vars,
+            schema=self.schema,
+            check=not self._declaring,
         )
-        write_profile(state / "profiles", text)
+        dbt_state, defer = workspace.state_and_defer(self.project_dir)
         return DbtInvocation(
-            project_dir=self.project_dir,
-            profiles_dir=state / "profiles",
-            target=TARGET,
-            env=profile_env(warehouse),
+            project_dir=view,
+            profiles_dir=profiles_dir,
+            target=target,
+            env=env,
             # the request's vars (`stacks run --vars`) override the instance's; the source schema
             # and the run id are the stack's own
             vars={
-                **self._parse_vars(warehouse),
+                **parse_vars,
                 **request.vars,
                 SOURCE_SCHEMA_VAR: self._source_schema(warehouse),
                 RUN_ID_VAR: request.run_id,
             },
             target_path=state / "target",
-            profile=self.profile_name,
+            profile=choice.profile,
             log_path=state / "logs",
+            threads=choice.threads,
+            state=dbt_state,
+            defer=defer,
         )
 
     # --- the parsed manifest ------------------------------------------------------------------
@@ -177,22 +221,37 @@ class DbtTransform(Transform):
     def _fail(self, exc: BaseException, warehouse: Warehouse | None, what: str) -> StacksError:
         return dbt_failure(exc, self.name, self.project_dir, warehouse, what)
 
-    def _manifest(
+    def _parse(
         self, warehouse: Warehouse, inv: DbtInvocation, report: Reporter = silent
-    ) -> Manifest:
+    ) -> manifests.Parsed:
         """The parsed manifest for ``warehouse``: from memory when the project, profile and
         parse vars are unchanged; else a dbt ``parse`` (partial when dbt's saved state allows)."""
-        m, self.last_parse = manifests.load(
+        stamp = inv.target_path.parent / "deps.stamp"
+        parsed, self.last_parse = manifests.load(
             str(self.state_dir(warehouse)),
             inv,
-            source_dir=self.project_dir,
+            source_dirs=[self.project_dir, *self._local_packages()],
             parse_vars=self._parse_vars(warehouse),
-            schema=self.schema,
+            layout=self._layout(),
             fail=lambda exc: self._fail(exc, warehouse, "parsed"),
             step=self.name,
             report=report,
+            identity=stamp.read_text() if stamp.exists() else "",
         )
-        return m
+        return parsed
+
+    def _local_packages(self) -> list[Path]:
+        out = []
+        for e in packages.declared(self.project_dir):
+            local = e.get("local")
+            if isinstance(local, str) and "{{" not in local:
+                out.append((self.project_dir / local).resolve())
+        return [p for p in out if p.is_dir()]
+
+    def _manifest(
+        self, warehouse: Warehouse, inv: DbtInvocation, report: Reporter = silent
+    ) -> Manifest:
+        return self._parse(warehouse, inv, report).manifest
 
     def parsed(self, warehouse: Warehouse, report: Reporter = silent) -> Manifest:
         """The parsed dbt manifest for ``warehouse`` (from memory when nothing changed, else a
@@ -215,31 +274,39 @@ class DbtTransform(Transform):
 
     # --- the manifest as the table manifest ---------------------------------------------------
 
-    def _declaration_manifest(self) -> Manifest:
-        hit = manifests.cached(self.project_dir, self._parse_vars(None), self.schema)
+    def _declaration(self) -> tuple[Manifest, DbtInvocation]:
+        """The manifest parsed without a warehouse (against a DuckDB profile that is never
+        connected to, or the user's profile), and how dbt was called for it."""
+        layout = self._layout()
+        if layout not in self._declaring_inv:
+            root = self._state_root or shared_state_root()
+            wh: Warehouse = DuckDBWarehouse(
+                path=root / "declare" / "never-opened.duckdb", schema=self._source_schema(None)
+            )
+            transform = DbtTransform(
+                self.project_dir,
+                name=self.name,
+                schema=self.schema,
+                source_schema=self.source_schema,
+                threads=1,
+                vars=self.vars,
+                state_dir=root / "declare",
+            )
+            transform._profile_args = self._profile_args
+            transform._declaring = True
+            inv = transform.invocation(wh, RunRequest(stack=self.name))
+            self._declaring_inv[layout] = (transform, wh, inv)
+        transform, wh, inv = self._declaring_inv[layout]
+        hit = manifests.cached(self.project_dir, self._parse_vars(None), layout)
         if hit is not None:
-            return hit
-        # nothing parsed yet: parse against a DuckDB profile that is never connected to
-        root = self._state_root or shared_state_root()
-        wh = DuckDBWarehouse(
-            path=root / "declare" / "never-opened.duckdb", schema=self._source_schema(None)
-        )
-        transform = DbtTransform(
-            self.project_dir,
-            name=self.name,
-            schema=self.schema,
-            source_schema=self.source_schema,
-            threads=1,
-            vars=self.vars,
-            state_dir=root / "declare",
-        )
-        inv = transform.invocation(wh, RunRequest(stack=self.name))
-        return transform._manifest(wh, inv)
+            return hit.manifest, inv
+        return transform._manifest(wh, inv), inv
 
     def _declare(self) -> tuple[tuple[TableRef, ...], tuple[TableRef, ...]]:
-        if self._declared is None:
-            self._declared = graph.declare(self._declaration_manifest())
-        return self._declared
+        layout = self._layout()
+        if layout not in self._declared:
+            self._declared[layout] = graph.declare(self._declaration()[0])
+        return self._declared[layout]
 
     def consumes(self) -> tuple[TableRef, ...]:
         """Every source the project declares (schema from ``source_schema``, default ``raw``)."""
@@ -252,16 +319,36 @@ class DbtTransform(Transform):
     def nodes(self) -> tuple[TransformNode, ...]:
         """Every model, seed and snapshot with its parents (nodes, or sources as tables) and
         tags, from the parsed manifest: what ``--select`` walks in the contract."""
-        return graph.transform_nodes(self._declaration_manifest())
+        return graph.transform_nodes(self._declaration()[0])
 
     def stamped(self) -> tuple[TableRef, ...]:
         """The models whose SQL uses the ``stacks_run_id`` var (so their rows carry it)."""
-        return graph.stamped(self._declaration_manifest(), RUN_ID_VAR)
+        return graph.stamped(self._declaration()[0], RUN_ID_VAR)
+
+    def history_keeping(self) -> tuple[TableRef, ...]:
+        """Snapshots, models whose ``meta`` sets ``history_keeping: true``, and what is built
+        from either: tables no rebuild from today's source can reproduce."""
+        return graph.history_keeping(self._declaration()[0])
+
+    def resolve_selector(
+        self, selector: str, warehouse: Warehouse | None = None
+    ) -> tuple[str, ...]:
+        """dbt's own selector syntax, resolved by ``dbt ls`` (``--state`` from ``DBT_STATE``)
+        against the manifest parsed for ``warehouse``: ``state:modified`` compares sources'
+        rendered database and schema, which a manifest parsed for no warehouse cannot match."""
+        if warehouse is None:
+            m, inv = self._declaration()
+        else:
+            self._supported(warehouse)
+            inv = self.invocation(warehouse, RunRequest(stack=self.name))
+            m = self._manifest(warehouse, inv)
+        vars = self._parse_vars(warehouse)
+        return dbt_ls(inv, m, vars, selector, fail=lambda e: self._fail(e, warehouse, "listed"))
 
     def incremental(self) -> tuple[TableRef, ...]:
         """The models materialized ``incremental`` (``stacks check`` proves them only once new
         data took their incremental path)."""
-        nodes = self._declaration_manifest().nodes.values()
+        nodes = self._declaration()[0].nodes.values()
         return tuple(
             sorted(
                 (
@@ -275,108 +362,51 @@ class DbtTransform(Transform):
 
     # --- running ------------------------------------------------------------------------------
 
-    def _check_sources(
-        self, warehouse: Warehouse, manifest: Manifest, select: Sequence[str]
-    ) -> None:
-        needed = graph.needed_sources(manifest, select)
-        if not needed:
-            return
-        from stacks_core.sql import connect
-
-        with connect(warehouse) as conn:
-            present = {(s.lower(), t.lower()) for s, t in conn.tables()}
-        missing = sorted(
-            f"{src.schema}.{src.identifier}"
-            for uid in needed
-            if (src := manifest.sources[uid])
-            and (src.schema.lower(), src.identifier.lower()) not in present
-        )
-        if missing:
-            verb = "does" if len(missing) == 1 else "do"
-            raise StepFailed(
-                self.name,
-                f"the dbt project reads {', '.join(missing)}, which {verb} not exist in the "
-                f"warehouse {warehouse.redacted_url()} (run the EL step that loads it first).",
+    def _supported(self, warehouse: Warehouse) -> None:
+        if not isinstance(warehouse, PostgresWarehouse | DuckDBWarehouse):
+            raise ConfigError(
+                f"stacks-transform-dbt cannot run against a {warehouse.kind} warehouse yet."
             )
 
     def run(
         self, request: RunRequest, warehouse: Warehouse, report: Reporter = silent
     ) -> TransformResult:
         """``dbt build`` (models, seeds, snapshots and their tests in DAG order)."""
-        if not isinstance(warehouse, PostgresWarehouse | DuckDBWarehouse):
-            raise ConfigError(
-                f"stacks-transform-dbt cannot run against a {warehouse.kind} warehouse yet."
-            )
-        started_at: datetime = utcnow()
+        self._supported(warehouse)
+        started_at = utcnow()
         inv = self.invocation(warehouse, request)
+        parsed = self._parse(warehouse, inv, report)
+        manifest = parsed.manifest
+        select = graph.known_names(manifest, self.project_name, request.select)
+        raw = {self._source_schema(warehouse).lower()}
+        for seed in graph.seeds_in(manifest, raw):
+            report(self.name, f"warning: the seed {seed} lands in the schema the EL steps load")
+        check_sources(self.name, warehouse, manifest, request.select)
+        try:
+            return build(
+                inv,
+                manifest,
+                request,
+                warehouse,
+                step=self.name,
+                select=select,
+                report=report,
+                fail=lambda exc: self._fail(exc, warehouse, "built"),
+                started_at=started_at,
+                deprecations=parsed.deprecations,
+            )
+        finally:
+            if inv.defer:  # dbt wrote the deferred relations into the in-memory manifest
+                manifests.forget(str(self.state_dir(warehouse)))
+
+    def docs(self, warehouse: Warehouse, report: Reporter = silent) -> Path:
+        """``dbt docs generate --static`` for ``warehouse``: one HTML file (the catalog read
+        from the warehouse) a browser opens from disk. Returns its path."""
+        self._supported(warehouse)
+        inv = self.invocation(warehouse, RunRequest(stack=self.name))
         manifest = self._manifest(warehouse, inv, report)
-        extra: list[str] = []
-        if request.select:
-            extra += ["--select", *graph.known_names(manifest, self.project_name, request.select)]
-        if request.full_refresh:
-            extra.append("--full-refresh")
-        self._check_sources(warehouse, manifest, request.select)
-
-        def progress(msg: Any) -> None:
-            with contextlib.suppress(Exception):
-                if msg.info.name == "NodeFinished":
-                    ni = msg.data.node_info
-                    report(self.name, f"{ni.resource_type} {ni.node_name}: {ni.node_status}")
-
-        run_results = inv.target_path / "run_results.json"
-        # a stale file from an earlier run must never be read as this run's outcome
-        run_results.unlink(missing_ok=True)
-        # --no-write-json: dbt would re-serialise the whole manifest after every build (most of
-        # a small run's time); run_results.json is written below from the in-memory result.
-        res = invoke(
-            inv,
-            "build",
-            inv.vars,
-            [*extra, "--no-write-json"],
-            manifest=manifest,
-            callbacks=[progress],
-        )
-        executed = res.result if hasattr(res.result, "results") else None
-        if executed is None:
-            raise self._fail(
-                res.exception or RuntimeError("dbt returned no results"), warehouse, "built"
-            )
-        with contextlib.suppress(Exception):  # the file is for people and tools, not for us
-            executed.write(str(run_results))
-        from dbt.artifacts.schemas.run import RunResultsArtifact
-
-        artifact = RunResultsArtifact.from_execution_results(
-            results=executed.results,
-            elapsed_time=executed.elapsed_time,
-            generated_at=executed.generated_at,
-            args=executed.args,
-        ).to_dict(omit_none=False)
-        result = translate(artifact, graph.node_index(manifest), request, started_at)
-        failed = [m for m in result.models if m.status is NodeStatus.ERROR]
-        if failed:
-            skipped = sum(1 for m in result.models if m.status is NodeStatus.SKIPPED)
-            detail = "; ".join(
-                f"model {m.name} failed: {redact(m.message or 'no message', warehouse)}"
-                for m in failed
-            )
-            if skipped:
-                detail += f" ({skipped} downstream model{'s' if skipped > 1 else ''} skipped)"
-            from stacks_core.retry import transient_message
-
-            lost = all(transient_message(m.message or "") for m in failed)
-            raise DbtStepFailed(self.name, detail, result, transient=lost)
-        errored = [t for t in result.tests if t.status is NodeStatus.ERROR]
-        if errored and not result.count(NodeStatus.FAIL):
-            from stacks_core.retry import transient_message
-
-            if all(transient_message(t.message or "") for t in errored):
-                # tests that could not run because the connection went (a restart): not a
-                # verdict on the data, so the build is retried like a model that lost it
-                detail = "; ".join(
-                    f"test {t.name} could not run: {redact(t.message or 'no message', warehouse)}"
-                    for t in errored
-                )
-                raise DbtStepFailed(self.name, detail, result, transient=True)
-        if res.exception is not None and not result.models and not result.tests:
-            raise self._fail(res.exception, warehouse, "built")
-        return result
+        report(self.name, "dbt docs generate")
+        res = invoke(inv, "docs generate", inv.vars, ["--static"], manifest=manifest)
+        if not res.success:
+            raise self._fail(res.exception or RuntimeError("dbt docs failed"), warehouse, "run")
+        return inv.target_path / "static_index.html"
