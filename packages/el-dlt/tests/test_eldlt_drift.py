@@ -9,6 +9,7 @@ the warehouse as one run does. Each test failed on main before issue 28.
 from __future__ import annotations
 
 import math
+import re
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -16,10 +17,13 @@ from typing import Any
 import pytest
 from stacks_contract import RunRequest
 from stacks_contract.errors import StepFailed
+from stacks_contract.models import RunStatus, StackSpec
 from stacks_contract.warehouse import Warehouse
 from stacks_core import fingerprint
+from stacks_core.local import LocalOrchestrator
 from stacks_core.sql import connect
 from stacks_el_dlt import QUARANTINE_TABLE, DltStep, SqlDatabaseStep
+from stacks_el_dlt.errors import TablesFailed
 
 META = DltStep.metadata_columns
 FIXTURE = Path(__file__).with_name("drift_fixture.sql")
@@ -207,3 +211,127 @@ def test_duckdb_gets_native_json(source, duckdb_warehouse) -> None:
     assert sql(duckdb_warehouse, "select nums, tags from raw.accounts where id = 1") == [
         ("[1, null]", '["x", "y z"]')
     ]
+
+
+def failing_run(step: SqlDatabaseStep, wh: Warehouse, **kw: Any) -> TablesFailed:
+    with pytest.raises(TablesFailed) as info:
+        run(step, wh, **kw)
+    return info.value
+
+
+def test_a_table_whose_load_fails_fails_alone(source, warehouse) -> None:
+    """A constraint added to raw tables by hand that the next source rows break (a merged table
+    with a cursor, and a replaced snapshot): the other table loads and its cursor moves; the
+    failed ones keep their rows and their cursors; a full refresh replaces tables atomically."""
+    sql(source, "update accounts set name = 'cy' where id = 3")
+    step = SqlDatabaseStep(source, ["accounts", "log", "notes"])
+    run(step, warehouse)
+    accounts = sql(warehouse, "select id, name from raw.accounts order by id")
+    log = sql(warehouse, "select what, n from raw.log order by n")
+    sql(warehouse, "alter table raw.accounts alter column name set not null")
+    sql(warehouse, "alter table raw.log alter column what set not null")
+    with connect(source) as conn:
+        conn.execute("insert into accounts (id, updated_at) values (4, '2025-01-01')")
+        conn.execute("insert into log values (null, 3)")
+        conn.execute("update notes set body = 'edited' where id = 5")
+
+    failed = failing_run(step, warehouse)
+    # main: the load package failed as a whole: log (replaced) was emptied first, and notes'
+    # cursor moved only with a later good load
+    assert set(failed.tables) == {"accounts", "log"}
+    assert "raw.accounts: " in str(failed) and "raw.log: " in str(failed)
+    for reason in failed.tables.values():
+        assert re.search(r"(?i)not-null|not null", reason), reason
+    assert failed.result.rows == {"raw.notes": 1}
+    assert sql(warehouse, "select id, name from raw.accounts order by id") == accounts
+    assert sql(warehouse, "select what, n from raw.log order by n") == log
+    same_rows(source, warehouse, "notes", "id, body")
+
+    # notes' cursor moved (nothing new to read); accounts' did not (its new row is read again)
+    again = failing_run(step, warehouse)
+    assert set(again.tables) == {"accounts", "log"} and again.result.rows == {}
+
+    # a full refresh replaces every table atomically: the failed ones keep their rows; the
+    # failed run's ledger row counts the table that loaded
+    record = LocalOrchestrator(attempts=1).run(
+        StackSpec(name="t", el_steps=(step,)), RunRequest(stack="t", full_refresh=True), warehouse
+    )
+    assert record.status == RunStatus.FAILED
+    assert "raw.accounts: " in (record.error or "") and "raw.log: " in (record.error or "")
+    assert record.rows == {"raw.notes": 20}
+    assert sql(warehouse, "select id, name from raw.accounts order by id") == accounts
+    assert sql(warehouse, "select what, n from raw.log order by n") == log
+    same_rows(source, warehouse, "notes", "id, body")
+
+    sql(warehouse, "alter table raw.accounts alter column name drop not null")
+    sql(warehouse, "alter table raw.log alter column what drop not null")
+    assert run(step, warehouse).rows == {"raw.accounts": 1, "raw.log": 3}
+    for table, columns in (("accounts", "id, name, price"), ("log", "n, what"), ("notes", "id")):
+        same_rows(source, warehouse, table, columns)
+    three_runs_equal_one(step, warehouse)
+
+
+def column_types(wh: Warehouse, table: str) -> dict[str, str]:
+    query = (
+        "select column_name, data_type from information_schema.columns "
+        f"where table_schema = 'raw' and table_name = '{table}'"
+    )
+    return {c: t.lower() for c, t in sql(wh, query)}
+
+
+def test_an_incompatible_change_quarantines_what_does_not_fit(source, warehouse) -> None:
+    step = SqlDatabaseStep(source, ["accounts"])
+    run(step, warehouse)
+    before = column_types(warehouse, "accounts")
+    with connect(source) as conn:
+        conn.execute("alter table accounts alter qty type text, alter name type varchar(5)")
+        conn.execute(
+            "insert into accounts (id, qty, name, updated_at) values "
+            "(4, 'many', 'dan', '2025-01-01'), (5, '7', 'eve', '2025-01-01')"
+        )
+    lines: list[str] = []
+    result = run(step, warehouse, lines)
+    # main: "invalid input syntax for type integer" failed the step (Postgres), or the row
+    # loaded into a variant column qty__v_text (DuckDB)
+    assert [line for line in lines if "changed type" in line] == [
+        "table accounts: column qty changed type bigint(32) -> text: the warehouse keeps "
+        "bigint(32); values that do not fit it are set aside"
+    ]
+    assert column_types(warehouse, "accounts") == before  # narrowing keeps the wider varchar
+    assert result.quarantined == {"raw.accounts": 1}
+    [(column, reason)] = sql(warehouse, f"select column_name, reason from raw.{QUARANTINE_TABLE}")
+    assert column == "qty" and "'many'" in reason
+    assert sql(warehouse, "select id, qty, name from raw.accounts where id > 3") == [(5, 7, "eve")]
+    three_runs_equal_one(step, warehouse)
+
+
+@pytest.mark.parametrize("contract", ["freeze", "discard_value"])
+def test_schema_contract_freeze_and_discard_value(source, duckdb_warehouse, contract) -> None:
+    wh = duckdb_warehouse
+    step = SqlDatabaseStep(source, ["accounts", "log"], schema_contract=contract)
+    run(step, wh)
+    before = column_types(wh, "accounts")
+    with connect(source) as conn:
+        conn.execute("alter table accounts alter price type numeric(14, 3), add column tier text")
+        conn.execute(
+            "insert into accounts (id, price, tier, updated_at) values (4, 1.125, 'gold', "
+            "'2025-01-01'), (5, 7.5, 'gold', '2025-01-01')"
+        )
+        conn.execute("insert into log values ('c', 3)")
+    lines: list[str] = []
+    if contract == "freeze":
+        # the warehouse's schema never changes: the table fails alone, naming the columns
+        failed = failing_run(step, wh)
+        assert set(failed.tables) == {"accounts"}
+        assert "price" in failed.tables["accounts"] and "tier" in failed.tables["accounts"]
+        assert failed.result.rows == {"raw.log": 3}
+        assert sql(wh, "select count(*) from raw.accounts where id > 3") == [(0,)]
+    else:
+        # the warehouse's schema never changes: what does not fit it is dropped, said in a line
+        result = run(step, wh, lines)
+        assert result.rows == {"raw.accounts": 2, "raw.log": 3} and result.quarantined == {}
+        got = sql(wh, "select id, price from raw.accounts where id > 3 order by id")
+        assert got == [(4, None), (5, Decimal("7.50"))]
+        assert any("1 value(s) of column price" in line for line in lines), lines
+        assert any("new source column(s) tier: not loaded" in line for line in lines), lines
+    assert column_types(wh, "accounts") == before
