@@ -291,8 +291,8 @@ def test_an_incompatible_change_quarantines_what_does_not_fit(source, warehouse)
         )
     lines: list[str] = []
     result = run(step, warehouse, lines)
-    # main: "invalid input syntax for type integer" failed the step (Postgres), or the row
-    # loaded into a variant column qty__v_text (DuckDB)
+    # main: "Could not convert string 'many' to INT64" (DuckDB), "insufficient data left in
+    # message" (Postgres) failed the step
     assert [line for line in lines if "changed type" in line] == [
         "table accounts: column qty changed type bigint(32) -> text: the warehouse keeps "
         "bigint(32); values that do not fit it are set aside"
@@ -335,3 +335,72 @@ def test_schema_contract_freeze_and_discard_value(source, duckdb_warehouse, cont
         assert any("1 value(s) of column price" in line for line in lines), lines
         assert any("new source column(s) tier: not loaded" in line for line in lines), lines
     assert column_types(wh, "accounts") == before
+
+
+def test_dropped_raw_tables_come_back_with_the_new_types(source, postgres_warehouse) -> None:
+    """The README's recovery from an incompatible change: drop the raw table; the next run
+    creates it and its merge staging copy with the source's new types."""
+    wh = postgres_warehouse
+    step = SqlDatabaseStep(source, ["accounts"])
+    run(step, wh)
+    with connect(source) as conn:
+        conn.execute("alter table accounts alter qty type text")
+        conn.execute("insert into accounts (id, qty, updated_at) values (4, 'many', '2025-01-01')")
+    sql(wh, "drop table raw.accounts")
+    lines: list[str] = []
+    # main: "insufficient data left in message": the reloaded table kept the stored integer
+    assert run(step, wh, lines).rows == {"raw.accounts": 4}
+    assert "raw.accounts missing in the warehouse: reloading the step from the source" in lines
+    for schema in ("raw", "raw_staging"):
+        [(kind,)] = sql(
+            wh,
+            "select data_type from information_schema.columns where table_schema = "
+            f"'{schema}' and table_name = 'accounts' and column_name = 'qty'",
+        )
+        assert kind in ("text", "character varying"), (schema, kind)
+    same_rows(source, wh, "accounts", "id, qty, name")
+    three_runs_equal_one(step, wh)
+
+
+def test_a_table_the_source_user_may_not_select_is_skipped(source, duckdb_warehouse) -> None:
+    import uuid
+
+    from pydantic import SecretStr
+
+    role = f"stacks_nosel_{uuid.uuid4().hex[:8]}"
+    sql(source, f"create role {role} login password 'pw'")
+    try:
+        sql(source, f"grant usage on schema public to {role}")
+        sql(source, f"grant select on log, notes, totals to {role}")
+        reader = source.model_copy(update={"user": role, "password": SecretStr("pw")})
+        lines: list[str] = []
+        result = run(SqlDatabaseStep(reader), duckdb_warehouse, lines)
+        # main: "permission denied for table accounts" failed the whole step
+        assert f"skipped accounts: the source user {role!r} may not SELECT from it" in lines
+        assert set(result.rows) == {"raw.log", "raw.notes", "raw.totals"}
+    finally:
+        sql(source, f"drop owned by {role}")
+        sql(source, f"drop role {role}")
+
+
+def test_xmin_wraparound_reads_the_table_in_full_once(source, duckdb_warehouse) -> None:
+    from stacks_el_dlt.names import XMIN
+
+    wh = duckdb_warehouse
+    step = SqlDatabaseStep(source, ["notes"])
+    run(step, wh)
+    # the cursor as a read in the next epoch left it: the 32-bit xmin wrapped around since
+    pipeline = step.dlt_pipeline(wh)
+    with pipeline.managed_state(extract_state=True) as state:
+        cursor = state["sources"]["sql_database"]["resources"]["notes"]["incremental"][XMIN]
+        cursor["last_value"] = int(cursor["last_value"]) + 2**32
+    pipeline.normalize()
+    pipeline.load()
+    lines: list[str] = []
+    assert run(step, wh, lines).rows == {"raw.notes": 20}
+    assert (
+        "table notes: the source's transaction ids wrapped around since the last read: every "
+        "row read again" in lines
+    )
+    assert run(step, wh).rows == {}
+    same_rows(source, wh, "notes", "id, body")
