@@ -21,8 +21,8 @@ from stacks_contract import Stack, StackSpec
 class Drift(Stack):
     name = "drift"
 
-    def __init__(self, url, name="drift", tables=("accounts", "notes")):
-        self.url, self.name, self.tables = url, name, tables
+    def __init__(self, url, name="drift", tables=("accounts", "notes"), exclude=()):
+        self.url, self.name, self.tables, self.exclude = url, name, tables, exclude
 
     def orchestrator(self):
         from stacks_core.local import LocalOrchestrator
@@ -32,12 +32,15 @@ class Drift(Stack):
     def spec(self, warehouse):
         from stacks_el_dlt import SqlDatabaseStep
 
-        step = SqlDatabaseStep(self.url, list(self.tables) if self.tables else None)
+        tables = list(self.tables) if self.tables else None
+        step = SqlDatabaseStep(self.url, tables, exclude=self.exclude)
         return StackSpec(name=self.name, el_steps=(step,))
 
 
 stack = Drift(os.environ["DRIFT_SOURCE"])
 broken = Drift(os.environ["DRIFT_BROKEN"], name="broken", tables=None)
+nothing = Drift(os.environ["DRIFT_SOURCE"], name="nothing", tables=None, exclude=["*"])
+unmatched = Drift(os.environ["DRIFT_SOURCE"], name="unmatched", tables=None, exclude=["tmp_*"])
 """
 
 
@@ -121,3 +124,15 @@ def test_a_source_that_cannot_be_reached_is_a_failed_run_in_the_ledger(env) -> N
     [record] = json.loads(runs.stdout)["runs"]
     assert record["status"] == "failed"
     assert "no_such_database" in record["error"] and "Wr0ng-pw" not in runs.stdout
+
+
+def test_exclude_patterns_that_leave_nothing_or_match_nothing_are_exit_2(env) -> None:
+    _, file = env
+    # main: exit 1, "no table to replicate (schema None)"
+    nothing = stacks("run", f"{file}:nothing")
+    assert nothing.exit_code == 2, nothing.output
+    assert "exclude=['*'] leaves no relation of the source schema 'public'" in nothing.stderr
+    # main: the pattern was ignored and every table loaded
+    unmatched = stacks("run", f"{file}:unmatched")
+    assert unmatched.exit_code == 2, unmatched.output
+    assert "exclude pattern(s) 'tmp_*' match no relation of the source schema" in unmatched.stderr

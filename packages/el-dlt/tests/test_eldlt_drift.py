@@ -9,6 +9,7 @@ the warehouse as one run does. Each test failed on main before issue 28.
 from __future__ import annotations
 
 import math
+import re
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -16,10 +17,13 @@ from typing import Any
 import pytest
 from stacks_contract import RunRequest
 from stacks_contract.errors import StepFailed
+from stacks_contract.models import RunStatus, StackSpec
 from stacks_contract.warehouse import Warehouse
 from stacks_core import fingerprint
+from stacks_core.local import LocalOrchestrator
 from stacks_core.sql import connect
 from stacks_el_dlt import QUARANTINE_TABLE, DltStep, SqlDatabaseStep
+from stacks_el_dlt.errors import TablesFailed
 
 META = DltStep.metadata_columns
 FIXTURE = Path(__file__).with_name("drift_fixture.sql")
@@ -207,3 +211,196 @@ def test_duckdb_gets_native_json(source, duckdb_warehouse) -> None:
     assert sql(duckdb_warehouse, "select nums, tags from raw.accounts where id = 1") == [
         ("[1, null]", '["x", "y z"]')
     ]
+
+
+def failing_run(step: SqlDatabaseStep, wh: Warehouse, **kw: Any) -> TablesFailed:
+    with pytest.raises(TablesFailed) as info:
+        run(step, wh, **kw)
+    return info.value
+
+
+def test_a_table_whose_load_fails_fails_alone(source, warehouse) -> None:
+    """A constraint added to raw tables by hand that the next source rows break (a merged table
+    with a cursor, and a replaced snapshot): the other table loads and its cursor moves; the
+    failed ones keep their rows and their cursors; a full refresh replaces tables atomically."""
+    sql(source, "update accounts set name = 'cy' where id = 3")
+    step = SqlDatabaseStep(source, ["accounts", "log", "notes"])
+    run(step, warehouse)
+    accounts = sql(warehouse, "select id, name from raw.accounts order by id")
+    log = sql(warehouse, "select what, n from raw.log order by n")
+    sql(warehouse, "alter table raw.accounts alter column name set not null")
+    sql(warehouse, "alter table raw.log alter column what set not null")
+    with connect(source) as conn:
+        conn.execute("insert into accounts (id, updated_at) values (4, '2025-01-01')")
+        conn.execute("insert into log values (null, 3)")
+        conn.execute("update notes set body = 'edited' where id = 5")
+
+    failed = failing_run(step, warehouse)
+    # main: the load package failed as a whole: log (replaced) was emptied first, and notes'
+    # cursor moved only with a later good load
+    assert set(failed.tables) == {"accounts", "log"}
+    assert "raw.accounts: " in str(failed) and "raw.log: " in str(failed)
+    for reason in failed.tables.values():
+        assert re.search(r"(?i)not-null|not null", reason), reason
+    assert failed.result.rows == {"raw.notes": 1}
+    assert sql(warehouse, "select id, name from raw.accounts order by id") == accounts
+    assert sql(warehouse, "select what, n from raw.log order by n") == log
+    same_rows(source, warehouse, "notes", "id, body")
+
+    # notes' cursor moved (nothing new to read); accounts' did not (its new row is read again)
+    again = failing_run(step, warehouse)
+    assert set(again.tables) == {"accounts", "log"} and again.result.rows == {}
+
+    # a full refresh replaces every table atomically: the failed ones keep their rows; the
+    # failed run's ledger row counts the table that loaded
+    record = LocalOrchestrator(attempts=1).run(
+        StackSpec(name="t", el_steps=(step,)), RunRequest(stack="t", full_refresh=True), warehouse
+    )
+    assert record.status == RunStatus.FAILED
+    assert "raw.accounts: " in (record.error or "") and "raw.log: " in (record.error or "")
+    assert record.rows == {"raw.notes": 20}
+    assert sql(warehouse, "select id, name from raw.accounts order by id") == accounts
+    assert sql(warehouse, "select what, n from raw.log order by n") == log
+    same_rows(source, warehouse, "notes", "id, body")
+
+    sql(warehouse, "alter table raw.accounts alter column name drop not null")
+    sql(warehouse, "alter table raw.log alter column what drop not null")
+    assert run(step, warehouse).rows == {"raw.accounts": 1, "raw.log": 3}
+    for table, columns in (("accounts", "id, name, price"), ("log", "n, what"), ("notes", "id")):
+        same_rows(source, warehouse, table, columns)
+    three_runs_equal_one(step, warehouse)
+
+
+def column_types(wh: Warehouse, table: str) -> dict[str, str]:
+    query = (
+        "select column_name, data_type from information_schema.columns "
+        f"where table_schema = 'raw' and table_name = '{table}'"
+    )
+    return {c: t.lower() for c, t in sql(wh, query)}
+
+
+def test_an_incompatible_change_quarantines_what_does_not_fit(source, warehouse) -> None:
+    step = SqlDatabaseStep(source, ["accounts"])
+    run(step, warehouse)
+    before = column_types(warehouse, "accounts")
+    with connect(source) as conn:
+        conn.execute("alter table accounts alter qty type text, alter name type varchar(5)")
+        conn.execute(
+            "insert into accounts (id, qty, name, updated_at) values "
+            "(4, 'many', 'dan', '2025-01-01'), (5, '7', 'eve', '2025-01-01')"
+        )
+    lines: list[str] = []
+    result = run(step, warehouse, lines)
+    # main: "Could not convert string 'many' to INT64" (DuckDB), "insufficient data left in
+    # message" (Postgres) failed the step
+    assert [line for line in lines if "changed type" in line] == [
+        "table accounts: column qty changed type bigint(32) -> text: the warehouse keeps "
+        "bigint(32); values that do not fit it are set aside"
+    ]
+    assert column_types(warehouse, "accounts") == before  # narrowing keeps the wider varchar
+    assert result.quarantined == {"raw.accounts": 1}
+    [(column, reason)] = sql(warehouse, f"select column_name, reason from raw.{QUARANTINE_TABLE}")
+    assert column == "qty" and "'many'" in reason
+    assert sql(warehouse, "select id, qty, name from raw.accounts where id > 3") == [(5, 7, "eve")]
+    three_runs_equal_one(step, warehouse)
+
+
+@pytest.mark.parametrize("contract", ["freeze", "discard_value"])
+def test_schema_contract_freeze_and_discard_value(source, duckdb_warehouse, contract) -> None:
+    wh = duckdb_warehouse
+    step = SqlDatabaseStep(source, ["accounts", "log"], schema_contract=contract)
+    run(step, wh)
+    before = column_types(wh, "accounts")
+    with connect(source) as conn:
+        conn.execute("alter table accounts alter price type numeric(14, 3), add column tier text")
+        conn.execute(
+            "insert into accounts (id, price, tier, updated_at) values (4, 1.125, 'gold', "
+            "'2025-01-01'), (5, 7.5, 'gold', '2025-01-01')"
+        )
+        conn.execute("insert into log values ('c', 3)")
+    lines: list[str] = []
+    if contract == "freeze":
+        # the warehouse's schema never changes: the table fails alone, naming the columns
+        failed = failing_run(step, wh)
+        assert set(failed.tables) == {"accounts"}
+        assert "price" in failed.tables["accounts"] and "tier" in failed.tables["accounts"]
+        assert failed.result.rows == {"raw.log": 3}
+        assert sql(wh, "select count(*) from raw.accounts where id > 3") == [(0,)]
+    else:
+        # the warehouse's schema never changes: what does not fit it is dropped, said in a line
+        result = run(step, wh, lines)
+        assert result.rows == {"raw.accounts": 2, "raw.log": 3} and result.quarantined == {}
+        got = sql(wh, "select id, price from raw.accounts where id > 3 order by id")
+        assert got == [(4, None), (5, Decimal("7.50"))]
+        assert any("1 value(s) of column price" in line for line in lines), lines
+        assert any("new source column(s) tier: not loaded" in line for line in lines), lines
+    assert column_types(wh, "accounts") == before
+
+
+def test_dropped_raw_tables_come_back_with_the_new_types(source, postgres_warehouse) -> None:
+    """The README's recovery from an incompatible change: drop the raw table; the next run
+    creates it and its merge staging copy with the source's new types."""
+    wh = postgres_warehouse
+    step = SqlDatabaseStep(source, ["accounts"])
+    run(step, wh)
+    with connect(source) as conn:
+        conn.execute("alter table accounts alter qty type text")
+        conn.execute("insert into accounts (id, qty, updated_at) values (4, 'many', '2025-01-01')")
+    sql(wh, "drop table raw.accounts")
+    lines: list[str] = []
+    # main: "insufficient data left in message": the reloaded table kept the stored integer
+    assert run(step, wh, lines).rows == {"raw.accounts": 4}
+    assert "raw.accounts missing in the warehouse: reloading the step from the source" in lines
+    for schema in ("raw", "raw_staging"):
+        [(kind,)] = sql(
+            wh,
+            "select data_type from information_schema.columns where table_schema = "
+            f"'{schema}' and table_name = 'accounts' and column_name = 'qty'",
+        )
+        assert kind in ("text", "character varying"), (schema, kind)
+    same_rows(source, wh, "accounts", "id, qty, name")
+    three_runs_equal_one(step, wh)
+
+
+def test_a_table_the_source_user_may_not_select_is_skipped(source, duckdb_warehouse) -> None:
+    import uuid
+
+    from pydantic import SecretStr
+
+    role = f"stacks_nosel_{uuid.uuid4().hex[:8]}"
+    sql(source, f"create role {role} login password 'pw'")
+    try:
+        sql(source, f"grant usage on schema public to {role}")
+        sql(source, f"grant select on log, notes, totals to {role}")
+        reader = source.model_copy(update={"user": role, "password": SecretStr("pw")})
+        lines: list[str] = []
+        result = run(SqlDatabaseStep(reader), duckdb_warehouse, lines)
+        # main: "permission denied for table accounts" failed the whole step
+        assert f"skipped accounts: the source user {role!r} may not SELECT from it" in lines
+        assert set(result.rows) == {"raw.log", "raw.notes", "raw.totals"}
+    finally:
+        sql(source, f"drop owned by {role}")
+        sql(source, f"drop role {role}")
+
+
+def test_xmin_wraparound_reads_the_table_in_full_once(source, duckdb_warehouse) -> None:
+    from stacks_el_dlt.names import XMIN
+
+    wh = duckdb_warehouse
+    step = SqlDatabaseStep(source, ["notes"])
+    run(step, wh)
+    # the cursor as a read in the next epoch left it: the 32-bit xmin wrapped around since
+    pipeline = step.dlt_pipeline(wh)
+    with pipeline.managed_state(extract_state=True) as state:
+        cursor = state["sources"]["sql_database"]["resources"]["notes"]["incremental"][XMIN]
+        cursor["last_value"] = int(cursor["last_value"]) + 2**32
+    pipeline.normalize()
+    pipeline.load()
+    lines: list[str] = []
+    assert run(step, wh, lines).rows == {"raw.notes": 20}
+    assert (
+        "table notes: the source's transaction ids wrapped around since the last read: every "
+        "row read again" in lines
+    )
+    assert run(step, wh).rows == {}
+    same_rows(source, wh, "notes", "id, body")

@@ -121,6 +121,9 @@ class LocalOrchestrator(Orchestrator):
                     self._again(functools.partial(step.run, request, warehouse, report), report)
                 )
             except Exception as exc:  # any tool error becomes a failed run naming the step
+                partial = getattr(exc, "result", None)  # the tables that did load (el-dlt's)
+                if isinstance(partial, LoadResult):
+                    loads.append(partial)
                 return finish(step_error(step.name, exc, warehouse))
         if stack.transform is None or not selection.runs_transform:
             return finish()

@@ -25,6 +25,10 @@ DEFAULT_FILE_FORMAT: dict[str, str] = {
     "duckdb": "parquet",
 }
 
+#: a replaced table is loaded into its staging table first, then emptied and filled in one
+#: transaction: a table whose load fails keeps its rows (dlt's default truncates it first)
+REPLACE_STRATEGY = "insert-from-staging"
+
 
 def dlt_destination(warehouse: Warehouse, file_format: str | None = None) -> Any:
     """A dlt destination object writing to ``warehouse``.
@@ -59,13 +63,20 @@ def dlt_destination(warehouse: Warehouse, file_format: str | None = None) -> Any
         return destinations.postgres(
             credentials=creds,
             create_indexes=False,
+            replace_strategy=REPLACE_STRATEGY,
             preferred_loader_file_format=fmt,
             type_mapper=_postgres_type_mapper(),
         )
     if isinstance(warehouse, DuckDBWarehouse):
         warehouse.path.parent.mkdir(parents=True, exist_ok=True)
         return destinations.duckdb(
-            credentials=str(warehouse.path), preferred_loader_file_format=fmt
+            credentials=str(warehouse.path),
+            preferred_loader_file_format=fmt,
+            replace_strategy=REPLACE_STRATEGY,
+            # dlt 1.31's DuckDB capabilities leave this unset, so a replace's DELETE and INSERT
+            # from staging (SQL without DDL) ran in autocommit: a failed INSERT left the table
+            # empty. DuckDB has transactions; dlt then runs each SQL job in one.
+            supports_transactions=True,
         )
     raise ConfigError(f"el-dlt cannot write to a {warehouse.kind} warehouse.")
 

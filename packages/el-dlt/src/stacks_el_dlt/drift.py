@@ -42,12 +42,13 @@ class Change:
     #: the type the warehouse holds after this run (the widened one, or the stored one)
     target: Mapping[str, Any]
 
-    def describe(self) -> str:
+    def describe(self, contract: str = "evolve") -> str:
         was, now = type_text(self.stored), type_text(self.incoming)
         head = f"table {self.table}: column {self.column} changed type {was} -> {now}"
         if self.kind == "widen":
             return f"{head}: widened to {type_text(self.target)} in the warehouse"
-        return f"{head}: the warehouse keeps {was}; values that do not fit it are set aside"
+        fate = "dropped (NULL)" if contract == "discard_value" else "set aside"
+        return f"{head}: the warehouse keeps {was}; values that do not fit it are {fate}"
 
 
 def type_text(col: Mapping[str, Any]) -> str:
@@ -162,24 +163,44 @@ def _tables(sql: Any, dataset: str) -> set[str]:
 
 
 def follow_drift(
-    resource: Any, table: str, stored: Mapping[str, Any], naming: Any, pipeline: Any
-) -> list[str]:
+    resource: Any,
+    table: str,
+    stored: Mapping[str, Any],
+    naming: Any,
+    pipeline: Any,
+    contract: str = "evolve",
+) -> tuple[list[str], list[Change]]:
     """Declared column types of ``resource`` that changed since the last load: widen the
-    warehouse (when ``pipeline`` is given), then declare the type the warehouse holds. Returns
-    one line per change a user should hear of."""
+    warehouse (when ``pipeline`` is given and the step's schema ``contract`` is ``evolve``),
+    then declare the type the warehouse holds. Returns one line per change a user should hear
+    of, and the changes the warehouse does not follow (its type kept)."""
     from stacks_el_dlt.hints import declared_columns, retarget
 
     changes = reconcile(table, stored, declared_columns(resource, naming))
     if not changes:
-        return []
+        return [], []
+    if contract != "evolve":
+        # freeze and discard_value keep the warehouse's schema: no column is altered
+        changes = [
+            Change(table, c.column, "incompatible", c.stored, c.incoming, _kept(c))
+            if c.kind == "widen"
+            else c
+            for c in changes
+        ]
     lines = []
     failed = widen_warehouse(pipeline, changes) if pipeline is not None else []
     for change, why in failed:
-        kept = {k: change.stored.get(k) for k in change.target}
         at = changes.index(change)
         changes[at] = Change(
-            table, change.column, "incompatible", change.stored, change.incoming, kept
+            table, change.column, "incompatible", change.stored, change.incoming, _kept(change)
         )
         lines.append(f"table {table}: cannot widen column {change.column}: {why}")
     retarget(resource, naming, changes)
-    return lines + [c.describe() for c in changes if c.kind != "narrow"]
+    kept = [c for c in changes if c.kind == "incompatible"]
+    if contract == "freeze":
+        return lines, kept  # the step refuses the table, naming the columns
+    return lines + [c.describe(contract) for c in changes if c.kind != "narrow"], kept
+
+
+def _kept(change: Change) -> dict[str, Any]:
+    return {k: change.stored.get(k) for k in change.target}

@@ -135,8 +135,11 @@ def translate(
 
 class TablesFailed(StepFailed):
     """Some of a step's tables failed; the others loaded. ``result`` counts what did load, so an
-    orchestrator records those rows in the failed run."""
+    orchestrator records those rows in the failed run; ``tables``: each failed table -> why."""
 
-    def __init__(self, step: str, message: str, result: Any) -> None:
+    def __init__(
+        self, step: str, message: str, result: Any, tables: dict[str, str] | None = None
+    ) -> None:
         super().__init__(step, message)
         self.result = result
+        self.tables = dict(tables or {})

@@ -16,6 +16,7 @@ The same rules on every warehouse, so a source loads the same rows into Postgres
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -101,11 +102,14 @@ def split_arrow(
     normalize: Callable[[str], str] | None,
     known_columns: Mapping[str, Mapping[str, Any]] | None = None,
     text_lengths: bool = False,
+    discarded: Counter[str] | None = None,
 ) -> tuple[Any, list[tuple[dict[str, Any], str, str]]]:
     """``table`` with mismatched columns cast to their stored types, minus the rows that
     cannot load; those come back as ``(row, column, reason)``. ``known_columns``: the stored
     columns, whose integer width, decimal precision and scale (and with ``text_lengths``, a
-    Postgres warehouse, string length) a value must fit."""
+    Postgres warehouse, string length) a value must fit. With ``discarded``
+    (schema_contract='discard_value') a value that does not fit is dropped (NULL) instead, its
+    row kept, and counted per column."""
     import pyarrow as pa
     import pyarrow.compute as pc
     from dlt.common.libs.pyarrow import get_column_type_from_py_arrow
@@ -117,6 +121,9 @@ def split_arrow(
     n = table.num_rows
     reasons: dict[int, tuple[str, str]] = {}
     casts: dict[int, Any] = {}
+    # schema_contract='discard_value': column index -> positions of values dropped (NULL)
+    drops: dict[int, list[int]] = {}
+    misfit = reasons if discarded is None else None
     for i, field in enumerate(table.schema):
         name = normalize(field.name) if normalize else field.name
         column = table.column(i)
@@ -136,7 +143,10 @@ def split_arrow(
             too_long = pc.fill_null(pc.greater(pc.utf8_length(column), int(length)), False)
             for pos in _positions(too_long):
                 shown = _shown(column[pos].as_py())
-                reasons.setdefault(
+                if misfit is None:
+                    drops.setdefault(i, []).append(pos)
+                    continue
+                misfit.setdefault(
                     pos, (name, f"column {name!r}: value {shown} is longer than text({length})")
                 )
         exact = _exact_type(stored) if stored.get("data_type") == known else None
@@ -151,15 +161,28 @@ def split_arrow(
             continue
         want = type_text(stored) if exact is not None else known
         for pos in _uncastable(column, target):
+            if misfit is None:
+                drops.setdefault(i, []).append(pos)
+                continue
             shown = _shown(column[pos].as_py())
-            reasons.setdefault(
+            misfit.setdefault(
                 pos, (name, f"column {name!r}: {field.type} value {shown} does not fit {want}")
             )
         casts[i] = target
-    if not reasons and not casts:
+    if not reasons and not casts and not drops:
         return table, []
     if isinstance(table, pa.RecordBatch):
         table = pa.Table.from_batches([table])
+    for i, positions in drops.items():
+        at = pc.is_in(pa.array(range(n)), value_set=pa.array(positions, type=pa.int64()))
+        column = table.column(i)
+        table = table.set_column(
+            i, table.field(i), pc.if_else(at, pa.nulls(n, type=column.type), column)
+        )
+        if discarded is not None:
+            discarded[normalize(table.field(i).name) if normalize else table.field(i).name] += len(
+                set(positions)
+            )
     bad = sorted(reasons)
     rejected: list[tuple[dict[str, Any], str, str]] = []
     if bad:

@@ -7,6 +7,7 @@ load into the declared column.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
 from datetime import date, datetime, time
 from decimal import Decimal
@@ -70,12 +71,21 @@ def _coerce_violation(column: str, value: Any, data_type: str) -> str | None:
 
 
 def check_row(
-    row: dict[str, Any], rules: Mapping[str, ColumnRule], strings: bool
+    row: dict[str, Any],
+    rules: Mapping[str, ColumnRule],
+    strings: bool,
+    discarded: Counter[str] | None = None,
 ) -> tuple[str, str] | None:
     """(column, reason) for the first rule ``row`` breaks, or the first string no warehouse
-    stores (``strings``)."""
+    stores (``strings``). With ``discarded`` (schema_contract='discard_value'), a value that
+    is not of its nullable column's type is dropped from ``row`` instead, and counted."""
     for column, rule in rules.items():
-        reason = rule.violation(column, row.get(column))
+        value = row.get(column)
+        reason = rule.violation(column, value)
+        if reason is not None and discarded is not None and value is not None and rule.nullable:
+            row[column] = None
+            discarded[column] += 1
+            continue
         if reason is not None:
             return column, reason
     if strings and (found := string_violation(row)) is not None:

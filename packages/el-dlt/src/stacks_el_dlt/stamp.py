@@ -61,6 +61,7 @@ class StampAndQuarantine(ItemTransform[Any, dict[str, Any]]):
         quarantine: bool = True,
         known_columns: Mapping[str, Mapping[str, Any]] | None = None,
         text_lengths: bool = False,
+        discarded: Counter[str] | None = None,
     ) -> None:
         super().__init__(lambda item: item)
         self.step = step
@@ -83,6 +84,9 @@ class StampAndQuarantine(ItemTransform[Any, dict[str, Any]]):
         self.known_columns = dict(known_columns or {})
         #: the warehouse enforces string lengths (Postgres varchar(n))
         self.text_lengths = text_lengths
+        #: schema_contract='discard_value': a value that does not fit its column's type is
+        #: dropped (NULL) and counted here per "table.column", the row loads
+        self.discarded = discarded
 
     def __call__(self, item: Any, meta: Any = None) -> Any:
         if isinstance(item, Rejected):
@@ -98,6 +102,7 @@ class StampAndQuarantine(ItemTransform[Any, dict[str, Any]]):
             good, bad = item, list[tuple[dict[str, Any], str, str]]()
         else:
             required = {n for n, r in self.rules.items() if not r.nullable}
+            dropped: Counter[str] | None = None if self.discarded is None else Counter()
             good, bad = split_arrow(
                 item,
                 self.known_types,
@@ -105,12 +110,19 @@ class StampAndQuarantine(ItemTransform[Any, dict[str, Any]]):
                 self._normalize,
                 self.known_columns,
                 self.text_lengths,
+                dropped,
             )
+            self._count_discarded(dropped)
         bad = rejected + bad
         if not bad:
             return self._stamp(good)
         marked = self._set_aside([(row, column, reason) for row, column, reason in bad])
         return iter([self._stamp(good), marked]) if good.num_rows else marked
+
+    def _count_discarded(self, dropped: Counter[str] | None) -> None:
+        if self.discarded is not None and dropped:
+            for column, n in dropped.items():
+                self.discarded[f"{self.table}.{column}"] += n
 
     def _stamp(self, table: Any, dlt_columns: bool = False) -> Any:
         return stamp_table(table, self.run_id, self.loaded_at, dlt_columns)
@@ -138,12 +150,18 @@ class StampAndQuarantine(ItemTransform[Any, dict[str, Any]]):
         good = rows
         if rules or self.quarantine:
             good = []
+            dropped: Counter[str] | None = None if self.discarded is None else Counter()
             for row in rows:
-                found = check_row(row, rules, self.quarantine) if isinstance(row, dict) else None
+                found = (
+                    check_row(row, rules, self.quarantine, dropped)
+                    if isinstance(row, dict)
+                    else None
+                )
                 if found is None:
                     good.append(row)
                 else:
                     bad.append((row, *found))
+            self._count_discarded(dropped)
         if self.row_hash:
             from dlt.common.normalizers.json.helpers import get_row_hash
 

@@ -12,14 +12,15 @@ from typing import Any, ClassVar
 from stacks_contract.errors import ConfigError, StacksError
 from stacks_contract.models import LoadResult, RunRequest, TableRef, utcnow
 from stacks_contract.ports import CursorState, ELStep, Reporter, silent
-from stacks_contract.warehouse import DEFAULT_SCHEMA, PostgresWarehouse, Warehouse
+from stacks_contract.warehouse import DEFAULT_SCHEMA, Warehouse
 from stacks_core.state import use_state_dir
 
 from stacks_el_dlt._config import apply_dlt_defaults
+from stacks_el_dlt.building import ident, is_dlt_object, preflight
 from stacks_el_dlt.counting import rows_from_load_infos
 from stacks_el_dlt.cursor_state import DltCursors
 from stacks_el_dlt.destination import default_file_format, dlt_destination, pipelines_dir
-from stacks_el_dlt.errors import one_line, translate
+from stacks_el_dlt.errors import translate
 from stacks_el_dlt.extract_load import extract_then_load
 from stacks_el_dlt.names import QUARANTINE_TABLE
 from stacks_el_dlt.working import (
@@ -32,6 +33,8 @@ from stacks_el_dlt.working import (
 
 #: a dlt source, a resource, or several resources
 SourceFactory = Callable[[], Any]
+#: the schema contracts a step takes (dlt's modes for new columns and data types)
+SCHEMA_CONTRACTS = ("evolve", "freeze", "discard_value")
 
 
 class DltStep(DltCursors, ELStep, CursorState):
@@ -77,12 +80,20 @@ class DltStep(DltCursors, ELStep, CursorState):
         file_format: str | None = None,
         quarantine_rows: bool = True,
         arrow_batches: bool = True,
+        schema_contract: str = "evolve",
     ) -> None:
-        if not callable(source) or _is_dlt_object(source):
+        if not callable(source) or is_dlt_object(source):
             raise ConfigError(
                 f"Step {name!r}: pass a factory (a callable returning a fresh dlt source), not a "
                 "source object: dlt cannot run the same source object twice."
             )
+        if schema_contract not in SCHEMA_CONTRACTS:
+            raise ConfigError(
+                f"Step {name!r}: schema_contract must be one of {', '.join(SCHEMA_CONTRACTS)}, "
+                f"not {schema_contract!r}."
+            )
+        #: what a source's schema change does to the warehouse (see :mod:`stacks_el_dlt.prepare`)
+        self.schema_contract = schema_contract
         self.name = name
         self.source_factory = source
         #: ``dataset=None``: the warehouse's schema (``?schema=``), bound by :meth:`dlt_pipeline`
@@ -91,13 +102,19 @@ class DltStep(DltCursors, ELStep, CursorState):
         self._tables = tuple(tables) if tables is not None else None
         #: the tables found by building the source once (see :meth:`table_resources`)
         self._found: dict[TableRef, str] | None = None
-        self.pipeline_name = pipeline_name or f"stacks_{_ident(name)}"
+        self.pipeline_name = pipeline_name or f"stacks_{ident(name)}"
         self.pipelines_base_dir = pipelines_base_dir
         self.file_format = file_format
         self.quarantine_rows = quarantine_rows
         self.arrow_batches = arrow_batches
         # quarantine counts per run id, filled while dlt extracts (bounded: last 32 runs)
         self._quarantined: OrderedDict[str, Counter[str]] = OrderedDict()
+        # per run id: whether it reloads from scratch, the resources' state before it
+        self._reloads: OrderedDict[str, Any] = OrderedDict()
+        self._before: OrderedDict[str, Any] = OrderedDict()
+        self._refused: OrderedDict[str, Any] = OrderedDict()
+        #: per run id: values dropped by the discard_value contract, per "table.column"
+        self._discarded: OrderedDict[str, Any] = OrderedDict()
         self._lock = threading.Lock()
         self._bound_schema: Any = None
         #: dlt's traces of the last :meth:`run` (extract, then normalize + load), for timings
@@ -166,7 +183,10 @@ class DltStep(DltCursors, ELStep, CursorState):
         """
         import dlt
 
+        from stacks_el_dlt.failures import keep_loading_on_failed_jobs
+
         apply_dlt_defaults()
+        keep_loading_on_failed_jobs(self.pipeline_name)
         if self._dataset_from_warehouse and self.dataset != warehouse.schema_name:
             self.dataset, self._found = warehouse.schema_name, None
         workdir = self._workdir(warehouse)
@@ -197,81 +217,61 @@ class DltStep(DltCursors, ELStep, CursorState):
 
         Column types already stored by ``pipeline`` (or by the last :meth:`dlt_pipeline`) count as
         declared, so a later type change is quarantined instead of becoming a variant column.
+        A full refresh (or raw tables gone, see :meth:`refresh_mode`) resets the resources' state
+        and replaces each table atomically (:func:`~stacks_el_dlt.refresh.reload_resources`).
         """
-        from stacks_el_dlt.drift import follow_drift
-        from stacks_el_dlt.hints import (
-            declare_quarantine,
-            declared_columns,
-            pin_file_format,
-            propagate_stamps,
-            version_scd2_rows,
-        )
-        from stacks_el_dlt.rules import rules_from_columns
-        from stacks_el_dlt.stamp import StampAndQuarantine
+        from stacks_el_dlt.failures import resource_chains, resource_states
+        from stacks_el_dlt.prepare import prepare_resources
+        from stacks_el_dlt.refresh import reload_resources
 
         source = self._build_source()
-        propagate_stamps(source.schema)
         stored = stored_schema(pipeline) if pipeline is not None else self._bound_schema
-        counter = self._counter(request.run_id)
-        loaded_at = utcnow()
-        naming = source.schema.naming
-        destination = getattr(pipeline, "destination", None)
-        postgres = "postgres" in str(getattr(destination, "destination_type", ""))
-        for resource in source.selected_resources.values():
-            table = resource.table_name if isinstance(resource.table_name, str) else resource.name
-            table = naming.normalize_table_identifier(table)
-            columns: dict[str, Any] = {}
-            if stored is not None and table in stored.tables:
-                columns.update(stored.tables[table].get("columns", {}))
-            self.drift_lines += follow_drift(resource, table, columns, naming, pipeline)
-            for key, hint in declared_columns(resource, naming).items():
-                # a hint without a type (primary_key=) keeps the type stored by earlier loads
-                typed = {k: v for k, v in hint.items() if v is not None}
-                columns[key] = {**columns.get(key, {}), **typed}
-            if any(c.get("data_type") == "json" for c in columns.values()):
-                pin_file_format(resource, self.file_format)
-            rules = rules_from_columns(columns) if self.quarantine_rows else {}
-            if self.quarantine_rows:
-                declare_quarantine(resource)
-            known = {
-                k: c
-                for k, c in columns.items()
-                if c.get("data_type") and not k.startswith(("_dlt_", "_stacks_"))
-            }
-            resource.add_step(
-                StampAndQuarantine(
-                    step=self.name,
-                    table=table,
-                    run_id=request.run_id,
-                    loaded_at=loaded_at,
-                    rules=rules,
-                    counter=counter,
-                    normalize=naming.normalize_identifier,
-                    row_hash=version_scd2_rows(resource),
-                    arrow_batches=self.arrow_batches,
-                    known_types={k: c["data_type"] for k, c in known.items()},
-                    known_columns=known,
-                    text_lengths=postgres,
-                    quarantine=self.quarantine_rows,
-                )
-            )
+        lines, refused = prepare_resources(
+            self,
+            source,
+            request,
+            pipeline,
+            stored,
+            self._counter(request.run_id),
+            self._counter(request.run_id, self._discarded),
+        )
+        self.drift_lines += lines
+        self._per_run(self._refused, request.run_id, refused or None)
+        if pipeline is not None:
+            before = (resource_states(pipeline), resource_chains(source))
+            self._per_run(self._before, request.run_id, before)
+        if self._per_run(self._reloads, request.run_id, None):
+            reload_resources(pipeline, source)
         return source
 
     def load_result(self, pipeline: Any, request: RunRequest, started_at: datetime) -> LoadResult:
-        """Exact rows per table written by the last run of ``pipeline``."""
+        """Exact rows per table written by the last run of ``pipeline``.
+
+        Tables whose load failed are not counted: their resources get back the state they had
+        before the run (committed at once), and :class:`~stacks_el_dlt.errors.TablesFailed`
+        is raised naming each with its reason, carrying this result (see
+        :mod:`stacks_el_dlt.failures`)."""
+        from stacks_el_dlt.failures import failed_tables
+
         trace = pipeline.last_trace
         infos = []
         if trace is not None:
             infos = [s.step_info for s in trace.steps if s.step == "load" and s.step_info]
+        failed = failed_tables([trace] if trace is not None else [])
+        failed.update(self._per_run(self._refused, request.run_id, None) or {})
         counts = rows_from_load_infos(infos, trace)
         rows = {
-            f"{self.dataset}.{t}": n for t, n in sorted(counts.items()) if t != QUARANTINE_TABLE
+            f"{self.dataset}.{t}": n
+            for t, n in sorted(counts.items())
+            if t != QUARANTINE_TABLE and t not in failed
         }
         quarantined = {
             f"{self.dataset}.{t}": n for t, n in sorted(self._counter(request.run_id).items())
         }
         load_ids = [p.load_id for i in infos for p in i.load_packages]
-        return LoadResult(
+        if failed:
+            self._restore_failed(pipeline, request, failed)
+        result = LoadResult(
             step=self.name,
             run_id=request.run_id,
             load_id=load_ids[-1] if load_ids else None,
@@ -281,6 +281,25 @@ class DltStep(DltCursors, ELStep, CursorState):
             started_at=started_at,
             finished_at=utcnow(),
         )
+        if failed:
+            from stacks_el_dlt.failures import failure_error
+
+            raise failure_error(self.name, self.dataset, failed, result, self._mask)
+        return result
+
+    def _restore_failed(self, pipeline: Any, request: RunRequest, failed: dict[str, str]) -> None:
+        from stacks_el_dlt.failures import restore_resource_states
+
+        before: dict[str, Any] = {}
+        chains: dict[str, set[str]] = {}
+        before, chains = self._per_run(self._before, request.run_id, None) or (before, chains)
+        owners = {ref.name: res for ref, res in self.table_resources().items()}
+        if all(t in owners for t in failed):
+            roots = {owners[t] for t in failed}
+        else:  # the quarantine or dlt's own tables: no table's cursor may move
+            roots = set(owners.values()) | set(chains)
+        resources = {r for root in roots for r in chains.get(root, {root})}
+        restore_resource_states(pipeline, before, resources)
 
     def finalize(self, pipeline: Any, request: RunRequest) -> None:
         """Post-load work: none. Quarantine rows travel in the same load package as the data."""
@@ -291,7 +310,7 @@ class DltStep(DltCursors, ELStep, CursorState):
         self, request: RunRequest, warehouse: Warehouse, report: Reporter = silent
     ) -> LoadResult:
         started = utcnow()
-        _preflight(warehouse)
+        preflight(warehouse)
         report(self.name, f"loading into {warehouse.redacted_url()}")
         pipeline = self.dlt_pipeline(warehouse)
         self.drift_lines = []
@@ -303,6 +322,10 @@ class DltStep(DltCursors, ELStep, CursorState):
             self.last_traces = extract_then_load(pipeline, source, refresh)
         except Exception as exc:
             raise self.translate_error(exc, warehouse) from None
+        from stacks_el_dlt.prepare import discard_lines
+
+        for line in discard_lines(self._counter(request.run_id, self._discarded)):
+            report(self.name, line)
         result = self.load_result(pipeline, request, started)
         self.finalize(pipeline, request)
         report(self.name, f"{result.total_rows} rows into {len(result.rows)} tables")
@@ -311,12 +334,15 @@ class DltStep(DltCursors, ELStep, CursorState):
     def refresh_mode(
         self, pipeline: Any, request: RunRequest, warehouse: Warehouse, report: Reporter = silent
     ) -> str | None:
-        """Sync ``pipeline`` with the warehouse; the dlt ``refresh=`` mode of this run: a full
-        refresh, or raw tables dropped since the last run (see :mod:`stacks_el_dlt.refresh`).
-        Orchestrators running dlt themselves pass it to ``pipeline.run(..., refresh=...)``."""
+        """Sync ``pipeline`` with the warehouse; the dlt ``refresh=`` mode to pass to
+        ``pipeline.run`` (always None: a full refresh, or raw tables dropped since the last run,
+        is carried by the next :meth:`dlt_source` for ``request``, see
+        :mod:`stacks_el_dlt.refresh`). Call it before :meth:`dlt_source`."""
         from stacks_el_dlt.refresh import prepare_run
 
-        return prepare_run(self.name, pipeline, request, warehouse, self.dataset, report)
+        reload = prepare_run(self.name, pipeline, request, warehouse, self.dataset, report)
+        self._per_run(self._reloads, request.run_id, reload)
+        return None
 
     def file_format_for(self, warehouse: Warehouse) -> str:
         """The loader file format :meth:`run` uses (the pipeline's destination prefers it)."""
@@ -325,39 +351,30 @@ class DltStep(DltCursors, ELStep, CursorState):
     # --- helpers --------------------------------------------------------------------------------
 
     def _build_source(self) -> Any:
-        from dlt.common.schema import Schema
-        from dlt.extract import DltResource, DltSource
+        from stacks_el_dlt.building import build_source
 
-        apply_dlt_defaults()
-        try:
-            obj = self.source_factory()
-        except StacksError:
-            raise
-        except Exception as exc:
-            raise ConfigError(
-                self._mask(f"Step {self.name!r}: building the dlt source failed: {one_line(exc)}")
-            ) from None
-        if isinstance(obj, DltSource):
-            return obj
-        if isinstance(obj, DltResource):
-            resources = [obj]
-        elif isinstance(obj, list | tuple) and all(isinstance(r, DltResource) for r in obj):
-            resources = list(obj)
-        else:
-            raise ConfigError(
-                f"Step {self.name!r}: the source factory returned {type(obj).__name__}, "
-                "expected a dlt source, a dlt resource or a list of resources."
-            )
-        return DltSource(Schema(_ident(self.name)), "stacks", resources)
+        return build_source(self.name, self.source_factory, self._mask)
 
-    def _counter(self, run_id: str) -> Counter[str]:
+    def _counter(self, run_id: str, store: OrderedDict[str, Any] | None = None) -> Counter[str]:
+        """The run's quarantined rows per table (or another per-run counter, ``store``)."""
+        store = self._quarantined if store is None else store
         with self._lock:
-            counter = self._quarantined.get(run_id)
+            counter = store.get(run_id)
             if counter is None:
-                counter = self._quarantined[run_id] = Counter()
-                while len(self._quarantined) > 32:
-                    self._quarantined.popitem(last=False)
+                counter = store[run_id] = Counter()
+                while len(store) > 32:
+                    store.popitem(last=False)
             return counter
+
+    def _per_run(self, store: OrderedDict[str, Any], run_id: str, value: Any) -> Any:
+        """Put ``value`` for ``run_id`` (bounded: the last 32 runs); None: take it out."""
+        with self._lock:
+            if value is None:
+                return store.pop(run_id, None)
+            store[run_id] = value
+            while len(store) > 32:
+                store.popitem(last=False)
+            return value
 
     def translate_error(self, exc: BaseException, warehouse: Warehouse) -> StacksError:
         """A dlt exception as the one-sentence StacksError `run` raises (public for
@@ -379,29 +396,3 @@ class DltStep(DltCursors, ELStep, CursorState):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, dataset={self.dataset!r})"
-
-
-def _is_dlt_object(obj: Any) -> bool:
-    import sys
-
-    if "dlt.extract" not in sys.modules:
-        return False  # no dlt object exists before dlt is imported: building a step stays cheap
-    try:
-        from dlt.extract import DltResource, DltSource
-    except ImportError:  # pragma: no cover
-        return False
-    return isinstance(obj, DltSource | DltResource)
-
-
-def _ident(name: str) -> str:
-    out = "".join(c if c.isalnum() else "_" for c in name.lower())
-    return out if out and not out[0].isdigit() else f"s_{out}"
-
-
-def _preflight(warehouse: Warehouse) -> None:
-    # one cheap connection first: a wrong host or password becomes one clear sentence instead of
-    # a dlt traceback after the extract ran
-    if isinstance(warehouse, PostgresWarehouse):
-        from stacks_core.sql import connect
-
-        connect(warehouse).close()

@@ -51,6 +51,8 @@ FINISH = "stacks_finish"
 ERROR_KEY = "stacks_error"
 #: XCom key of a transform task's TransformResult (JSON)
 TRANSFORM_KEY = "stacks_transform"
+#: XCom key of a failed EL task's LoadResult of the tables that did load (JSON)
+PARTIAL_KEY = "stacks_partial"
 #: the DAG run conf key carrying a whole RunRequest (JSON)
 CONF_KEY = "stacks_request"
 
@@ -167,6 +169,9 @@ def run_el(binding: Binding, step_name: str) -> dict[str, Any] | None:
     try:
         result = step.run(request, warehouse, report)
     except Exception as exc:
+        partial = getattr(exc, "result", None)  # the tables that did load (el-dlt's)
+        if isinstance(partial, LoadResult):
+            ti.xcom_push(key=PARTIAL_KEY, value=partial.model_dump(mode="json", by_alias=True))
         raise _fail(ti, step_name, exc, warehouse) from exc
     return result.model_dump(mode="json", by_alias=True)
 
@@ -225,7 +230,7 @@ def finish(
     warehouse = binding.warehouse()
     loads = []
     for task_id in el_tasks.values():
-        raw = ti.xcom_pull(task_ids=task_id)
+        raw = ti.xcom_pull(task_ids=task_id) or ti.xcom_pull(task_ids=task_id, key=PARTIAL_KEY)
         if raw:
             loads.append(LoadResult.model_validate(raw))
     results = []

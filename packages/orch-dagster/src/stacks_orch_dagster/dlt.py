@@ -15,7 +15,7 @@ from dagster import AssetSpec, MaterializeResult
 from dagster_dlt import DagsterDltResource, DagsterDltTranslator, dlt_assets
 from dagster_dlt.translator import DltResourceTranslatorData
 from stacks_contract.errors import ConfigError
-from stacks_contract.models import RunRequest, StackSpec, TableRef, utcnow
+from stacks_contract.models import LoadResult, RunRequest, StackSpec, TableRef, utcnow
 from stacks_contract.ports import ELStep
 from stacks_contract.warehouse import Warehouse
 from stacks_el_dlt import DltStep
@@ -124,6 +124,9 @@ def dlt_step_assets(
             result = step.load_result(pipeline, request, started)
             step.finalize(pipeline, request)
         except Exception as exc:
+            partial = getattr(exc, "result", None)  # the tables that did load
+            if isinstance(partial, LoadResult):
+                state.loads[step.name] = partial
             error = step.translate_error(exc, warehouse)
             raise fail(state, step.name, error, warehouse, context, retries) from exc
         state.errors.pop(step.name, None)

@@ -45,6 +45,9 @@ def generic_el_assets(
         try:
             result = step.run(state.request, warehouse, state.report)
         except Exception as exc:
+            partial = getattr(exc, "result", None)  # the tables that did load (el-dlt's)
+            if isinstance(partial, LoadResult):
+                state.loads[step.name] = partial
             raise fail(state, step.name, exc, warehouse, context, retries) from exc
         state.errors.pop(step.name, None)
         state.loads[step.name] = result

@@ -123,8 +123,16 @@ class StackActivities:
                 message = f"Step {name!r} failed: {type(exc).__name__}: {_one_line(exc)}"
             if again:
                 self.resolver.report(label, f"attempt {info.attempt} failed (transient): {message}")
+            # the tables a failed EL step did load (el-dlt's), for the run's ledger row
+            partial = getattr(exc, "result", None)
+            details = []
+            if isinstance(partial, LoadResult):
+                details.append(partial.model_dump(mode="json", by_alias=True))
             raise ApplicationError(
-                redact(message, warehouse), type=type(exc).__name__, non_retryable=not again
+                redact(message, warehouse),
+                *details,
+                type=type(exc).__name__,
+                non_retryable=not again,
             ) from None
 
     @staticmethod

@@ -113,7 +113,10 @@ class StackRunWorkflow:
         )
         for outcome in outcomes:
             if isinstance(outcome, BaseException):
-                error = error or _failure(outcome)[0]
+                message, partial = _failure(outcome)
+                error = error or message
+                if isinstance(partial, dict) and "rows" in partial:  # the tables that loaded
+                    loads.append(partial)
             else:
                 loads.append(outcome)
 

@@ -190,7 +190,10 @@ class SqlDatabaseStep(DltStep):
 
             self.window_lines = read_window(self, source, request)
             return source
-        reload = [p.table for p in self.last_plans if p.new_columns and p.cursor]
+        if self.schema_contract == "freeze":
+            self._refuse_new_columns(source, request)
+        evolve = self.schema_contract == "evolve"
+        reload = [p.table for p in self.last_plans if p.new_columns and p.cursor and evolve]
         self.wrapped = self._wrapped_xmin(source, pipeline)
         reload += self.wrapped
         if reload and pipeline is not None:
@@ -199,6 +202,21 @@ class SqlDatabaseStep(DltStep):
                 for table in reload:
                     resources.get(table, {}).pop("incremental", None)
         return source
+
+    def _refuse_new_columns(self, source: Any, request: RunRequest) -> None:
+        """schema_contract='freeze': a table whose source gained columns is not read; it fails
+        alone, naming them (dlt's freeze would fail the whole extract)."""
+        refused = dict(self._per_run(self._refused, request.run_id, None) or {})
+        for plan in self.last_plans:
+            if plan.new_columns and plan.table in source.resources:
+                why = f"new source column(s) {', '.join(plan.new_columns)}"
+                if plan.table in refused:
+                    why = f"{why}; {refused[plan.table]}"
+                else:
+                    why += "; schema_contract='freeze' keeps the warehouse's schema"
+                refused[plan.table] = why
+                source.resources[plan.table].selected = False
+        self._per_run(self._refused, request.run_id, refused or None)
 
     def _wrapped_xmin(self, source: Any, pipeline: Any) -> list[str]:
         """Tables read by xmin whose cursor is from another transaction id epoch: the 32-bit
@@ -236,15 +254,22 @@ class SqlDatabaseStep(DltStep):
         self, request: RunRequest, warehouse: Warehouse, report: Reporter = silent
     ) -> LoadResult:
         self.window_lines = []
-        result = super().run(request, warehouse, report)
+        failed: TablesFailed | None = None
+        try:
+            result = super().run(request, warehouse, report)
+        except TablesFailed as exc:  # tables whose load failed: the others loaded
+            failed, result = exc, exc.result
         for line in self.plan_lines() + self.key_lines + self.window_lines:
             report(self.name, line)
         skipped = self.last_build.skipped
         for table, why in sorted(skipped.items()):
             report(self.name, f"skipped {table}: {why}")
         listed = {t: why for t, why in skipped.items() if t in (self.source_tables or ())}
-        if listed:
-            raise TablesFailed(self.name, self._skipped_sentence(listed), result)
+        if listed or failed is not None:
+            parts = [failed.detail] if failed is not None else []
+            parts += [self._skipped_sentence(listed)] if listed else []
+            tables = {**(failed.tables if failed is not None else {}), **listed}
+            raise TablesFailed(self.name, "; and ".join(parts), result, tables)
         for table, n in self.last_deleted.items():
             report(self.name, f"deleted {n} rows from {table} whose key is gone from the source")
         return result
@@ -253,11 +278,16 @@ class SqlDatabaseStep(DltStep):
         """What the last run chose, one line per table: each table once per step object (its
         first run), again whenever its new source columns made it reload in full."""
         lines = []
+        fate = {
+            "evolve": "every row read again",
+            "freeze": "the table is not loaded (schema_contract='freeze')",
+            "discard_value": "not loaded (schema_contract='discard_value')",
+        }[self.schema_contract]
         for plan in self.last_plans:
             if plan.new_columns:
                 lines.append(
                     f"{plan.kind} {plan.table}: new source column(s) "
-                    f"{', '.join(plan.new_columns)}: every row read again"
+                    f"{', '.join(plan.new_columns)}: {fate}"
                 )
             elif plan.table in self.wrapped:
                 lines.append(
