@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from cases.el_pg_merge_reload import pg_keyed
 from harness import Bench
+
+from cases.el_pg_merge_reload import pg_keyed
 
 #: the goal keys this case fills (reported as unavailable when it cannot run)
 KEYS: tuple[str, ...] = ()

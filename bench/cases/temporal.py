@@ -4,8 +4,9 @@ called directly; as the ``dagster`` case."""
 
 from __future__ import annotations
 
-from cases.dagster import stack_vs_direct
 from harness import Bench, Unavailable
+
+from cases.dagster import stack_vs_direct
 
 #: the goal keys this case fills (reported as unavailable when it cannot run)
 KEYS: tuple[str, ...] = ("temporal_stack_vs_direct",)
