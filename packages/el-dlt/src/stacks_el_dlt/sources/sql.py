@@ -19,6 +19,12 @@ from stacks_contract.models import LoadResult, RunRequest, TableRef
 from stacks_contract.ports import Reporter, silent
 from stacks_contract.warehouse import PostgresWarehouse, Warehouse
 
+from stacks_el_dlt.sources.sql_probe import (
+    fast_identifier,
+    postgres_relations,
+    record_run,
+    skip_if_unchanged,
+)
 from stacks_el_dlt.sources.sql_tables import (
     CURSOR_CANDIDATES,
     TablePlan,
@@ -135,6 +141,18 @@ def sql_source(
     return source
 
 
+def _relations(url: str, schema: str | None, exclude: Iterable[str]) -> list[str] | None:
+    """The source's relations from its catalog without SQLAlchemy (Postgres), else ``None``."""
+    from fnmatch import fnmatchcase
+
+    try:
+        found = postgres_relations(url, schema)
+    except Exception:
+        return None  # the reflection the caller falls back to says what is wrong
+    patterns = tuple(exclude)
+    return [n for n in sorted(found or ()) if not any(fnmatchcase(n, p) for p in patterns)]
+
+
 class SqlDatabaseStep(DltStep):
     """Tables of a SQL database as an EL step: every table, view and materialized view of the
     schema by default (``tables`` to pick, ``exclude`` patterns to leave out); keyed tables
@@ -198,14 +216,20 @@ class SqlDatabaseStep(DltStep):
     def source_table_names(self) -> dict[str, str]:
         """source table -> warehouse table name (cached per step object)."""
         if self._names is None:
-            from dlt.common.normalizers.naming.snake_case import NamingConvention
+            found = self.source_tables
+            if found is None:
+                found = tuple(
+                    _relations(self._source_url, self.source_schema, self.exclude)
+                    or self._reflect(lambda e: list_tables(e, self.source_schema, self.exclude))
+                )
+            # dlt's naming only for names it would change: importing dlt costs a no-op run ~1 s
+            names = {t: fast_identifier(t) for t in found}
+            if not all(names.values()):
+                from dlt.common.normalizers.naming.snake_case import NamingConvention
 
-            if self.source_tables is not None:
-                found: Iterable[str] = self.source_tables
-            else:
-                found = self._reflect(lambda e: list_tables(e, self.source_schema, self.exclude))
-            naming = NamingConvention()
-            self._names = {t: naming.normalize_table_identifier(t) for t in found}
+                naming = NamingConvention()
+                names = {t: naming.normalize_table_identifier(t) for t in found}
+            self._names = {t: str(w) for t, w in names.items()}
         return self._names
 
     def table_resources(self) -> dict[TableRef, str]:
@@ -270,10 +294,16 @@ class SqlDatabaseStep(DltStep):
             from stacks_el_dlt.sources.sql_deletes import delete_missing_rows
 
             self.last_deleted = delete_missing_rows(pipeline, self._source_url, self._source_schema)
+        record_run(self, pipeline)
 
     def run(
         self, request: RunRequest, warehouse: Warehouse, report: Reporter = silent
     ) -> LoadResult:
+        skipped = skip_if_unchanged(self, request, warehouse)
+        if skipped is not None:
+            self.last_traces, self.last_deleted = (), {}
+            report(self.name, "nothing new in the source since the last load (dlt not started)")
+            return skipped
         result = super().run(request, warehouse, report)
         for line in self.plan_lines():
             report(self.name, line)
