@@ -82,7 +82,7 @@ def test_skip_peers_leaves_the_peers_out_and_the_results_say_so() -> None:
 
     args = run.parse_args(["--quick", "--skip-peers"])
     to_run, skipped = run.choose_cases(args)
-    assert skipped == ["peers_pg", "peers_duckdb", "peers_schema"]
+    assert skipped == ["peers_pg", "peers_schema"]
     assert not set(skipped) & set(to_run)
     assert run.choose_cases(run.parse_args(["--quick"]))[1] == []
 

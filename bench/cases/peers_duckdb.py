@@ -9,13 +9,14 @@ from peers import record, series, tools
 
 #: the goal keys this case fills (reported as unavailable when it cannot run)
 KEYS: tuple[str, ...] = ()
-#: part of a --quick run (at --peer-rows, one repeat)
-QUICK = True
+#: not part of a --quick run (no goal key)
+QUICK = False
 #: installs and runs other tools: left out by --skip-peers
 PEERS = True
 
 
 def run(b: Bench) -> None:
     rows = b.args.peer_rows
-    res = series.run_series(b, "duckdb", rows, b.repeat_heavy, tools.WORKLOADS["duckdb"])
+    names = tools.tools_for("duckdb", quick=b.args.quick)
+    res = series.run_series(b, "duckdb", rows, b.repeat_heavy, names)
     record.record(b, "duckdb", rows, res)

@@ -16,7 +16,7 @@ KEYS: tuple[str, ...] = (
     "el_sql_incr_vs_sling",
     "el_sql_full_vs_copy",
 )
-#: part of a --quick run (at --peer-rows, one repeat)
+#: part of a --quick run (at --peer-rows, one repeat, the goal keys' tools only)
 QUICK = True
 #: installs and runs other tools: left out by --skip-peers
 PEERS = True
@@ -24,5 +24,6 @@ PEERS = True
 
 def run(b: Bench) -> None:
     rows = b.args.peer_rows
-    res = series.run_series(b, "pg", rows, b.repeat_heavy, tools.WORKLOADS["pg"])
+    names = tools.tools_for("pg", quick=b.args.quick)
+    res = series.run_series(b, "pg", rows, b.repeat_heavy, names)
     record.record(b, "pg", rows, res)

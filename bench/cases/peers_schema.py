@@ -10,7 +10,7 @@ from peers import record, series, tools
 
 #: the goal keys this case fills (reported as unavailable when it cannot run)
 KEYS: tuple[str, ...] = ("el_sql_schema_vs_sling",)
-#: part of a --quick run (at --peer-rows, one repeat)
+#: part of a --quick run (at --peer-rows, one repeat, the goal keys' tools only)
 QUICK = True
 #: installs and runs other tools: left out by --skip-peers
 PEERS = True
@@ -18,5 +18,6 @@ PEERS = True
 
 def run(b: Bench) -> None:
     rows = b.args.peer_rows
-    res = series.run_series(b, "schema", rows, b.repeat_heavy, tools.WORKLOADS["schema"])
+    names = tools.tools_for("schema", quick=b.args.quick)
+    res = series.run_series(b, "schema", rows, b.repeat_heavy, names)
     record.record(b, "schema", rows, res)

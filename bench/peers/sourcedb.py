@@ -166,7 +166,7 @@ SAMPLE: tuple[tuple[str, str], ...] = (
     (
         "events",
         "create table events (id bigint primary key, customer_id bigint, kind text, "
-        "props jsonb, at timestamptz not null);"
+        "props jsonb, occurred_at timestamptz not null);"
         "insert into events select i, 1 + i % {n}, (array['view','cart','buy'])[1 + i % 3], "
         "jsonb_build_object('page', i % 40), "
         "timestamptz '2024-01-01 00:00:00+00' + i * interval '3 s' "
@@ -174,7 +174,7 @@ SAMPLE: tuple[tuple[str, str], ...] = (
     ),
     (
         "audit_log",  # keyless: a snapshot every run
-        "create table audit_log (actor text, action text, at timestamptz);"
+        "create table audit_log (actor text, action text, logged_at timestamptz);"
         "insert into audit_log select 'user ' || (i % 30), (array['login','logout'])[1 + i % 2], "
         "timestamptz '2024-01-01 00:00:00+00' + i * interval '1 m' "
         "from generate_series(1, {n} / 10) i",

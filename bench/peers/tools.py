@@ -34,6 +34,17 @@ WORKLOADS: dict[str, tuple[str, ...]] = {
     "duckdb": ("stacks", "stacks_api", "dlt_pyarrow", "dlt_connectorx", "copy"),
     "schema": ("stacks", "stacks_api", "sling", "dlt_pyarrow", "copy"),
 }
+#: --quick: the goal keys' tools only (sling and the hand-written copy beside stacks' CLI)
+WORKLOADS_QUICK: dict[str, tuple[str, ...]] = {
+    "pg": ("stacks", "sling", "copy"),
+    "schema": ("stacks", "sling"),
+}
+
+
+def tools_for(workload: str, *, quick: bool) -> tuple[str, ...]:
+    return WORKLOADS_QUICK.get(workload, WORKLOADS[workload]) if quick else WORKLOADS[workload]
+
+
 #: the tools installed from the index (the others run in the workspace's own environment)
 PEER_VENV = {"sling": "sling", "ingestr": "ingestr", "dlt_pyarrow": "dlt", "dlt_connectorx": "dlt"}
 

@@ -1,3 +1,3 @@
-select customer_id, kind, count(*) as events, max(at) as last_at
+select customer_id, kind, count(*) as events, max(occurred_at) as last_at
 from {{ ref('stg_events') }}
 group by customer_id, kind

@@ -1,2 +1,2 @@
-select id, customer_id, kind, at
+select id, customer_id, kind, occurred_at
 from {{ source('raw', 'events') }}
