@@ -1,6 +1,6 @@
 """A ``SqlDatabaseStep`` run with nothing new in the source skips dlt (bench key
 el_sql_noop_vs_sling); everything that must load still loads: a changed row, a new column, a
-dropped raw table, a full refresh, a snapshot table, another run's load in between."""
+dropped raw schema, a full refresh, a snapshot table, another run's load in between."""
 
 from __future__ import annotations
 
@@ -39,8 +39,8 @@ def run(step: Any, wh: Any, *, full_refresh: bool = False) -> tuple[dict[str, in
     return result.rows, lines
 
 
-def test_nothing_new_skips_dlt_and_each_change_still_loads(source, duckdb_warehouse) -> None:
-    warehouse = duckdb_warehouse
+def test_nothing_new_skips_dlt_and_each_change_still_loads(source, postgres_warehouse) -> None:
+    warehouse = postgres_warehouse
     step = SqlDatabaseStep(source, ["orders"])
     assert run(step, warehouse)[0] == {"raw.orders": 40}
     assert run(step, warehouse) == ({}, [SKIPPED])
@@ -57,18 +57,18 @@ def test_nothing_new_skips_dlt_and_each_change_still_loads(source, duckdb_wareho
     assert got == [(40, 1)]
 
 
-def test_a_dropped_raw_table_or_a_new_source_column_loads_again(source, postgres_warehouse) -> None:
+def test_a_dropped_raw_schema_or_a_new_source_column_loads_again(source, duckdb_warehouse) -> None:
     step = SqlDatabaseStep(source, ["orders"])
-    run(step, postgres_warehouse)
-    with connect(postgres_warehouse) as conn:
-        conn.execute("drop table raw.orders")
-    assert run(step, postgres_warehouse)[0] == {"raw.orders": 40}
+    run(step, duckdb_warehouse)
+    with connect(duckdb_warehouse) as conn:
+        conn.execute("drop schema raw cascade")
+    assert run(step, duckdb_warehouse)[0] == {"raw.orders": 40}
     with connect(source) as conn:
         conn.execute("alter table orders add column note text default 'n'")
-    rows, lines = run(step, postgres_warehouse)
+    rows, lines = run(step, duckdb_warehouse)
     assert rows == {"raw.orders": 40}
     assert any("new source column(s) note" in line for line in lines)
-    assert run(step, postgres_warehouse) == ({}, [SKIPPED])
+    assert run(step, duckdb_warehouse) == ({}, [SKIPPED])
 
 
 def test_another_load_in_between_or_a_snapshot_table_runs_dlt(

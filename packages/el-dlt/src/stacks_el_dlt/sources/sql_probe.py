@@ -7,12 +7,12 @@ the step skips dlt when every answer is "nothing new".
 
 After each successful run the step writes a *record* beside dlt's working folder: the step's
 configuration, the source relations and their columns, each table's cursor value from dlt's
-state and the state's version hash. The next run (not a full refresh, no ``delete_missing``)
-skips dlt when all of these hold:
+state and the state's version hash. The next run (not a full refresh, not a backfill window, no
+``delete_missing``) skips dlt when all of these hold:
 
 * the record exists and was written for the same configuration;
-* every table loads by ``merge`` with a non-nullable cursor (a replaced table, a view or a merged
-  table without a cursor is a snapshot: every run reads it);
+* every table loads by ``merge`` with a non-nullable cursor column (a replaced table or a view is
+  a snapshot every run reads; a table read by xmin has no cursor SQL can compare);
 * the source lists the same relations, with the same columns and types;
 * no source row has a cursor value after the recorded one (what dlt's incremental would read);
 * the warehouse still holds every table the step loaded, and its newest dlt state row is the
@@ -32,6 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from stacks_contract.warehouse import PostgresWarehouse, Warehouse, parse_warehouse
+
+from stacks_el_dlt.names import XMIN
 
 __all__ = ["RECORD_SUFFIX", "Probe", "fast_identifier", "postgres_relations"]
 
@@ -106,7 +108,9 @@ class Probe:
         ``whole_schema`` the source's relations too: a new one must be loaded)."""
         tables: dict[str, Any] = {}
         for plan in plans:
-            ok = plan.write_disposition == "merge" and plan.cursor and not plan.cursor_nullable
+            # a cursor the source compares (not xmin: an xid has no order in SQL)
+            ok = plan.write_disposition == "merge" and plan.cursor not in (None, XMIN)
+            ok = ok and not plan.cursor_nullable
             if not ok or plan.table not in cursors or state_version is None:
                 self.forget()
                 return
@@ -248,7 +252,8 @@ def skip_if_unchanged(step: Any, request: Any, warehouse: Warehouse) -> Any:
     started = utcnow()
     workdir = step._workdir(warehouse)
     probe = _probe(step, workdir)
-    if request.full_refresh or step.delete_missing or not probe.path.exists():
+    window = getattr(request, "window", None)
+    if request.full_refresh or window is not None or step.delete_missing or not probe.path.exists():
         probe.forget()
         return None
     dataset = warehouse.schema_name if step._dataset_from_warehouse else step.dataset
@@ -271,6 +276,9 @@ def record_run(step: Any, pipeline: Any) -> None:
     from stacks_el_dlt.working import cursors
 
     probe = _probe(step, Path(pipeline.pipelines_dir))
+    if step.last_build.skipped:
+        probe.forget()  # an unreadable relation is tried again (and reported) every run
+        return
     try:
         version = pipeline.state.get("_version_hash")
     except Exception:
