@@ -93,3 +93,21 @@ def test_skip_peers_leaves_the_peers_out_and_the_results_say_so() -> None:
     assert "`el_sql_full_vs_sling`" in md
     assert "unavailable: skipped: --skip-peers" in md
     assert "The peers were skipped (--skip-peers)" in md
+
+
+def test_the_quick_peers_fill_the_goal_keys_and_a_failed_peer_says_why() -> None:
+    import harness
+    import run
+    from peers import record, series, tools
+
+    b = harness.Bench(run.parse_args(["--quick"]))
+    names = tools.tools_for("pg", quick=True)
+    times = {"full": [harness.make_t(2.0, 1.0)], "noop": [harness.make_t(1.0, 0.5)]}
+    times["incr"] = [harness.make_t(1.5, 0.8)]
+    res = {t: series.Outcome(times=dict(times)) for t in names}
+    res["copy"] = series.Outcome(problem="full run copied wrong: orders: checksum differs")
+    record.record(b, "pg", 100, res)
+    assert b.out["el_sql_full_vs_sling"] == 1.0 and b.out["el_sql_incr_vs_sling_cpu"] == 1.0
+    assert b.out["el_sql_full_vs_copy_unavailable"] == (
+        "copy: full run copied wrong: orders: checksum differs"
+    )

@@ -30,7 +30,7 @@ def record(b: Bench, workload: str, rows: int, res: dict[str, series.Outcome]) -
         for phase, ts in outcome.times.items():
             b.samples(f"t_peer_{workload}_{tool}_{phase}_s", ts)
     phases = ("full",) if workload == "schema" else series.PHASES_KEYED
-    for base in ("stacks", "stacks_api"):
+    for base in [b for b in ("stacks", "stacks_api") if b in res]:
         for tool in res:
             if tool in ("stacks", "stacks_api"):
                 continue
