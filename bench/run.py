@@ -53,7 +53,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument(
         "--quick",
         action="store_true",
-        help="200k rows, 2 repeats (1 for dbt/Dagster), no dagster_1m/el_pg_append: < 3 minutes",
+        help="200k rows (peers 50k), 2 repeats (1 for dbt/Dagster/peers), fewer cases: < 3 minutes",
     )
     ap.add_argument("--rows", type=int, default=None)
     ap.add_argument("--repeat", type=int, default=None)
