@@ -3,8 +3,38 @@ reported without one. ``run.py`` writes the goal keys first in ``results/latest.
 
 from __future__ import annotations
 
-# key -> (comparison, goal, meaning); the issues' tables (issue 6, re-based and extended in 18)
+# key -> (comparison, goal, meaning); the issues' tables (issue 6, re-based and extended in 18
+# and 31)
 GOALS: dict[str, tuple[str, float, str]] = {
+    "el_sql_full_vs_sling": (
+        ">=",
+        1.0,
+        "sling time / stacks time (`uv run stacks run`, whole processes): a keyed table (1M rows "
+        "in a full run) Postgres -> Postgres, full load",
+    ),
+    "el_sql_noop_vs_sling": (">=", 1.0, "as el_sql_full_vs_sling, a re-run with nothing new"),
+    "el_sql_incr_vs_sling": (">=", 1.0, "as el_sql_full_vs_sling, a re-run after 1% changed"),
+    "el_sql_schema_vs_sling": (
+        ">=",
+        1.0,
+        "sling time / stacks time, the sample app database's whole schema (23 relations)",
+    ),
+    "el_sql_full_vs_copy": (
+        ">=",
+        0.5,
+        "hand-written binary COPY -> COPY time / stacks time, the keyed table's full load",
+    ),
+    "uv_run_overhead_s_cpu": (
+        "<=",
+        0.2,
+        "CPU seconds of `uv run python -c pass` in the workspace (what every command pays)",
+    ),
+    "el_row_at_a_time_vs_plain_dlt": (
+        ">=",
+        1.0,
+        "plain dlt time / el-dlt time, a CSV's rows (300k in a full run) yielded one dict at "
+        "a time (DuckDB)",
+    ),
     "el_pg_keyed_vs_best_handwritten": (
         ">=",
         0.8,
@@ -65,6 +95,27 @@ GOALS: dict[str, tuple[str, float, str]] = {
 
 
 EXTRA_RATIOS: dict[str, str] = {
+    "el_sql_full_vs_ingestr": "ingestr time / stacks time, the 1M-row keyed full load (PG)",
+    "el_sql_noop_vs_ingestr": "as el_sql_full_vs_ingestr, no-op re-run",
+    "el_sql_incr_vs_ingestr": "as el_sql_full_vs_ingestr, 1% changed",
+    "el_sql_full_vs_dlt_pyarrow": "plain dlt (pyarrow backend) time / stacks time, full load",
+    "el_sql_noop_vs_dlt_pyarrow": "as el_sql_full_vs_dlt_pyarrow, no-op re-run",
+    "el_sql_incr_vs_dlt_pyarrow": "as el_sql_full_vs_dlt_pyarrow, 1% changed",
+    "el_sql_full_vs_dlt_connectorx": "plain dlt (connectorx backend) time / stacks time",
+    "el_sql_noop_vs_copy": "hand-written COPY time / stacks time, no-op re-run",
+    "el_sql_incr_vs_copy": "hand-written COPY time / stacks time, 1% changed",
+    "el_sql_full_vs_sling_api": "as el_sql_full_vs_sling, stacks through its Python API in a "
+    "fresh process (no uv, no CLI)",
+    "el_sql_noop_vs_sling_api": "as el_sql_noop_vs_sling, the Python API in a fresh process",
+    "el_sql_incr_vs_sling_api": "as el_sql_incr_vs_sling, the Python API in a fresh process",
+    "el_sql_duckdb_full_vs_copy": "into DuckDB: hand-written (ADBC Arrow -> INSERT OR REPLACE) "
+    "time / stacks time, full load",
+    "el_sql_duckdb_full_vs_dlt_pyarrow": "into DuckDB: plain dlt (pyarrow) time / stacks time",
+    "el_sql_schema_vs_copy": "`pg_dump | psql` time / stacks time, the sample database's schema",
+    "el_sql_schema_vs_dlt_pyarrow": "plain dlt sql_database time / stacks time, whole schema",
+    "stack_dbt_only_vs_dbt_build": "`stacks run --exclude app` (13 dbt models only, Dagster, "
+    "whole process) / `dbt build` (whole process), same project and DuckDB file",
+    "stack_dbt_only_local_vs_dbt_build": "as stack_dbt_only_vs_dbt_build, the Local orchestrator",
     "handwritten_keyed_vs_copy_pk": "best hand-written keyed load / bare COPY into the same "
     "keyed table, rows/s (what a key costs by hand)",
     "handwritten_reload_vs_keyed": "best hand-written unchanged re-load / its keyed first load, "

@@ -21,16 +21,20 @@ if str(HERE) not in sys.path:
 
 import refs  # noqa: E402
 
-for _k, _v in {
-    "RUNTIME__DLTHUB_TELEMETRY": "false",
-    "DO_NOT_TRACK": "1",
-    "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-    "DAGSTER_DISABLE_TELEMETRY": "1",
-    # dlt imports Airflow when it is installed: give Airflow a home before anything does
-    "AIRFLOW_HOME": str(Path(tempfile.gettempdir()) / "stacks-bench-airflow"),
-    "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-}.items():
-    os.environ.setdefault(_k, _v)
+
+def quiet_tools() -> None:
+    """Telemetry off, and Airflow a home of its own, before any tool is imported (the runner
+    calls it first)."""
+    for k, v in {
+        "RUNTIME__DLTHUB_TELEMETRY": "false",
+        "DO_NOT_TRACK": "1",
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "DAGSTER_DISABLE_TELEMETRY": "1",
+        # dlt imports Airflow when it is installed: give Airflow a home before anything does
+        "AIRFLOW_HOME": str(Path(tempfile.gettempdir()) / "stacks-bench-airflow"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+    }.items():
+        os.environ.setdefault(k, v)
 
 
 class Unavailable(Exception):

@@ -103,8 +103,9 @@ def merge_into_latest(b: Bench, partial: dict[str, Any], res: Path) -> None:
     log(f"merged cases {', '.join(cases)} into {res / 'latest.json'} and latest.md")
 
 
-def write_reports(b: Bench) -> None:
-    out = b.out
+def flatten(out: dict[str, Any]) -> dict[str, Any]:
+    """The results as written: the goal keys first (or why each is unavailable), then the rest,
+    then the goals and whether each is met."""
     flat: dict[str, Any] = {}
     for key in GOALS:
         flat[key] = out.get(key)
@@ -114,6 +115,11 @@ def write_reports(b: Bench) -> None:
     flat.update({k: v for k, v in out.items() if k not in flat})
     flat["goals"] = {k: f"{op} {g}" for k, (op, g, _) in GOALS.items()}
     flat["goals_met"] = {k: met(k, flat[k]) for k in GOALS}
+    return flat
+
+
+def write_reports(b: Bench) -> None:
+    flat = flatten(b.out)
     # a run of some cases never overwrites the full run's committed results
     stem = "quick" if b.args.quick else "partial" if (b.args.only or b.args.skip) else "latest"
     res = HERE / "results"

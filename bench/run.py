@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 
 import cases
 import data
-import harness  # sets the tools' telemetry-off defaults before any tool is imported
+import harness
 import refs
 import sources
 from harness import Bench, Unavailable, log, timed, wh_conn
@@ -48,12 +48,12 @@ def warm_up(b: Bench) -> None:
     log("warmed up el-dlt")
 
 
-def main() -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument(
         "--quick",
         action="store_true",
-        help="200k rows, 2 repeats (1 for dbt/Dagster), no dagster_1m/el_pg_append: < 3 minutes",
+        help="200k rows (peers 50k), 2 repeats (1 for dbt/Dagster/peers), fewer cases: < 3 minutes",
     )
     ap.add_argument("--rows", type=int, default=None)
     ap.add_argument("--repeat", type=int, default=None)
@@ -75,21 +75,68 @@ def main() -> None:
         default=None,
         help="orders in the demo shop of the airflow and airbyte cases (100k; 5k with --quick)",
     )
-    args = ap.parse_args()
+    ap.add_argument(
+        "--peer-rows",
+        type=int,
+        default=None,
+        help="rows of the peers' keyed source table (--rows; 50k with --quick)",
+    )
+    ap.add_argument(
+        "--row-rows",
+        type=int,
+        default=None,
+        help="rows of the one-dict-per-row CSV (el_row_at_a_time: 300k; 10k with --quick)",
+    )
+    ap.add_argument(
+        "--skip-peers",
+        action="store_true",
+        help="leave out the peers (sling, ingestr, plain dlt, COPY): no installs; says so",
+    )
+    args = ap.parse_args(argv)
     args.rows = args.rows or (200_000 if args.quick else 1_000_000)
     args.repeat = args.repeat or (2 if args.quick else 3)
     args.rss_rows = (args.rows, 5 * args.rows)
     args.shop_orders = args.shop_orders or (5_000 if args.quick else 100_000)
+    args.peer_rows = args.peer_rows or (50_000 if args.quick else args.rows)
+    args.row_rows = args.row_rows or (10_000 if args.quick else 300_000)
+    unknown = [c for c in (args.only + "," + args.skip).split(",") if c and c not in cases.ORDER]
+    if unknown:
+        ap.error(f"unknown case(s) {', '.join(unknown)}; known: {', '.join(cases.ORDER)}")
+    return args
+
+
+def choose_cases(args: argparse.Namespace) -> tuple[list[str], list[str]]:
+    """(the cases to run, in order; the peers cases --skip-peers leaves out)."""
     only = [c for c in args.only.split(",") if c] or [
         c
         for c in cases.ORDER
         if not getattr(cases.load(c), "NAMED_ONLY", False)
         and (cases.load(c).QUICK or not args.quick)
     ]
-    unknown = [c for c in only if c not in cases.ORDER]
-    if unknown:
-        ap.error(f"unknown case(s) {', '.join(unknown)}; known: {', '.join(cases.ORDER)}")
     only = [c for c in only if c not in args.skip.split(",")]
+    skipped = [c for c in only if args.skip_peers and getattr(cases.load(c), "PEERS", False)]
+    return [c for c in only if c not in skipped], skipped
+
+
+def mark_skipped_peers(b: Bench, skipped: list[str]) -> None:
+    """The results say the peers were left out: their keys unavailable, and a note."""
+    if not skipped:
+        return
+    for name in skipped:
+        for k in cases.load(name).KEYS:
+            b.out[k + "_unavailable"] = "skipped: --skip-peers"
+    b.out["peers_skipped"] = skipped
+    b.notes.append(
+        f"The peers were skipped (--skip-peers): cases {', '.join(skipped)} did not run, "
+        "their keys are unavailable."
+    )
+    log(f"skipping the peers (--skip-peers): {', '.join(skipped)}")
+
+
+def main() -> None:
+    harness.quiet_tools()
+    args = parse_args()
+    only, skipped_peers = choose_cases(args)
 
     from stacks_testing.postgres import postgres_server
 
@@ -121,6 +168,7 @@ def main() -> None:
             # whole-process cases (dbt command, stacks run) run without it: see user_env()
             b.out["env_pythondontwritebytecode"] = os.environ.get("PYTHONDONTWRITEBYTECODE")
             warm_up(b)
+            mark_skipped_peers(b, skipped_peers)
             for name in only:
                 log(f"case {name}")
                 la = os.getloadavg()[0]

@@ -96,7 +96,9 @@ class StampAndQuarantine(ItemTransform[Any, dict[str, Any]]):
                 return item
             return self._rows(item)
         if isinstance(item, dict):
-            return self._rows([item])
+            # one row at a time: dlt's row path. As one-row Arrow tables every row would pay dlt's
+            # per-item Arrow schema work (bench key el_row_at_a_time_vs_plain_dlt)
+            return self._rows([item], as_arrow=False)
         item, rejected = split_rejects(item)
         if not self.quarantine:
             good, bad = item, list[tuple[dict[str, Any], str, str]]()
@@ -136,11 +138,12 @@ class StampAndQuarantine(ItemTransform[Any, dict[str, Any]]):
         # the table variant's hints were registered by declare_quarantine()
         return dlt.mark.with_table_name(quarantined, QUARANTINE_TABLE)
 
-    def _rows(self, rows: list[dict[str, Any]]) -> Any:
+    def _rows(self, rows: list[dict[str, Any]], as_arrow: bool = True) -> Any:
         if not self._aliased and self.rules and isinstance(rows[0], dict):
             self._alias_rules(rows[0])
         rules, run_id, loaded_at = self.rules, self.run_id, self.loaded_at
-        if self.arrow_batches and not self.row_hash:
+        as_arrow = as_arrow and self.arrow_batches
+        if as_arrow and not self.row_hash:
             # the page as one Arrow table, checked column by column (null counts, types): the
             # per-row checks below cost more than the conversion itself (1.2 s of a 1M-row load)
             table = page_to_arrow(rows, self._normalize, self.known_types)
@@ -169,9 +172,7 @@ class StampAndQuarantine(ItemTransform[Any, dict[str, Any]]):
                 row[ROW_HASH] = get_row_hash(row)
         out: Any = good
         table = (
-            page_to_arrow(good, self._normalize, self.known_types)
-            if self.arrow_batches and good
-            else None
+            page_to_arrow(good, self._normalize, self.known_types) if as_arrow and good else None
         )
         if table is not None:
             out = self._arrow_out(table)

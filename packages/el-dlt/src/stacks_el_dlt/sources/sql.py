@@ -22,6 +22,12 @@ from stacks_contract.warehouse import PostgresWarehouse, Warehouse
 from stacks_el_dlt.errors import TablesFailed
 from stacks_el_dlt.names import XMIN
 from stacks_el_dlt.sources.sql_build import SourceBuild, sql_source, url_of
+from stacks_el_dlt.sources.sql_probe import (
+    fast_identifier,
+    postgres_relations,
+    record_run,
+    skip_if_unchanged,
+)
 from stacks_el_dlt.sources.sql_tables import (
     CURSOR_CANDIDATES,
     TablePlan,
@@ -31,6 +37,21 @@ from stacks_el_dlt.sources.sql_tables import (
 from stacks_el_dlt.step import DltStep
 
 log = logging.getLogger("stacks_el_dlt.sql")
+
+
+def _relations(url: str, schema: str | None, exclude: Iterable[str]) -> tuple[str, ...] | None:
+    """The source's relations from its catalog without SQLAlchemy (Postgres), else ``None``."""
+    from fnmatch import fnmatchcase
+
+    try:
+        found = postgres_relations(url, schema)
+    except Exception:
+        return None  # the reflection the caller falls back to says what is wrong
+    patterns = tuple(exclude)
+    if not found or any(not any(fnmatchcase(n, p) for n in found) for p in patterns):
+        return None  # list_tables' reflection says what is wrong (an exclude matching nothing)
+    kept = tuple(n for n in sorted(found) if not any(fnmatchcase(n, p) for p in patterns))
+    return kept or None
 
 
 class SqlDatabaseStep(DltStep):
@@ -107,21 +128,26 @@ class SqlDatabaseStep(DltStep):
         be read gives no table (``strict``: raises), so the manifest still builds and the run
         that follows fails, recorded in the ledger, with the source's reason."""
         if self._names is None:
-            from dlt.common.normalizers.naming.snake_case import NamingConvention
-
-            if self.source_tables is not None:
-                found: Iterable[str] = self.source_tables
-            else:
+            found = self.source_tables
+            if found is None:
+                found = _relations(self._source_url, self.source_schema, self.exclude)
+            if found is None:
                 try:
-                    found = self._reflect(
-                        lambda e: list_tables(e, self.source_schema, self.exclude)
+                    found = tuple(
+                        self._reflect(lambda e: list_tables(e, self.source_schema, self.exclude))
                     )
                 except StepFailed:
                     if strict:
                         raise
                     return {}
-            naming = NamingConvention()
-            self._names = {t: naming.normalize_table_identifier(t) for t in found}
+            # dlt's naming only for names it would change: importing dlt costs a no-op run ~1 s
+            names = {t: fast_identifier(t) for t in found}
+            if not all(names.values()):
+                from dlt.common.normalizers.naming.snake_case import NamingConvention
+
+                naming = NamingConvention()
+                names = {t: naming.normalize_table_identifier(t) for t in found}
+            self._names = {t: str(w) for t, w in names.items()}
         return self._names
 
     def table_resources(self) -> dict[TableRef, str]:
@@ -249,11 +275,17 @@ class SqlDatabaseStep(DltStep):
             from stacks_el_dlt.sources.sql_deletes import delete_missing_rows
 
             self.last_deleted = delete_missing_rows(pipeline, self._source_url, self._source_schema)
+        record_run(self, pipeline)
 
     def run(
         self, request: RunRequest, warehouse: Warehouse, report: Reporter = silent
     ) -> LoadResult:
         self.window_lines = []
+        skipped_run = skip_if_unchanged(self, request, warehouse)
+        if skipped_run is not None:
+            self.last_traces, self.last_deleted, self.key_lines = (), {}, []
+            report(self.name, "nothing new in the source since the last load (dlt not started)")
+            return skipped_run
         failed: TablesFailed | None = None
         try:
             result = super().run(request, warehouse, report)

@@ -1,0 +1,2 @@
+select id, customer_id, kind, occurred_at
+from {{ source('raw', 'events') }}

@@ -1,0 +1,2 @@
+select order_id, line, product_id, qty, price
+from {{ source('raw', 'order_items') }}

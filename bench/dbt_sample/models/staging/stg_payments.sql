@@ -1,0 +1,2 @@
+select id, order_id, amount, method, paid_at
+from {{ source('raw', 'payments') }}

@@ -1,0 +1,2 @@
+select id, sku, price, active
+from {{ source('raw', 'products') }}

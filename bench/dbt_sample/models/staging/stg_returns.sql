@@ -1,0 +1,2 @@
+select id, order_id, reason, refund
+from {{ source('raw', 'returns') }}

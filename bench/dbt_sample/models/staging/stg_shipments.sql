@@ -1,0 +1,2 @@
+select id, order_id, carrier, shipped_on, delivered
+from {{ source('raw', 'shipments') }}
