@@ -5,9 +5,10 @@ configuration (unknown stack or selector, malformed or unreachable warehouse URL
 sentence on stderr; a :class:`~stacks_contract.errors.StacksError` never prints a traceback.
 ``--json`` prints one JSON document on stdout and everything else on stderr.
 
-Only click, rich and the contract are imported here: ``stacks --help`` must stay fast and must not
-import any tool. A stack's tools are imported when the stack is loaded or run. Shell completion
-(stack names included): ``eval "$(_STACKS_COMPLETE=bash_source stacks)"``.
+Only click and rich are imported here; the contract (pydantic) and the runtime are imported by
+the commands, after their first line: ``stacks run`` says what it is doing at once, and
+``stacks --help`` stays fast. A stack's tools are imported when the stack is loaded or run.
+Shell completion (stack names included): ``eval "$(_STACKS_COMPLETE=bash_source stacks)"``.
 """
 
 from __future__ import annotations
@@ -15,13 +16,10 @@ from __future__ import annotations
 import contextlib
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.table import Table
 from rich.text import Text
-from stacks_contract.models import RunRequest
-from stacks_contract.warehouse import mask_secrets
 
 from stacks_cli.common import (
     EXCLUDE,
@@ -29,6 +27,7 @@ from stacks_cli.common import (
     EXIT_INTERRUPTED,
     JSON,
     SELECT,
+    STARTED,
     WAIT,
     WAREHOUSE,
     check_record,
@@ -37,6 +36,7 @@ from stacks_cli.common import (
     errors,
     fail,
     interruptible,
+    live,
     out,
     prepare,
     progress,
@@ -48,13 +48,13 @@ from stacks_cli.common import (
     survive_closed_pipes,
     tool_output,
 )
-from stacks_cli.console import render_summary
+
+if TYPE_CHECKING:
+    from stacks_contract.models import RunRecord
+    from stacks_contract.ports import Reporter, Stack
+    from stacks_contract.warehouse import Warehouse
 
 __all__ = ["main"]
-
-#: when the command started (this module is the console script's first import): the summary's
-#: duration is what the user waited, the stack's imports and the dbt parse included
-STARTED = time.monotonic()
 
 
 class _Group(click.Group):
@@ -62,7 +62,31 @@ class _Group(click.Group):
 
     click prints usage errors itself (``Got unexpected extra argument (postgresql://u:pw@...)``)
     and turns Ctrl-C into ``Aborted!`` with exit 1; here both go through :func:`fail`'s masking,
-    and an interrupt is one line and exit 130."""
+    and an interrupt is one line and exit 130.
+
+    The commands other than ``run`` and ``list`` live in modules of their own, imported when
+    named (click's lazy-loading pattern), so ``stacks run`` imports none of them."""
+
+    #: command name -> "module:attribute"
+    LAZY = {
+        "check": "stacks_cli.check:check_cmd",
+        "clean": "stacks_cli.clean:clean_cmd",
+        "init": "stacks_cli.init:init_cmd",
+        "plan": "stacks_cli.inspect:plan_cmd",
+        "runs": "stacks_cli.inspect:runs_cmd",
+        "ui": "stacks_cli.ui:ui_cmd",
+    }
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.LAZY})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.LAZY and cmd_name not in self.commands:
+            import importlib
+
+            module, attr = self.LAZY[cmd_name].split(":")
+            self.add_command(getattr(importlib.import_module(module), attr), cmd_name)
+        return super().get_command(ctx, cmd_name)
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
         kwargs["standalone_mode"] = False
@@ -73,6 +97,8 @@ class _Group(click.Group):
         except click.exceptions.Exit as exc:
             raise SystemExit(exc.exit_code) from None
         except click.ClickException as exc:
+            from stacks_contract.warehouse import mask_secrets
+
             ctx = getattr(exc, "ctx", None)
             usage = ctx.get_usage() + "\n" if ctx is not None and exc.exit_code == 2 else ""
             hint = f"Try '{ctx.command_path} -h' for help.\n" if ctx is not None and usage else ""
@@ -133,9 +159,8 @@ def main(quiet: bool, verbose: bool) -> None:
     The warehouse defaults to a DuckDB file under ./.stacks/; pass --warehouse
     postgresql://user:password@host:port/database to use Postgres.
     """
-    # the command line is parsed: tools that record it (dbt's run_results.json, its log) see the
-    # warehouse URL with its password masked
-    sys.argv[:] = [mask_secrets(arg) for arg in sys.argv]
+    # the command line is masked (`prepare`) before a stack loads: tools that record it (dbt's
+    # run_results.json, its log) see the warehouse URL with its password masked
     if quiet and verbose:
         fail("-q and -v cannot be used together.", EXIT_CONFIG)
     set_verbosity(-1 if quiet else 1 if verbose else 0)
@@ -144,6 +169,7 @@ def main(quiet: bool, verbose: bool) -> None:
 @main.command("list")
 def list_cmd() -> None:
     """List the installed stacks."""
+    from rich.table import Table
     from stacks_core.registry import available_stacks, describe
 
     stacks = available_stacks()
@@ -180,7 +206,12 @@ def _parse_vars(text: str | None) -> dict[str, Any]:
 @WAREHOUSE
 @SELECT
 @EXCLUDE
-@click.option("--full-refresh", is_flag=True, help="Rebuild every model from scratch.")
+@click.option(
+    "--full-refresh",
+    is_flag=True,
+    help="Reload every selected EL table from its source (cursors reset) and rebuild every "
+    "selected model from scratch.",
+)
 @WAIT
 @click.option(
     "--vars",
@@ -200,17 +231,58 @@ def run_cmd(
     as_json: bool,
 ) -> None:
     """Run the stack NAME once and print a summary (--json: the run record)."""
+    report = reporter(err())
+    with live(report):
+        # the first line, before the contract, the runtime and the stack's tools are imported
+        report(_shown(name), "resolving the stack")
+        run_vars = _parse_vars(vars_text)
+        record, stack, warehouse = _run(
+            name, url, select, exclude, full_refresh, wait, run_vars, report
+        )
+    # the heartbeat has stopped: the summary or the JSON document is never interleaved with it
+    if as_json:
+        emit_json(record.model_dump(mode="json"), warehouse)
+    else:
+        from stacks_cli.console import render_summary
+
+        with errors(warehouse):
+            hints = stack.hints(warehouse)
+        waited = time.monotonic() - STARTED
+        render_summary(out(), record, warehouse.redacted_url(), hints, waited=waited)
+    check_record(record, warehouse)
+
+
+def _shown(name: str) -> str:
+    """NAME for the first line, printed before the contract's masking is imported: a stack name
+    or a `file.py:attr` reference as typed; anything else (a URL typed in the wrong place, with
+    its password) is not echoed."""
+    import re
+
+    return name if re.fullmatch(r"[\w./\-]+(:[\w.]+)?", name) else "stacks"
+
+
+def _run(
+    name: str,
+    url: str | None,
+    select: tuple[str, ...],
+    exclude: tuple[str, ...],
+    full_refresh: bool,
+    wait: bool,
+    run_vars: dict[str, Any],
+    report: Reporter,
+) -> tuple[RunRecord, Stack, Warehouse]:
+    """The run itself, from loading the stack to its ledger record."""
+    from stacks_contract.models import RunRequest
     from stacks_contract.selection import resolve
 
-    run_vars = _parse_vars(vars_text)
-    stack, warehouse = prepare(name, url, wait=wait)
+    stack, warehouse = prepare(name, url, wait=wait, report=report)
     name = stack.name  # a reference (`file.py:attr`) runs under its stack's own name
-    report = reporter(err())
     with errors(warehouse):
         request = RunRequest(
             stack=name, select=select, exclude=exclude, full_refresh=full_refresh, vars=run_vars
         )
         if select or exclude:  # a bad selector is bad input: exit 2 before anything runs
+            report(name, "resolving the selection (reads the stack's steps and models)")
             with tool_output():
                 resolve(stack.spec(warehouse), select, exclude)
     progress(f"Running {name} (run {request.run_id}) into {warehouse.redacted_url()}")
@@ -221,28 +293,8 @@ def run_cmd(
         interruptible(warehouse, lambda: request.run_id),
     ):
         record = run_once(stack, warehouse, request, report, in_session=False, wait=wait)
-    if as_json:
-        emit_json(record.model_dump(mode="json"), warehouse)
-    else:
-        with errors(warehouse):
-            hints = stack.hints(warehouse)
-        waited = time.monotonic() - STARTED
-        render_summary(out(), record, warehouse.redacted_url(), hints, waited=waited)
-    check_record(record, warehouse)
+    return record, stack, warehouse
 
-
-def _register() -> None:
-    from stacks_cli.check import check_cmd
-    from stacks_cli.clean import clean_cmd
-    from stacks_cli.init import init_cmd
-    from stacks_cli.inspect import plan_cmd, runs_cmd
-    from stacks_cli.ui import ui_cmd
-
-    for command in (check_cmd, plan_cmd, runs_cmd, ui_cmd, init_cmd, clean_cmd):
-        main.add_command(command)
-
-
-_register()
 
 if __name__ == "__main__":  # pragma: no cover
     main()

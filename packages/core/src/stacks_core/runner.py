@@ -24,4 +24,9 @@ def run_stack(
     for with ``wait=True``. The stack's session (a demo source, say) is up for the run."""
     request = request or RunRequest(stack=stack.name)
     with run_lock(warehouse, stack.name, request, wait=wait), stack.session(warehouse):
-        return stack.orchestrator().run(stack.spec(warehouse), request, warehouse, report)
+        # the tools are imported and the transform parsed here: seconds a user should not
+        # spend looking at a silent terminal
+        report(stack.name, "loading the orchestrator and the steps (tools, transform project)")
+        orchestrator = stack.orchestrator()
+        spec = stack.spec(warehouse)
+        return orchestrator.run(spec, request, warehouse, report)
