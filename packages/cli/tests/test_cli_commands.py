@@ -374,7 +374,10 @@ def test_init_scaffolds_a_stack_package(user) -> None:
         "src/stacks_my_stack/__init__.py",
         "src/stacks_my_stack/dbt_project/dbt_project.yml",
         "src/stacks_my_stack/dbt_project/models/items_summary.sql",
-        "tests/test_stacks_my_stack.py",
+        "src/stacks_my_stack/landing/items.csv",
+        "tests/conftest.py",
+        "tests/test_conformance.py",
+        "tests/test_stack.py",
     ):
         assert (root / rel).is_file(), rel
     compile((root / "src/stacks_my_stack/__init__.py").read_text(), "init", "exec")
