@@ -27,6 +27,7 @@ ORDER: tuple[str, ...] = (
     "temporal",
     "memory",
     "el_process_fixed",
+    "cli_latency",
     "profile",
 )
 

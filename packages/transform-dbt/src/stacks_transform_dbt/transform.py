@@ -34,7 +34,7 @@ from stacks_contract.warehouse import (
 )
 from stacks_core.state import use_state_dir
 
-from stacks_transform_dbt import graph
+from stacks_transform_dbt import declaration, graph
 from stacks_transform_dbt import manifest as manifests
 from stacks_transform_dbt.errors import DbtStepFailed, dbt_failure
 from stacks_transform_dbt.invocation import (
@@ -117,7 +117,7 @@ class DbtTransform(Transform):
         #: how the last run got its manifest: "memory", "skipped" (partial parse found no
         #: change), "partial", "full"
         self.last_parse: str | None = None
-        self._declared: tuple[tuple[TableRef, ...], tuple[TableRef, ...]] | None = None
+        self._declared: tuple[str, declaration.Declaration] | None = None
 
     def __repr__(self) -> str:
         return f"DbtTransform({str(self.project_dir)!r}, name={self.name!r})"
@@ -236,27 +236,35 @@ class DbtTransform(Transform):
         inv = transform.invocation(wh, RunRequest(stack=self.name))
         return transform._manifest(wh, inv)
 
-    def _declare(self) -> tuple[tuple[TableRef, ...], tuple[TableRef, ...]]:
-        if self._declared is None:
-            self._declared = graph.declare(self._declaration_manifest())
-        return self._declared
+    def _declare(self) -> declaration.Declaration:
+        """The table manifest: from this object, else from disk while the project, vars and
+        dbt are unchanged (no dbt import: `stacks plan` stays fast), else from a parse."""
+        folder = (self._state_root or shared_state_root()) / "declare"
+        key = declaration.key(self.project_dir, self._parse_vars(None), self.schema)
+        if self._declared is None or self._declared[0] != key:
+            found = declaration.read(folder, self.project_dir, key)
+            if found is None:
+                found = declaration.Declaration.of(self._declaration_manifest(), RUN_ID_VAR)
+                declaration.write(folder, self.project_dir, key, found)
+            self._declared = (key, found)
+        return self._declared[1]
 
     def consumes(self) -> tuple[TableRef, ...]:
         """Every source the project declares (schema from ``source_schema``, default ``raw``)."""
-        return self._declare()[0]
+        return self._declare().consumes
 
     def produces(self) -> tuple[TableRef, ...]:
         """Every model, seed and snapshot that is not ephemeral (views included)."""
-        return self._declare()[1]
+        return self._declare().produces
 
     def nodes(self) -> tuple[TransformNode, ...]:
         """Every model, seed and snapshot with its parents (nodes, or sources as tables) and
         tags, from the parsed manifest: what ``--select`` walks in the contract."""
-        return graph.transform_nodes(self._declaration_manifest())
+        return self._declare().nodes
 
     def stamped(self) -> tuple[TableRef, ...]:
         """The models whose SQL uses the ``stacks_run_id`` var (so their rows carry it)."""
-        return graph.stamped(self._declaration_manifest(), RUN_ID_VAR)
+        return self._declare().stamped
 
     # --- running ------------------------------------------------------------------------------
 
