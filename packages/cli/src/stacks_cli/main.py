@@ -175,7 +175,10 @@ def list_cmd() -> None:
     stacks = available_stacks()
     console = out()
     if not stacks:
-        console.print("No stacks are installed (e.g. `uv sync --package stacks-dagster-dlt-dbt`).")
+        console.print(
+            "No stacks are installed here: `uv run stacks init my-stack` makes one of your own "
+            "(in a stacks checkout, `uv sync --all-packages` installs the shipped ones)."
+        )
         return
     table = Table(show_header=True, header_style="bold")
     table.add_column("stack", no_wrap=True)

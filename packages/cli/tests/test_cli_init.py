@@ -1,0 +1,79 @@
+"""`stacks init` as a newcomer follows it: the commands it prints, verbatim, in a shell. Made
+below a uv workspace root (as at this repository's root, where the README puts it) they install
+the stack into its own environment, list it, run it and pass its conformance suites; copied
+elsewhere it still installs and runs. No environment is activated: `uv run` does the work."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+STACKS = Path(sys.executable).parent / "stacks"
+ROOT = Path(__file__).resolve().parents[3]
+pytestmark = pytest.mark.slow
+
+
+def user_env(**extra: str) -> dict[str, str]:
+    """A shell with uv on PATH and no environment of this test's: nothing activated."""
+    drop = ("VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT", "STACKS_WAREHOUSE", "PYTHONPATH")
+    env = {k: v for k, v in os.environ.items() if k not in drop}
+    path = [p for p in env.get("PATH", "").split(os.pathsep) if Path(p) != STACKS.parent]
+    return {**env, "PATH": os.pathsep.join(path), "UV_NO_PROGRESS": "1", **extra}
+
+
+def printed_commands(stdout: str) -> list[str]:
+    lines = stdout.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("Next"))
+    return [line.strip() for line in lines[start + 1 :] if line.strip()]
+
+
+def shell(commands: list[str], cwd: Path, env: dict[str, str]) -> str:
+    proc = subprocess.run(
+        ["bash", "-c", "set -euo pipefail\n" + "\n".join(commands)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, f"{commands} exited {proc.returncode}:\n{out[-6000:]}"
+    return out
+
+
+def test_the_printed_commands_run_the_stack_and_its_tests(tmp_path: Path) -> None:
+    assert shutil.which("uv"), "uv runs the printed commands (it runs this repository's tests)"
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    shutil.copy(ROOT / "pyproject.toml", repo)  # a uv workspace root above it, as here
+    made = subprocess.run(
+        [str(STACKS), "init", "my-stack"], cwd=repo, capture_output=True, text=True, timeout=60
+    )
+    assert made.returncode == 0, made.stderr
+    commands = printed_commands(made.stdout)
+    assert commands == [
+        "cd my-stack",
+        "uv run stacks list",
+        "uv run stacks run my-stack",
+        "uv run pytest tests",
+    ]
+    out = shell(commands, repo, user_env())
+    assert "my-stack" in out and "succeeded" in out
+    assert " passed" in out and " failed" not in out and " error" not in out
+    assert "warehouses: duckdb" in out
+    with duckdb.connect(str(repo / "my-stack/.stacks/my-stack.duckdb"), read_only=True) as db:
+        assert db.execute("select count(*) from raw.items").fetchall() == [(3,)]
+        assert db.execute("select items from analytics.items_summary").fetchall() == [(3,)]
+
+    elsewhere = tmp_path / "elsewhere"
+    shutil.copytree(
+        repo / "my-stack", elsewhere, ignore=shutil.ignore_patterns(".venv", ".stacks", "uv.lock")
+    )
+    again = shell(commands[1:3], elsewhere, user_env())
+    assert "my-stack" in again and "succeeded" in again
