@@ -121,7 +121,7 @@ def test_every_member_has_a_readme_with_a_runnable_example() -> None:
 
 def test_the_conformance_example_is_the_one_stacks_init_writes() -> None:
     """The README's complete harness is the scaffold's test, byte for byte (its own test runs
-    in packages/cli/tests/test_cli_init.py)."""
+    in stacks/dagster-dlt-dbt/tests/test_dagster_dlt_dbt_init.py)."""
     from stacks_cli.scaffold import render
 
     written = render("my-stack", None)

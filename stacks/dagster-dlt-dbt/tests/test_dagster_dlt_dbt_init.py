@@ -15,7 +15,7 @@ import duckdb
 import pytest
 
 STACKS = Path(sys.executable).parent / "stacks"
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[3]  # the checkout
 pytestmark = pytest.mark.slow
 
 
