@@ -8,12 +8,14 @@ sentence on stderr; a :class:`~stacks_contract.errors.StacksError` never prints 
 Only click and rich are imported here; the contract (pydantic) and the runtime are imported by
 the commands, after their first line: ``stacks run`` says what it is doing at once, and
 ``stacks --help`` stays fast. A stack's tools are imported when the stack is loaded or run.
-Shell completion (stack names included): ``eval "$(_STACKS_COMPLETE=bash_source stacks)"``.
+Shell completion (stack names included): ``eval "$(_STACKS_COMPLETE=bash_source uv run stacks)"``
+(:mod:`stacks_cli.completion`: ``uv run stacks`` as well as ``stacks``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 import time
 from typing import TYPE_CHECKING, Any
@@ -89,6 +91,10 @@ class _Group(click.Group):
         return super().get_command(ctx, cmd_name)
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
+        if "_STACKS_COMPLETE" in os.environ:  # a shell asks for completions or their script
+            from stacks_cli.completion import register
+
+            register()
         kwargs["standalone_mode"] = False
         survive_closed_pipes()
         _sigterm_interrupts()
@@ -143,7 +149,8 @@ def _sigterm_interrupts() -> None:
     context_settings={"help_option_names": ["-h", "--help"]},
     epilog="Exit codes: 0 ok, 1 run failed or check found differences, 2 bad input/config, "
     "130 interrupted. "
-    'Shell completion: eval "$(_STACKS_COMPLETE=bash_source stacks)" (zsh_source, fish_source).',
+    'Shell completion: eval "$(_STACKS_COMPLETE=bash_source uv run stacks)" (completes '
+    "`uv run stacks` and `stacks`; zsh_source, fish_source: `stacks`).",
 )
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines, no tool output.")
 @click.option(
