@@ -119,6 +119,46 @@ def test_every_member_has_a_readme_with_a_runnable_example() -> None:
     assert not no_example, f"READMEs without a block this test runs: {no_example}"
 
 
+#: what the CLI and the shipped stacks print as advice: the sources of that text
+ADVICE_SOURCES = ("packages/cli/src", "packages/demo/src", "stacks")
+ADVICE = re.compile(
+    r"uv run (stacks [a-z]+|pytest|python -[cm]|temporal server start-dev|dagster dev)"
+)
+
+
+def advised() -> dict[str, Path]:
+    """Every `uv run ...` command (up to its subcommand) the CLI or a stack prints: -> where."""
+    found: dict[str, Path] = {}
+    for folder in ADVICE_SOURCES:
+        for path in sorted((ROOT / folder).rglob("*")):
+            if path.suffix in (".py", ".tmpl") and "/tests/" not in str(path):
+                for m in ADVICE.finditer(path.read_text()):
+                    found.setdefault(m.group(0), path)
+    return found
+
+
+def test_every_command_the_cli_advises_is_run_by_the_readme_test() -> None:
+    """An advised command is in a README block this test runs, or in one whose skip reason
+    names the test that runs it instead (and that test exists)."""
+    assert {"uv run stacks init", "uv run stacks list", "uv run pytest"} <= advised().keys()
+    missing = []
+    for command, source in advised().items():
+        runs = [b for b in ALL if command in b.code and not b.skip]
+        named = [
+            b
+            for b in ALL
+            if command in b.code
+            and b.skip
+            and any(
+                (ROOT / t).is_file() or (b.readme.parent / t).is_file()
+                for t in re.findall(r"[\w/.-]+/test_\w+\.py", b.skip)
+            )
+        ]
+        if not runs and not named:
+            missing.append(f"{command!r} (printed by {source.relative_to(ROOT)})")
+    assert not missing, "advised, but no README block runs it: " + ", ".join(missing)
+
+
 def test_the_conformance_example_is_the_one_stacks_init_writes() -> None:
     """The README's complete harness is the scaffold's test, byte for byte (its own test runs
     in stacks/dagster-dlt-dbt/tests/test_dagster_dlt_dbt_init.py)."""

@@ -237,7 +237,7 @@ def test_runs_without_a_ledger_is_one_line_and_exit_0(user) -> None:
     )
     proc = ok(user("runs", "ref"))
     assert proc.stdout.startswith("No runs recorded yet: no stacks_meta._stacks_runs ledger in ")
-    assert "(run `stacks run ref` first)." in proc.stdout
+    assert "(run `uv run stacks run ref` first)." in proc.stdout
     assert json.loads(ok(user("runs", "ref", "--json")).stdout) == {"runs": []}
     assert not (user.cwd / ".stacks").exists(), "reading the ledger must not create a warehouse"
 

@@ -236,7 +236,7 @@ def runs_cmd(name: str | None, url: str | None, limit: int, as_json: bool) -> No
         console.print(
             Text(
                 f"No runs recorded yet: no {LEDGER_SCHEMA}.{LEDGER_TABLE} ledger in {shown}"
-                + (f" (run `stacks run {name}` first)." if name else "."),
+                + (f" (run `uv run stacks run {name}` first)." if name else "."),
             ),
             soft_wrap=True,
         )
