@@ -9,6 +9,7 @@ suites run over el-dlt's and transform-dbt's own steps in their packages."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -69,7 +70,8 @@ def test_the_printed_commands_run_the_stack_and_its_tests(tmp_path: Path) -> Non
     ]
     out = shell(commands, repo, user_env(STACKS_TEST_WAREHOUSES="duckdb"))
     assert "my-stack" in out and "succeeded" in out
-    assert " passed" in out and " failed" not in out and " error" not in out
+    summary = re.findall(r"^=+ (.+) in [\d.]+s(?: \(.*\))? =+$", out, re.M)[-1]
+    assert "passed" in summary and "failed" not in summary and "error" not in summary, summary
     assert "warehouses: duckdb\n" in out
     with duckdb.connect(str(repo / "my-stack/.stacks/my-stack.duckdb"), read_only=True) as db:
         assert db.execute("select count(*) from raw.items").fetchall() == [(3,)]
