@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import click
 from rich.text import Text
 
+from stacks_cli.backfill import BACKFILL
 from stacks_cli.common import (
     EXCLUDE,
     EXIT_CONFIG,
@@ -76,6 +77,7 @@ class _Group(click.Group):
         "init": "stacks_cli.init:init_cmd",
         "plan": "stacks_cli.inspect:plan_cmd",
         "runs": "stacks_cli.inspect:runs_cmd",
+        "state": "stacks_cli.state:state_group",
         "ui": "stacks_cli.ui:ui_cmd",
     }
 
@@ -223,6 +225,7 @@ def _parse_vars(text: str | None) -> dict[str, Any]:
     "selected model from scratch.",
 )
 @WAIT
+@BACKFILL
 @click.option(
     "--vars",
     "vars_text",
@@ -237,6 +240,9 @@ def run_cmd(
     exclude: tuple[str, ...],
     full_refresh: bool,
     wait: bool,
+    backfill: str | None,
+    since: str | None,
+    until: str | None,
     vars_text: str | None,
     as_json: bool,
 ) -> None:
@@ -246,8 +252,9 @@ def run_cmd(
         # the first line, before the contract, the runtime and the stack's tools are imported
         report(_shown(name), "resolving the stack")
         run_vars = _parse_vars(vars_text)
+        window = (backfill, since, until)
         record, stack, warehouse = _run(
-            name, url, select, exclude, full_refresh, wait, run_vars, report
+            name, url, select, exclude, full_refresh, wait, run_vars, report, window
         )
     # the heartbeat has stopped: the summary or the JSON document is never interleaved with it
     if as_json:
@@ -280,16 +287,35 @@ def _run(
     wait: bool,
     run_vars: dict[str, Any],
     report: Reporter,
+    window_args: tuple[str | None, str | None, str | None],
 ) -> tuple[RunRecord, Stack, Warehouse]:
-    """The run itself, from loading the stack to its ledger record."""
+    """The run itself, from loading the stack to its ledger record (``window_args``: the
+    --backfill, --since and --until given)."""
     from stacks_contract.models import RunRequest
     from stacks_contract.selection import resolve
 
+    from stacks_cli.backfill import backfill_selection
+
     stack, warehouse = prepare(name, url, wait=wait, report=report)
     name = stack.name  # a reference (`file.py:attr`) runs under its stack's own name
+    backfill, since, until = window_args
+    window = None
     with errors(warehouse):
+        if backfill or since or until:
+            if not backfill or select or exclude or full_refresh:
+                fail(
+                    "--since/--until go with --backfill, which excludes --select, "
+                    "--exclude and --full-refresh.",
+                    EXIT_CONFIG,
+                )
+            select, window = backfill_selection(stack.spec(warehouse), backfill, since, until)
         request = RunRequest(
-            stack=name, select=select, exclude=exclude, full_refresh=full_refresh, vars=run_vars
+            stack=name,
+            select=select,
+            exclude=exclude,
+            full_refresh=full_refresh,
+            vars=run_vars,
+            window=window,
         )
         if select or exclude:  # a bad selector is bad input: exit 2 before anything runs
             report(name, "resolving the selection (reads the stack's steps and models)")
