@@ -91,6 +91,17 @@ GOALS: dict[str, tuple[str, float, str]] = {
         "a new process's seconds to an el-dlt step's first row, installed with bytecode (the "
         "workspace's uv compile-bytecode) / the same without any .pyc (issue 15: halved)",
     ),
+    "stacks_plan_s": ("<=", 3.0, "seconds of `stacks plan dagster-dlt-dbt`, a whole process"),
+    "cli_first_line_s": (
+        "<=",
+        1.0,
+        "seconds from spawning `stacks run` (the `stacks init` stack) to its first line",
+    ),
+    "cli_longest_silence_s": (
+        "<=",
+        10.0,
+        "longest seconds between two progress lines of that run (a 300k-row CSV file)",
+    ),
 }
 
 

@@ -10,6 +10,9 @@ comment right before a block steers it (the reason shows in the skip message):
     <!-- readme-test: exit 2 -->                       the block must end with this exit code
     <!-- readme-test: omit scripts/test (runs the whole test suite) -->   drop the lines that
                                                        start with these words, run the rest
+    <!-- readme-test: expect TEXT -->                  the block's output (stdout and stderr)
+                                                       must contain TEXT: what the prose around
+                                                       it claims, as a run shows it
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SHELLS = {"bash", "sh", "shell", "console"}
-MARKER = re.compile(r"<!--\s*readme-test:\s*(skip|exit|omit)\s*(.*?)\s*-->")
+MARKER = re.compile(r"<!--\s*readme-test:\s*(skip|exit|omit|expect)\s*(.*?)\s*-->")
 PLACEHOLDER_PG = re.compile(r"postgresql://user(:[^@\s]+)?@(localhost|host)[^\s'\"]*")
 TIMEOUT = 300
 pytestmark = pytest.mark.readme
@@ -57,6 +60,7 @@ class Block:
     code: str
     skip: str | None = None
     exit_code: int = 0
+    expect: str | None = None
 
     @property
     def id(self) -> str:
@@ -84,16 +88,18 @@ def blocks(readme: Path) -> list[Block]:
         if lang in SHELLS or lang == "python":
             prev = next((lines[k] for k in range(i - 1, -1, -1) if lines[k].strip()), "")
             marker = MARKER.search(prev)
-            skip, exit_code = None, 0
+            skip, exit_code, expect = None, 0, None
             if marker and marker.group(1) == "skip":
                 skip = marker.group(2).strip("() ") or "marked skip"
             elif marker and marker.group(1) == "exit":
                 exit_code = int(marker.group(2))
+            elif marker and marker.group(1) == "expect":
+                expect = marker.group(2)
             elif marker:  # omit WORDS (reason)
                 words = marker.group(2).split("(")[0].strip()
                 body = [b for b in body if not b.lstrip().startswith(words)]
             code = "\n".join(b[2:] if lang == "console" and b.startswith("$ ") else b for b in body)
-            out.append(Block(readme, i + 1, lang, code + "\n", skip, exit_code))
+            out.append(Block(readme, i + 1, lang, code + "\n", skip, exit_code, expect))
         i = end + 1
     return out
 
@@ -113,8 +119,65 @@ def test_every_member_has_a_readme_with_a_runnable_example() -> None:
     assert not no_example, f"READMEs without a block this test runs: {no_example}"
 
 
+#: what the CLI and the shipped stacks print as advice: the sources of that text
+ADVICE_SOURCES = ("packages/cli/src", "packages/demo/src", "stacks")
+ADVICE = re.compile(
+    r"uv run (stacks [a-z]+|pytest|python -[cm]|temporal server start-dev|dagster dev)"
+)
+
+
+def advised() -> dict[str, Path]:
+    """Every `uv run ...` command (up to its subcommand) the CLI or a stack prints: -> where."""
+    found: dict[str, Path] = {}
+    for folder in ADVICE_SOURCES:
+        for path in sorted((ROOT / folder).rglob("*")):
+            if path.suffix in (".py", ".tmpl") and "/tests/" not in str(path):
+                for m in ADVICE.finditer(path.read_text()):
+                    found.setdefault(m.group(0), path)
+    return found
+
+
+def test_every_command_the_cli_advises_is_run_by_the_readme_test() -> None:
+    """An advised command is in a README block this test runs, or in one whose skip reason
+    names the test that runs it instead (and that test exists)."""
+    assert {"uv run stacks init", "uv run stacks list", "uv run pytest"} <= advised().keys()
+    missing = []
+    for command, source in advised().items():
+        runs = [b for b in ALL if command in b.code and not b.skip]
+        named = [
+            b
+            for b in ALL
+            if command in b.code
+            and b.skip
+            and any(
+                (ROOT / t).is_file() or (b.readme.parent / t).is_file()
+                for t in re.findall(r"[\w/.-]+/test_\w+\.py", b.skip)
+            )
+        ]
+        if not runs and not named:
+            missing.append(f"{command!r} (printed by {source.relative_to(ROOT)})")
+    assert not missing, "advised, but no README block runs it: " + ", ".join(missing)
+
+
+def test_the_conformance_example_is_the_one_stacks_init_writes() -> None:
+    """The README's complete harness is the scaffold's test, byte for byte (its own test runs
+    in stacks/dagster-dlt-dbt/tests/test_dagster_dlt_dbt_init.py)."""
+    from stacks_cli.scaffold import render
+
+    written = render("my-stack", None)
+    shown = {
+        b.code.splitlines()[0][2:]: "\n".join(b.code.splitlines()[1:]) + "\n"
+        for b in blocks(ROOT / "README.md")
+        if b.lang == "python" and b.code.startswith("# tests/")
+    }
+    assert sorted(shown) == ["tests/conftest.py", "tests/test_conformance.py"]
+    for path, code in shown.items():
+        assert code == written[path], f"README.md's {path} is not what `stacks init` writes"
+
+
 def run_block(block: Block, cwd: Path, postgres_url: str | None) -> tuple[int, str]:
-    """Run one block in ``cwd``: (exit code, output tail)."""
+    """Run one block in ``cwd``: (exit code, output); the output's tail, unless the block
+    expects a text, then all of it."""
     code = PLACEHOLDER_PG.sub(postgres_url, block.code) if postgres_url else block.code
     env = {
         **os.environ,
@@ -143,7 +206,8 @@ def run_block(block: Block, cwd: Path, postgres_url: str | None) -> tuple[int, s
         )
     except subprocess.TimeoutExpired:
         return -1, f"still running after {TIMEOUT}s"
-    return proc.returncode, (proc.stdout + proc.stderr)[-4000:]
+    output = proc.stdout + proc.stderr
+    return proc.returncode, output if block.expect else output[-4000:]
 
 
 @pytest.fixture(scope="module")
@@ -191,5 +255,10 @@ def test_readme_block_runs(block: Block, outcomes: dict[str, Future[tuple[int, s
     code, output = outcomes[block.id].result(timeout=TIMEOUT * 10)
     assert code == block.exit_code, (
         f"{block.id} ({block.lang} block) exited {code}, expected {block.exit_code}:\n"
-        f"{block.code}\n--- output (tail) ---\n{output}"
+        f"{block.code}\n--- output (tail) ---\n{output[-4000:]}"
     )
+    if block.expect:
+        assert block.expect in output, (
+            f"{block.id}: the README says so, yet the run did not print {block.expect!r}:\n"
+            f"--- output (tail) ---\n{output[-4000:]}"
+        )

@@ -1,121 +1,41 @@
 """Every member installs alone from its wheel and runs a small example.
 
 ``uv build --wheel --all-packages`` builds every wheel once; then, for each member, a fresh venv
-(``uv venv``) gets only that wheel plus its declared dependencies (sibling ``stacks-*`` wheels from
-the build folder, third-party ones from PyPI at the lock's versions, ``uv export`` as
-constraints, so installs come from uv's cache) and runs the example in ``wheel_examples.py``.
-Nothing from the workspace is importable there. Select with ``-m wheel_install``.
+(``uv venv``) gets only that wheel plus its declared dependencies (``scripts/wheelhouse.py``,
+which ``scripts/release`` uses too) and runs the example in ``wheel_examples.py``. Nothing from
+the workspace is importable there. Select with ``-m wheel_install``.
 """
 
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
-import time
-import tomllib
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 from wheel_examples import EXAMPLES, STEP
+from wheelhouse import MEMBERS, Venv, build_wheels, make_venv, run, wheel_of
 
-ROOT = Path(__file__).resolve().parents[1]
-MEMBERS = {
-    p.parent.name: p.parent
-    for group in ("packages", "stacks")
-    for p in sorted((ROOT / group).glob("*/pyproject.toml"))
-}
 pytestmark = [pytest.mark.slow, pytest.mark.wheel_install]
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    """No trace of the workspace's environment; telemetry off; uv quiet and cache-friendly."""
-    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
-    env = {k: v for k, v in env.items() if not k.startswith(("UV_PROJECT", "STACKS_"))}
-    env.update(
-        UV_NO_PROGRESS="1",
-        UV_LINK_MODE="hardlink",  # the cache and the temp folder share a filesystem here
-        DBT_SEND_ANONYMOUS_USAGE_STATS="false",
-        RUNTIME__DLTHUB_TELEMETRY="false",
-        DO_NOT_TRACK="1",
-        AIRFLOW__CORE__LOAD_EXAMPLES="False",
-        NO_COLOR="1",
-    )
-    env.update(extra)
-    return env
-
-
-def run(cmd: list[str], cwd: Path, timeout: int = 600, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        cmd, cwd=cwd, env=clean_env(**env), capture_output=True, text=True, timeout=timeout
-    )
-
-
-@dataclass
-class Venv:
-    member: str
-    python: Path | None
-    log: str
-    seconds: float
 
 
 @pytest.fixture(scope="module")
 def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("dist")
-    proc = run(["uv", "build", "--wheel", "--all-packages", "-o", str(out)], ROOT)
-    assert proc.returncode == 0, f"uv build failed:\n{proc.stdout}\n{proc.stderr}"
+    build_wheels(out)
     return out
-
-
-def version(member: str) -> str:
-    return tomllib.loads((MEMBERS[member] / "pyproject.toml").read_text())["project"]["version"]
-
-
-def wheel_of(dist: Path, member: str) -> Path:
-    found = list(dist.glob(f"stacks_{member.replace('-', '_')}-*.whl"))
-    assert len(found) == 1, f"stacks-{member}: expected one wheel in {dist}, found {found}"
-    return found[0]
-
-
-def make_venv(member: str, dist: Path, base: Path) -> Venv:
-    t0 = time.monotonic()
-    folder = base / member
-    folder.mkdir()
-    constraints = folder / "constraints.txt"
-    steps = [
-        ["uv", "export", "--frozen", "--package", f"stacks-{member}", "--no-dev", "--all-extras",
-         "--no-emit-workspace", "--no-hashes", "--no-header", "-o", str(constraints)],
-        ["uv", "venv", "--python", "3.11", str(folder / "venv")],
-    ]  # fmt: skip
-    log = []
-    for cmd in steps:
-        proc = run(cmd, ROOT)
-        log.append(f"$ {' '.join(cmd)}\n{proc.stdout}{proc.stderr}")
-        if proc.returncode:
-            return Venv(member, None, "\n".join(log), time.monotonic() - t0)
-    # a sibling comes from the wheels just built, never from an index
-    siblings = [f"stacks-{m}=={version(m)}" for m in MEMBERS]
-    constraints.write_text(constraints.read_text() + "\n".join(siblings) + "\n")
-    python = folder / "venv" / "bin" / "python"
-    extras = EXAMPLES[member][0]
-    cmd = ["uv", "pip", "install", "--python", str(python), f"{wheel_of(dist, member)}{extras}"]
-    cmd += ["--find-links", str(dist), "-c", str(constraints)]
-    proc = run(cmd, folder)
-    log.append(f"$ {' '.join(cmd)}\n{proc.stdout}{proc.stderr}")
-    ok = proc.returncode == 0
-    return Venv(member, python if ok else None, "\n".join(log), time.monotonic() - t0)
 
 
 @pytest.fixture(scope="module")
 def venvs(dist: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Venv]:
     base = tmp_path_factory.mktemp("venvs")
     with ThreadPoolExecutor(3) as pool:
-        made = pool.map(lambda m: make_venv(m, dist, base), MEMBERS)
+        made = pool.map(lambda m: make_venv(m, dist, base, extras=EXAMPLES[m][0]), MEMBERS)
         return {v.member: v for v in made}
 
 
@@ -142,6 +62,9 @@ def test_wheel_carries_its_metadata_readme_and_license(member: str, dist: Path) 
         paths = ("dbt_project.yml", "models/staging/sources.yml", "models/marts/schema.yml")
         for path in (*paths, "macros/order_lines.sql"):
             assert shop + path in names, f"stacks-demo wheel lacks {shop + path}"
+    if member == "cli":  # what `stacks init` writes ships in the wheel
+        for path in ("pyproject.toml.tmpl", "tests/test_conformance.py.tmpl", "gitignore"):
+            assert f"{package}template/{path}" in names, f"stacks-cli wheel lacks {path}"
     assert not [n for n in names if "/target/" in n or n.endswith(".duckdb")], names
 
 

@@ -157,3 +157,28 @@ def test_workflows_check_names_stale_files_and_new_members(tmp_path: Path) -> No
     paths = written[True]["push"]["paths"]
     assert paths[:2] == ["packages/el-new/**", "packages/contract/**"]
     assert "packages/el-dlt/**" in paths
+
+
+def test_the_first_command_runs_as_the_readme_writes_it_on_every_supported_python() -> None:
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("## The two commands", 1)[1].split("```bash\n")[2].split("```")[0]
+    first = block.splitlines()[0].split("#")[0].strip()
+    assert first == "uv run stacks run dagster-dlt-dbt"
+    doc = _workflow("first-command.yml")
+    assert doc["on"] == {"push": None, "pull_request": None}
+    (job,) = doc["jobs"].values()
+    assert job["strategy"]["matrix"]["python"] == ["3.11", "3.12", "3.13"]
+    setup = next(s for s in job["steps"] if s.get("uses", "").startswith("astral-sh/setup-uv"))
+    assert setup["with"]["python-version"] == "${{ matrix.python }}"
+    assert [s["run"] for s in job["steps"] if "run" in s] == [first]  # nothing synced before it
+    classifiers = tomllib.loads((ROOT / "packages/contract/pyproject.toml").read_text())
+    promised = [c.rsplit(" ", 1)[1] for c in classifiers["project"]["classifiers"]
+                if c.startswith("Programming Language :: Python :: 3.")]  # fmt: skip
+    assert promised == job["strategy"]["matrix"]["python"]
+
+
+def test_the_release_dry_run_runs_on_every_change() -> None:
+    doc = _workflow("release.yml")
+    assert doc["on"] == {"push": None, "pull_request": None}
+    runs = [s["run"] for job in doc["jobs"].values() for s in job["steps"] if "run" in s]
+    assert runs == ["scripts/release --dry-run"]

@@ -68,7 +68,15 @@ EOF""",
         ),
         "RESULT succeeded {'raw.numbers': 3}",
     ),
-    "cli": ("", "stacks --help >/dev/null && stacks list", "No stacks are installed"),
+    # made from wheels (no checkout), a new stack asks the package index for this release's range
+    "cli": (
+        "",
+        "stacks --help >/dev/null && stacks list | grep -q 'No stacks are installed' && "
+        "stacks init my-stack >/dev/null && "
+        "grep -q '\"stacks-el-dlt>=0.2,<0.3\"' my-stack/pyproject.toml && "
+        "! grep -q 'tool.uv.sources' my-stack/pyproject.toml && echo NO-SOURCES",
+        "NO-SOURCES",
+    ),
     "demo": (
         "",
         """python - <<'EOF'

@@ -34,6 +34,7 @@ ORDER: tuple[str, ...] = (
     "peers_schema",
     "memory",
     "el_process_fixed",
+    "cli_latency",
     "profile",
 )
 

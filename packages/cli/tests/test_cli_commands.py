@@ -361,7 +361,7 @@ def test_runs_without_a_ledger_is_one_line_and_exit_0(user) -> None:
     )
     proc = ok(user("runs", "ref"))
     assert proc.stdout.startswith("No runs recorded yet: no stacks_meta._stacks_runs ledger in ")
-    assert "(run `stacks run ref` first)." in proc.stdout
+    assert "(run `uv run stacks run ref` first)." in proc.stdout
     assert json.loads(ok(user("runs", "ref", "--json")).stdout) == {"runs": []}
     assert not (user.cwd / ".stacks").exists(), "reading the ledger must not create a warehouse"
 
@@ -519,6 +519,36 @@ def test_shell_completion_completes_stack_names(user) -> None:
     assert "_stacks_completion" in script
 
 
+def test_bash_completes_uv_run_stacks_and_hands_the_rest_to_uvs_own(user, tmp_path) -> None:
+    """In a shell where nothing is activated `stacks` is not on PATH: `uv run stacks ...` is
+    completed through `uv run`; any other `uv ...` by uv's completion, sourced before ours."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake_uv = bin_dir / "uv"  # `uv run [--quiet] CMD ...`: CMD from this test's environment
+    fake_uv.write_text(
+        f'#!/bin/sh\nshift\n[ "$1" = --quiet ] && shift\ncmd=$1\nshift\n'
+        f'exec "{STACKS.parent}/$cmd" "$@"\n'
+    )
+    fake_uv.chmod(0o755)
+    script = ok(user(_STACKS_COMPLETE="bash_source")).stdout
+    (tmp_path / "completion.bash").write_text(script)
+    probe = f"""
+_uv() {{ COMPREPLY=(uv-own); }}; complete -F _uv uv
+source {tmp_path / "completion.bash"}
+complete -p uv
+COMP_WORDS=(uv run --frozen stacks run r); COMP_CWORD=5; COMPREPLY=()
+_stacks_completion_uv uv r run; echo "stack: ${{COMPREPLY[*]}}"
+COMP_WORDS=(uv sy); COMP_CWORD=1; COMPREPLY=()
+_stacks_completion_uv uv sy uv; echo "other: ${{COMPREPLY[*]}}"
+"""
+    env = {**user.env, "PATH": f"{bin_dir}{os.pathsep}/usr/bin{os.pathsep}/bin"}
+    proc = subprocess.run(["bash", "-c", probe], cwd=user.cwd, env=env, capture_output=True,
+                          text=True, timeout=60)  # fmt: skip
+    lines = proc.stdout.splitlines()
+    assert "complete -o nosort -F _stacks_completion_uv uv" in lines, proc.stdout + proc.stderr
+    assert "stack: ref" in lines and "other: uv-own" in lines, proc.stdout + proc.stderr
+
+
 def test_ui_of_an_orchestrator_without_one_is_exit_2(user) -> None:
     proc = user("ui", "ref")
     assert proc.returncode == 2
@@ -537,7 +567,10 @@ def test_init_scaffolds_a_stack_package(user) -> None:
         "src/stacks_my_stack/__init__.py",
         "src/stacks_my_stack/dbt_project/dbt_project.yml",
         "src/stacks_my_stack/dbt_project/models/items_summary.sql",
-        "tests/test_stacks_my_stack.py",
+        "src/stacks_my_stack/landing/items.csv",
+        "tests/conftest.py",
+        "tests/test_conformance.py",
+        "tests/test_stack.py",
     ):
         assert (root / rel).is_file(), rel
     compile((root / "src/stacks_my_stack/__init__.py").read_text(), "init", "exec")

@@ -18,6 +18,7 @@ from stacks_testing.postgres import (
     docker_available,
     find_pg_bin,
     local_cluster,
+    postgres_available,
     postgres_server,
 )
 
@@ -47,6 +48,20 @@ def test_docker_probe_is_false_without_socket_or_docker_host(monkeypatch) -> Non
         os.path, "exists", lambda p: False if p == "/var/run/docker.sock" else real_exists(p)
     )
     assert docker_available() is False
+
+
+def test_postgres_is_available_from_a_url_or_the_server_binaries(monkeypatch, tmp_path) -> None:
+    """What a stack's own tests ask before adding Postgres to DuckDB (`stacks init`'s)."""
+    monkeypatch.setenv(ENV_URL, "postgresql://u@h/db")
+    assert postgres_available() is True
+    monkeypatch.delenv(ENV_URL)
+    monkeypatch.setenv("DOCKER_HOST", "tcp://127.0.0.1:9")  # an engine that does not answer
+    monkeypatch.setenv("PG_BIN", str(tmp_path))
+    monkeypatch.setenv("PATH", str(tmp_path))  # no initdb on PATH either
+    monkeypatch.setattr("glob.glob", lambda pattern: [])
+    assert postgres_available() is False
+    (tmp_path / "initdb").touch()  # the server binaries in PG_BIN: a throwaway cluster
+    assert postgres_available() is True
 
 
 def test_docker_probe_false_when_docker_host_points_nowhere(monkeypatch) -> None:

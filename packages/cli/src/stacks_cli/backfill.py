@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from stacks_contract.errors import ConfigError
-from stacks_contract.models import StackSpec, Window
-from stacks_contract.ports import CursorState
+
+if TYPE_CHECKING:  # imported when used: `stacks run` prints its first line before the contract
+    from stacks_contract.models import StackSpec, Window
 
 __all__ = ["BACKFILL", "backfill_selection"]
 
@@ -35,6 +35,8 @@ def BACKFILL(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _when(text: str, flag: str) -> datetime:
+    from stacks_contract.errors import ConfigError
+
     try:
         value = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
@@ -48,6 +50,10 @@ def backfill_selection(
     spec: StackSpec, target: str, since: str | None, until: str | None
 ) -> tuple[tuple[str, ...], Window]:
     """``(select, window)`` of ``--backfill target --since --until``; ConfigError if wrong."""
+    from stacks_contract.errors import ConfigError
+    from stacks_contract.models import Window
+    from stacks_contract.ports import CursorState
+
     if not since:
         raise ConfigError("--backfill needs --since (the window's start).")
     step_name, _, table = target.partition(".")

@@ -1,7 +1,9 @@
 """What every ``stacks`` command shares: consoles, the error policy, verbosity, ``--json``
 output, the ``--warehouse`` option and stack-name completion.
 
-Only click, rich and the contract are imported here (``stacks --help`` must stay fast).
+Only click and rich are imported at module level: the contract (pydantic) and the runtime are
+imported by the functions that need them, so a command prints its first line before it pays for
+them and ``stacks --help`` stays fast.
 """
 
 from __future__ import annotations
@@ -11,21 +13,21 @@ import io
 import json
 import os
 import sys
+import time
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, redirect_stdout
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 from click.shell_completion import CompletionItem
 from rich.console import Console
 from rich.text import Text
-from stacks_contract.errors import ConfigError, RunLocked, StacksError, WarehouseUnreachable
-from stacks_contract.models import RunRecord, RunRequest, RunStatus
-from stacks_contract.ports import Reporter, Stack, silent
-from stacks_contract.warehouse import Warehouse, mask_secrets, parse_warehouse, redact
-from stacks_core.runner import run_stack
-from stacks_core.verbosity import set_verbosity, verbosity
+
+if TYPE_CHECKING:
+    from stacks_contract.models import RunRecord, RunRequest
+    from stacks_contract.ports import Reporter, Stack
+    from stacks_contract.warehouse import Warehouse
 
 __all__ = [
     "EXCLUDE",
@@ -34,6 +36,7 @@ __all__ = [
     "EXIT_INTERRUPTED",
     "JSON",
     "SELECT",
+    "STARTED",
     "WAIT",
     "WAREHOUSE",
     "check_record",
@@ -43,6 +46,8 @@ __all__ = [
     "errors",
     "fail",
     "interruptible",
+    "live",
+    "mask_argv",
     "out",
     "prepare",
     "progress",
@@ -60,6 +65,28 @@ __all__ = [
 EXIT_FAILED = 1
 EXIT_CONFIG = 2
 EXIT_INTERRUPTED = 130
+
+#: when the command started (this module is among the console script's first imports): progress
+#: lines count from here, and the summary's duration is what the user waited
+STARTED = time.monotonic()
+
+_LEVEL = [0]  # -1 quiet (-q), 0 normal, 1 verbose (-v)
+_CURRENT: list[Any] = []  # the ConsoleReporter of this command, if any
+
+
+def set_verbosity(level: int) -> None:
+    """-q / -v for this command; :func:`prepare` hands it to the runtime before a stack loads.
+    Called once per command, first: it also forgets a previous command's reporter (tests run
+    several commands in one process)."""
+    _LEVEL[0] = level
+    _CURRENT.clear()
+    if "stacks_core.verbosity" in sys.modules:
+        sys.modules["stacks_core.verbosity"].set_verbosity(level)
+
+
+def verbosity() -> int:
+    return _LEVEL[0]
+
 
 # Tools read these at import time; set them before any stack is loaded.
 QUIET_ENV = {
@@ -119,6 +146,8 @@ def survive_closed_pipes() -> None:
 
 
 def fail(message: str, code: int) -> NoReturn:
+    from stacks_contract.warehouse import mask_secrets
+
     # masked again here: a message may echo what the user typed (a URL where a name was expected)
     err().print(Text.assemble(("Error: ", "bold red"), mask_secrets(message)), soft_wrap=True)
     raise SystemExit(code)
@@ -127,6 +156,9 @@ def fail(message: str, code: int) -> NoReturn:
 @contextmanager
 def errors(warehouse: Warehouse | None = None) -> Iterator[None]:
     """Turn exceptions into one masked sentence and an exit code (-v: a traceback as well)."""
+    from stacks_contract.errors import ConfigError, RunLocked, StacksError, WarehouseUnreachable
+    from stacks_contract.warehouse import redact
+
     try:
         yield
     except (ConfigError, WarehouseUnreachable, RunLocked) as exc:
@@ -169,14 +201,32 @@ def quiet_tools() -> None:
         os.environ.setdefault(key, value)
 
 
+def mask_argv() -> None:
+    """Mask the command line before any tool reads it: dbt records it in run_results.json and
+    its log, with the warehouse URL's password."""
+    from stacks_contract.warehouse import mask_secrets
+
+    sys.argv[:] = [mask_secrets(arg) for arg in sys.argv]
+
+
 def prepare(
-    name: str, url: str | None, *, connect_first: bool = True, wait: bool = False
+    name: str,
+    url: str | None,
+    *,
+    connect_first: bool = True,
+    wait: bool = False,
+    report: Reporter | None = None,
 ) -> tuple[Stack, Warehouse]:
     """Load the stack, parse the URL and (unless told not to) prove the warehouse answers,
     before any work starts. A DuckDB file another run of the stack holds open cannot answer:
-    that is "already running" (exit 2), or with ``wait`` the run lock's to wait for."""
+    that is "already running" (exit 2), or with ``wait`` the run lock's to wait for.
+    ``report`` hears each stage."""
+    from stacks_contract.warehouse import parse_warehouse
     from stacks_core.registry import entry_point, is_reference, load_stack
+    from stacks_core.verbosity import set_verbosity as runtime_verbosity
 
+    mask_argv()
+    runtime_verbosity(verbosity())
     quiet_tools()
     # cheapest checks first (loading a stack may import heavy tools), and no warehouse file is
     # created for a stack name that does not exist; a reference (`file.py:attr`) is loaded
@@ -190,6 +240,8 @@ def prepare(
             stack = stack or load_stack(name)
             _schema_honoured(stack, warehouse)
     if connect_first:
+        if report is not None:
+            report(stack.name if stack else name, f"connecting to {warehouse.redacted_url()}")
         with errors(warehouse):
             _answers(warehouse, stack.name if stack else name, wait)
     if stack is None:
@@ -202,6 +254,7 @@ def _schema_honoured(stack: Stack, warehouse: Warehouse) -> None:
     """``?schema=X`` names the schema the EL steps load into: a stack whose steps write to
     another schema cannot honour it, and would fail (or load where the models do not read)
     after work had begun. Bad configuration, said before anything runs."""
+    from stacks_contract.errors import ConfigError
     from stacks_contract.manifest import plan
 
     try:
@@ -225,6 +278,7 @@ def _answers(warehouse: Warehouse, stack: str, wait: bool) -> None:
     """Prove the warehouse answers. A DuckDB file admits one process at a time: while another
     run of the stack holds it, say "already running" (:class:`RunLocked`), or with ``wait``
     leave it to the run lock (``connect`` itself waits out another process's brief open)."""
+    from stacks_contract.errors import RunLocked, WarehouseUnreachable
     from stacks_core.runlock import held
     from stacks_core.sql import connect
 
@@ -247,6 +301,8 @@ def _answers(warehouse: Warehouse, stack: str, wait: bool) -> None:
 def _may_create(conn: Any, warehouse: Warehouse) -> None:
     """A run creates schemas (the raw one, ``stacks_meta``, the models'): a user who may not,
     where they do not exist yet, is told before any tool starts, not minutes into a run."""
+    from stacks_contract.errors import ConfigError
+
     if conn.execute("select has_database_privilege(current_database(), 'CREATE')")[0][0]:
         return
     schemas = sorted({warehouse.schema_name, "stacks_meta"})
@@ -279,15 +335,35 @@ def tool_output() -> Iterator[None]:
 
 
 def reporter(console: Console) -> Reporter:
-    """The progress sink: a :class:`ConsoleReporter` on ``console``, or nothing with -q."""
+    """The progress sink: a :class:`ConsoleReporter` on ``console``, or nothing with -q. The
+    latest one made is where :func:`progress` lines go."""
+    if verbosity() < 0:
+        from stacks_contract.ports import silent
+
+        _CURRENT[:] = []
+        return silent
     from stacks_cli.console import ConsoleReporter
 
-    return silent if verbosity() < 0 else ConsoleReporter(console)
+    report = ConsoleReporter(console, started=STARTED)
+    _CURRENT[:] = [report]
+    return report
+
+
+@contextmanager
+def live(report: Reporter) -> Iterator[Reporter]:
+    """The reporter's heartbeat while the block runs: a line at least every few seconds (see
+    :class:`~stacks_cli.console.ConsoleReporter`), stopped before the block's caller prints
+    the summary or the JSON document. With -q: nothing."""
+    if isinstance(report, contextlib.AbstractContextManager):
+        with report:
+            yield report
+    else:
+        yield report
 
 
 @contextmanager
 def spinning(report: Reporter, title: str) -> Iterator[None]:
-    """The reporter's spinner while the block runs (terminals only; none with -q)."""
+    """The reporter's spinner and heartbeat while the block runs (none with -q)."""
     spin = getattr(report, "spinning", None)
     if spin is None:
         yield
@@ -298,11 +374,18 @@ def spinning(report: Reporter, title: str) -> Iterator[None]:
 
 def progress(message: str) -> None:
     """A progress line on stderr (dropped with -q)."""
-    if verbosity() >= 0:
+    if verbosity() < 0:
+        return
+    if _CURRENT:
+        _CURRENT[0].say(message)  # the heartbeat counts its quiet time from here
+    else:
         err().print(Text(message), soft_wrap=True)
 
 
 def check_record(record: RunRecord, warehouse: Warehouse) -> None:
+    from stacks_contract.models import RunStatus
+    from stacks_contract.warehouse import redact
+
     if record.status != RunStatus.SUCCEEDED:
         reason = record.error or "no error message was recorded"
         fail(
@@ -313,6 +396,8 @@ def check_record(record: RunRecord, warehouse: Warehouse) -> None:
 
 def emit_json(data: Any, warehouse: Warehouse | None = None) -> None:
     """One JSON document on stdout, the warehouse password masked wherever it appears."""
+    from stacks_contract.warehouse import redact
+
     text = json.dumps(data, indent=2, sort_keys=False, default=str)
     sys.stdout.write(redact(text, warehouse) + "\n")
     sys.stdout.flush()
@@ -394,4 +479,6 @@ def run_once(
         # `check` keeps one session (and the run lock) across runs (one demo source), so it
         # calls the orchestrator directly instead of run_stack.
         return stack.orchestrator().run(stack.spec(warehouse), request, warehouse, report)
+    from stacks_core.runner import run_stack
+
     return run_stack(stack, warehouse, request, report, wait=wait, on_lock=on_lock)

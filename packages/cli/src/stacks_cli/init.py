@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shlex
 from pathlib import Path
 
 import click
@@ -10,7 +11,7 @@ from rich.text import Text
 
 from stacks_cli.common import EXIT_CONFIG, fail, out
 
-__all__ = ["init_cmd"]
+__all__ = ["init_cmd", "next_commands"]
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9\-]*$")
 
@@ -25,8 +26,8 @@ def _default_name(directory: Path) -> str:
     "--name", help="The stack's name (lowercase letters, digits, '-'; default: from DIRECTORY)."
 )
 def init_cmd(directory: Path, name: str | None) -> None:
-    """Create a new stack package in DIRECTORY: a pyproject with the stacks.stacks entry point,
-    a dlt step over an in-code resource, a dbt project and one test (dlt -> dbt -> Dagster)."""
+    """Create a new stack package in DIRECTORY, a uv project of its own: CSV files landing in a
+    folder -> dlt -> dbt -> Dagster, with the conformance suites on its step and models."""
     from stacks_cli.scaffold import module_name, write
 
     name = name or _default_name(directory)
@@ -47,10 +48,17 @@ def init_cmd(directory: Path, name: str | None) -> None:
     for path in written:
         console.print(Text(f"  {path.relative_to(directory)}"), soft_wrap=True)
     console.print(
-        Text(
-            "Next: install it into the environment that has stacks (uv pip install -e "
-            f"{directory}, or uv add --editable {directory} in a project), then "
-            f"`stacks list`, `stacks plan {name}`, `stacks run {name}`."
-        ),
-        soft_wrap=True,
+        Text(f"Next (the first `uv run` installs it into {directory / '.venv'}):"), soft_wrap=True
     )
+    for command in next_commands(directory, name):
+        console.print(Text(f"  {command}"), soft_wrap=True)
+
+
+def next_commands(directory: Path, name: str) -> list[str]:
+    """What to type after ``stacks init``, verbatim (a test runs them)."""
+    return [
+        f"cd {shlex.quote(str(directory))}",
+        "uv run stacks list",
+        f"uv run stacks run {name}",
+        "uv run pytest tests",
+    ]

@@ -250,7 +250,7 @@ def runs_cmd(
         console.print(
             Text(
                 f"No runs recorded yet: no {LEDGER_SCHEMA}.{LEDGER_TABLE} ledger in {shown}"
-                + (f" (run `stacks run {name}` first)." if name else "."),
+                + (f" (run `uv run stacks run {name}` first)." if name else "."),
             ),
             soft_wrap=True,
         )

@@ -5,9 +5,11 @@ configuration (unknown stack or selector, malformed or unreachable warehouse URL
 sentence on stderr; a :class:`~stacks_contract.errors.StacksError` never prints a traceback.
 ``--json`` prints one JSON document on stdout and everything else on stderr.
 
-Only click, rich and the contract are imported here: ``stacks --help`` must stay fast and must not
-import any tool. A stack's tools are imported when the stack is loaded or run. Shell completion
-(stack names included): ``eval "$(_STACKS_COMPLETE=bash_source stacks)"``.
+Only click and rich are imported here; the contract (pydantic) and the runtime are imported by
+the commands, after their first line: ``stacks run`` says what it is doing at once, and
+``stacks --help`` stays fast. A stack's tools are imported when the stack is loaded or run.
+Shell completion (stack names included): ``eval "$(_STACKS_COMPLETE=bash_source uv run stacks)"``
+(:mod:`stacks_cli.completion`: ``uv run stacks`` as well as ``stacks``).
 """
 
 from __future__ import annotations
@@ -16,21 +18,19 @@ import contextlib
 import os
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.table import Table
 from rich.text import Text
-from stacks_contract.models import RunRecord, RunRequest, utcnow
-from stacks_contract.warehouse import mask_secrets, redact
 
-from stacks_cli.backfill import BACKFILL, backfill_selection
+from stacks_cli.backfill import BACKFILL
 from stacks_cli.common import (
     EXCLUDE,
     EXIT_CONFIG,
     EXIT_INTERRUPTED,
     JSON,
     SELECT,
+    STARTED,
     WAIT,
     WAREHOUSE,
     check_record,
@@ -39,6 +39,7 @@ from stacks_cli.common import (
     errors,
     fail,
     interruptible,
+    live,
     out,
     prepare,
     progress,
@@ -50,14 +51,14 @@ from stacks_cli.common import (
     survive_closed_pipes,
     tool_output,
 )
-from stacks_cli.console import render_summary
 from stacks_cli.transform_options import TRANSFORM_OPTIONS
 
-__all__ = ["main"]
+if TYPE_CHECKING:
+    from stacks_contract.models import RunRecord, RunRequest
+    from stacks_contract.ports import Reporter, Stack
+    from stacks_contract.warehouse import Warehouse
 
-#: when the command started (this module is the console script's first import): the summary's
-#: duration is what the user waited, the stack's imports and the dbt parse included
-STARTED = time.monotonic()
+__all__ = ["main"]
 
 
 class _Group(click.Group):
@@ -65,9 +66,39 @@ class _Group(click.Group):
 
     click prints usage errors itself (``Got unexpected extra argument (postgresql://u:pw@...)``)
     and turns Ctrl-C into ``Aborted!`` with exit 1; here both go through :func:`fail`'s masking,
-    and an interrupt is one line and exit 130."""
+    and an interrupt is one line and exit 130.
+
+    The commands other than ``run`` and ``list`` live in modules of their own, imported when
+    named (click's lazy-loading pattern), so ``stacks run`` imports none of them."""
+
+    #: command name -> "module:attribute"
+    LAZY = {
+        "check": "stacks_cli.check:check_cmd",
+        "clean": "stacks_cli.clean:clean_cmd",
+        "docs": "stacks_cli.docs:docs_cmd",
+        "init": "stacks_cli.init:init_cmd",
+        "plan": "stacks_cli.inspect:plan_cmd",
+        "runs": "stacks_cli.inspect:runs_cmd",
+        "state": "stacks_cli.state:state_group",
+        "ui": "stacks_cli.ui:ui_cmd",
+    }
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.LAZY})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.LAZY and cmd_name not in self.commands:
+            import importlib
+
+            module, attr = self.LAZY[cmd_name].split(":")
+            self.add_command(getattr(importlib.import_module(module), attr), cmd_name)
+        return super().get_command(ctx, cmd_name)
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
+        if "_STACKS_COMPLETE" in os.environ:  # a shell asks for completions or their script
+            from stacks_cli.completion import register
+
+            register()
         kwargs["standalone_mode"] = False
         survive_closed_pipes()
         _sigterm_interrupts()
@@ -76,6 +107,8 @@ class _Group(click.Group):
         except click.exceptions.Exit as exc:
             raise SystemExit(exc.exit_code) from None
         except click.ClickException as exc:
+            from stacks_contract.warehouse import mask_secrets
+
             ctx = getattr(exc, "ctx", None)
             usage = ctx.get_usage() + "\n" if ctx is not None and exc.exit_code == 2 else ""
             hint = f"Try '{ctx.command_path} -h' for help.\n" if ctx is not None and usage else ""
@@ -107,6 +140,7 @@ def _mask_process_title() -> None:
     """What ``ps`` and ``/proc/PID/cmdline`` show of this process: its command line with every
     password masked (the interpreter's own argv, rewritten in place by setproctitle)."""
     import setproctitle
+    from stacks_contract.warehouse import mask_secrets
 
     with contextlib.suppress(OSError):
         raw = open(f"/proc/{os.getpid()}/cmdline", "rb").read()  # noqa: SIM115 (one read)
@@ -145,7 +179,8 @@ def _sigterm_interrupts() -> None:
     context_settings={"help_option_names": ["-h", "--help"]},
     epilog="Exit codes: 0 ok, 1 run failed or check found differences, 2 bad input/config, "
     "130 interrupted. "
-    'Shell completion: eval "$(_STACKS_COMPLETE=bash_source stacks)" (zsh_source, fish_source).',
+    'Shell completion: eval "$(_STACKS_COMPLETE=bash_source uv run stacks)" (completes '
+    "`uv run stacks` and `stacks`; zsh_source, fish_source: `stacks`).",
 )
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines, no tool output.")
 @click.option(
@@ -162,7 +197,18 @@ def main(quiet: bool, verbose: bool) -> None:
     postgresql://user:password@host:port/database to use Postgres.
     """
     # the command line is parsed: tools that record it (dbt's run_results.json, its log) see the
-    # warehouse URL with its password masked, and so does `ps` for the rest of the run
+    # warehouse URL with its password masked, and so does `ps` for the rest of the run (the
+    # contract's masking is imported only for a command line that may hold a secret)
+    if any("://" in arg or "pass" in arg.lower() for arg in sys.argv):
+        _mask_command_line(quiet)
+    if quiet and verbose:
+        fail("-q and -v cannot be used together.", EXIT_CONFIG)
+    set_verbosity(-1 if quiet else 1 if verbose else 0)
+
+
+def _mask_command_line(quiet: bool) -> None:
+    from stacks_contract.warehouse import mask_secrets
+
     masked = [mask_secrets(arg) for arg in sys.argv]
     if masked != sys.argv:
         _mask_process_title()
@@ -175,20 +221,21 @@ def main(quiet: bool, verbose: bool) -> None:
                 soft_wrap=True,
             )
     sys.argv[:] = masked
-    if quiet and verbose:
-        fail("-q and -v cannot be used together.", EXIT_CONFIG)
-    set_verbosity(-1 if quiet else 1 if verbose else 0)
 
 
 @main.command("list")
 def list_cmd() -> None:
     """List the installed stacks."""
+    from rich.table import Table
     from stacks_core.registry import available_stacks, describe
 
     stacks = available_stacks()
     console = out()
     if not stacks:
-        console.print("No stacks are installed (e.g. `uv sync --package stacks-dagster-dlt-dbt`).")
+        console.print(
+            "No stacks are installed here: `uv run stacks init my-stack` makes one of your own "
+            "(in a stacks checkout, `uv sync --all-packages` installs the shipped ones)."
+        )
         return
     table = Table(show_header=True, header_style="bold")
     table.add_column("stack", no_wrap=True)
@@ -219,7 +266,12 @@ def _parse_vars(text: str | None) -> dict[str, Any]:
 @WAREHOUSE
 @SELECT
 @EXCLUDE
-@click.option("--full-refresh", is_flag=True, help="Rebuild every model from scratch.")
+@click.option(
+    "--full-refresh",
+    is_flag=True,
+    help="Reload every selected EL table from its source (cursors reset) and rebuild every "
+    "selected model from scratch.",
+)
 @WAIT
 @BACKFILL
 @click.option(
@@ -244,12 +296,58 @@ def run_cmd(
     as_json: bool,
 ) -> None:
     """Run the stack NAME once and print a summary (--json: the run record)."""
+    report = reporter(err())
+    with live(report):
+        # the first line, before the contract, the runtime and the stack's tools are imported
+        report(_shown(name), "resolving the stack")
+        run_vars = _parse_vars(vars_text)
+        window = (backfill, since, until)
+        record, stack, warehouse = _run(
+            name, url, select, exclude, full_refresh, wait, run_vars, report, window
+        )
+    # the heartbeat has stopped: the summary or the JSON document is never interleaved with it
+    if as_json:
+        emit_json(record.model_dump(mode="json"), warehouse)
+    else:
+        from stacks_cli.console import render_summary
+
+        with errors(warehouse):
+            hints = stack.hints(warehouse)
+        waited = time.monotonic() - STARTED
+        render_summary(out(), record, warehouse.redacted_url(), hints, waited=waited)
+    check_record(record, warehouse)
+
+
+def _shown(name: str) -> str:
+    """NAME for the first line, printed before the contract's masking is imported: a stack name
+    or a `file.py:attr` reference as typed; anything else (a URL typed in the wrong place, with
+    its password) is not echoed."""
+    import re
+
+    return name if re.fullmatch(r"[\w./\-]+(:[\w.]+)?", name) else "stacks"
+
+
+def _run(
+    name: str,
+    url: str | None,
+    select: tuple[str, ...],
+    exclude: tuple[str, ...],
+    full_refresh: bool,
+    wait: bool,
+    run_vars: dict[str, Any],
+    report: Reporter,
+    window_args: tuple[str | None, str | None, str | None],
+) -> tuple[RunRecord, Stack, Warehouse]:
+    """The run itself, from loading the stack to its ledger record (``window_args``: the
+    --backfill, --since and --until given)."""
+    from stacks_contract.models import RunRequest
     from stacks_contract.selection import resolve
 
-    run_vars = _parse_vars(vars_text)
-    stack, warehouse = prepare(name, url, wait=wait)
+    from stacks_cli.backfill import backfill_selection
+
+    stack, warehouse = prepare(name, url, wait=wait, report=report)
     name = stack.name  # a reference (`file.py:attr`) runs under its stack's own name
-    report = reporter(err())
+    backfill, since, until = window_args
     window = None
     with errors(warehouse):
         if backfill or since or until:
@@ -269,6 +367,7 @@ def run_cmd(
             window=window,
         )
         if select or exclude:  # a bad selector is bad input: exit 2 before anything runs
+            report(name, "resolving the selection (reads the stack's steps and models)")
             with tool_output():
                 resolve(stack.spec(warehouse), select, exclude, warehouse=warehouse)
 
@@ -289,6 +388,8 @@ def run_cmd(
                 stack, warehouse, request, report, in_session=False, wait=wait, on_lock=started
             )
         except Exception as exc:
+            from stacks_contract.models import utcnow
+            from stacks_contract.warehouse import redact
             from stacks_core.retry import is_transient
 
             # the warehouse went away during the run for longer than the retries waited: the
@@ -307,19 +408,12 @@ def run_cmd(
                     ),
                 }
             )
-    if as_json:
-        emit_json(record.model_dump(mode="json"), warehouse)
-    else:
-        with errors(warehouse):
-            hints = stack.hints(warehouse)
-        waited = time.monotonic() - STARTED
-        render_summary(out(), record, warehouse.redacted_url(), hints, waited=waited)
-    check_record(record, warehouse)
+    return record, stack, warehouse
 
 
-def _outage(request: RunRequest, name: str, stack: Any) -> RunRecord:
+def _outage(request: RunRequest, name: str, stack: Stack) -> RunRecord:
     """The record shown when the warehouse goes away mid-run and the ledger cannot be read."""
-    from stacks_contract.models import RunStatus
+    from stacks_contract.models import RunRecord, RunStatus, utcnow
 
     orchestrator = getattr(stack.orchestrator(), "name", "?")
     return RunRecord(
@@ -331,22 +425,6 @@ def _outage(request: RunRequest, name: str, stack: Any) -> RunRecord:
         started_at=utcnow(),
     )
 
-
-def _register() -> None:
-    from stacks_cli.check import check_cmd
-    from stacks_cli.clean import clean_cmd
-    from stacks_cli.docs import docs_cmd
-    from stacks_cli.init import init_cmd
-    from stacks_cli.inspect import plan_cmd, runs_cmd
-    from stacks_cli.state import state_group
-    from stacks_cli.ui import ui_cmd
-
-    commands = (check_cmd, plan_cmd, runs_cmd, ui_cmd, init_cmd, clean_cmd, state_group, docs_cmd)
-    for command in commands:
-        main.add_command(command)
-
-
-_register()
 
 if __name__ == "__main__":  # pragma: no cover
     main()

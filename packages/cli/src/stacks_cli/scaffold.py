@@ -1,208 +1,25 @@
-"""What ``stacks init`` writes: a stack package with an entry point, a dlt step over an in-code
-resource, a dbt project and one test. Text only: the contract imports none of these tools.
+"""What ``stacks init`` writes: the files under ``template/``, a stack package of its own (CSV
+files landing in a folder -> dlt -> dbt -> Dagster, the conformance suites on its step and its
+dbt project, a whole-run test), with the placeholders filled in.
 
-Placeholders: ``__NAME__`` (the stack and distribution name), ``__MODULE__`` (its import name).
+Placeholders: ``__NAME__`` (the stack and distribution name), ``__MODULE__`` (its import name),
+``__ENV__`` (its environment variables' prefix), ``__BOUND__`` (the version range of the stacks
+packages, this ``stacks-cli``'s minor release) and ``__SOURCES__`` (where uv finds them: the
+checkout this command runs from, or the package index). A ``.tmpl`` suffix keeps a template out
+of ruff's, pytest's and uv's sight; ``gitignore`` becomes ``.gitignore``.
 """
 
 from __future__ import annotations
 
+import re
+from importlib.metadata import version
 from pathlib import Path
 
-__all__ = ["FILES", "module_name", "write"]
+__all__ = ["TEMPLATE", "checkout", "module_name", "render", "write"]
 
-PYPROJECT = """\
-[project]
-name = "__NAME__"
-version = "0.1.0"
-description = "__NAME__: an in-code dlt resource -> dbt -> Dagster (scaffolded by `stacks init`)."
-requires-python = ">=3.11"
-# the default stack: dlt for EL, dbt for the transform, Dagster to orchestrate
-dependencies = [
-    "stacks-contract",
-    "stacks-core",
-    "stacks-cli",
-    "stacks-el-dlt",
-    "stacks-transform-dbt",
-    "stacks-orch-dagster[dlt,dbt]",
-]
-
-# `stacks list` finds the stack here; `stacks run __NAME__` runs it
-[project.entry-points."stacks.stacks"]
-__NAME__ = "__MODULE__:build_stack"
-
-[dependency-groups]
-dev = ["pytest>=8.3"]
-
-[build-system]
-requires = ["hatchling"]
-build-backend = "hatchling.build"
-
-[tool.hatch.build.targets.wheel]
-packages = ["src/__MODULE__"]
-"""
-
-MODULE = '''\
-"""__NAME__: one dlt resource (defined in code) -> a dbt model -> Dagster.
-
-Replace ``items`` with your source (any dlt source or resource factory) and extend the dbt
-project in ``dbt_project/``. Tools are imported inside methods, so ``stacks list`` stays fast.
-"""
-
-from __future__ import annotations
-
-from pathlib import Path
-from typing import Any
-
-from stacks_contract import Orchestrator, Stack, StackSpec, Warehouse
-
-__all__ = ["DBT_PROJECT_DIR", "NAME", "ROWS", "build_stack", "items"]
-
-NAME = "__NAME__"
-DBT_PROJECT_DIR = Path(__file__).parent / "dbt_project"
-ROWS = [
-    {"id": 1, "name": "apple", "price": 1.2},
-    {"id": 2, "name": "pear", "price": 2.5},
-    {"id": 3, "name": "plum", "price": 0.8},
-]
-
-
-def items() -> Any:
-    """A fresh dlt resource on every call (dlt cannot run one source object twice)."""
-    import dlt
-
-    @dlt.resource(name="items", primary_key="id", write_disposition="merge")
-    def rows() -> Any:
-        yield from ROWS
-
-    return rows()
-
-
-class ScaffoldStack(Stack):
-    name = NAME
-    description = "An in-code dlt resource -> dbt -> Dagster."
-
-    def orchestrator(self) -> Orchestrator:
-        from stacks_orch_dagster import DagsterOrchestrator
-
-        return DagsterOrchestrator()
-
-    def spec(self, warehouse: Warehouse) -> StackSpec:
-        from stacks_el_dlt import DltStep
-        from stacks_transform_dbt import DbtTransform
-
-        return StackSpec(
-            name=NAME,
-            el_steps=(DltStep("items", items),),
-            transform=DbtTransform(DBT_PROJECT_DIR, schema="analytics"),
-            description=self.description,
-        )
-
-    def hints(self, warehouse: Warehouse) -> list[str]:
-        return [
-            f"Models: analytics.items_summary; runs: stacks runs {NAME}; "
-            f"lineage: stacks plan {NAME}; UI: stacks ui {NAME}"
-        ]
-
-
-def build_stack() -> ScaffoldStack:
-    """The ``stacks.stacks`` entry point: cheap, imports no tool."""
-    return ScaffoldStack()
-'''
-
-DBT_PROJECT = """\
-# stacks renders the profile from the warehouse (no profiles.yml here) and passes the vars
-# stacks_source_schema (where the raw tables are) and stacks_run_id; `stacks run --vars` adds more.
-name: __MODULE__
-profile: __MODULE__
-version: "1.0"
-config-version: 2
-model-paths: ["models"]
-
-models:
-  __MODULE__:
-    +materialized: table
-"""
-
-SOURCES = """\
-version: 2
-sources:
-  - name: raw
-    schema: "{{ var('stacks_source_schema', 'raw') }}"
-    tables:
-      - name: items
-models:
-  - name: items_summary
-    columns:
-      - name: items
-        data_tests:
-          - not_null
-"""
-
-MODEL = """\
--- try: stacks run __NAME__ --vars '{min_price: 1}'
-select
-    count(*) as items,
-    coalesce(sum(price), 0) as total_price,
-    '{{ var("stacks_run_id", "manual") }}' as _stacks_run_id
-from {{ source('raw', 'items') }}
-where price >= {{ var('min_price', 0) }}
-"""
-
-TEST = '''\
-"""Run the stack once into a throwaway DuckDB file, as `stacks run` does, and check the data."""
-
-import os
-
-import duckdb
-from stacks_contract import RunStatus, parse_warehouse
-from stacks_core import run_stack
-
-from __MODULE__ import build_stack
-
-for key, value in {"DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DO_NOT_TRACK": "1",
-                   "RUNTIME__DLTHUB_TELEMETRY": "false"}.items():  # fmt: skip
-    os.environ.setdefault(key, value)
-
-
-def test_a_run_loads_the_items_and_builds_the_summary(tmp_path):
-    warehouse = parse_warehouse(str(tmp_path / "test.duckdb"))
-    record = run_stack(build_stack(), warehouse)
-    assert record.status == RunStatus.SUCCEEDED, record.error
-    assert record.rows["raw.items"] == 3
-    with duckdb.connect(str(warehouse.path), read_only=True) as db:
-        assert db.execute("select items from analytics.items_summary").fetchall() == [(3,)]
-'''
-
-GITIGNORE = ".stacks/\n__pycache__/\n.venv/\n"
-
-README = """\
-# __NAME__
-
-A stack scaffolded by `stacks init`: an in-code dlt resource (`items`) -> a dbt model
-(`analytics.items_summary`) -> Dagster.
-
-```bash
-uv pip install -e .        # or, in a project: uv add --editable path/to/this
-stacks list                # shows __NAME__
-stacks plan __NAME__       # steps, tables, models and lineage
-stacks run __NAME__        # into ./.stacks/__NAME__.duckdb
-stacks runs __NAME__       # the run ledger
-pytest tests               # one test: a run on a throwaway DuckDB file
-```
-"""
-
-#: relative path (with placeholders) -> template
-FILES = {
-    "pyproject.toml": PYPROJECT,
-    "README.md": README,
-    ".gitignore": GITIGNORE,
-    "src/__MODULE__/__init__.py": MODULE,
-    "src/__MODULE__/py.typed": "",
-    "src/__MODULE__/dbt_project/dbt_project.yml": DBT_PROJECT,
-    "src/__MODULE__/dbt_project/models/sources.yml": SOURCES,
-    "src/__MODULE__/dbt_project/models/items_summary.sql": MODEL,
-    "tests/test___MODULE__.py": TEST,
-}
+TEMPLATE = Path(__file__).parent / "template"
+#: the workspace members a scaffolded stack installs (its dependencies and theirs, test kit too)
+MEMBERS = ("cli", "contract", "core", "el-dlt", "orch-dagster", "testing", "transform-dbt")
 
 
 def module_name(name: str) -> str:
@@ -210,13 +27,64 @@ def module_name(name: str) -> str:
     return "stacks_" + name.replace("-", "_")
 
 
+def checkout() -> Path | None:
+    """The stacks checkout this command runs from (an editable install), or None (wheels)."""
+    root = Path(__file__).resolve().parents[4]
+    pyproject = root / "pyproject.toml"
+    if (root / "packages" / "cli" / "pyproject.toml").is_file() and pyproject.is_file():
+        return root if "[tool.uv.workspace]" in pyproject.read_text() else None
+    return None
+
+
+def _bound() -> str:
+    major, minor = (int(x) for x in re.findall(r"\d+", version("stacks-cli"))[:2])
+    return f">={major}.{minor},<{major}.{minor + 1}"
+
+
+def _sources(root: Path | None) -> str:
+    if root is None:
+        return "# the stacks packages come from your package index, at the versions above\n"
+    lines = [
+        f"# the stacks packages from the checkout at {root} (not on PyPI yet); once they are,",
+        "# delete this table and the versions above apply",
+        "[tool.uv.sources]",
+    ]
+    for member in MEMBERS:
+        path = (root / "packages" / member).as_posix()
+        lines.append(f'stacks-{member} = {{ path = "{path}", editable = true }}')
+    return "\n" + "\n".join(lines) + "\n"
+
+
+def render(name: str, root: Path | None) -> dict[str, str]:
+    """Relative path -> content of every file for stack ``name``."""
+    module = module_name(name)
+    values = {
+        "__NAME__": name,
+        "__MODULE__": module,
+        "__ENV__": name.upper().replace("-", "_"),
+        "__BOUND__": _bound(),
+        "__SOURCES__": _sources(root).rstrip("\n"),
+    }
+    out: dict[str, str] = {}
+    for path in sorted(TEMPLATE.rglob("*")):
+        if not path.is_file() or "__pycache__" in path.parts:
+            continue
+        rel = path.relative_to(TEMPLATE).as_posix().replace("__MODULE__", module)
+        rel = re.sub(r"\.tmpl$", "", rel)
+        rel = re.sub(r"(^|/)gitignore$", r"\1.gitignore", rel)
+        text = path.read_text()
+        for key, value in values.items():
+            text = text.replace(key, value)
+        out[rel] = text
+    return out
+
+
 def write(root: Path, name: str) -> list[Path]:
     """Write the package for stack ``name`` under ``root``; the files written, in order."""
-    module = module_name(name)
     written = []
-    for rel, text in FILES.items():
-        path = root / rel.replace("__MODULE__", module)
+    for rel, text in render(name, checkout()).items():
+        path = root / rel
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text.replace("__NAME__", name).replace("__MODULE__", module))
+        path.write_text(text)
         written.append(path)
     return written

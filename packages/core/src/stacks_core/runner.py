@@ -32,9 +32,12 @@ def run_stack(
         if on_lock is not None:
             on_lock()
         with stack.session(warehouse):
-            record = stack.orchestrator().run(
-                stack.spec(warehouse), request, warehouse, guarded(report, lease)
-            )
+            # the tools are imported and the transform parsed here: seconds a user should not
+            # spend looking at a silent terminal
+            report(stack.name, "loading the orchestrator and the steps (tools, transform project)")
+            orchestrator = stack.orchestrator()
+            spec = stack.spec(warehouse)
+            record = orchestrator.run(spec, request, warehouse, guarded(report, lease))
         return finish_lost(record, lease, warehouse)
 
 

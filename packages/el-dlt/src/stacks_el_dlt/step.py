@@ -168,8 +168,9 @@ class DltStep(DltCursors, ELStep, CursorState):
 
     # --- the dlt objects (also used by orchestrators that run dlt themselves) -------------------
 
-    def dlt_pipeline(self, warehouse: Warehouse) -> Any:
-        """The configured :class:`dlt.Pipeline` :meth:`run` uses, with no pending load packages.
+    def dlt_pipeline(self, warehouse: Warehouse, report: Reporter = silent) -> Any:
+        """The configured :class:`dlt.Pipeline` :meth:`run` uses, with no pending load packages;
+        ``report`` hears dlt's progress (rows per table, jobs; see :mod:`stacks_el_dlt.progress`).
 
         A killed run can leave a load package half-loaded: a job whose rows were committed but
         not yet marked done is loaded again when dlt resumes the package (duplicate ``_dlt_id``
@@ -202,6 +203,10 @@ class DltStep(DltCursors, ELStep, CursorState):
         if pipeline.has_pending_data:
             pipeline = drop_working_folder(pipeline)
         self._bound_schema = stored_schema(pipeline)
+        if report is not silent:
+            from stacks_el_dlt.progress import ReporterCollector
+
+            pipeline.collector = ReporterCollector(self.name, report)
         return pipeline
 
     def _workdir(self, warehouse: Warehouse) -> Path:
@@ -312,7 +317,7 @@ class DltStep(DltCursors, ELStep, CursorState):
         started = utcnow()
         preflight(warehouse)
         report(self.name, f"loading into {warehouse.redacted_url()}")
-        pipeline = self.dlt_pipeline(warehouse)
+        pipeline = self.dlt_pipeline(warehouse, report)
         self.drift_lines = []
         try:
             refresh = self.refresh_mode(pipeline, request, warehouse, report)

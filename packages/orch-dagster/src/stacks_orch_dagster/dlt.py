@@ -108,7 +108,7 @@ def dlt_step_assets(
         request = state.request
         started = utcnow()
         try:
-            pipeline = step.dlt_pipeline(warehouse)
+            pipeline = step.dlt_pipeline(warehouse, state.report)  # dlt's row counts, as lines
             state.report(step.name, "loading with dlt (dagster-dlt)")
             # a full refresh, or raw tables dropped since the last run: dlt's refresh= mode
             refresh = step.refresh_mode(pipeline, request, warehouse, state.report)

@@ -175,6 +175,20 @@ def choose_backend(
     return "local"
 
 
+def postgres_available() -> bool:
+    """Whether :func:`postgres_server` can give a server here without installing anything:
+    ``STACKS_TEST_POSTGRES_URL`` is set, a Docker engine answers, or the PostgreSQL server
+    binaries are installed (for a throwaway cluster). A stack's own tests use it to add Postgres
+    to DuckDB when it is at hand; this repository's tests always require it."""
+    if choose_backend() != "local":
+        return True
+    try:
+        find_pg_bin()
+    except RuntimeError:
+        return False
+    return True
+
+
 def find_pg_bin() -> Path:
     """The directory holding initdb/pg_ctl: $PG_BIN, PATH, or the newest
     /usr/lib/postgresql/*/bin."""

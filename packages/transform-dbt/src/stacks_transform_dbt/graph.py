@@ -168,6 +168,14 @@ def history_keeping(m: Manifest) -> tuple[TableRef, ...]:
     return tuple(sorted({_table(by_id[uid]) for uid in keep}, key=lambda t: t.key))
 
 
+def incremental(m: Manifest) -> tuple[TableRef, ...]:
+    """The models materialized ``incremental``."""
+    nodes = [
+        n for n in m.nodes.values() if getattr(n.config, "materialized", None) == "incremental"
+    ]
+    return tuple(sorted({_table(n) for n in nodes}, key=lambda t: t.key))
+
+
 def seeds_in(m: Manifest, schemas: set[str]) -> list[str]:
     """Seeds that land in one of ``schemas`` (the schema the EL steps load): a seed there can
     replace a raw table an EL step owns."""

@@ -25,7 +25,7 @@ from stacks_contract.warehouse import (
 )
 from stacks_core.state import use_state_dir
 
-from stacks_transform_dbt import graph, packages, workspace
+from stacks_transform_dbt import declaration, graph, packages, workspace
 from stacks_transform_dbt import manifest as manifests
 from stacks_transform_dbt.build import build, check_sources
 from stacks_transform_dbt.errors import dbt_failure
@@ -128,7 +128,7 @@ class DbtTransform(Transform):
         #: change), "partial", "full"
         self.last_parse: str | None = None
         self._declaring = False  # parsing for consumes()/produces(): no warehouse to match
-        self._declared: dict[str, tuple[tuple[TableRef, ...], tuple[TableRef, ...]]] = {}
+        self._declared: dict[str, tuple[str, declaration.Declaration]] = {}
         self._declaring_inv: dict[str, tuple[DbtTransform, Warehouse, DbtInvocation]] = {}
 
     def __repr__(self) -> str:
@@ -302,33 +302,47 @@ class DbtTransform(Transform):
             return hit.manifest, inv
         return transform._manifest(wh, inv), inv
 
-    def _declare(self) -> tuple[tuple[TableRef, ...], tuple[TableRef, ...]]:
+    def _declare(self) -> declaration.Declaration:
+        """The table manifest: from this object, else from disk while the project, vars, layout
+        (schema, profile, target) and dbt are unchanged (no dbt import: `stacks plan` stays
+        fast), else from a parse."""
         layout = self._layout()
-        if layout not in self._declared:
-            self._declared[layout] = graph.declare(self._declaration()[0])
-        return self._declared[layout]
+        folder = (self._state_root or shared_state_root()) / "declare"
+        profiles = self.profile_choice().profiles_dir
+        users = (Path(profiles) / "profiles.yml") if profiles else None
+        # a team's profiles.yml decides schemas too: its text is part of the key
+        text = users.read_text() if users is not None and users.is_file() else ""
+        key = declaration.key(self.project_dir, self._parse_vars(None), layout + text)
+        held = self._declared.get(layout)
+        if held is None or held[0] != key:
+            found = declaration.read(folder, self.project_dir, key)
+            if found is None:
+                found = declaration.Declaration.of(self._declaration()[0], RUN_ID_VAR)
+                declaration.write(folder, self.project_dir, key, found)
+            held = self._declared[layout] = (key, found)
+        return held[1]
 
     def consumes(self) -> tuple[TableRef, ...]:
         """Every source the project declares (schema from ``source_schema``, default ``raw``)."""
-        return self._declare()[0]
+        return self._declare().consumes
 
     def produces(self) -> tuple[TableRef, ...]:
         """Every model, seed and snapshot that is not ephemeral (views included)."""
-        return self._declare()[1]
+        return self._declare().produces
 
     def nodes(self) -> tuple[TransformNode, ...]:
         """Every model, seed and snapshot with its parents (nodes, or sources as tables) and
         tags, from the parsed manifest: what ``--select`` walks in the contract."""
-        return graph.transform_nodes(self._declaration()[0])
+        return self._declare().nodes
 
     def stamped(self) -> tuple[TableRef, ...]:
         """The models whose SQL uses the ``stacks_run_id`` var (so their rows carry it)."""
-        return graph.stamped(self._declaration()[0], RUN_ID_VAR)
+        return self._declare().stamped
 
     def history_keeping(self) -> tuple[TableRef, ...]:
         """Snapshots, models whose ``meta`` sets ``history_keeping: true``, and what is built
         from either: tables no rebuild from today's source can reproduce."""
-        return graph.history_keeping(self._declaration()[0])
+        return self._declare().history_keeping
 
     def resolve_selector(
         self, selector: str, warehouse: Warehouse | None = None
@@ -348,17 +362,7 @@ class DbtTransform(Transform):
     def incremental(self) -> tuple[TableRef, ...]:
         """The models materialized ``incremental`` (``stacks check`` proves them only once new
         data took their incremental path)."""
-        nodes = self._declaration()[0].nodes.values()
-        return tuple(
-            sorted(
-                (
-                    TableRef(schema=n.schema, name=n.alias or n.name)
-                    for n in nodes
-                    if getattr(n.config, "materialized", None) == "incremental"
-                ),
-                key=lambda t: t.key,
-            )
-        )
+        return self._declare().incremental
 
     # --- running ------------------------------------------------------------------------------
 

@@ -172,10 +172,10 @@ class SqlDatabaseStep(DltStep):
             raise StepFailed(self.name, self._skipped_sentence(build.skipped))
         return source
 
-    def dlt_pipeline(self, warehouse: Warehouse) -> Any:
+    def dlt_pipeline(self, warehouse: Warehouse, report: Reporter = silent) -> Any:
         # a Postgres warehouse keeps the source's Postgres types in the tables it creates
         self._keep_types = isinstance(warehouse, PostgresWarehouse)
-        return super().dlt_pipeline(warehouse)
+        return super().dlt_pipeline(warehouse, report)
 
     def _skipped_sentence(self, skipped: Mapping[str, str]) -> str:
         why = "; ".join(f"{t}: {reason}" for t, reason in sorted(skipped.items()))
