@@ -49,6 +49,7 @@ from stacks_cli.common import (
     tool_output,
 )
 from stacks_cli.console import render_summary
+from stacks_cli.window import WINDOW_HELP, parse_window
 
 __all__ = ["main"]
 
@@ -188,6 +189,7 @@ def _parse_vars(text: str | None) -> dict[str, Any]:
     metavar="YAML",
     help="Variables for the transform, e.g. '{start_date: 2024-01-01}' (dbt's --vars).",
 )
+@click.option("--window", "window_text", metavar="START..END", help=WINDOW_HELP)
 @JSON
 def run_cmd(
     name: str,
@@ -197,18 +199,25 @@ def run_cmd(
     full_refresh: bool,
     wait: bool,
     vars_text: str | None,
+    window_text: str | None,
     as_json: bool,
 ) -> None:
     """Run the stack NAME once and print a summary (--json: the run record)."""
     from stacks_contract.selection import resolve
 
     run_vars = _parse_vars(vars_text)
+    window = parse_window(window_text)
     stack, warehouse = prepare(name, url, wait=wait)
     name = stack.name  # a reference (`file.py:attr`) runs under its stack's own name
     report = reporter(err())
     with errors(warehouse):
         request = RunRequest(
-            stack=name, select=select, exclude=exclude, full_refresh=full_refresh, vars=run_vars
+            stack=name,
+            select=select,
+            exclude=exclude,
+            full_refresh=full_refresh,
+            vars=run_vars,
+            window=window,
         )
         if select or exclude:  # a bad selector is bad input: exit 2 before anything runs
             with tool_output():

@@ -53,12 +53,15 @@ def _asset(table: Any) -> Any:
 
 
 def _schedule(spec: StackSpec) -> Any:
+    """The cron trigger as Airflow's data-interval timetable: a run is due at each tick and
+    covers the interval since the previous one, so ``airflow backfill create`` gives every run
+    a data interval (its window). A scheduled run still loads what is new since the last run."""
     crons = [t for t in spec.triggers if isinstance(t, CronTrigger)]
     if not crons:
         return None
-    from airflow.timetables.trigger import CronTriggerTimetable
+    from airflow.timetables.interval import CronDataIntervalTimetable
 
-    return CronTriggerTimetable(crons[0].cron, timezone=crons[0].timezone)
+    return CronDataIntervalTimetable(crons[0].cron, timezone=crons[0].timezone)
 
 
 def build_dag(

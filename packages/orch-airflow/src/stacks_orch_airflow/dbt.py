@@ -19,6 +19,7 @@ import contextlib
 import functools
 import json
 import os
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -114,24 +115,35 @@ def _request(ti: Any) -> RunRequest:
     return RunRequest.model_validate(ti.xcom_pull(task_ids=tasks.START)["request"])
 
 
-def _pre_execute(binding: Binding, models: dict[str, str], context: Any) -> None:
-    """Skip a model the run does not select; put the warehouse secret into the environment."""
-    state = context["ti"].xcom_pull(task_ids=tasks.START)
-    model = _model_of(context["ti"].task_id, models)
-    if model is not None and model not in state["models"]:
-        from airflow.sdk.exceptions import AirflowSkipException
+def _pre_execute(
+    binding: Binding, models: dict[str, str], tests: dict[str, tuple[str, ...]], context: Any
+) -> None:
+    """Skip a model the run does not select, and a test task (one reading several models) none
+    of whose models it selects (dbt's eager indirect selection, what ``dbt build --select``
+    runs elsewhere); put the warehouse secret into the environment."""
+    from airflow.sdk.exceptions import AirflowSkipException
 
+    state = context["ti"].xcom_pull(task_ids=tasks.START)
+    task_id = context["ti"].task_id
+    model = _model_of(task_id, models)
+    if model is not None and model not in state["models"]:
         raise AirflowSkipException(f"dbt model {model!r} is not selected in this run")
+    parents = tests.get(task_id)
+    if parents is not None and not set(parents) & set(state["models"]):
+        raise AirflowSkipException(f"no model this test reads ({', '.join(parents)}) is selected")
     context["ti"].xcom_push(key="stacks_started_at", value=utcnow().isoformat())
     os.environ.update(profile_env(binding.warehouse()))
-    if isinstance(binding, Bound):
-        _in_process(binding, context["task"], state["request"]["run_id"])
+    _use_parsed_manifest(binding, context["task"], state["request"]["run_id"])
 
 
-def _in_process(binding: Bound, task: Any, run_id: str) -> None:
-    """A task of :meth:`AirflowOrchestrator.run`: dbt runs against the manifest this process
-    parsed (no parse per task, none per run for the run-id var) and reports every node it
-    finishes as a direct run does; what exists now stays out of the collections Cosmos and the
+def _use_parsed_manifest(binding: Binding, task: Any, run_id: str) -> None:
+    """dbt runs against the transform's manifest, parsed with the stack's stable vars: once per
+    process (an in-process run parsed it before the DAG started; a scheduler's task process
+    parses it here, partially from dbt's saved state). Cosmos would let dbt parse the project
+    in every task with the run's vars, and a var that changes every run (the run id) makes dbt
+    drop its partial-parse state: a full parse in every run's first tasks. The task's own vars
+    still reach the commands it runs. An in-process run also reports every node it finishes,
+    as a direct run does, and keeps what exists now out of the collections Cosmos and the
     DuckDB release run after the task (the run unfreezes it)."""
     import gc
 
@@ -139,10 +151,29 @@ def _in_process(binding: Bound, task: Any, run_id: str) -> None:
 
     transform = binding.spec().transform
     if isinstance(transform, DbtTransform) and hasattr(task, "run_dbt_runner"):
-        manifest = transform.parsed(binding.warehouse())
+        warehouse = binding.warehouse()
+        if isinstance(binding, Bound):
+            manifest = transform.parsed(warehouse)
+        else:  # parallel task processes: one parses, the others then read its saved state
+            with _parse_lock(transform.state_dir(warehouse)):
+                manifest = transform.parsed(warehouse)
         progress = functools.partial(_progress, transform.name, reporter_for(run_id))
         task.run_dbt_runner = run_dbt_with_manifest(manifest, dbt_extra_args(), task, progress)
-    gc.freeze()
+    if isinstance(binding, Bound):
+        gc.freeze()
+
+
+@contextlib.contextmanager
+def _parse_lock(state_dir: Path) -> Iterator[None]:
+    import fcntl
+
+    state_dir.mkdir(parents=True, exist_ok=True)
+    with open(state_dir / ".parse.lock", "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def _progress(step: str, report: Any, msg: Any) -> None:
@@ -244,6 +275,8 @@ def render_dbt(
         for uid, n in manifest.get("nodes", {}).items()
         if n.get("resource_type") in ("model", "seed", "snapshot")
     }
+    # filled below, once the tasks exist: a detached test task's id -> the models it reads
+    tests: dict[str, tuple[str, ...]] = {}
     group = DbtTaskGroup(
         group_id=f"dbt_{transform.name}",
         project_config=ProjectConfig(
@@ -270,7 +303,7 @@ def render_dbt(
             "install_deps": False,
             "trigger_rule": "none_failed",
             "callback": functools.partial(_collect, transform),
-            "pre_execute": functools.partial(_pre_execute, binding, models),
+            "pre_execute": functools.partial(_pre_execute, binding, models, tests),
             "post_execute": _post_execute,
             "on_failure_callback": functools.partial(_on_failure, binding, transform.name),
         },
@@ -281,6 +314,9 @@ def render_dbt(
         ids.append(task.task_id)
         model = _model_of(task.task_id, models)
         if model is None:
+            parents = _test_parents(task.task_id, manifest, models)
+            if parents is not None:
+                tests[task.task_id] = parents
             continue
 
         uid = models[model]
@@ -296,6 +332,19 @@ def render_dbt(
                     if t.name == ref.name:
                         el >> task
     return ids
+
+
+def _test_parents(
+    task_id: str, manifest: dict[str, Any], models: dict[str, str]
+) -> tuple[str, ...] | None:
+    """The models a detached test task (``group.<test name>_test``) reads, or None."""
+    name = task_id.split(".")[-1].removesuffix("_test")
+    by_uid = {uid: m for m, uid in models.items()}
+    for node in manifest.get("nodes", {}).values():
+        if node.get("resource_type") == "test" and node.get("name") == name:
+            parents = node.get("depends_on", {}).get("nodes", [])
+            return tuple(sorted(by_uid[p] for p in parents if p in by_uid))
+    return None
 
 
 def _walk(group: Any) -> list[Any]:

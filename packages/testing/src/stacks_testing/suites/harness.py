@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from stacks_contract.models import RunRequest, StackSpec, TableRef, Trigger
+from stacks_contract.models import RunRecord, RunRequest, StackSpec, TableRef, Trigger, Window
 from stacks_contract.ports import ELStep, Orchestrator, Transform
 from stacks_contract.warehouse import Warehouse
 
@@ -94,6 +94,13 @@ class OrchestratorHarness(ABC):
 
     def subprocess_env(self) -> dict[str, str]:
         return {}
+
+    def backfill(self, stack: StackSpec, window: Window, warehouse: Warehouse) -> RunRecord | None:
+        """Run ``stack`` over ``window`` through the tool's own backfill (a Dagster partition
+        backfill, a Temporal schedule backfill, ...) into ``warehouse`` and return the ledger's
+        record of that run. None (the default): the tool has no backfill this harness can drive,
+        and the suite's comparison with a window run is skipped."""
+        return None
 
 
 class TriggerHarness(ABC):
