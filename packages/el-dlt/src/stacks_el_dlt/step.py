@@ -206,6 +206,10 @@ class DltStep(ELStep):
         from stacks_el_dlt.stamp import StampAndQuarantine
 
         source = self._build_source()
+        if request.window is not None:
+            from stacks_el_dlt.window import apply_window
+
+            apply_window(source, request.window)
         propagate_stamps(source.schema)
         stored = stored_schema(pipeline) if pipeline is not None else self._bound_schema
         counter = self._counter(request.run_id)
