@@ -80,7 +80,7 @@ def test_cron_is_the_schedule_and_events_are_sensor_dags(triggered, duckdb_wareh
     assert dag.timetable.summary == "0 6 * * *"
     assert dag.max_active_runs == 1
     files, change = build_trigger_dags(triggered, binding, dag.dag_id)
-    assert files.dag_id == "reference__file_arrival_1"
+    assert (files.dag_id, change.dag_id) == ("reference__new_files", "reference__customers_changed")
     wait = files.get_task("wait")
     assert type(wait).__name__ == "FileSensor" and wait.deferrable
     assert [t.task_id for t in files.topological_sort()] == ["wait", "detect", "fire", "commit"]

@@ -25,6 +25,7 @@ from typing import Any
 
 from stacks_contract.manifest import plan
 from stacks_contract.models import CronTrigger, StackSpec
+from stacks_contract.warehouse import DuckDBWarehouse
 
 from stacks_orch_airflow import tasks
 from stacks_orch_airflow.binding import Binding
@@ -99,6 +100,9 @@ def build_dag(
         schedule=_schedule(spec),
         catchup=False,
         max_active_runs=1,
+        # a DuckDB file admits one writing process: under a parallel executor its tasks would
+        # fail on the file lock, so its DAG runs one task at a time (Postgres: in parallel)
+        **({"max_active_tasks": 1} if isinstance(binding.warehouse(), DuckDBWarehouse) else {}),
         default_args=default_args,
         tags=["stacks"],
         description=spec.description or f"stacks: {spec.name}",

@@ -26,7 +26,7 @@ from typing import Any
 
 from stacks_contract.models import RunRequest, StackSpec, TableRef, TransformResult, utcnow
 from stacks_contract.ports import Transform
-from stacks_transform_dbt import DbtTransform
+from stacks_transform_dbt import DbtTransform, window_vars
 from stacks_transform_dbt.profiles import profile_env
 
 from stacks_orch_airflow import tasks
@@ -133,7 +133,17 @@ def _pre_execute(
         raise AirflowSkipException(f"no model this test reads ({', '.join(parents)}) is selected")
     context["ti"].xcom_push(key="stacks_started_at", value=utcnow().isoformat())
     os.environ.update(profile_env(binding.warehouse()))
+    _window_vars(context["task"], RunRequest.model_validate(state["request"]))
     _use_parsed_manifest(binding, context["task"], state["request"]["run_id"])
+
+
+def _window_vars(task: Any, request: RunRequest) -> None:
+    """The run's window as dbt vars (``stacks_window_start`` / ``_end``), as a direct run of the
+    transform passes them; set afresh every run (an in-process DAG keeps its task objects)."""
+    base = getattr(task, "_stacks_vars", None)
+    if base is None:
+        base = task._stacks_vars = dict(getattr(task, "vars", None) or {})
+    task.vars = {**base, **window_vars(request.window)}
 
 
 def _use_parsed_manifest(binding: Binding, task: Any, run_id: str) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from stacks_contract.models import RunRecord, RunRequest, StackSpec, TableRef, Trigger, Window
@@ -94,6 +95,12 @@ class OrchestratorHarness(ABC):
 
     def subprocess_env(self) -> dict[str, str]:
         return {}
+
+    def dbt_transform(self, project_dir: Path, schema: str) -> Transform | None:
+        """A dbt transform of ``project_dir`` building into ``schema`` (e.g.
+        ``DbtTransform(project_dir, name="dbt", schema=schema)``), for the check that a
+        selection runs the tests dbt selects. None (the default): the check is skipped."""
+        return None
 
     def backfill(self, stack: StackSpec, window: Window, warehouse: Warehouse) -> RunRecord | None:
         """Run ``stack`` over ``window`` through the tool's own backfill (a Dagster partition
