@@ -151,7 +151,7 @@ class Deployment:
     def runs(self, dag_id: str) -> list[dict[str, Any]]:
         return list(self.api("GET", f"/dags/{dag_id}/dagRuns")["dag_runs"])
 
-    def wait_runs(self, dag_id: str, count: int, timeout: float = 600) -> list[dict[str, Any]]:
+    def wait_runs(self, dag_id: str, count: int, timeout: float = 1800) -> list[dict[str, Any]]:
         """Until ``dag_id`` has ``count`` finished runs (and none still going); returns them."""
 
         def finished() -> list[dict[str, Any]] | None:
@@ -161,7 +161,7 @@ class Deployment:
 
         return list(self.wait(finished, timeout, f"{count} finished run(s) of {dag_id}"))
 
-    def wait_run(self, dag_id: str, run_id: str, timeout: float = 600) -> dict[str, Any]:
+    def wait_run(self, dag_id: str, run_id: str, timeout: float = 1800) -> dict[str, Any]:
         def done() -> dict[str, Any] | None:
             run = self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}")
             return run if run["state"] in DONE else None

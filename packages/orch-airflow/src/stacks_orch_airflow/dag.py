@@ -65,6 +65,12 @@ def _schedule(spec: StackSpec) -> Any:
     return CronDataIntervalTimetable(crons[0].cron, timezone=crons[0].timezone)
 
 
+def _concurrency(binding: Binding) -> dict[str, Any]:
+    """A DuckDB file admits one writing process: under a parallel executor its tasks would fail
+    on the file lock, so its DAG runs one task at a time (Postgres: in parallel)."""
+    return {"max_active_tasks": 1} if isinstance(binding.warehouse(), DuckDBWarehouse) else {}
+
+
 def build_dag(
     spec: StackSpec,
     binding: Binding,
@@ -100,9 +106,7 @@ def build_dag(
         schedule=_schedule(spec),
         catchup=False,
         max_active_runs=1,
-        # a DuckDB file admits one writing process: under a parallel executor its tasks would
-        # fail on the file lock, so its DAG runs one task at a time (Postgres: in parallel)
-        **({"max_active_tasks": 1} if isinstance(binding.warehouse(), DuckDBWarehouse) else {}),
+        **_concurrency(binding),
         default_args=default_args,
         tags=["stacks"],
         description=spec.description or f"stacks: {spec.name}",
