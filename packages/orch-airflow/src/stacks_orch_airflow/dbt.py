@@ -9,8 +9,10 @@ warehouse, its password an ``env_var()``); the password reaches dbt through the 
 environment, set just before the dbt command and removed after it.
 
 Every model task waits for the EL tasks producing the sources it reads (from the manifest), its
-``stacks_run_id`` var is the run's id, it skips itself when the run's selection leaves it out, and
-it hands its dbt run results (as a :class:`TransformResult`) to ``stacks_finish``.
+``stacks_run_id`` var is the run's id (and ``stacks_window_start/end`` its window), it skips
+itself when the run's selection leaves it out (a test reading several models: when none of them
+is selected), runs dbt against the manifest parsed once per process with the stack's stable vars,
+and hands its dbt run results (as a :class:`TransformResult`) to ``stacks_finish``.
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ import contextlib
 import functools
 import json
 import os
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ from stacks_transform_dbt.profiles import profile_env
 
 from stacks_orch_airflow import tasks
 from stacks_orch_airflow.binding import Binding, Bound, reporter_for
+from stacks_orch_airflow.home import locked
 
 __all__ = [
     "DeclaredTables",
@@ -165,25 +167,12 @@ def _use_parsed_manifest(binding: Binding, task: Any, run_id: str) -> None:
         if isinstance(binding, Bound):
             manifest = transform.parsed(warehouse)
         else:  # parallel task processes: one parses, the others then read its saved state
-            with _parse_lock(transform.state_dir(warehouse)):
+            with locked(transform.state_dir(warehouse) / ".parse.lock"):
                 manifest = transform.parsed(warehouse)
         progress = functools.partial(_progress, transform.name, reporter_for(run_id))
         task.run_dbt_runner = run_dbt_with_manifest(manifest, dbt_extra_args(), task, progress)
     if isinstance(binding, Bound):
         gc.freeze()
-
-
-@contextlib.contextmanager
-def _parse_lock(state_dir: Path) -> Iterator[None]:
-    import fcntl
-
-    state_dir.mkdir(parents=True, exist_ok=True)
-    with open(state_dir / ".parse.lock", "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def _progress(step: str, report: Any, msg: Any) -> None:

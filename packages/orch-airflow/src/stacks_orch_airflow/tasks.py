@@ -9,7 +9,9 @@ The run's state travels through XCom, keyed by the fixed task ids below:
   :class:`LoadResult`; the transform task(s) push their :class:`TransformResult`;
 * a failing task pushes its one-sentence error before it raises;
 * ``stacks_finish`` (a teardown task: it runs whatever failed, and does not decide the DAG run's
-  state) folds all of that into the ledger row with ``RunRecord.from_results``.
+  state) folds all of that into the ledger row with ``RunRecord.from_results``; it fails itself
+  (without retries) after recording a failed run, so that clearing the run's failed tasks
+  re-runs it too.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from stacks_contract.triggers import cron_token, trigger_request
 from stacks_contract.warehouse import Warehouse, redact
 from stacks_core.ledger import Ledger
 
-from stacks_orch_airflow.binding import Binding, reporter_for
+from stacks_orch_airflow.binding import Binding, Bound, reporter_for
 
 __all__ = [
     "CONF_KEY",
@@ -308,6 +310,11 @@ def finish(
     )
     Ledger(warehouse).record(record)
     reporter_for(request.run_id)("airflow", f"run {record.status.value}")
+    if record.status == RunStatus.FAILED and not isinstance(binding, Bound):
+        # recorded; failing too puts this teardown among the failed tasks that "clear only
+        # failed" re-runs, so a retry of the run from its failures is recorded again (an
+        # in-process run ends here: its caller reads the ledger, and a traceback is noise)
+        raise final_failure(f"The run failed: {record.error}")
     return record.model_dump(mode="json", by_alias=True)
 
 
