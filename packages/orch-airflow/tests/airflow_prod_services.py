@@ -163,7 +163,11 @@ class Deployment:
 
     def wait_run(self, dag_id: str, run_id: str, timeout: float = 1800) -> dict[str, Any]:
         def done() -> dict[str, Any] | None:
-            run = self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}")
+            got = self.http.get(f"/dags/{dag_id}/dagRuns/{run_id}")
+            if got.status_code == 404:  # not created yet (a sensor fires it, say)
+                return None
+            assert got.status_code == 200, f"run {run_id}: {got.status_code} {got.text}"
+            run = got.json()
             return run if run["state"] in DONE else None
 
         return dict(self.wait(done, timeout, f"run {run_id} of {dag_id} to finish"))
