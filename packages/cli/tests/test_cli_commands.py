@@ -512,6 +512,26 @@ def test_quiet_and_vars(user) -> None:
     assert both.returncode == 2 and "-q and -v cannot be used together" in both.stderr
 
 
+def test_run_window_loads_the_window_and_bad_windows_are_exit_2(user) -> None:
+    """`--window A..B`: the rows whose cursor falls in it (the reference orders are updated
+    hourly from 2024-01-01T01:30Z: 11 of 24 before noon), in the run record and the ledger."""
+    proc = ok(user("-q", "run", "ref", "--window", "2024-01-01..2024-01-01T12:00", "--json"))
+    record = json.loads(proc.stdout)
+    assert record["rows"] == {"raw.customers": 8, "raw.orders": 11}
+    runs = json.loads(ok(user("runs", "ref", "--json")).stdout)
+    assert [r["rows"] for r in runs["runs"]] == [{"raw.customers": 8, "raw.orders": 11}]
+    for bad, says in [
+        ("2024-01-02..2024-01-01", "ends before it starts"),
+        ("2024-01-01", "is not START..END"),
+        ("yesterday..today", "'yesterday' is not a date or ISO time"),
+    ]:
+        proc = user("run", "ref", "--window", bad)
+        assert proc.returncode == 2, proc.stderr
+        assert proc.stderr.startswith(f"Error: --window {bad!r}") and says in proc.stderr, (
+            proc.stderr
+        )
+
+
 def test_shell_completion_completes_stack_names(user) -> None:
     proc = ok(user(_STACKS_COMPLETE="bash_complete", COMP_WORDS="stacks run r", COMP_CWORD="2"))
     assert "plain,ref" in proc.stdout.splitlines()

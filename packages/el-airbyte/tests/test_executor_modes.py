@@ -4,6 +4,7 @@ layout, in every sync mode, on DuckDB and Postgres (the ``warehouse`` fixture)."
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from typing import Any
 
 from stacks_contract.warehouse import Warehouse
@@ -72,7 +73,8 @@ def test_first_sync_reads_everything_the_second_only_changes(shop, warehouse, co
     order = shop.state.tables["orders"][1]
     (stored,) = business(warehouse, "orders")[:1]
     items = stored[7] if isinstance(stored[7], list) else json.loads(stored[7])
-    assert items == order["items"] and stored[0] == 1 and stored[3] == order["amount"]
+    assert items == order["items"] and stored[0] == 1
+    assert stored[3] == Decimal(str(order["amount"])), "amount is not an exact decimal"
 
     shop.advance()
     second = sync(conn, 2)
@@ -174,3 +176,24 @@ def test_a_value_that_does_not_fit_the_schema_is_nulled_and_recorded(shop, wareh
         ],
     }
     assert all(meta(o)["changes"] == [] for (o,) in others)
+
+
+def test_numbers_are_decimal_38_9_as_in_airbytes_destinations(shop, warehouse, connect_shop):
+    """Airbyte's SQL destinations type a ``number`` as DECIMAL(38, 9): exact amounts; a value
+    with more than 29 digits before the point is nulled and recorded, the sync goes on."""
+    shop.state.tables["orders"][3]["amount"] = 1e30
+    sync(connect_shop(), 1)
+    with connect(warehouse) as c:
+        ((kind, precision, scale),) = c.execute(
+            "select data_type, numeric_precision, numeric_scale from information_schema.columns "
+            "where table_schema = 'raw' and table_name = 'orders' and column_name = 'amount'"
+        )
+        ((amount, m),) = c.execute("select amount, _airbyte_meta from raw.orders where id = 3")
+    assert (kind.lower().split("(")[0], precision, scale) in {
+        ("numeric", 38, 9),
+        ("decimal", 38, 9),
+    }
+    assert amount is None
+    assert meta(m)["changes"] == [
+        {"field": "amount", "change": "NULLED", "reason": "DESTINATION_SERIALIZATION_ERROR"}
+    ]

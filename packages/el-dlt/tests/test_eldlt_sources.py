@@ -154,6 +154,32 @@ def test_sql_database_merges_incrementally(app_db, warehouse: Warehouse) -> None
         assert stamped == [(0,)]
 
 
+def test_a_window_loads_its_rows_and_leaves_the_cursor(app_db, duckdb_warehouse) -> None:
+    """``RunRequest.window`` as dlt's backfill (``initial_value``/``end_value``): the rows updated
+    in ``[start, end)``; the next run without a window still loads every row (the cursor did
+    not move). A source that binds its cursor itself (the shop's rest_api) cannot be bounded:
+    one sentence, nothing loaded."""
+    from datetime import UTC, datetime
+
+    from stacks_contract.errors import ConfigError
+    from stacks_contract.models import Window
+
+    start = datetime(2024, 1, 1, 1, tzinfo=UTC)  # accounts are updated a minute apart from 00:01
+    window = Window(start=start, end=datetime(2024, 1, 1, 2, tzinfo=UTC))
+    step = SqlDatabaseStep(app_db.url(), tables=["accounts"])
+    windowed = step.run(RunRequest(stack="t", window=window), duckdb_warehouse)
+    assert windowed.rows["raw.accounts"] == 60  # 01:00 .. 01:59
+    with connect(duckdb_warehouse) as conn:
+        ids = [r[0] for r in conn.execute("select id from raw.accounts order by id")]
+    assert ids == list(range(60, 120))
+    after = run(step, duckdb_warehouse)
+    assert after.rows["raw.accounts"] == 500, "the window moved the cursor"
+    with ShopServer(seed=1) as shop, pytest.raises(ConfigError, match="cannot bound it"):
+        ShopApiStep(shop.url, endpoints=("orders",)).run(
+            RunRequest(stack="t", window=window), duckdb_warehouse
+        )
+
+
 def test_sql_database_never_connects_to_build_its_manifest() -> None:
     step = SqlDatabaseStep("postgresql://u:pw@127.0.0.1:1/nowhere", ["a", "b"])
     assert step.produces() == (TableRef("raw", "a"), TableRef("raw", "b"))

@@ -35,10 +35,15 @@ print(json.dumps(sorted(t.task_id for t in dag.tasks)))
 """
 
 
-def test_required_dependencies_are_the_contract_and_airflow_only() -> None:
+def test_required_dependencies_are_the_contract_the_runtime_and_airflow_only() -> None:
     project = tomllib.loads((PACKAGE / "pyproject.toml").read_text())["project"]
     names = {r.split(">")[0].split("[")[0].strip() for r in project["dependencies"]}
-    assert names == {"stacks-contract", "apache-airflow", "apache-airflow-providers-standard"}
+    assert names == {
+        "stacks-contract",
+        "stacks-core",
+        "apache-airflow",
+        "apache-airflow-providers-standard",
+    }
     assert {"stacks-transform-dbt", "astronomer-cosmos"} <= {
         r.split(">")[0].strip() for r in project["optional-dependencies"]["dbt"]
     }

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
-from stacks_contract.ports import Orchestrator
+from stacks_contract.ports import Orchestrator, Transform
 from stacks_orch_airflow import AirflowOrchestrator
 from stacks_testing.suites import BaseOrchestratorSuite, OrchestratorHarness
 
@@ -15,6 +17,11 @@ class AirflowHarness(OrchestratorHarness):
 
     def orchestrator_factory(self) -> str:
         return "stacks_orch_airflow.testing:warm_orchestrator"
+
+    def dbt_transform(self, project_dir: Path, schema: str) -> Transform:
+        from stacks_transform_dbt import DbtTransform
+
+        return DbtTransform(project_dir, name="dbt", schema=schema)
 
 
 class TestAirflowConformance(BaseOrchestratorSuite):

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from pydantic import SecretStr
@@ -17,8 +18,10 @@ from stacks_contract.models import (
     SourceChangeTrigger,
     StackSpec,
     Trigger,
+    TriggerKind,
+    Window,
 )
-from stacks_contract.triggers import cron_token
+from stacks_contract.triggers import cron_token, trigger_request
 from stacks_orch_airflow.binding import Bound
 from stacks_orch_airflow.dag import build_dag
 from stacks_orch_airflow.tasks import request_for
@@ -77,7 +80,7 @@ def test_cron_is_the_schedule_and_events_are_sensor_dags(triggered, duckdb_wareh
     assert dag.timetable.summary == "0 6 * * *"
     assert dag.max_active_runs == 1
     files, change = build_trigger_dags(triggered, binding, dag.dag_id)
-    assert files.dag_id == "reference__file_arrival_1"
+    assert (files.dag_id, change.dag_id) == ("reference__new_files", "reference__customers_changed")
     wait = files.get_task("wait")
     assert type(wait).__name__ == "FileSensor" and wait.deferrable
     assert [t.task_id for t in files.topological_sort()] == ["wait", "detect", "fire", "commit"]
@@ -120,3 +123,58 @@ def test_no_secret_reaches_the_serialized_dag(
     text = json.dumps(DagSerialization.to_dict(dag), default=str)
     assert "dbt_dbt.fct_orders_model_build" in text
     assert secret not in text
+
+
+def _sdk_dag_run(run_type: str, run_id: str, start: datetime, end: datetime, **extra) -> Any:
+    """A DAG run as a task sees it: the task SDK's own model and its own ``DagRunType``."""
+    from airflow.sdk.api.datamodels._generated import DagRun, DagRunState, DagRunType
+
+    return DagRun(
+        dag_id="reference",
+        run_id=run_id,
+        logical_date=start,
+        data_interval_start=start,
+        data_interval_end=end,
+        run_after=end,
+        start_date=end,
+        end_date=None,
+        run_type=DagRunType(run_type),
+        state=DagRunState.RUNNING,
+        consumed_asset_events=[],
+        partition_key=None,
+        **extra,
+    )
+
+
+def test_a_scheduled_run_inside_a_task_is_the_cron_triggers_request(
+    triggered, duckdb_warehouse
+) -> None:
+    """The scheduler's 06:00 tick, as the task SDK hands it to ``stacks_start``: the contract's
+    deterministic schedule request (not a manual run named after Airflow's run id)."""
+    start, end = datetime(2026, 12, 5, 6, tzinfo=UTC), datetime(2026, 12, 6, 6, tzinfo=UTC)
+    run = _sdk_dag_run("scheduled", "scheduled__2026-12-05T06:00:00+00:00", start, end)
+    request = request_for(Bound(triggered, duckdb_warehouse), run)
+    want = trigger_request(triggered, triggered.triggers[0], cron_token(end))
+    assert (request.run_id, request.trigger) == (want.run_id, TriggerKind.SCHEDULE)
+    assert request.run_id.startswith("schedule-") and request.window is None
+
+
+def test_a_backfill_run_covers_its_data_interval(triggered, duckdb_warehouse) -> None:
+    start, end = datetime(2026, 12, 1, tzinfo=UTC), datetime(2026, 12, 2, tzinfo=UTC)
+    run = _sdk_dag_run("backfill", "backfill__2026-12-01T00:00:00+00:00", start, end)
+    request = request_for(Bound(triggered, duckdb_warehouse), run)
+    assert request.window == Window(start=start, end=end)
+    assert request.trigger == TriggerKind.MANUAL
+    assert request.run_id == "backfill__2026-12-01T00:00:00_00:00"
+    manual = _sdk_dag_run(
+        "manual",
+        "manual__1",
+        end,
+        end,
+        conf={"window": {"start": "2026-12-01T00:00:00Z", "end": "2026-12-01T12:00:00Z"}},
+    )
+    assert request_for(Bound(triggered, duckdb_warehouse), manual).window == Window(
+        start=start, end=datetime(2026, 12, 1, 12, tzinfo=UTC)
+    )
+    plain = _sdk_dag_run("manual", "manual__2", end, end)
+    assert request_for(Bound(triggered, duckdb_warehouse), plain).window is None

@@ -151,3 +151,19 @@ def test_state_is_declared_and_stale_state_of_other_warehouses_is_pruned(
     inv = t.invocation(duckdb_warehouse, RunRequest(stack="t"))
     assert t.state_paths(duckdb_warehouse) == (inv.target_path.parent,)
     assert not stale.exists()
+
+
+def test_a_windowed_run_gives_dbt_the_window_as_vars(duckdb_warehouse, project_dir, tmp_path):
+    """``RunRequest.window`` (``stacks run --window``, an Airflow backfill) reaches dbt as the
+    ``stacks_window_start`` / ``stacks_window_end`` vars; a run without one has neither."""
+    from datetime import UTC, datetime
+
+    from stacks_contract.models import Window
+
+    t = DbtTransform(project_dir, state_dir=tmp_path)
+    window = Window(start=datetime(2026, 12, 1, tzinfo=UTC), end=datetime(2026, 12, 2, tzinfo=UTC))
+    inv = t.invocation(duckdb_warehouse, RunRequest(stack="t", window=window))
+    assert inv.vars["stacks_window_start"] == "2026-12-01T00:00:00+00:00"
+    assert inv.vars["stacks_window_end"] == "2026-12-02T00:00:00+00:00"
+    plain = t.invocation(duckdb_warehouse, RunRequest(stack="t"))
+    assert not {"stacks_window_start", "stacks_window_end"} & set(plain.vars)

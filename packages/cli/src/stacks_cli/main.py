@@ -52,6 +52,7 @@ from stacks_cli.common import (
     tool_output,
 )
 from stacks_cli.transform_options import TRANSFORM_OPTIONS
+from stacks_cli.window import WINDOW_HELP
 
 if TYPE_CHECKING:
     from stacks_contract.models import RunRecord, RunRequest
@@ -281,6 +282,7 @@ def _parse_vars(text: str | None) -> dict[str, Any]:
     help="Variables for the transform, e.g. '{start_date: 2024-01-01}' (dbt's --vars).",
 )
 @TRANSFORM_OPTIONS
+@click.option("--window", "window_text", metavar="START..END", help=WINDOW_HELP)
 @JSON
 def run_cmd(
     name: str,
@@ -293,6 +295,7 @@ def run_cmd(
     since: str | None,
     until: str | None,
     vars_text: str | None,
+    window_text: str | None,
     as_json: bool,
 ) -> None:
     """Run the stack NAME once and print a summary (--json: the run record)."""
@@ -301,7 +304,7 @@ def run_cmd(
         # the first line, before the contract, the runtime and the stack's tools are imported
         report(_shown(name), "resolving the stack")
         run_vars = _parse_vars(vars_text)
-        window = (backfill, since, until)
+        window = (backfill, since, until, window_text)
         record, stack, warehouse = _run(
             name, url, select, exclude, full_refresh, wait, run_vars, report, window
         )
@@ -336,19 +339,23 @@ def _run(
     wait: bool,
     run_vars: dict[str, Any],
     report: Reporter,
-    window_args: tuple[str | None, str | None, str | None],
+    window_args: tuple[str | None, str | None, str | None, str | None],
 ) -> tuple[RunRecord, Stack, Warehouse]:
     """The run itself, from loading the stack to its ledger record (``window_args``: the
-    --backfill, --since and --until given)."""
+    --backfill, --since, --until and --window given)."""
     from stacks_contract.models import RunRequest
     from stacks_contract.selection import resolve
 
     from stacks_cli.backfill import backfill_selection
+    from stacks_cli.window import parse_window
 
+    backfill, since, until, window_text = window_args
+    if window_text and (backfill or since or until):
+        fail("--window is the whole run's window; --backfill STEP --since/--until is one "
+             "step's: give one of them.", EXIT_CONFIG)  # fmt: skip
+    window = parse_window(window_text)
     stack, warehouse = prepare(name, url, wait=wait, report=report)
     name = stack.name  # a reference (`file.py:attr`) runs under its stack's own name
-    backfill, since, until = window_args
-    window = None
     with errors(warehouse):
         if backfill or since or until:
             if not backfill or select or exclude or full_refresh:

@@ -230,6 +230,10 @@ class DltStep(DltCursors, ELStep, CursorState):
         from stacks_el_dlt.refresh import reload_resources
 
         source = self._build_source()
+        if request.window is not None:
+            from stacks_el_dlt.window import apply_window
+
+            apply_window(source, request.window)
         stored = stored_schema(pipeline) if pipeline is not None else self._bound_schema
         lines, refused = prepare_resources(
             self,

@@ -25,6 +25,7 @@ from typing import Any
 
 from stacks_contract.manifest import plan
 from stacks_contract.models import CronTrigger, StackSpec
+from stacks_contract.warehouse import DuckDBWarehouse
 
 from stacks_orch_airflow import tasks
 from stacks_orch_airflow.binding import Binding
@@ -53,12 +54,21 @@ def _asset(table: Any) -> Any:
 
 
 def _schedule(spec: StackSpec) -> Any:
+    """The cron trigger as Airflow's data-interval timetable: a run is due at each tick and
+    covers the interval since the previous one, so ``airflow backfill create`` gives every run
+    a data interval (its window). A scheduled run still loads what is new since the last run."""
     crons = [t for t in spec.triggers if isinstance(t, CronTrigger)]
     if not crons:
         return None
-    from airflow.timetables.trigger import CronTriggerTimetable
+    from airflow.timetables.interval import CronDataIntervalTimetable
 
-    return CronTriggerTimetable(crons[0].cron, timezone=crons[0].timezone)
+    return CronDataIntervalTimetable(crons[0].cron, timezone=crons[0].timezone)
+
+
+def _concurrency(binding: Binding) -> dict[str, Any]:
+    """A DuckDB file admits one writing process: under a parallel executor its tasks would fail
+    on the file lock, so its DAG runs one task at a time (Postgres: in parallel)."""
+    return {"max_active_tasks": 1} if isinstance(binding.warehouse(), DuckDBWarehouse) else {}
 
 
 def build_dag(
@@ -96,6 +106,7 @@ def build_dag(
         schedule=_schedule(spec),
         catchup=False,
         max_active_runs=1,
+        **_concurrency(binding),
         default_args=default_args,
         tags=["stacks"],
         description=spec.description or f"stacks: {spec.name}",

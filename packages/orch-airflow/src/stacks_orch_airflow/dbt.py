@@ -9,8 +9,10 @@ warehouse, its password an ``env_var()``); the password reaches dbt through the 
 environment, set just before the dbt command and removed after it.
 
 Every model task waits for the EL tasks producing the sources it reads (from the manifest), its
-``stacks_run_id`` var is the run's id, it skips itself when the run's selection leaves it out, and
-it hands its dbt run results (as a :class:`TransformResult`) to ``stacks_finish``.
+``stacks_run_id`` var is the run's id (and ``stacks_window_start/end`` its window), it skips
+itself when the run's selection leaves it out (a test reading several models: when none of them
+is selected), runs dbt against the manifest parsed once per process with the stack's stable vars,
+and hands its dbt run results (as a :class:`TransformResult`) to ``stacks_finish``.
 """
 
 from __future__ import annotations
@@ -25,11 +27,12 @@ from typing import Any
 
 from stacks_contract.models import RunRequest, StackSpec, TableRef, TransformResult, utcnow
 from stacks_contract.ports import Transform
-from stacks_transform_dbt import DbtTransform
+from stacks_transform_dbt import DbtTransform, window_vars
 from stacks_transform_dbt.profiles import profile_env
 
 from stacks_orch_airflow import tasks
 from stacks_orch_airflow.binding import Binding, Bound, reporter_for
+from stacks_orch_airflow.home import locked
 
 __all__ = [
     "DeclaredTables",
@@ -114,24 +117,45 @@ def _request(ti: Any) -> RunRequest:
     return RunRequest.model_validate(ti.xcom_pull(task_ids=tasks.START)["request"])
 
 
-def _pre_execute(binding: Binding, models: dict[str, str], context: Any) -> None:
-    """Skip a model the run does not select; put the warehouse secret into the environment."""
-    state = context["ti"].xcom_pull(task_ids=tasks.START)
-    model = _model_of(context["ti"].task_id, models)
-    if model is not None and model not in state["models"]:
-        from airflow.sdk.exceptions import AirflowSkipException
+def _pre_execute(
+    binding: Binding, models: dict[str, str], tests: dict[str, tuple[str, ...]], context: Any
+) -> None:
+    """Skip a model the run does not select, and a test task (one reading several models) none
+    of whose models it selects (dbt's eager indirect selection, what ``dbt build --select``
+    runs elsewhere); put the warehouse secret into the environment."""
+    from airflow.sdk.exceptions import AirflowSkipException
 
+    state = context["ti"].xcom_pull(task_ids=tasks.START)
+    task_id = context["ti"].task_id
+    model = _model_of(task_id, models)
+    if model is not None and model not in state["models"]:
         raise AirflowSkipException(f"dbt model {model!r} is not selected in this run")
+    parents = tests.get(task_id)
+    if parents is not None and not set(parents) & set(state["models"]):
+        raise AirflowSkipException(f"no model this test reads ({', '.join(parents)}) is selected")
     context["ti"].xcom_push(key="stacks_started_at", value=utcnow().isoformat())
     os.environ.update(profile_env(binding.warehouse()))
-    if isinstance(binding, Bound):
-        _in_process(binding, context["task"], state["request"]["run_id"])
+    _window_vars(context["task"], RunRequest.model_validate(state["request"]))
+    _use_parsed_manifest(binding, context["task"], state["request"]["run_id"])
 
 
-def _in_process(binding: Bound, task: Any, run_id: str) -> None:
-    """A task of :meth:`AirflowOrchestrator.run`: dbt runs against the manifest this process
-    parsed (no parse per task, none per run for the run-id var) and reports every node it
-    finishes as a direct run does; what exists now stays out of the collections Cosmos and the
+def _window_vars(task: Any, request: RunRequest) -> None:
+    """The run's window as dbt vars (``stacks_window_start`` / ``_end``), as a direct run of the
+    transform passes them; set afresh every run (an in-process DAG keeps its task objects)."""
+    base = getattr(task, "_stacks_vars", None)
+    if base is None:
+        base = task._stacks_vars = dict(getattr(task, "vars", None) or {})
+    task.vars = {**base, **window_vars(request.window)}
+
+
+def _use_parsed_manifest(binding: Binding, task: Any, run_id: str) -> None:
+    """dbt runs against the transform's manifest, parsed with the stack's stable vars: once per
+    process (an in-process run parsed it before the DAG started; a scheduler's task process
+    parses it here, partially from dbt's saved state). Cosmos would let dbt parse the project
+    in every task with the run's vars, and a var that changes every run (the run id) makes dbt
+    drop its partial-parse state: a full parse in every run's first tasks. The task's own vars
+    still reach the commands it runs. An in-process run also reports every node it finishes,
+    as a direct run does, and keeps what exists now out of the collections Cosmos and the
     DuckDB release run after the task (the run unfreezes it)."""
     import gc
 
@@ -139,10 +163,16 @@ def _in_process(binding: Bound, task: Any, run_id: str) -> None:
 
     transform = binding.spec().transform
     if isinstance(transform, DbtTransform) and hasattr(task, "run_dbt_runner"):
-        manifest = transform.parsed(binding.warehouse())
+        warehouse = binding.warehouse()
+        if isinstance(binding, Bound):
+            manifest = transform.parsed(warehouse)
+        else:  # parallel task processes: one parses, the others then read its saved state
+            with locked(transform.state_dir(warehouse) / ".parse.lock"):
+                manifest = transform.parsed(warehouse)
         progress = functools.partial(_progress, transform.name, reporter_for(run_id))
         task.run_dbt_runner = run_dbt_with_manifest(manifest, dbt_extra_args(), task, progress)
-    gc.freeze()
+    if isinstance(binding, Bound):
+        gc.freeze()
 
 
 def _progress(step: str, report: Any, msg: Any) -> None:
@@ -244,6 +274,8 @@ def render_dbt(
         for uid, n in manifest.get("nodes", {}).items()
         if n.get("resource_type") in ("model", "seed", "snapshot")
     }
+    # filled below, once the tasks exist: a detached test task's id -> the models it reads
+    tests: dict[str, tuple[str, ...]] = {}
     group = DbtTaskGroup(
         group_id=f"dbt_{transform.name}",
         project_config=ProjectConfig(
@@ -270,7 +302,7 @@ def render_dbt(
             "install_deps": False,
             "trigger_rule": "none_failed",
             "callback": functools.partial(_collect, transform),
-            "pre_execute": functools.partial(_pre_execute, binding, models),
+            "pre_execute": functools.partial(_pre_execute, binding, models, tests),
             "post_execute": _post_execute,
             "on_failure_callback": functools.partial(_on_failure, binding, transform.name),
         },
@@ -281,6 +313,9 @@ def render_dbt(
         ids.append(task.task_id)
         model = _model_of(task.task_id, models)
         if model is None:
+            parents = _test_parents(task.task_id, manifest, models)
+            if parents is not None:
+                tests[task.task_id] = parents
             continue
 
         uid = models[model]
@@ -296,6 +331,19 @@ def render_dbt(
                     if t.name == ref.name:
                         el >> task
     return ids
+
+
+def _test_parents(
+    task_id: str, manifest: dict[str, Any], models: dict[str, str]
+) -> tuple[str, ...] | None:
+    """The models a detached test task (``group.<test name>_test``) reads, or None."""
+    name = task_id.split(".")[-1].removesuffix("_test")
+    by_uid = {uid: m for m, uid in models.items()}
+    for node in manifest.get("nodes", {}).values():
+        if node.get("resource_type") == "test" and node.get("name") == name:
+            parents = node.get("depends_on", {}).get("nodes", [])
+            return tuple(sorted(by_uid[p] for p in parents if p in by_uid))
+    return None
 
 
 def _walk(group: Any) -> list[Any]:

@@ -57,7 +57,8 @@ def configure(home: Path | None = None) -> Path:
 
 
 @contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
+def locked(path: Path) -> Iterator[None]:
+    """An exclusive ``flock`` on ``path`` (created with its folder) for the block."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
@@ -88,7 +89,7 @@ def ensure_db() -> Path:
         ]
     )
     synced = home / _SYNCED
-    with _locked(home / ".migrate.lock"):
+    with locked(home / ".migrate.lock"):
         if not marker.exists() or marker.read_text() != version:
             from airflow.utils.db import initdb
 

@@ -1,8 +1,9 @@
-"""What only an in-process run (:meth:`AirflowOrchestrator.run`, ``dag.test()``) does to keep
-Airflow's fixed cost per run down, and Airflow's own logging out of a ``stacks run``.
+"""What an in-process run (:meth:`AirflowOrchestrator.run`, ``dag.test()``) does to keep
+Airflow's fixed cost per run down, and Airflow's own logging out of a ``stacks run``; and
+:func:`run_dbt_with_manifest`, which every Cosmos task uses (in-process or under a scheduler).
 
-Nothing here changes a DAG, a DAG file or a deployment: a scheduler, ``airflow dags test`` and a
-worker run the same DAG exactly as Airflow ships.
+Nothing else here changes a DAG, a DAG file or a deployment: a scheduler, ``airflow dags test``
+and a worker run the same DAG.
 """
 
 from __future__ import annotations

@@ -9,7 +9,9 @@ The run's state travels through XCom, keyed by the fixed task ids below:
   :class:`LoadResult`; the transform task(s) push their :class:`TransformResult`;
 * a failing task pushes its one-sentence error before it raises;
 * ``stacks_finish`` (a teardown task: it runs whatever failed, and does not decide the DAG run's
-  state) folds all of that into the ledger row with ``RunRecord.from_results``.
+  state) folds all of that into the ledger row with ``RunRecord.from_results``; it fails itself
+  (without retries) after recording a failed run, so that clearing the run's failed tasks
+  re-runs it too.
 """
 
 from __future__ import annotations
@@ -24,15 +26,17 @@ from stacks_contract.models import (
     LoadResult,
     RunRecord,
     RunRequest,
+    RunStatus,
     TransformResult,
     TriggerKind,
+    Window,
 )
 from stacks_contract.selection import resolve
 from stacks_contract.triggers import cron_token, trigger_request
 from stacks_contract.warehouse import Warehouse, redact
 from stacks_core.ledger import Ledger
 
-from stacks_orch_airflow.binding import Binding, reporter_for
+from stacks_orch_airflow.binding import Binding, Bound, reporter_for
 
 __all__ = [
     "CONF_KEY",
@@ -85,24 +89,48 @@ def _skip(why: str) -> NoReturn:
     raise AirflowSkipException(why)
 
 
+def run_type_of(dag_run: Any) -> str:
+    """The DAG run's type as its value (``scheduled``, ``manual``, ``backfill``, ...): inside a
+    task the task SDK hands its own ``DagRunType``, whose ``str()`` is ``DagRunType.SCHEDULED``,
+    while the scheduler's enum prints ``scheduled``; both carry the value."""
+    run_type = getattr(dag_run, "run_type", None)
+    return str(getattr(run_type, "value", run_type) or "")
+
+
+def window_of(dag_run: Any) -> Window | None:
+    """A DAG run's data interval as the contract's window (None when it is empty)."""
+    start = getattr(dag_run, "data_interval_start", None)
+    end = getattr(dag_run, "data_interval_end", None)
+    if start is None or end is None or end <= start:
+        return None
+    return Window(start=start, end=end)
+
+
 def request_for(binding: Binding, dag_run: Any) -> RunRequest:
     """The stacks request of a DAG run: the conf's request if one came with it; a scheduled
     run's is the cron trigger's (its run id derived from the tick, so a re-run is the same run);
-    anything else (UI, CLI, asset event) a manual request named after the Airflow run id."""
+    a backfill run's covers its data interval (the window); anything else (UI, CLI, asset
+    event) is a manual request named after the Airflow run id, with the conf's ``window``
+    (``{"start": ..., "end": ...}``) when it has one."""
     spec = binding.spec()
     conf = dict(getattr(dag_run, "conf", None) or {})
     if CONF_KEY in conf:
         return RunRequest.model_validate(conf[CONF_KEY])
-    run_type = str(getattr(dag_run, "run_type", "") or "")
+    run_type = run_type_of(dag_run)
     crons = [t for t in spec.triggers if isinstance(t, CronTrigger)]
-    if run_type.endswith("scheduled") and crons:
-        tick: datetime = dag_run.logical_date or dag_run.run_after
+    if run_type == "scheduled" and crons:
+        # the tick is when the run was due: the end of its data interval
+        tick: datetime = dag_run.run_after or dag_run.logical_date
         return trigger_request(spec, crons[0], cron_token(tick))
     extra: dict[str, Any] = {}
     if "select" in conf:
         extra["select"] = tuple(conf["select"])
     if "exclude" in conf:
         extra["exclude"] = tuple(conf["exclude"])
+    if "window" in conf:
+        extra["window"] = Window.model_validate(conf["window"])
+    elif run_type == "backfill":
+        extra["window"] = window_of(dag_run)
     return RunRequest(
         run_id=_UNSAFE.sub("_", str(dag_run.run_id)),
         stack=spec.name,
@@ -117,10 +145,22 @@ def start(binding: Binding, orchestrator: str) -> dict[str, Any]:
     request = request_for(binding, ctx["dag_run"])
     spec = binding.spec()
     selection = resolve(spec, request.select, request.exclude)
-    record = Ledger(binding.warehouse()).start(spec.name, orchestrator, request)
+    ledger = Ledger(binding.warehouse())
+    earlier = ledger.get(request.run_id)
+    if earlier is None:
+        started_at = ledger.start(spec.name, orchestrator, request).started_at
+    else:
+        # a cleared task of this DAG run runs its setup again: the same run, not a new one, so
+        # it keeps its start (its duration then spans every attempt)
+        started_at = earlier.started_at
+        ledger.record(
+            earlier.model_copy(
+                update={"status": RunStatus.RUNNING, "finished_at": None, "error": None}
+            )
+        )
     return {
         "request": request.model_dump(mode="json", by_alias=True),
-        "started_at": record.started_at.isoformat(),
+        "started_at": started_at.isoformat(),
         "steps": list(selection.steps),
         "models": list(selection.models),
         "runs_transform": selection.runs_transform,
@@ -173,7 +213,22 @@ def run_el(binding: Binding, step_name: str) -> dict[str, Any] | None:
         if isinstance(partial, LoadResult):
             ti.xcom_push(key=PARTIAL_KEY, value=partial.model_dump(mode="json", by_alias=True))
         raise _fail(ti, step_name, exc, warehouse) from exc
+    _changed_outlets(result)
     return result.model_dump(mode="json", by_alias=True)
+
+
+def _changed_outlets(result: LoadResult) -> None:
+    """Airflow records an asset event for every outlet of a task that succeeds: keep only the
+    tables this load wrote rows to (a DAG scheduled on ``raw.orders`` must not run for a load
+    of 0 rows), each event carrying its row count. The outlets are set afresh every run."""
+    ctx = _context()
+    task = ctx["task"]
+    declared = getattr(task, "_stacks_outlets", None)
+    if declared is None:
+        declared = task._stacks_outlets = list(task.outlets)
+    task.outlets = [a for a in declared if result.rows.get(a.name)]
+    for asset in task.outlets:
+        ctx["outlet_events"][asset].extra = {"rows": result.rows[asset.name], "step": result.step}
 
 
 def run_transform(binding: Binding) -> None:
@@ -260,6 +315,11 @@ def finish(
     )
     Ledger(warehouse).record(record)
     reporter_for(request.run_id)("airflow", f"run {record.status.value}")
+    if record.status == RunStatus.FAILED and not isinstance(binding, Bound):
+        # recorded; failing too puts this teardown among the failed tasks that "clear only
+        # failed" re-runs, so a retry of the run from its failures is recorded again (an
+        # in-process run ends here: its caller reads the ledger, and a traceback is noise)
+        raise final_failure(f"The run failed: {record.error}")
     return record.model_dump(mode="json", by_alias=True)
 
 

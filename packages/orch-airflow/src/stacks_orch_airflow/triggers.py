@@ -1,7 +1,8 @@
 """A stack's event triggers as small Airflow DAGs that start the stack's DAG.
 
 The cron trigger is the stack DAG's own schedule (:mod:`stacks_orch_airflow.dag`). Each
-file-arrival and source-change trigger becomes a DAG of its own, ``<stack>__<trigger>``, scheduled
+file-arrival and source-change trigger becomes a DAG of its own, named after what it waits for
+(``<stack>__new_files``, ``<stack>__<step>_changed``), scheduled
 every poll interval (``max_active_runs=1``, no catch-up):
 
 * file arrival: ``wait`` is Airflow's ``FileSensor`` in deferrable mode (its ``FileTrigger`` waits
@@ -117,9 +118,12 @@ def build_trigger_dags(spec: StackSpec, binding: Binding, stack_dag_id: str) -> 
     from airflow.sdk import DAG
 
     dags = []
+    files_seen = 0
     for index, trigger in enumerate(spec.triggers):
         if isinstance(trigger, FileArrivalTrigger):
-            name, every = f"{stack_dag_id}__file_arrival_{index}", FILE_POLL
+            files_seen += 1  # named for what it waits for: <stack>__new_files, _2, ...
+            suffix = "" if files_seen == 1 else f"_{files_seen}"
+            name, every = f"{stack_dag_id}__new_files{suffix}", FILE_POLL
         elif isinstance(trigger, SourceChangeTrigger):
             step = spec.step(trigger.step)
             if not callable(getattr(step, "source_version", None)):

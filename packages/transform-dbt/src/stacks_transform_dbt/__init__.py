@@ -11,6 +11,7 @@ from stacks_transform_dbt.transform import (
     RUN_ID_VAR,
     SOURCE_SCHEMA_VAR,
     DbtTransform,
+    window_vars,
 )
 
 __all__ = [
@@ -22,4 +23,5 @@ __all__ = [
     "DbtTransform",
     "render_profile",
     "result_from_run_results",
+    "window_vars",
 ]

@@ -15,7 +15,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from stacks_contract.errors import ConfigError, StacksError
-from stacks_contract.models import RunRequest, TableRef, TransformNode, TransformResult, utcnow
+from stacks_contract.models import (
+    RunRequest,
+    TableRef,
+    TransformNode,
+    TransformResult,
+    Window,
+    utcnow,
+)
 from stacks_contract.ports import Reporter, Transform, silent
 from stacks_contract.warehouse import (
     DEFAULT_SCHEMA,
@@ -46,6 +53,15 @@ if TYPE_CHECKING:
 SOURCE_SCHEMA_VAR = "stacks_source_schema"
 #: var carrying the run id (models stamp it into ``_stacks_run_id``)
 RUN_ID_VAR = "stacks_run_id"
+#: vars carrying the run's window (``RunRequest.window``, ISO times, UTC), when it has one
+WINDOW_START_VAR, WINDOW_END_VAR = "stacks_window_start", "stacks_window_end"
+
+
+def window_vars(window: Window | None) -> dict[str, str]:
+    """``stacks_window_start`` / ``stacks_window_end`` of a run over ``window`` (none: {})."""
+    if window is None:
+        return {}
+    return {WINDOW_START_VAR: window.start.isoformat(), WINDOW_END_VAR: window.end.isoformat()}
 
 
 class DbtTransform(Transform):
@@ -207,6 +223,7 @@ class DbtTransform(Transform):
                 **request.vars,
                 SOURCE_SCHEMA_VAR: self._source_schema(warehouse),
                 RUN_ID_VAR: request.run_id,
+                **window_vars(request.window),
             },
             target_path=state / "target",
             profile=choice.profile,

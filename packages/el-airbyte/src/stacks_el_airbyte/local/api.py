@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stacks_el_airbyte.local import shapes
+from stacks_el_airbyte.local.definitions import Definitions
 from stacks_el_airbyte.local.jobs import Job, JobBoard, SyncRunning
 from stacks_el_airbyte.local.model import ConnectionConfig
 
@@ -68,10 +69,17 @@ class Auth:
 
 
 class Api:
-    def __init__(self, connections: dict[str, ConnectionConfig], jobs: JobBoard, auth: Auth):
+    def __init__(
+        self,
+        connections: dict[str, ConnectionConfig],
+        jobs: JobBoard,
+        auth: Auth,
+        definitions: Definitions,
+    ):
         self.connections = connections
         self.jobs = jobs
         self.auth = auth
+        self.defs = definitions
 
     def handle(self, req: Request) -> Reply:
         path = req.path.rstrip("/") or "/"
@@ -134,9 +142,21 @@ class Api:
         method = req.method
         if parts == ["connections"] and method == "GET":
             return self._list_connections(req, base, workspace)
-        if len(parts) == 2 and parts[0] == "connections" and method == "GET":
+        if parts == ["connections"] and method == "POST":
+            return self.defs.create_connection(req.body)
+        if len(parts) == 2 and parts[0] == "connections" and method in ("GET", "PATCH", "DELETE"):
             found = self._connection(parts[1], workspace)
-            return found if isinstance(found, tuple) else (200, shapes.connection_json(found))
+            if isinstance(found, tuple):
+                return found
+            if method == "PATCH":
+                return self.defs.patch_connection(found, req.body)
+            if method == "DELETE":
+                del self.connections[found.connection_id]
+                return 204, None
+            return 200, self.defs.connection_json(found)
+        defined = self._definitions(req, base, parts, workspace)
+        if defined is not None:
+            return defined
         if parts == ["jobs"] and method == "POST":
             return self._create_job(req, workspace)
         if parts == ["jobs"] and method == "GET":
@@ -149,6 +169,50 @@ class Api:
                 self.jobs.cancel(job.job_id)
             return 200, shapes.job_json(job)
         return 404, shapes.problem(404, f"No such endpoint: {method} {base}{rest}.")
+
+    def _definitions(
+        self, req: Request, base: str, parts: list[str], workspace: str | None
+    ) -> Reply | None:
+        """Workspaces, sources, destinations and streams (:mod:`.definitions`)."""
+        method, defs = req.method, self.defs
+        if parts == ["workspaces"] and method == "GET":
+            ids = [w for w in defs.workspaces() if workspace in (None, w)]
+            items = [
+                {"workspaceId": w, "name": f"workspace {w}", "dataResidency": "auto"} for w in ids
+            ]
+            return 200, {"data": items}
+        if len(parts) == 2 and parts[0] == "workspaces" and method == "GET":
+            if parts[1] not in defs.workspaces():
+                return 404, shapes.problem(404, f"Could not find a workspace with id {parts[1]}.")
+            return 200, {
+                "workspaceId": parts[1],
+                "name": f"workspace {parts[1]}",
+                "dataResidency": "auto",
+            }
+        if parts == ["streams"] and method == "GET":
+            return defs.streams(req.query.get("sourceId", ""))
+        kinds: dict[str, dict[str, Any]] = {
+            "sources": defs.sources,
+            "destinations": defs.destinations,
+        }
+        if not parts or parts[0] not in kinds:
+            return None
+        found: dict[str, Any] = kinds[parts[0]]
+        if len(parts) == 1 and method == "POST":
+            create = defs.create_source if parts[0] == "sources" else defs.create_destination
+            return create(req.body)
+        if len(parts) == 1 and method == "GET":
+            items = [d.json() for d in found.values() if workspace in (None, d.workspace_id)]
+            return 200, {"data": items}
+        if len(parts) == 2 and method in ("GET", "DELETE"):
+            item = found.get(parts[1])
+            if item is None or workspace not in (None, item.workspace_id):
+                return 404, shapes.problem(404, f"Could not find {parts[0][:-1]} {parts[1]}.")
+            if method == "DELETE":
+                del found[parts[1]]
+                return 204, None
+            return 200, item.json()
+        return None
 
     def _job(self, raw_id: str, workspace: str | None) -> Reply | Job:
         job = self.jobs.get(int(raw_id)) if raw_id.isdigit() else None
@@ -188,7 +252,7 @@ class Api:
         limit, offset = paging
         wanted = {w for w in req.query.get("workspaceIds", "").split(",") if w}
         items = [
-            shapes.connection_json(c)
+            self.defs.connection_json(c)
             for c in list(self.connections.values())
             if (workspace is None or c.workspace_id == workspace)
             and (not wanted or c.workspace_id in wanted)

@@ -19,7 +19,7 @@ Kind = Literal["integer", "number", "boolean", "timestamp", "timestamp_ntz", "js
 
 _POSTGRES: dict[Kind, str] = {
     "integer": "bigint",
-    "number": "double precision",
+    "number": "decimal(38, 9)",
     "boolean": "boolean",
     "timestamp": "timestamp with time zone",
     "timestamp_ntz": "timestamp",
@@ -28,7 +28,7 @@ _POSTGRES: dict[Kind, str] = {
 }
 _DUCKDB: dict[Kind, str] = {
     "integer": "BIGINT",
-    "number": "DOUBLE",
+    "number": "DECIMAL(38, 9)",
     "boolean": "BOOLEAN",
     "timestamp": "TIMESTAMPTZ",
     "timestamp_ntz": "TIMESTAMP",
@@ -98,15 +98,20 @@ def _integer(v: Any) -> str | None:
     return None
 
 
+#: a ``number`` column is ``DECIMAL(38, 9)``, as in Airbyte's SQL destinations: 29 digits before
+#: the point; a value beyond them is nulled and recorded, not a failed batch
+NUMBER_LIMIT = 10**29
+
+
 def _number(v: Any) -> str | None:
     if isinstance(v, bool):
         return None
-    if isinstance(v, int):
-        return str(v)
-    if isinstance(v, float):
-        return repr(v) if v == v and v not in (float("inf"), float("-inf")) else None
     if isinstance(v, str):
-        return repr(float(v.strip()))
+        v = float(v.strip())
+    if isinstance(v, int):
+        return str(v) if -NUMBER_LIMIT < v < NUMBER_LIMIT else None
+    if isinstance(v, float):
+        return repr(v) if -NUMBER_LIMIT < v < NUMBER_LIMIT else None  # NaN and inf fail too
     return None
 
 
@@ -165,7 +170,10 @@ def _fast(kind: Kind, shape: str, values: list[Any]) -> list[str | None] | None:
             if not ints or (min(ints) >= -(2**63) and max(ints) < 2**63):  # fits a bigint
                 return [None if v is None else str(v) for v in values]
     elif kind == "number":
-        if all(type(v) is float or type(v) is int or v is None for v in values):
+        if all(
+            v is None or ((type(v) is float or type(v) is int) and -NUMBER_LIMIT < v < NUMBER_LIMIT)
+            for v in values
+        ):
             return [None if v is None else repr(v) for v in values]
     elif kind == "string":
         if all(type(v) is str or v is None for v in values):

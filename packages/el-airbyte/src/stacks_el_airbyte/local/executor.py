@@ -16,6 +16,7 @@ destinations write (Destinations V2 "direct load") to Postgres or DuckDB.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 from stacks_el_airbyte.local import source as src
@@ -37,6 +38,10 @@ class CdkExecutor:
 
     def __init__(self, batch_size: int = 20_000) -> None:
         self.batch_size = batch_size
+
+    def discover(self, manifest: Path, config: dict[str, Any]) -> list[dict[str, Any]]:
+        """The source's streams (``GET /streams`` of the public API)."""
+        return src.stream_properties(manifest, config)
 
     def run(self, connection: ConnectionConfig, job: JobContext) -> SyncOutcome:
         manifest = src.load_manifest(connection.source_manifest)

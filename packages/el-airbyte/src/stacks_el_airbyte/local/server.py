@@ -7,9 +7,12 @@ Cloud's style, the Airflow provider's default token URL ``v1/applications/token`
         os.environ.update(engine.env())     # AIRBYTE_SERVER_URL, AIRBYTE_CLIENT_ID, ...
         ...                                 # AirbyteStep / AirbyteHook talk to engine.url
 
-Endpoints: ``POST /applications/token``, ``GET /health``, ``GET /connections[/{id}]``,
-``POST /jobs``, ``GET /jobs[/{id}]``, ``DELETE /jobs/{id}``; plus the configuration API's
-``POST /api/v1/jobs/get`` (attempts and their failure reasons). See :mod:`.api`, :mod:`.jobs`.
+Endpoints: ``POST /applications/token``, ``GET /health``, ``GET|POST /connections``,
+``GET|PATCH|DELETE /connections/{id}``, ``POST /jobs``, ``GET /jobs[/{id}]``,
+``DELETE /jobs/{id}``, ``GET /workspaces[/{id}]``, ``GET|POST /sources``,
+``GET|DELETE /sources/{id}``, the same for ``/destinations``, ``GET /streams?sourceId=``; plus the
+configuration API's ``POST /api/v1/jobs/get`` (attempts and their failure reasons). See
+:mod:`.api`, :mod:`.jobs`, :mod:`.definitions`.
 """
 
 from __future__ import annotations
@@ -18,10 +21,12 @@ import json
 import threading
 from collections.abc import Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from stacks_el_airbyte.local.api import Api, Auth, Request
+from stacks_el_airbyte.local.definitions import Definitions
 from stacks_el_airbyte.local.jobs import Fault, JobBoard
 from stacks_el_airbyte.local.model import ConnectionConfig, Executor
 
@@ -59,7 +64,16 @@ class LocalEngine:
             self.client_id, self.client_secret = credentials
         else:
             self.client_id, self.client_secret = self.auth.add()
-        self.api = Api(self.connections, self.jobs, self.auth)
+        from stacks_el_airbyte.manifests import MANIFESTS_DIR
+
+        def discover(manifest: Path, config: dict[str, Any]) -> list[dict[str, Any]]:
+            return self._get_executor().discover(manifest, config)  # type: ignore[attr-defined]
+
+        has_discover = executor is None or hasattr(executor, "discover")
+        self.definitions = Definitions(
+            self.connections, discover if has_discover else None, MANIFESTS_DIR
+        )
+        self.api = Api(self.connections, self.jobs, self.auth, self.definitions)
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -193,7 +207,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._reply(status, payload)
 
     def _reply(self, status: int, payload: Any) -> None:
-        data = json.dumps(payload).encode()
+        data = b"" if status == 204 else json.dumps(payload).encode()
         self.send_response(status)
         kind = "application/problem+json" if status >= 400 else "application/json"
         self.send_header("Content-Type", kind)

@@ -145,3 +145,27 @@ def state_json(message: Any) -> tuple[str, str]:
 
     name = message.stream.stream_descriptor.name
     return name, json.dumps(AirbyteStateMessageSerializer.dump(message), sort_keys=True)
+
+
+def stream_properties(manifest_path: Path, config: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The source's streams as the public API's ``StreamProperties`` (``GET /streams``)."""
+    manifest = load_manifest(manifest_path)
+    source = _source(manifest, config, None, None)
+    out = []
+    for stream in source.discover(LOGGER, dict(config)).streams:
+        modes = ["full_refresh_overwrite", "full_refresh_append"]
+        if any(str(m.value) == "incremental" for m in stream.supported_sync_modes or []):
+            modes += ["incremental_append", "incremental_deduped_history"]
+        out.append(
+            {
+                "streamName": stream.name,
+                "syncModes": modes,
+                "defaultCursorField": list(stream.default_cursor_field or []),
+                "sourceDefinedCursorField": bool(stream.source_defined_cursor),
+                "sourceDefinedPrimaryKey": [
+                    list(k) for k in stream.source_defined_primary_key or []
+                ],
+                "propertyFields": [[k] for k in (stream.json_schema.get("properties") or {})],
+            }
+        )
+    return out

@@ -17,6 +17,7 @@ from stacks_contract.models import (
     LoadResult,
     RunRequest,
     TableRef,
+    Window,
     utcnow,
 )
 from stacks_contract.ports import ChangeProbe, ELStep, Reporter, silent
@@ -30,6 +31,7 @@ from stacks_testing.reference.source import (
     db_message,
     sql_type,
     transaction,
+    ts,
 )
 
 # --- EL -----------------------------------------------------------------------------------------
@@ -122,7 +124,12 @@ class ReferenceELStep(ELStep, ChangeProbe):
         try:
             with connect(warehouse) as conn, transaction(conn):
                 written, cursor = self._load(
-                    conn, rows, request.run_id, started, full_refresh=request.full_refresh
+                    conn,
+                    rows,
+                    request.run_id,
+                    started,
+                    full_refresh=request.full_refresh,
+                    window=request.window,
                 )
         except StacksError:
             raise
@@ -149,16 +156,23 @@ class ReferenceELStep(ELStep, ChangeProbe):
         loaded_at: datetime,
         *,
         full_refresh: bool = False,
+        window: Window | None = None,
     ) -> tuple[int, Any]:
+        if window is not None:
+            # a window re-delivers the rows whose cursor falls in [start, end), merged on the
+            # key; the stored cursor stays where it is (the next plain run goes on from there)
+            start, end = ts(window.start), ts(window.end)
+            rows = [r for r in rows if start <= str(r[self.cursor]) < end]
+            latest = self._latest(rows)
+            self._ensure_table(conn, latest)
+            if latest:
+                self._write(conn, latest, run_id, loaded_at)
+            return len(latest), self._read_cursor(conn) if self.incremental else None
         # a full refresh ignores the cursor and replaces the table's rows with the source's
         last = self._read_cursor(conn) if self.incremental and not full_refresh else None
         if last is not None:
             rows = [r for r in rows if r[self.cursor] > last]
-        # one row per key: the latest by cursor (stable sort keeps file order among equals)
-        latest: dict[tuple, dict[str, Any]] = {}
-        for r in sorted(rows, key=lambda r: r[self.cursor]):
-            latest[tuple(r[k] for k in self.primary_key)] = r
-        batch = list(latest.values())
+        batch = self._latest(rows)
         self._ensure_table(conn, batch)
         if full_refresh:
             conn.execute(f"delete from {qualified(self.table.schema_name, self.table.name)}")
@@ -168,6 +182,13 @@ class ReferenceELStep(ELStep, ChangeProbe):
         if self.incremental and new_cursor is not None:
             self._write_cursor(conn, new_cursor)
         return len(batch), new_cursor
+
+    def _latest(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """One row per key: the latest by cursor (a stable sort keeps file order among equals)."""
+        latest: dict[tuple, dict[str, Any]] = {}
+        for r in sorted(rows, key=lambda r: r[self.cursor]):
+            latest[tuple(r[k] for k in self.primary_key)] = r
+        return list(latest.values())
 
     def _ensure_table(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
         columns: dict[str, list[Any]] = {}

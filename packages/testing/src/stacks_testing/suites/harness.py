@@ -10,9 +10,10 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
-from stacks_contract.models import RunRequest, StackSpec, TableRef, Trigger
+from stacks_contract.models import RunRecord, RunRequest, StackSpec, TableRef, Trigger, Window
 from stacks_contract.ports import ELStep, Orchestrator, Transform
 from stacks_contract.warehouse import Warehouse
 
@@ -101,6 +102,19 @@ class OrchestratorHarness(ABC):
 
     def subprocess_env(self) -> dict[str, str]:
         return {}
+
+    def dbt_transform(self, project_dir: Path, schema: str) -> Transform | None:
+        """A dbt transform of ``project_dir`` building into ``schema`` (e.g.
+        ``DbtTransform(project_dir, name="dbt", schema=schema)``), for the check that a
+        selection runs the tests dbt selects. None (the default): the check is skipped."""
+        return None
+
+    def backfill(self, stack: StackSpec, window: Window, warehouse: Warehouse) -> RunRecord | None:
+        """Run ``stack`` over ``window`` through the tool's own backfill (a Dagster partition
+        backfill, a Temporal schedule backfill, ...) into ``warehouse`` and return the ledger's
+        record of that run. None (the default): the tool has no backfill this harness can drive,
+        and the suite's comparison with a window run is skipped."""
+        return None
 
 
 class TriggerHarness(ABC):

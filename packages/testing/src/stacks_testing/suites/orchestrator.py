@@ -30,6 +30,8 @@ from stacks_testing.runner import runner_command
 from stacks_testing.suites import _common as c
 from stacks_testing.suites.harness import OrchestratorHarness
 from stacks_testing.suites.orchestrator_retries import RetryChecks
+from stacks_testing.suites.orchestrator_selection import SelectionChecks
+from stacks_testing.suites.orchestrator_window import WindowChecks
 
 STACK = "conformance"
 
@@ -54,7 +56,7 @@ def _needs_partial_runs(harness: OrchestratorHarness) -> None:
         pytest.skip(f"{type(orchestrator).__name__}.supports_partial_runs is off (capability flag)")
 
 
-class BaseOrchestratorSuite(RetryChecks):
+class BaseOrchestratorSuite(RetryChecks, WindowChecks, SelectionChecks):
     """Runs the reference stack through the orchestrator under test. Not collected (``Base``)."""
 
     kill_points: ClassVar[int] = 3
