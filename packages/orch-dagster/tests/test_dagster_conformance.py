@@ -48,9 +48,10 @@ class DagsterTriggerHarness(TriggerHarness):
         from dagster import DagsterInstance, build_schedule_context, build_sensor_context
 
         index = stack.triggers.index(trigger)
-        defs = build_definitions(stack, self.warehouse).defs
+        sd = build_definitions(stack, self.warehouse)
+        defs, name = sd.defs, sd.trigger_names[index]
         if trigger.kind == "cron":
-            schedule = defs.resolve_schedule_def(f"schedule_{index}")
+            schedule = defs.resolve_schedule_def(name)
             with DagsterInstance.ephemeral() as instance:
                 ctx = build_schedule_context(instance=instance, scheduled_execution_time=now)
                 data = schedule.evaluate_tick(ctx)
@@ -58,11 +59,7 @@ class DagsterTriggerHarness(TriggerHarness):
             if requests:
                 new_cursor = requests[0].run_key
         else:
-            sensor = next(
-                s
-                for s in defs.sensors
-                if getattr(s, "name", "").startswith(_prefix(trigger, index))
-            )
+            sensor = defs.resolve_sensor_def(name)
             with DagsterInstance.ephemeral() as instance:
                 ctx = build_sensor_context(instance=instance, cursor=cursor)
                 data = sensor.evaluate_tick(ctx)
@@ -77,12 +74,6 @@ class DagsterTriggerHarness(TriggerHarness):
             for r in requests
         ]
         return out, new_cursor
-
-
-def _prefix(trigger: Trigger, index: int) -> str:
-    return (
-        f"file_arrival_{index}" if trigger.kind == "file_arrival" else getattr(trigger, "step", "")
-    )
 
 
 class TestDagsterTriggerConformance(BaseTriggerSuite):
