@@ -20,6 +20,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 __all__ = [
     "LEDGER_FINISH",
     "LEDGER_START",
+    "MEMO_RUN_ID",
     "NON_RETRYABLE",
     "PLAN",
     "PROBE",
@@ -41,6 +42,8 @@ PROBE = "stacks.probe_trigger"
 NON_RETRYABLE = ("ConfigError", "TransformFailed")
 #: the error type of a failed stack run (the workflow's own failure)
 RUN_FAILED = "StackRunFailed"
+#: the workflow's memo key holding its stacks run id
+MEMO_RUN_ID = "stacks_run_id"
 
 
 @dataclass
@@ -100,6 +103,9 @@ class StackRunWorkflow:
         except ActivityError as exc:
             raise ApplicationError(_failure(exc)[0], type=RUN_FAILED, non_retryable=True) from exc
         request = plan["request"]
+        # a Schedule names its workflows itself (<schedule id>-<tick>): the memo says which
+        # stacks run each one is, in the Web UI and `temporal workflow describe`
+        workflow.upsert_memo({MEMO_RUN_ID: request["run_id"]})
         record = await _call(LEDGER_START, [inp.ref, request], opts)
 
         error: str | None = None
