@@ -17,7 +17,9 @@ MEMBERS = {
     for p in sorted((ROOT / group).glob("*/pyproject.toml"))
 }
 #: what pydantic itself requires
-PYDANTIC = {"pydantic", "pydantic-core", "annotated-types", "typing-extensions", "typing-inspection"}
+PYDANTIC = {
+    "pydantic", "pydantic-core", "annotated-types", "typing-extensions", "typing-inspection"
+}  # fmt: skip
 TEST_TOOLING = {"pytest", "testcontainers", "stacks-testing", "pytest-timeout"}
 
 

@@ -28,7 +28,7 @@ def test_ci_script_is_executable_strict_bash() -> None:
         "python3 -m pip install",
         "apt_wanted+=(postgresql)",
         "apt-get install -y -qq",
-        "\nuv sync --all-packages --frozen",
+        "\nuv sync --all-packages --frozen --compile-bytecode",
         "\nscripts/test ",
     ]
     positions = [text.index(s) for s in steps]
@@ -56,7 +56,25 @@ def test_test_script_lists_every_member_and_the_cross_package_tests() -> None:
     assert proc.returncode == 0, proc.stderr
     expected = sorted(p.parent.name for p in ROOT.glob("packages/*/pyproject.toml"))
     expected += sorted(p.parent.name for p in ROOT.glob("stacks/*/pyproject.toml"))
-    assert proc.stdout.split() == [*expected, "tests"]
+    listed = proc.stdout.split()
+    parts = [name for name in listed if name.startswith("tests-")]
+    assert listed == [*expected, "tests", *parts] and "tests-swap" in parts
+
+
+def test_every_cross_package_test_file_runs_in_exactly_one_part() -> None:
+    """The parts of tests/ (scripts/test's PARTS) cover every test file once: the rest part
+    ignores exactly the files the others name, and every named file exists."""
+    text = (ROOT / "scripts" / "test").read_text()
+    named = re.findall(r'"(tests/test_\w+\.py)"', text)
+    assert named and len(named) == len(set(named))
+    assert all((ROOT / f).is_file() for f in named), named
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "tests",
+         *(f"--ignore={f}" for f in named)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    rest = {line.split("::")[0] for line in proc.stdout.splitlines() if "::" in line}
+    assert rest and not rest & set(named), rest
 
 
 def test_test_script_rejects_an_unknown_member() -> None:

@@ -16,7 +16,13 @@ import pytest
 
 BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parents[3]
-MEMBERS = ("packages/contract", "packages/el-dlt", "packages/transform-dbt")
+MEMBERS = (
+    "packages/contract",
+    "packages/core",
+    "packages/cli",
+    "packages/el-dlt",
+    "packages/transform-dbt",
+)
 
 
 def _run(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:

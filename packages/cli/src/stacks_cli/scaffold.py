@@ -19,6 +19,8 @@ requires-python = ">=3.11"
 # the default stack: dlt for EL, dbt for the transform, Dagster to orchestrate
 dependencies = [
     "stacks-contract",
+    "stacks-core",
+    "stacks-cli",
     "stacks-el-dlt",
     "stacks-transform-dbt",
     "stacks-orch-dagster[dlt,dbt]",

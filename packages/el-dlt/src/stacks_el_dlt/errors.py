@@ -3,12 +3,18 @@ own words (the whole message: Postgres names the column on its ``CONTEXT`` line)
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from stacks_contract.errors import StacksError, StepFailed, TransientError, WarehouseUnreachable
+from stacks_contract.warehouse import Warehouse, redact
+
 __all__ = [
     "failed_table",
     "looks_like_connection",
     "one_line",
     "resource_name",
     "root_message",
+    "translate",
 ]
 
 _CONNECTION_WORDS = (
@@ -86,3 +92,40 @@ def one_line(exc: BaseException) -> str:
 def looks_like_connection(message: str) -> bool:
     low = message.lower()
     return any(w in low for w in _CONNECTION_WORDS)
+
+
+def translate(
+    exc: BaseException,
+    *,
+    step: str,
+    dataset: str,
+    warehouse: Warehouse,
+    source_hint: str | None,
+    mask: Callable[[str], str],
+) -> StacksError:
+    """A dlt exception as one sentence: where (dlt step, resource, source, table) and why."""
+    if isinstance(exc, StacksError):
+        return exc
+    dlt_step = getattr(exc, "step", None)
+    message = mask(redact(root_message(exc), warehouse))
+    if dlt_step in ("sync", "load", None) and looks_like_connection(message):
+        return WarehouseUnreachable(
+            f"Cannot connect to the {warehouse.kind} warehouse "
+            f"{warehouse.redacted_url()}: {message}"
+        )
+    where = f"dlt {dlt_step} step" if dlt_step else "dlt"
+    resource = resource_name(exc)
+    if resource:
+        where += f" (resource {resource!r}"
+        where += f", source {source_hint})" if source_hint else ")"
+    elif source_hint:
+        where += f" (source {source_hint})"
+    if table := failed_table(exc):
+        where += f" on table {dataset}.{table}"
+    from stacks_core.retry import is_transient
+
+    from stacks_el_dlt.logs import dlt_log_path
+
+    # a connection lost or the warehouse restarting mid-load: orchestrators retry it
+    kind = TransientError if is_transient(exc) else StepFailed
+    return kind(step, f"{where} failed: {message} (dlt's log: {dlt_log_path()})")

@@ -2,37 +2,32 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import threading
-import uuid
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
-from stacks_contract.errors import (
-    ConfigError,
-    StacksError,
-    StepFailed,
-    TransientError,
-    WarehouseUnreachable,
-)
+from stacks_contract.errors import ConfigError, StacksError
 from stacks_contract.models import LoadResult, RunRequest, TableRef, utcnow
 from stacks_contract.ports import ELStep, Reporter, silent
-from stacks_contract.warehouse import DEFAULT_SCHEMA, PostgresWarehouse, Warehouse, redact
+from stacks_contract.warehouse import DEFAULT_SCHEMA, PostgresWarehouse, Warehouse
 from stacks_core.state import use_state_dir
 
 from stacks_el_dlt._config import apply_dlt_defaults
 from stacks_el_dlt.counting import rows_from_load_infos
 from stacks_el_dlt.destination import default_file_format, dlt_destination, pipelines_dir
-from stacks_el_dlt.errors import failed_table as _failed_table
-from stacks_el_dlt.errors import looks_like_connection as _looks_like_connection
-from stacks_el_dlt.errors import one_line as _one_line
-from stacks_el_dlt.errors import resource_name as _resource_name
-from stacks_el_dlt.errors import root_message as _root_message
+from stacks_el_dlt.errors import one_line, translate
+from stacks_el_dlt.extract_load import extract_then_load
 from stacks_el_dlt.names import QUARANTINE_TABLE
+from stacks_el_dlt.working import (
+    STATE_FOLDERS,
+    cursors,
+    drop_working_folder,
+    remove_dropped_folders,
+    stored_schema,
+)
 
 #: a dlt source, a resource, or several resources
 SourceFactory = Callable[[], Any]
@@ -163,7 +158,8 @@ class DltStep(ELStep):
         warehouse (the last *committed* load), and the next extract re-reads what was not
         committed. Merge on primary keys makes that re-load converge; the SIGKILL tests prove it.
 
-        The wipe itself must survive a SIGKILL: see :func:`_drop_working_folder`.
+        The wipe itself must survive a SIGKILL: see
+        :func:`~stacks_el_dlt.working.drop_working_folder`.
         """
         import dlt
 
@@ -172,8 +168,8 @@ class DltStep(ELStep):
             self.dataset, self._found = warehouse.schema_name, None
         workdir = self._workdir(warehouse)
         # marked used; other warehouses' folders unused for weeks are pruned (contract's bound)
-        use_state_dir(workdir, prune=_STATE_FOLDERS)
-        _remove_dropped_folders(workdir)
+        use_state_dir(workdir, prune=STATE_FOLDERS)
+        remove_dropped_folders(workdir)
         pipeline = dlt.pipeline(
             pipeline_name=self.pipeline_name,
             destination=dlt_destination(warehouse, self.file_format),
@@ -181,8 +177,8 @@ class DltStep(ELStep):
             pipelines_dir=str(workdir),
         )
         if pipeline.has_pending_data:
-            pipeline = _drop_working_folder(pipeline)
-        self._bound_schema = _stored_schema(pipeline)
+            pipeline = drop_working_folder(pipeline)
+        self._bound_schema = stored_schema(pipeline)
         return pipeline
 
     def _workdir(self, warehouse: Warehouse) -> Path:
@@ -199,17 +195,19 @@ class DltStep(ELStep):
         Column types already stored by ``pipeline`` (or by the last :meth:`dlt_pipeline`) count as
         declared, so a later type change is quarantined instead of becoming a variant column.
         """
-        from stacks_el_dlt.stamp import (
-            StampAndQuarantine,
+        from stacks_el_dlt.hints import (
             declare_quarantine,
+            declared_columns,
+            pin_file_format,
             propagate_stamps,
-            rules_from_columns,
             version_scd2_rows,
         )
+        from stacks_el_dlt.rules import rules_from_columns
+        from stacks_el_dlt.stamp import StampAndQuarantine
 
         source = self._build_source()
         propagate_stamps(source.schema)
-        stored = _stored_schema(pipeline) if pipeline is not None else self._bound_schema
+        stored = stored_schema(pipeline) if pipeline is not None else self._bound_schema
         counter = self._counter(request.run_id)
         loaded_at = utcnow()
         naming = source.schema.naming
@@ -219,12 +217,12 @@ class DltStep(ELStep):
             columns: dict[str, Any] = {}
             if stored is not None and table in stored.tables:
                 columns.update(stored.tables[table].get("columns", {}))
-            for key, hint in _declared_columns(resource, naming).items():
+            for key, hint in declared_columns(resource, naming).items():
                 # a hint without a type (primary_key=) keeps the type stored by earlier loads
                 typed = {k: v for k, v in hint.items() if v is not None}
                 columns[key] = {**columns.get(key, {}), **typed}
             if any(c.get("data_type") == "json" for c in columns.values()):
-                _pin_file_format(resource, self.file_format)
+                pin_file_format(resource, self.file_format)
             rules = rules_from_columns(columns) if self.quarantine_rows else {}
             if self.quarantine_rows:
                 declare_quarantine(resource)
@@ -270,7 +268,7 @@ class DltStep(ELStep):
             load_id=load_ids[-1] if load_ids else None,
             rows=rows,
             quarantined=quarantined,
-            cursor=_cursors(pipeline),
+            cursor=cursors(pipeline),
             started_at=started_at,
             finished_at=utcnow(),
         )
@@ -290,7 +288,7 @@ class DltStep(ELStep):
         try:
             refresh = self.refresh_mode(pipeline, request, warehouse, report)
             source = self.dlt_source(request, pipeline)
-            self.last_traces = _extract_then_load(pipeline, source, refresh)
+            self.last_traces = extract_then_load(pipeline, source, refresh)
         except Exception as exc:
             raise self.translate_error(exc, warehouse) from None
         result = self.load_result(pipeline, request, started)
@@ -325,7 +323,7 @@ class DltStep(ELStep):
             raise
         except Exception as exc:
             raise ConfigError(
-                self._mask(f"Step {self.name!r}: building the dlt source failed: {_one_line(exc)}")
+                self._mask(f"Step {self.name!r}: building the dlt source failed: {one_line(exc)}")
             ) from None
         if isinstance(obj, DltSource):
             return obj
@@ -352,31 +350,14 @@ class DltStep(ELStep):
     def translate_error(self, exc: BaseException, warehouse: Warehouse) -> StacksError:
         """A dlt exception as the one-sentence StacksError `run` raises (public for
         orchestrators that run dlt themselves)."""
-        if isinstance(exc, StacksError):
-            return exc
-        step = getattr(exc, "step", None)
-        message = self._mask(redact(_root_message(exc), warehouse))
-        if step in ("sync", "load", None) and _looks_like_connection(message):
-            return WarehouseUnreachable(
-                f"Cannot connect to the {warehouse.kind} warehouse "
-                f"{warehouse.redacted_url()}: {message}"
-            )
-        where = f"dlt {step} step" if step else "dlt"
-        resource = _resource_name(exc)
-        if resource:
-            where += f" (resource {resource!r}"
-            where += f", source {self.source_hint})" if self.source_hint else ")"
-        elif self.source_hint:
-            where += f" (source {self.source_hint})"
-        if table := _failed_table(exc):
-            where += f" on table {self.dataset}.{table}"
-        from stacks_core.retry import is_transient
-
-        from stacks_el_dlt.logs import dlt_log_path
-
-        # a connection lost or the warehouse restarting mid-load: orchestrators retry it
-        kind = TransientError if is_transient(exc) else StepFailed
-        return kind(self.name, f"{where} failed: {message} (dlt's log: {dlt_log_path()})")
+        return translate(
+            exc,
+            step=self.name,
+            dataset=self.dataset,
+            warehouse=warehouse,
+            source_hint=self.source_hint,
+            mask=self._mask,
+        )
 
     def _mask(self, text: str) -> str:
         for secret in self.secrets:
@@ -386,42 +367,6 @@ class DltStep(ELStep):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, dataset={self.dataset!r})"
-
-
-def _extract_then_load(pipeline: Any, source: Any, refresh: str | None = None) -> tuple[Any, ...]:
-    """``pipeline.run(source)``, minus normalize and load when the extract wrote nothing.
-
-    A run with no new data (an incremental cursor pushed down to the source) would otherwise
-    still pay dlt's normalize and load of an empty package: ~45 ms of a ~160 ms no-op on
-    Postgres here (bench/README.md, ``incremental_noop_vs_full``). The same public steps
-    ``run`` takes: restore state from the warehouse, extract, then ``run()`` loads the pending
-    package (one trace with normalize + load, which :meth:`DltStep.load_result` counts).
-    Returns dlt's traces of the run: the extract's, then (unless skipped) normalize + load's.
-    """
-    if pipeline.config.restore_from_destination and not pipeline._state_restored:
-        pipeline.sync_destination()
-        # dlt's own "synced in this process" flag, which run() sets after its sync: run() below
-        # must not sync again. Before a table's first load the dataset does not exist yet, and
-        # a second sync would wipe the state (and the package) the extract just wrote.
-        pipeline._state_restored = True
-    pipeline.extract(source, refresh=refresh)
-    extracted = pipeline.last_trace
-    if not refresh and _nothing_to_load(pipeline):
-        # the package holds no rows, no state change and no table to drop or truncate: discard
-        # it (dlt restores the local state to where the package started, i.e. unchanged)
-        pipeline.abort_packages()
-        return (extracted,)
-    pipeline.run()
-    return (extracted, pipeline.last_trace)
-
-
-def _nothing_to_load(pipeline: Any) -> bool:
-    if getattr(pipeline, "refresh", None):
-        return False  # a refresh mode: the load step drops / truncates tables
-    for load_id in pipeline.list_extracted_load_packages():
-        if pipeline.get_load_package_info(load_id).jobs.get("new_jobs"):
-            return False  # rows, an empty file that truncates a replace table, or new state
-    return not pipeline.list_normalized_load_packages()
 
 
 def _is_dlt_object(obj: Any) -> bool:
@@ -439,85 +384,6 @@ def _is_dlt_object(obj: Any) -> bool:
 def _ident(name: str) -> str:
     out = "".join(c if c.isalnum() else "_" for c in name.lower())
     return out if out and not out[0].isdigit() else f"s_{out}"
-
-
-def _declared_columns(resource: Any, naming: Any) -> dict[str, Any]:
-    """The resource's column hints, primary key included (``primary_key=`` is its own hint)."""
-    try:
-        # static hints resolve without an item; dynamic ones (callables) raise here
-        columns = dict(resource.compute_table_schema().get("columns") or {})
-    except Exception:
-        declared = resource.columns
-        columns = dict(declared) if isinstance(declared, dict) else {}
-    return {naming.normalize_identifier(k): v for k, v in columns.items()}
-
-
-def _pin_file_format(resource: Any, file_format: str | None) -> None:
-    """Name the loader file format on a table with JSON columns: dlt then types them ``json``
-    on Postgres, which Parquet through ADBC can COPY into (``jsonb`` fails there with
-    "unsupported jsonb version number"); on DuckDB the type is JSON either way."""
-    if not resource.compute_table_schema().get("file_format"):
-        resource.apply_hints(file_format=file_format or "parquet")
-
-
-def _stored_schema(pipeline: Any) -> Any:
-    try:
-        return pipeline.default_schema if pipeline.default_schema_name else None
-    except Exception:
-        return None
-
-
-#: prefix of a pipeline working folder moved aside by :func:`_drop_working_folder`
-_DROPPED_PREFIX = ".stacks-dropped-"
-#: the per-warehouse folders of :func:`pipelines_dir` (``<kind>-<digest>``), for pruning
-_STATE_FOLDERS = ("duckdb-" + "?" * 16, "postgres-" + "?" * 16)
-
-
-def _drop_working_folder(pipeline: Any) -> Any:
-    """``pipeline.drop()`` that a SIGKILL cannot leave half done.
-
-    dlt's drop is one ``rmtree`` of the working folder, in directory order (here: ``schemas/``,
-    ``load/``, ``state.json``, ``normalize/``). Killed after the pending package in
-    ``load/normalized/`` is gone but before ``state.json`` is, it leaves the state of the killed
-    extract (incremental cursor advanced) with no package to load: the next run sees nothing
-    pending, keeps that local state (newer than the warehouse's, so nothing is restored) and
-    extracts no rows, while the rows it stands for were never committed. So the folder first
-    leaves in one atomic rename (a kill then finds it either whole, and drops again, or gone,
-    and restores from the warehouse), and is deleted from its new name afterwards.
-    """
-    working = Path(pipeline.working_dir)
-    aside = working.with_name(f"{_DROPPED_PREFIX}{working.name}-{uuid.uuid4().hex[:12]}")
-    dropped: Path | None = aside
-    try:
-        os.rename(working, aside)
-    except OSError:
-        dropped = None  # e.g. a folder held open on Windows: dlt's own rmtree, as before
-    pipeline = pipeline.drop()
-    if dropped is not None:
-        shutil.rmtree(dropped, ignore_errors=True)
-    return pipeline
-
-
-def _remove_dropped_folders(workdir: Path) -> None:
-    # what a run killed during _drop_working_folder's rmtree left behind; dlt never reads it
-    for path in workdir.glob(f"{_DROPPED_PREFIX}*"):
-        shutil.rmtree(path, ignore_errors=True)
-
-
-def _cursors(pipeline: Any) -> dict[str, Any]:
-    """resource -> last incremental cursor value, from the pipeline state."""
-    out: dict[str, Any] = {}
-    try:
-        sources = pipeline.state.get("sources", {})
-    except Exception:
-        return out
-    for source_state in sources.values():
-        for res, res_state in (source_state.get("resources") or {}).items():
-            for cursor in (res_state.get("incremental") or {}).values():
-                if isinstance(cursor, dict) and "last_value" in cursor:
-                    value = cursor["last_value"]
-                    out[res] = value if isinstance(value, int | float | str) else str(value)
-    return out
 
 
 def _preflight(warehouse: Warehouse) -> None:

@@ -3,13 +3,13 @@
 Importing this package is cheap; dbt itself is imported on the first parse or run.
 """
 
+from stacks_transform_dbt.errors import DbtStepFailed
+from stacks_transform_dbt.invocation import DbtInvocation
 from stacks_transform_dbt.profiles import PASSWORD_ENV, render_profile
 from stacks_transform_dbt.results import result_from_run_results
 from stacks_transform_dbt.transform import (
     RUN_ID_VAR,
     SOURCE_SCHEMA_VAR,
-    DbtInvocation,
-    DbtStepFailed,
     DbtTransform,
 )
 
