@@ -184,22 +184,21 @@ def record_from_run(
 
 
 def _run_group(instance: Any, dagster_run: Any) -> list[Any]:
-    """The run and, for a re-execution, the runs it re-executes: oldest first, up to this one."""
-    if not dagster_run.tags.get("dagster/root_run_id"):
+    """The run and, for a re-execution, the runs of its group (Dagster's root/parent run id
+    tags): oldest first, up to this one."""
+    from dagster import RunsFilter
+
+    root = dagster_run.tags.get("dagster/root_run_id")
+    if not root:
         return [dagster_run]
-    found = instance.get_run_group(dagster_run.run_id)
-    if not found:
-        return [dagster_run]
-    _root, runs = found
-    ordered = sorted(
-        runs,
-        key=lambda r: (
-            _created(instance, r.run_id),
-            r.run_id,
-        ),
-    )
+    group = {r.run_id: r for r in instance.get_runs(RunsFilter(tags={"dagster/root_run_id": root}))}
+    parent = instance.get_run_by_id(root)
+    if parent is not None:
+        group[root] = parent
+    group[dagster_run.run_id] = dagster_run
+    ordered = sorted(group.values(), key=lambda r: (_created(instance, r.run_id), r.run_id))
     cut = [r.run_id for r in ordered].index(dagster_run.run_id) + 1
-    return list(ordered[:cut])
+    return ordered[:cut]
 
 
 def _created(instance: Any, run_id: str) -> float:

@@ -182,7 +182,6 @@ def cron_schedule(
             with partition_loading_context(effective_dt=tick):
                 key = partitions.get_last_partition_key()
             if key is None:
-
                 return SkipReason(f"no partition of {name} has ended by {tick}")
             return dagster_request.with_replaced_attrs(partition_key=key)
         return dagster_request

@@ -34,7 +34,7 @@ from stacks_contract.warehouse import (
 )
 from stacks_core.state import use_state_dir
 
-from stacks_transform_dbt import graph
+from stacks_transform_dbt import graph, retry
 from stacks_transform_dbt import manifest as manifests
 from stacks_transform_dbt.errors import DbtStepFailed, dbt_failure
 from stacks_transform_dbt.invocation import (
@@ -309,15 +309,20 @@ class DbtTransform(Transform):
                     report(self.name, f"{ni.resource_type} {ni.node_name}: {ni.node_status}")
 
         run_results = inv.target_path / "run_results.json"
-        # a stale file from an earlier run must never be read as this run's outcome
-        run_results.unlink(missing_ok=True)
+        # this run tried again: `dbt retry` runs only what failed or was skipped (see .retry)
+        previous = retry.previous_attempt(run_results, request, RUN_ID_VAR)
+        if previous is None:
+            # a stale file from an earlier run must never be read as this run's outcome
+            run_results.unlink(missing_ok=True)
+        else:
+            report(self.name, "retrying the nodes that failed or were skipped (dbt retry)")
         # --no-write-json: dbt would re-serialise the whole manifest after every build (most of
         # a small run's time); run_results.json is written below from the in-memory result.
         res = invoke(
             inv,
-            "build",
+            "build" if previous is None else "retry",
             inv.vars,
-            [*extra, "--no-write-json"],
+            [*(extra if previous is None else ()), "--no-write-json"],
             manifest=manifest,
             callbacks=[progress],
         )
@@ -337,6 +342,9 @@ class DbtTransform(Transform):
             args=executed.args,
         ).to_dict(omit_none=False)
         result = translate(artifact, graph.node_index(manifest), request, started_at)
+        if previous is not None:
+            before = translate(previous, graph.node_index(manifest), request, started_at)
+            result = retry.merged(before, result)
         failed = [m for m in result.models if m.status is NodeStatus.ERROR]
         if failed:
             skipped = sum(1 for m in result.models if m.status is NodeStatus.SKIPPED)
