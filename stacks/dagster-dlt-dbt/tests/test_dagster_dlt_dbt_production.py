@@ -27,7 +27,7 @@ from stacks_dagster_dlt_dbt.stack import DAILY
 from stacks_demo.shop import ShopServer
 from stacks_el_dlt.sources.demo_shop import SHOP_URL_ENV
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]
 
 MODULE = "stacks_dagster_dlt_dbt.definitions"
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -205,10 +205,10 @@ def test_every_way_a_run_starts_lands_in_the_ledger_once(
             for loc in locations
         }
         for loc, proc in procs.items():
-            out, _ = proc.communicate(timeout=600)
+            out, _ = proc.communicate(timeout=1200)  # loads the code in every step process
             assert proc.returncode == 0, f"asset materialize ({loc}):\n{out.decode()[-3000:]}"
         dep.wait(lambda: settled(4), 300, "the materialize runs' ledger rows", every=2)
-    except AssertionError:
+    except (AssertionError, subprocess.TimeoutExpired):
         for name in dep.procs:
             print(f"--- {name}\n{dep.tail(name)}")
         raise

@@ -53,7 +53,7 @@ def readme_commands() -> dict[str, list[str]]:
         if line.startswith("uv run temporal "):
             args = shlex.split(line)[3:]
             found[" ".join(args[:2])] = args
-    assert set(found) == {"schedule create", "workflow start"}, found
+    assert {"schedule create", "workflow start"} <= set(found), found
     return found
 
 
