@@ -6,8 +6,10 @@ from datetime import datetime
 from typing import Any
 
 import pytest
-from stacks_contract.models import RunRequest, StackSpec, Trigger, TriggerKind
+from dagster_backfill import backfill
+from stacks_contract.models import RunRecord, RunRequest, StackSpec, Trigger, TriggerKind, Window
 from stacks_contract.ports import Orchestrator
+from stacks_contract.warehouse import Warehouse
 from stacks_orch_dagster import DagsterOrchestrator, build_definitions
 from stacks_orch_dagster.runstate import TAG_RUN_ID, TAG_SELECT, TAG_TRIGGER
 from stacks_testing.suites import (
@@ -25,6 +27,10 @@ class DagsterHarness(OrchestratorHarness):
 
     def orchestrator_factory(self) -> str:
         return "stacks_orch_dagster:DagsterOrchestrator"
+
+    def backfill(self, stack: StackSpec, window: Window, warehouse: Warehouse) -> RunRecord:
+        """A backfill of the window's hourly partitions: one run (see dagster_backfill)."""
+        return backfill(stack, window, warehouse)[0]
 
 
 class TestDagsterConformance(BaseOrchestratorSuite):

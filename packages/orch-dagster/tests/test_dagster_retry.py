@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from dagster_backfill import fire
 from stacks_contract.models import RunRequest, RunStatus
 from stacks_core.ledger import Ledger
 from stacks_orch_dagster import TAG_RUN_ID, build_definitions
@@ -15,20 +16,6 @@ from stacks_orch_dagster.runstate import TAG_STACK, TAG_WAREHOUSE, warehouse_tag
 from stacks_testing import reference as ref
 from stacks_testing.reference.dbt_retry import FAILING, break_b, heal, write_retry_project
 from stacks_transform_dbt import DbtTransform
-
-
-def _fire(sensor, instance, run_id: str, kind) -> None:
-    from dagster import build_run_status_sensor_context
-
-    (rec,) = instance.get_records_for_run(run_id, of_type=kind).records
-    sensor(
-        build_run_status_sensor_context(
-            sensor_name=sensor.name,
-            dagster_event=rec.event_log_entry.dagster_event,
-            dagster_instance=instance,
-            dagster_run=instance.get_run_by_id(run_id),
-        )
-    )
 
 
 def test_a_failed_dbt_build_re_executed_from_failure_reruns_only_its_failures(
@@ -51,7 +38,7 @@ def test_a_failed_dbt_build_re_executed_from_failure_reruns_only_its_failures(
     with DagsterInstance.ephemeral() as instance:
         first = job.execute_in_process(instance=instance, tags=tags, raise_on_error=False)
         assert not first.success
-        _fire(
+        fire(
             sensors["reference_ledger_failed"], instance, first.run_id, DagsterEventType.RUN_FAILURE
         )
         failed = Ledger(duckdb_warehouse).get("nightly-1")
@@ -70,7 +57,7 @@ def test_a_failed_dbt_build_re_executed_from_failure_reruns_only_its_failures(
             raise_on_error=False,
         )
         assert again.success
-        _fire(
+        fire(
             sensors["reference_ledger_succeeded"],
             instance,
             again.run_id,

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import ClassVar
 
 import pytest
+from dagster_backfill import fire
 from stacks_contract.errors import ConfigError
 from stacks_contract.models import RunRequest, RunStatus, StackSpec, TriggerKind
 from stacks_contract.ports import silent
@@ -114,21 +115,6 @@ def test_definitions_are_built_once_per_stack_and_warehouse(
     assert orch.definitions(stack, other) is not orch.definitions(stack, duckdb_warehouse)
 
 
-def _fire(sensor, instance, run_id: str, kind) -> None:
-    """Evaluate a run-status sensor on the run's event of ``kind``, as the daemon would."""
-    from dagster import build_run_status_sensor_context
-
-    (rec,) = instance.get_records_for_run(run_id, of_type=kind).records
-    sensor(
-        build_run_status_sensor_context(
-            sensor_name=sensor.name,
-            dagster_event=rec.event_log_entry.dagster_event,
-            dagster_instance=instance,
-            dagster_run=instance.get_run_by_id(run_id),
-        )
-    )
-
-
 def test_runs_dagster_launches_are_recorded_by_the_ledger_sensors(
     stack: StackSpec, duckdb_warehouse
 ) -> None:
@@ -146,7 +132,7 @@ def test_runs_dagster_launches_are_recorded_by_the_ledger_sensors(
             ("reference_ledger_started", DagsterEventType.RUN_START),
             ("reference_ledger_succeeded", DagsterEventType.RUN_SUCCESS),
         ):
-            _fire(sensors[name], instance, result.run_id, kind)
+            fire(sensors[name], instance, result.run_id, kind)
             if name == "reference_ledger_started":
                 assert Ledger(duckdb_warehouse).get("ui-run-1").status == RunStatus.RUNNING
     record = Ledger(duckdb_warehouse).get("ui-run-1")
@@ -173,7 +159,7 @@ def test_a_failed_dagster_launched_run_is_recorded_with_its_error(
             instance=instance, tags={TAG_RUN_ID: "ui-run-2"}, raise_on_error=False
         )
         assert not result.success
-        _fire(sensor, instance, result.run_id, DagsterEventType.RUN_FAILURE)
+        fire(sensor, instance, result.run_id, DagsterEventType.RUN_FAILURE)
     record = Ledger(duckdb_warehouse).get("ui-run-2")
     assert record.status == RunStatus.FAILED
     assert record.error == "Step 'orders' failed: ConnectionError: the source hung up"
@@ -209,7 +195,7 @@ def test_in_process_runs_record_into_the_ui_instance_and_its_sensors_skip_them(
     with DagsterInstance.from_config(str(home)) as instance:
         (run,) = instance.get_runs()
         assert run.tags[TAG_RUN_ID] == record.run_id
-        _fire(sensor, instance, run.run_id, DagsterEventType.RUN_SUCCESS)
+        fire(sensor, instance, run.run_id, DagsterEventType.RUN_SUCCESS)
     assert Ledger(duckdb_warehouse).get(record.run_id) is None, "the sensor recorded it again"
 
 
@@ -280,37 +266,22 @@ def test_a_backfill_of_time_partitions_is_one_window_run(
     """A Dagster backfill of hourly partitions 00:00-11:00 (one run, the single-run backfill
     policy) reaches the steps as RunRequest.window [00:00, 12:00), and its ledger row is the
     backfill's; the Dagster run shows the window in its tags."""
-    from datetime import UTC, datetime
+    from datetime import UTC, datetime, timedelta
 
-    from dagster import DagsterEventType, DagsterInstance, HourlyPartitionsDefinition
+    from dagster_backfill import backfill
     from stacks_contract.models import Window
     from stacks_orch_dagster.runstate import TAG_WINDOW
 
     orders = stack.step("orders")
     probe = WindowProbeStep("orders", orders.source, "orders")
     stack = stack.model_copy(update={"el_steps": (stack.step("customers"), probe)})
-    hourly = HourlyPartitionsDefinition(start_date="2024-01-01-00:00")
-    sd = build_definitions(stack, duckdb_warehouse, partitions=hourly)
-    sensor = next(s for s in sd.defs.sensors if s.name == "reference_ledger_succeeded")
+    start = datetime(2024, 1, 1, 0, tzinfo=UTC)
+    window = Window(start=start, end=start + timedelta(hours=12))
     WindowProbeStep.windows.clear()
-    with DagsterInstance.ephemeral() as instance:
-        result = sd.defs.resolve_job_def(sd.job_name).execute_in_process(
-            instance=instance,
-            tags={
-                "dagster/asset_partition_range_start": "2024-01-01-00:00",
-                "dagster/asset_partition_range_end": "2024-01-01-11:00",
-            },
-        )
-        assert result.success
-        _fire(sensor, instance, result.run_id, DagsterEventType.RUN_SUCCESS)
-        run = instance.get_run_by_id(result.run_id)
-    window = Window(
-        start=datetime(2024, 1, 1, 0, tzinfo=UTC), end=datetime(2024, 1, 1, 12, tzinfo=UTC)
-    )
+    record, tags = backfill(stack, window, duckdb_warehouse)
     assert WindowProbeStep.windows == [window]
-    assert run.tags[TAG_WINDOW] == "2024-01-01T00:00:00+00:00..2024-01-01T12:00:00+00:00"
-    record = Ledger(duckdb_warehouse).get(run.tags[TAG_RUN_ID])
-    assert record is not None and record.status == RunStatus.SUCCEEDED, record
+    assert tags[TAG_WINDOW] == "2024-01-01T00:00:00+00:00..2024-01-01T12:00:00+00:00"
+    assert record.status == RunStatus.SUCCEEDED, record
     assert record.rows == {"raw.customers": 8, "raw.orders": 24}
 
 

@@ -99,7 +99,10 @@ class StackRunWorkflow:
         request = dict(inp.request)
         request.setdefault("run_id", workflow.info().workflow_id)
         try:
-            plan = await _call(PLAN, [inp.ref, request, inp.cron_index, _scheduled_at()], opts)
+            started = workflow.info().start_time.isoformat()
+            plan = await _call(
+                PLAN, [inp.ref, request, inp.cron_index, _scheduled_at(), started], opts
+            )
         except ActivityError as exc:
             raise ApplicationError(_failure(exc)[0], type=RUN_FAILED, non_retryable=True) from exc
         request = plan["request"]
