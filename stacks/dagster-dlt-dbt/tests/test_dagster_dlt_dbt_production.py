@@ -97,15 +97,6 @@ def deployment(shop, warehouses, folder: Path) -> Iterator[Deployment]:
         dep.stop()
 
 
-def _sensor_ticks(dep: Deployment, location: str, sensor: str) -> list[dict]:
-    data = dep.graphql(
-        "query($s: SensorSelector!) { sensorOrError(sensorSelector: $s) { __typename "
-        "... on Sensor { sensorState { status ticks(limit: 5) { status runIds } } } } }",
-        {"s": dep.selector(location, sensorName=sensor)},
-    )
-    return data["sensorOrError"]["sensorState"]["ticks"]
-
-
 def _runs(dep: Deployment) -> list[dict]:
     data = dep.graphql(
         "{ runsOrError { ... on Runs { results { runId jobName status tags { key value } } } } }"
@@ -236,7 +227,9 @@ def test_every_way_a_run_starts_lands_in_the_ledger_once(
         by_job: dict[str, list[str]] = {}
         for r in mine:
             by_job.setdefault(r["jobName"], []).append(r["tags"]["stacks/run_id"])
-        assert sorted(by_job) == sorted(["__ASSET_JOB", JOB, f"{JOB}_shop_and_downstream"])
+        # the CLI's implicit job, the UI's and the schedule's run of the stack's job, the sensor's
+        counts = {job: len(ids) for job, ids in by_job.items()}
+        assert counts == {"__ASSET_JOB": 1, JOB: 2, f"{JOB}_shop_and_downstream": 1}, counts
 
         ledger = {r.run_id: r for r in Ledger(wh).runs(NAME)}
         assert sorted(ledger) == sorted(r["tags"]["stacks/run_id"] for r in mine), (
@@ -260,8 +253,3 @@ def test_every_way_a_run_starts_lands_in_the_ledger_once(
         )
         got = portable_fingerprint(wh, tables, metadata=spec.metadata_columns())
         assert got == want, f"{loc}: {diff(want, got)}"
-
-    # the schedule ticked once per location (the catch-up), and the sensor fired once
-    for loc in locations:
-        fired = [t for t in _sensor_ticks(dep, loc, SENSOR) if t["runIds"]]
-        assert len(fired) == 1, f"{loc}: {fired}"
