@@ -48,8 +48,9 @@ def run(step: Any, wh: Warehouse, lines: list[str] | None = None) -> Any:
 # --- the documented rendering (README.md, "Postgres types"), written independently here -------
 
 
-def _expected_exprs(conn: Any, table: str) -> list[tuple[str, str]]:
-    """(column, SQL expression giving the value the warehouse must hold) per source column."""
+def _expected_exprs(conn: Any, table: str, keep: bool = False) -> list[tuple[str, str]]:
+    """(column, SQL expression giving the value the warehouse must hold) per source column;
+    ``keep``: a Postgres warehouse, whose new tables keep every built-in source type."""
     rows = conn.execute(
         "select a.attname, t.typcategory, t.typtype, bt.typname, "
         "information_schema._pg_numeric_precision(coalesce(nullif(t.typbasetype, 0), "
@@ -62,6 +63,13 @@ def _expected_exprs(conn: Any, table: str) -> list[tuple[str, str]]:
     out = []
     for name, category, typtype, _base, precision, typname in rows:
         col = quote_ident(name)
+        element_is_enum = category == "A" and typname.lstrip("_") in ("mood",)
+        if keep and typname != "money" and typtype != "e" and not element_is_enum:
+            out.append((name, col))  # the same type on both sides: psycopg decodes both alike
+            continue
+        if keep and element_is_enum:
+            out.append((name, f"to_jsonb({col})"))  # enum labels in a jsonb array
+            continue
         if category == "A":
             expr = f"to_jsonb({col})::text"  # arrays: JSON text
         elif typname == "money":
@@ -94,7 +102,7 @@ def _norm(value: Any) -> Any:
 
 def assert_same_values(source: PostgresWarehouse, wh: Warehouse, table: str) -> None:
     with connect(source) as conn:
-        exprs = _expected_exprs(conn, table)
+        exprs = _expected_exprs(conn, table, keep=isinstance(wh, PostgresWarehouse))
         sql = ", ".join(e for _n, e in exprs)
         expected = conn.execute(f"select {sql} from {quote_ident(table)}")
     names = ", ".join(quote_ident(n) for n, _e in exprs)
@@ -126,7 +134,7 @@ def test_default_step_replicates_every_table_idempotently(source_db, warehouse) 
         "partitioned table measurements: merge on (id, taken), incremental on modified_at",
         "table events_log: replace (a full snapshot every run; no primary key)",
         "table every_type: merge on (id), incremental on updated_at",
-        "table order_lines: merge on (order_id, line_no), full scan every run (no cursor column)",
+        "table order_lines: merge on (order_id, line_no), incremental on xmin (no cursor column)",
         "view big_lines: replace (a full snapshot every run; no primary key)",
     ]
     prints = [fingerprint(warehouse, metadata=META)]

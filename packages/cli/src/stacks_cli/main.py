@@ -23,6 +23,7 @@ from rich.text import Text
 from stacks_contract.models import RunRequest
 from stacks_contract.warehouse import mask_secrets
 
+from stacks_cli.backfill import BACKFILL, backfill_selection
 from stacks_cli.common import (
     EXCLUDE,
     EXIT_CONFIG,
@@ -182,6 +183,7 @@ def _parse_vars(text: str | None) -> dict[str, Any]:
 @EXCLUDE
 @click.option("--full-refresh", is_flag=True, help="Rebuild every model from scratch.")
 @WAIT
+@BACKFILL
 @click.option(
     "--vars",
     "vars_text",
@@ -196,6 +198,9 @@ def run_cmd(
     exclude: tuple[str, ...],
     full_refresh: bool,
     wait: bool,
+    backfill: str | None,
+    since: str | None,
+    until: str | None,
     vars_text: str | None,
     as_json: bool,
 ) -> None:
@@ -206,9 +211,23 @@ def run_cmd(
     stack, warehouse = prepare(name, url, wait=wait)
     name = stack.name  # a reference (`file.py:attr`) runs under its stack's own name
     report = reporter(err())
+    window = None
     with errors(warehouse):
+        if backfill or since or until:
+            if not backfill or select or exclude or full_refresh:
+                fail(
+                    "--since/--until go with --backfill, which excludes --select, "
+                    "--exclude and --full-refresh.",
+                    EXIT_CONFIG,
+                )
+            select, window = backfill_selection(stack.spec(warehouse), backfill, since, until)
         request = RunRequest(
-            stack=name, select=select, exclude=exclude, full_refresh=full_refresh, vars=run_vars
+            stack=name,
+            select=select,
+            exclude=exclude,
+            full_refresh=full_refresh,
+            vars=run_vars,
+            window=window,
         )
         if select or exclude:  # a bad selector is bad input: exit 2 before anything runs
             with tool_output():
@@ -236,9 +255,10 @@ def _register() -> None:
     from stacks_cli.clean import clean_cmd
     from stacks_cli.init import init_cmd
     from stacks_cli.inspect import plan_cmd, runs_cmd
+    from stacks_cli.state import state_group
     from stacks_cli.ui import ui_cmd
 
-    for command in (check_cmd, plan_cmd, runs_cmd, ui_cmd, init_cmd, clean_cmd):
+    for command in (check_cmd, plan_cmd, runs_cmd, ui_cmd, init_cmd, clean_cmd, state_group):
         main.add_command(command)
 
 

@@ -34,6 +34,7 @@ from stacks_contract.models import (
 )
 from stacks_contract.ports import (
     ChangeProbe,
+    CursorState,
     ELStep,
     Orchestrator,
     Reporter,
@@ -53,6 +54,7 @@ __all__ = [
     "ChangeProbe",
     "ConfigError",
     "CronTrigger",
+    "CursorState",
     "DuckDBWarehouse",
     "ELStep",
     "FileArrivalTrigger",

@@ -126,6 +126,30 @@ class ChangeProbe(ABC):
         (one small request or query) and must not load anything."""
 
 
+class CursorState(ABC):
+    """Mixin for an :class:`ELStep` that keeps an incremental cursor per table: what ``stacks
+    state show|reset`` reads and forgets (Meltano's ``meltano state``).
+
+    With :attr:`windows`, the step honours :attr:`RunRequest.window <stacks_contract.models.
+    RunRequest.window>` (``stacks run --backfill``): it re-delivers the rows whose cursor lies in
+    the window, for the tables ``request.select`` names among its own (all when none is), and
+    leaves every cursor as it was.
+    """
+
+    #: :meth:`ELStep.run` re-delivers ``request.window`` without moving cursors
+    windows: ClassVar[bool] = False
+
+    @abstractmethod
+    def cursors(self, warehouse: Warehouse) -> dict[str, dict[str, Any]]:
+        """``table -> {cursor column: last value}`` as of the last load committed to
+        ``warehouse`` (tables never loaded incrementally are absent)."""
+
+    @abstractmethod
+    def reset_cursors(self, warehouse: Warehouse, tables: tuple[str, ...] = ()) -> tuple[str, ...]:
+        """Forget the cursors of ``tables`` (table names; all when empty) in ``warehouse``, so
+        the next run reads them in full; their rows stay. Returns the tables reset."""
+
+
 class Transform(ABC):
     """Transform raw tables inside the warehouse (models + tests, in dependency order)."""
 

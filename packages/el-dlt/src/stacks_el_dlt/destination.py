@@ -57,7 +57,10 @@ def dlt_destination(warehouse: Warehouse, file_format: str | None = None) -> Any
         # nothing stacks relies on (merge dedups on the primary key; half-loaded packages are
         # never resumed, see DltStep.dlt_pipeline)
         return destinations.postgres(
-            credentials=creds, create_indexes=False, preferred_loader_file_format=fmt
+            credentials=creds,
+            create_indexes=False,
+            preferred_loader_file_format=fmt,
+            type_mapper=_postgres_type_mapper(),
         )
     if isinstance(warehouse, DuckDBWarehouse):
         warehouse.path.parent.mkdir(parents=True, exist_ok=True)
@@ -65,6 +68,28 @@ def dlt_destination(warehouse: Warehouse, file_format: str | None = None) -> Any
             credentials=str(warehouse.path), preferred_loader_file_format=fmt
         )
     raise ConfigError(f"el-dlt cannot write to a {warehouse.kind} warehouse.")
+
+
+_PG_MAPPER: Any = None
+
+
+def _postgres_type_mapper() -> Any:
+    """dlt's Postgres type mapper, plus: a column carrying :data:`~stacks_el_dlt.names.PG_TYPE`
+    is created with that type (its Postgres source's own: ``jsonb``, ``integer[]``,
+    ``character(20)``), through dlt's own ``type_mapper`` capability."""
+    global _PG_MAPPER
+    if _PG_MAPPER is None:
+        from dlt.destinations.impl.postgres.factory import PostgresTypeMapper
+
+        from stacks_el_dlt.names import PG_TYPE
+
+        class SourceTypesMapper(PostgresTypeMapper):
+            def to_destination_type(self, column: Any, table: Any) -> str:
+                kept = column.get(PG_TYPE)
+                return str(kept) if kept else super().to_destination_type(column, table)
+
+        _PG_MAPPER = SourceTypesMapper
+    return _PG_MAPPER
 
 
 def _render_url_without_sqlalchemy(credentials_class: type) -> None:

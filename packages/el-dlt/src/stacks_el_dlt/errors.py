@@ -4,11 +4,13 @@ own words (the whole message: Postgres names the column on its ``CONTEXT`` line)
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from stacks_contract.errors import StacksError, StepFailed, TransientError, WarehouseUnreachable
 from stacks_contract.warehouse import Warehouse, redact
 
 __all__ = [
+    "TablesFailed",
     "failed_table",
     "looks_like_connection",
     "one_line",
@@ -129,3 +131,12 @@ def translate(
     # a connection lost or the warehouse restarting mid-load: orchestrators retry it
     kind = TransientError if is_transient(exc) else StepFailed
     return kind(step, f"{where} failed: {message} (dlt's log: {dlt_log_path()})")
+
+
+class TablesFailed(StepFailed):
+    """Some of a step's tables failed; the others loaded. ``result`` counts what did load, so an
+    orchestrator records those rows in the failed run."""
+
+    def __init__(self, step: str, message: str, result: Any) -> None:
+        super().__init__(step, message)
+        self.result = result

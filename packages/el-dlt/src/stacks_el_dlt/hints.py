@@ -16,6 +16,7 @@ __all__ = [
     "declared_columns",
     "pin_file_format",
     "propagate_stamps",
+    "retarget",
     "version_scd2_rows",
 ]
 
@@ -96,3 +97,21 @@ def pin_file_format(resource: Any, file_format: str | None) -> None:
     "unsupported jsonb version number"); on DuckDB the type is JSON either way."""
     if not resource.compute_table_schema().get("file_format"):
         resource.apply_hints(file_format=file_format or "parquet")
+
+
+def retarget(resource: Any, naming: Any, changes: Any) -> None:
+    """Declare each changed column with the type the warehouse holds after the run
+    (``change.target``: widened, or kept), so dlt's stored schema describes the warehouse."""
+    columns = resource.columns
+    if not isinstance(columns, dict):
+        return
+    by_name = {naming.normalize_identifier(k): k for k in columns}
+    for change in changes:
+        hint = columns.get(by_name.get(change.column, change.column))
+        if hint is None:
+            continue
+        for key, value in change.target.items():
+            if value is None:
+                hint.pop(key, None)
+            else:
+                hint[key] = value

@@ -8,3 +8,9 @@ QUARANTINE_TABLE = "_stacks_quarantine"
 #: scd2 row version: dlt's row hash of the source row, computed before the stamps are added
 #: (dlt's own hash would include the run id and see every row as changed on every run)
 ROW_HASH = "_stacks_row_hash"
+#: a SQL source row's values no warehouse type holds, as {"column": "text"} (set aside, not loaded)
+REJECTS = "_stacks_rejects"
+#: the cursor of a Postgres table read by xmin (used by dlt's incremental, never loaded)
+XMIN = "_stacks_xmin"
+#: column hint: the Postgres type a Postgres warehouse column keeps (its Postgres source's type)
+PG_TYPE = "x-stacks-pg-type"

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Rejected", "split_arrow", "string_violation"]
+__all__ = ["Rejected", "split_arrow", "split_rejects", "string_violation"]
 
 
 @dataclass(frozen=True)
@@ -79,17 +79,38 @@ def _target_type(data_type: str) -> Any:
     }.get(data_type)
 
 
+def _exact_type(column: Mapping[str, Any]) -> Any:
+    """The Arrow type of a stored integer or decimal column, precision and scale included."""
+    import pyarrow as pa
+
+    kind = column.get("data_type")
+    if kind == "bigint":
+        return {8: pa.int8(), 16: pa.int16(), 32: pa.int32()}.get(
+            column.get("precision") or 64, pa.int64()
+        )
+    if kind == "decimal" and column.get("precision") is not None:
+        p, s = int(column["precision"]), int(column.get("scale") or 0)
+        return pa.decimal128(p, s) if p <= 38 else None
+    return None
+
+
 def split_arrow(
     table: Any,
     known_types: Mapping[str, str],
     required: set[str],
     normalize: Callable[[str], str] | None,
+    known_columns: Mapping[str, Mapping[str, Any]] | None = None,
+    text_lengths: bool = False,
 ) -> tuple[Any, list[tuple[dict[str, Any], str, str]]]:
     """``table`` with mismatched columns cast to their stored types, minus the rows that
-    cannot load; those come back as ``(row, column, reason)``."""
+    cannot load; those come back as ``(row, column, reason)``. ``known_columns``: the stored
+    columns, whose integer width, decimal precision and scale (and with ``text_lengths``, a
+    Postgres warehouse, string length) a value must fit."""
     import pyarrow as pa
     import pyarrow.compute as pc
     from dlt.common.libs.pyarrow import get_column_type_from_py_arrow
+
+    from stacks_el_dlt.drift import type_text
 
     if not isinstance(table, pa.Table | pa.RecordBatch) or not table.num_rows:
         return table, []
@@ -107,20 +128,32 @@ def split_arrow(
             for pos in _positions(has_nul):
                 reasons.setdefault(pos, (name, f"column {name!r}: {_bad_value(chr(0))}"))
         known = known_types.get(name)
-        target = _target_type(known) if known else None
+        stored = (known_columns or {}).get(name) or {}
+        length = stored.get("precision") if text_lengths and known == "text" else None
+        if length is not None and (
+            pa.types.is_string(field.type) or pa.types.is_large_string(field.type)
+        ):
+            too_long = pc.fill_null(pc.greater(pc.utf8_length(column), int(length)), False)
+            for pos in _positions(too_long):
+                shown = _shown(column[pos].as_py())
+                reasons.setdefault(
+                    pos, (name, f"column {name!r}: value {shown} is longer than text({length})")
+                )
+        exact = _exact_type(stored) if stored.get("data_type") == known else None
+        target = exact or (_target_type(known) if known else None)
         if target is None:
             continue
         try:
             current = get_column_type_from_py_arrow(field.type).get("data_type")
         except Exception:
             current = None
-        if current == known:
+        if current == known and (exact is None or field.type == exact):
             continue
+        want = type_text(stored) if exact is not None else known
         for pos in _uncastable(column, target):
-            value = column[pos].as_py()
-            shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+            shown = _shown(column[pos].as_py())
             reasons.setdefault(
-                pos, (name, f"column {name!r}: {field.type} value {shown} is not {known}")
+                pos, (name, f"column {name!r}: {field.type} value {shown} does not fit {want}")
             )
         casts[i] = target
     if not reasons and not casts:
@@ -128,15 +161,53 @@ def split_arrow(
     if isinstance(table, pa.RecordBatch):
         table = pa.Table.from_batches([table])
     bad = sorted(reasons)
-    rejected = [
-        (row, *reasons[pos]) for pos, row in zip(bad, table.take(bad).to_pylist(), strict=True)
-    ]
+    rejected: list[tuple[dict[str, Any], str, str]] = []
     if bad:
+        # (a cast with no bad value, e.g. a column null in every row, takes no rows)
+        picked = table.take(pa.array(bad, type=pa.int64())).to_pylist()
+        rejected = [(row, *reasons[pos]) for pos, row in zip(bad, picked, strict=True)]
         keep = pc.invert(pc.is_in(pa.array(range(n)), value_set=pa.array(bad)))
         table = table.filter(keep)
     for i, target in casts.items():
         table = table.set_column(i, table.field(i).name, pc.cast(table.column(i), target))
     return table, rejected
+
+
+def _shown(value: Any) -> str:
+    shown = repr(value)
+    return shown if len(shown) <= 60 else shown[:57] + "..."
+
+
+def split_rejects(table: Any) -> tuple[Any, list[tuple[dict[str, Any], str, str]]]:
+    """``table`` minus the rows whose :data:`~stacks_el_dlt.names.REJECTS` column names values no
+    warehouse type holds (see :mod:`stacks_el_dlt.sources.sql_query`), as ``(row, column,
+    reason)``; the column itself and the xmin cursor are dropped (neither is loaded)."""
+    import json
+
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from stacks_el_dlt.names import REJECTS, XMIN
+
+    if not isinstance(table, pa.Table | pa.RecordBatch):
+        return table, []
+    names = table.schema.names
+    if REJECTS not in names:
+        return (table.drop_columns([XMIN]) if XMIN in names else table), []
+    rejects = table.column(REJECTS)
+    table = table.drop_columns([c for c in (REJECTS, XMIN) if c in names])
+    if rejects.null_count == len(rejects):
+        return table, []
+    bad = list(_positions(rejects.is_valid()))
+    out = []
+    for pos, row in zip(bad, table.take(pa.array(bad, type=pa.int64())).to_pylist(), strict=True):
+        values = json.loads(rejects[pos].as_py())
+        row.update(values)  # the payload shows the value as the source holds it
+        first = sorted(values)[0]
+        shown = ", ".join(f"{c}={v!r}" for c, v in sorted(values.items()))
+        out.append((row, first, f"value(s) no warehouse type holds: {shown}"))
+    keep = pc.invert(pc.is_in(pa.array(range(table.num_rows)), value_set=pa.array(bad)))
+    return table.filter(keep), out
 
 
 def _positions(mask: Any) -> Iterator[int]:

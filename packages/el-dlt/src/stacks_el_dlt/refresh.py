@@ -104,4 +104,8 @@ def missing_tables(pipeline: Any, warehouse: Warehouse, dataset: str) -> list[st
                 )
             schema.drop_tables(drop)
             pipeline.schemas.save_schema(schema)
+        # the merge staging copy too, or it keeps the old column types dlt then loads through
+        staging = f"{dataset}_staging"
+        for name in gone:
+            conn.execute(f"drop table if exists {qualified(staging, name)}")
     return gone

@@ -33,7 +33,7 @@ from stacks_el_dlt.arrow_pages import (
     stamp_table,
 )
 from stacks_el_dlt.names import LOADED_AT, QUARANTINE_TABLE, ROW_HASH, RUN_ID
-from stacks_el_dlt.quarantine import Rejected, split_arrow
+from stacks_el_dlt.quarantine import Rejected, split_arrow, split_rejects
 from stacks_el_dlt.rules import ColumnRule, check_row
 
 __all__ = ["StampAndQuarantine"]
@@ -59,6 +59,8 @@ class StampAndQuarantine(ItemTransform[Any, dict[str, Any]]):
         arrow_batches: bool = False,
         known_types: Mapping[str, str] | None = None,
         quarantine: bool = True,
+        known_columns: Mapping[str, Mapping[str, Any]] | None = None,
+        text_lengths: bool = False,
     ) -> None:
         super().__init__(lambda item: item)
         self.step = step
@@ -77,6 +79,10 @@ class StampAndQuarantine(ItemTransform[Any, dict[str, Any]]):
         self.known_types = dict(known_types or {})
         #: whether unloadable values are set aside (see :mod:`stacks_el_dlt.quarantine`)
         self.quarantine = quarantine
+        #: the stored columns (integer width, decimal precision and scale a value must fit)
+        self.known_columns = dict(known_columns or {})
+        #: the warehouse enforces string lengths (Postgres varchar(n))
+        self.text_lengths = text_lengths
 
     def __call__(self, item: Any, meta: Any = None) -> Any:
         if isinstance(item, Rejected):
@@ -87,10 +93,20 @@ class StampAndQuarantine(ItemTransform[Any, dict[str, Any]]):
             return self._rows(item)
         if isinstance(item, dict):
             return self._rows([item])
+        item, rejected = split_rejects(item)
         if not self.quarantine:
-            return self._stamp(item)
-        required = {n for n, r in self.rules.items() if not r.nullable}
-        good, bad = split_arrow(item, self.known_types, required, self._normalize)
+            good, bad = item, list[tuple[dict[str, Any], str, str]]()
+        else:
+            required = {n for n, r in self.rules.items() if not r.nullable}
+            good, bad = split_arrow(
+                item,
+                self.known_types,
+                required,
+                self._normalize,
+                self.known_columns,
+                self.text_lengths,
+            )
+        bad = rejected + bad
         if not bad:
             return self._stamp(good)
         marked = self._set_aside([(row, column, reason) for row, column, reason in bad])

@@ -11,12 +11,13 @@ from typing import Any, ClassVar
 
 from stacks_contract.errors import ConfigError, StacksError
 from stacks_contract.models import LoadResult, RunRequest, TableRef, utcnow
-from stacks_contract.ports import ELStep, Reporter, silent
+from stacks_contract.ports import CursorState, ELStep, Reporter, silent
 from stacks_contract.warehouse import DEFAULT_SCHEMA, PostgresWarehouse, Warehouse
 from stacks_core.state import use_state_dir
 
 from stacks_el_dlt._config import apply_dlt_defaults
 from stacks_el_dlt.counting import rows_from_load_infos
+from stacks_el_dlt.cursor_state import DltCursors
 from stacks_el_dlt.destination import default_file_format, dlt_destination, pipelines_dir
 from stacks_el_dlt.errors import one_line, translate
 from stacks_el_dlt.extract_load import extract_then_load
@@ -33,7 +34,7 @@ from stacks_el_dlt.working import (
 SourceFactory = Callable[[], Any]
 
 
-class DltStep(ELStep):
+class DltStep(DltCursors, ELStep, CursorState):
     """Run a dlt source into the warehouse: one dlt pipeline per (step, warehouse, dataset).
 
     ``source`` is a factory: a zero-argument callable returning a *fresh* dlt source, resource or
@@ -105,6 +106,8 @@ class DltStep(ELStep):
         self.secrets: tuple[str, ...] = ()
         #: where the data comes from, for error messages (a URL without credentials)
         self.source_hint: str | None = None
+        #: column type changes the last run followed (see :mod:`stacks_el_dlt.drift`)
+        self.drift_lines: list[str] = []
 
     # --- the manifest ---------------------------------------------------------------------------
 
@@ -195,6 +198,7 @@ class DltStep(ELStep):
         Column types already stored by ``pipeline`` (or by the last :meth:`dlt_pipeline`) count as
         declared, so a later type change is quarantined instead of becoming a variant column.
         """
+        from stacks_el_dlt.drift import follow_drift
         from stacks_el_dlt.hints import (
             declare_quarantine,
             declared_columns,
@@ -211,12 +215,15 @@ class DltStep(ELStep):
         counter = self._counter(request.run_id)
         loaded_at = utcnow()
         naming = source.schema.naming
+        destination = getattr(pipeline, "destination", None)
+        postgres = "postgres" in str(getattr(destination, "destination_type", ""))
         for resource in source.selected_resources.values():
             table = resource.table_name if isinstance(resource.table_name, str) else resource.name
             table = naming.normalize_table_identifier(table)
             columns: dict[str, Any] = {}
             if stored is not None and table in stored.tables:
                 columns.update(stored.tables[table].get("columns", {}))
+            self.drift_lines += follow_drift(resource, table, columns, naming, pipeline)
             for key, hint in declared_columns(resource, naming).items():
                 # a hint without a type (primary_key=) keeps the type stored by earlier loads
                 typed = {k: v for k, v in hint.items() if v is not None}
@@ -226,8 +233,8 @@ class DltStep(ELStep):
             rules = rules_from_columns(columns) if self.quarantine_rows else {}
             if self.quarantine_rows:
                 declare_quarantine(resource)
-            known_types = {
-                k: c["data_type"]
+            known = {
+                k: c
                 for k, c in columns.items()
                 if c.get("data_type") and not k.startswith(("_dlt_", "_stacks_"))
             }
@@ -242,7 +249,9 @@ class DltStep(ELStep):
                     normalize=naming.normalize_identifier,
                     row_hash=version_scd2_rows(resource),
                     arrow_batches=self.arrow_batches,
-                    known_types=known_types,
+                    known_types={k: c["data_type"] for k, c in known.items()},
+                    known_columns=known,
+                    text_lengths=postgres,
                     quarantine=self.quarantine_rows,
                 )
             )
@@ -285,9 +294,12 @@ class DltStep(ELStep):
         _preflight(warehouse)
         report(self.name, f"loading into {warehouse.redacted_url()}")
         pipeline = self.dlt_pipeline(warehouse)
+        self.drift_lines = []
         try:
             refresh = self.refresh_mode(pipeline, request, warehouse, report)
             source = self.dlt_source(request, pipeline)
+            for line in self.drift_lines:
+                report(self.name, line)
             self.last_traces = extract_then_load(pipeline, source, refresh)
         except Exception as exc:
             raise self.translate_error(exc, warehouse) from None

@@ -38,6 +38,10 @@ def _format_for(pattern: str, file_format: str | None) -> str:
 def _read_csv_arrow(items: Any) -> Any:
     import pyarrow.csv as pacsv
 
+    # the CSV convention Postgres' COPY and most exports follow: an empty unquoted field is
+    # NULL, a quoted "" an empty string (pyarrow's default reads every empty string field as '')
+    nulls = pacsv.ConvertOptions(strings_can_be_null=True, quoted_strings_can_be_null=False)
+
     for file_obj in items:
         rejected: list[Rejected] = []
 
@@ -53,7 +57,7 @@ def _read_csv_arrow(items: Any) -> Any:
 
         with file_obj.open() as fh:
             options = pacsv.ParseOptions(invalid_row_handler=invalid_row)
-            table = pacsv.read_csv(fh, parse_options=options)
+            table = pacsv.read_csv(fh, parse_options=options, convert_options=nulls)
         if table.num_rows:
             yield table
         yield from rejected

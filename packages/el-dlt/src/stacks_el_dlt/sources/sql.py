@@ -19,120 +19,18 @@ from stacks_contract.models import LoadResult, RunRequest, TableRef
 from stacks_contract.ports import Reporter, silent
 from stacks_contract.warehouse import PostgresWarehouse, Warehouse
 
+from stacks_el_dlt.errors import TablesFailed
+from stacks_el_dlt.names import XMIN
+from stacks_el_dlt.sources.sql_build import SourceBuild, sql_source, url_of
 from stacks_el_dlt.sources.sql_tables import (
     CURSOR_CANDIDATES,
     TablePlan,
     check_options,
     list_tables,
-    plan_table,
 )
 from stacks_el_dlt.step import DltStep
 
 log = logging.getLogger("stacks_el_dlt.sql")
-
-
-def _url(database: str | PostgresWarehouse) -> str:
-    return database.url() if isinstance(database, PostgresWarehouse) else database
-
-
-def _candidates(cursor: str | Sequence[str] | None) -> tuple[str, ...]:
-    if cursor is None:
-        return ()
-    return (cursor,) if isinstance(cursor, str) else tuple(cursor)
-
-
-def sql_source(
-    database: str | PostgresWarehouse,
-    tables: Sequence[str] | None = None,
-    *,
-    schema: str | None = None,
-    cursor: str | Sequence[str] | None = CURSOR_CANDIDATES,
-    primary_keys: Mapping[str, str | Sequence[str]] | None = None,
-    table_options: Mapping[str, Mapping[str, Any]] | None = None,
-    exclude: Iterable[str] = (),
-    backend: str = "pyarrow",
-    chunk_size: int = 50_000,
-    stored: Any = None,
-    plans: list[TablePlan] | None = None,
-) -> Any:
-    """A fresh dlt ``sql_database`` source over ``tables`` (default: all) of ``database``.
-
-    ``cursor``: candidate cursor columns (the first a table has is its cursor);
-    ``table_options``: per table ``primary_key``, ``cursor`` (``None``: no cursor) and
-    ``write_disposition``; ``stored``: the dlt schema of the last load (new source columns make
-    their table reload in full); ``plans`` receives what was chosen per table.
-    """
-    import dlt
-    import sqlalchemy as sa
-    from dlt.common.normalizers.naming.snake_case import NamingConvention
-    from dlt.sources.sql_database import remove_nullability_adapter, sql_database
-
-    from stacks_el_dlt.sources.sql_types import adapt_query, adapt_type
-
-    options = check_options(table_options)
-    for table, key in (primary_keys or {}).items():
-        options.setdefault(table, {}).setdefault("primary_key", key)
-    engine = sa.create_engine(_url(database))
-    try:
-        kinds = list_tables(engine, schema)
-        names = list(tables) if tables is not None else list(list_tables(engine, schema, exclude))
-        metadata = sa.MetaData(schema=schema)
-        metadata.reflect(bind=engine, views=True, only=names)
-    finally:
-        engine.dispose()
-    if not names:
-        raise ConfigError(f"The source database has no table to replicate (schema {schema!r}).")
-    naming = NamingConvention()
-    chosen: list[TablePlan] = []
-    for name in names:
-        reflected = metadata.tables[f"{schema}.{name}" if schema else name]
-        target = naming.normalize_table_identifier(name)
-        columns = None
-        if stored is not None and target in stored.tables:
-            columns = [c for c in stored.tables[target].get("columns", {})]
-        plan = plan_table(
-            reflected,
-            kinds.get(name, "table"),
-            options.get(name, {}),
-            _candidates(cursor),
-            columns,
-            naming.normalize_identifier,
-        )
-        chosen.append(plan)
-    if plans is not None:
-        plans.extend(chosen)
-    postgres = engine.dialect.name == "postgresql"
-    source = sql_database(
-        credentials=_url(database),
-        schema=schema,
-        metadata=metadata,
-        table_names=names,
-        # a plain str here: dlt's hint is a Literal of backend names, and dlt checks the name
-        backend=backend,  # type: ignore[arg-type]
-        chunk_size=chunk_size,
-        reflection_level="full_with_precision",
-        type_adapter_callback=adapt_type if postgres else None,
-        query_adapter_callback=adapt_query if postgres else None,
-        # NOT NULL stays in the source: a new NOT NULL source column must not fail the
-        # ALTER TABLE that adds it to a warehouse table which already has rows
-        table_adapter_callback=remove_nullability_adapter,
-    )
-    for plan in chosen:
-        hints: dict[str, Any] = {
-            "write_disposition": plan.write_disposition,
-            "primary_key": list(plan.primary_key),
-        }
-        if plan.cursor is not None:
-            # merge makes dlt's dedup of rows at the last cursor value unnecessary: no row
-            # hashes in the state (primary_key=()), rows strictly after the last value
-            hints["incremental"] = dlt.sources.incremental(
-                plan.cursor,
-                primary_key=(),
-                range_start="open",
-                on_cursor_value_missing="include" if plan.cursor_nullable else "raise",
-            )
-        source.resources[plan.table].apply_hints(**hints)
-    return source
 
 
 class SqlDatabaseStep(DltStep):
@@ -141,6 +39,7 @@ class SqlDatabaseStep(DltStep):
     merge incrementally, keyless ones are replaced (see :mod:`.sql_tables`)."""
 
     incremental = True
+    windows = True
 
     def __init__(
         self,
@@ -160,7 +59,7 @@ class SqlDatabaseStep(DltStep):
     ) -> None:
         #: apply the source's hard deletes after each load (key comparison, see sql_deletes.py)
         self.delete_missing = delete_missing
-        self._source_url, self._source_schema = _url(database), schema
+        self._source_url, self._source_schema = url_of(database), schema
         #: rows deleted by the last run because their key is gone from the source
         self.last_deleted: dict[str, int] = {}
         if tables is not None and not tables:
@@ -179,6 +78,14 @@ class SqlDatabaseStep(DltStep):
         }
         self._names: dict[str, str] | None = None  # source table -> warehouse table
         self.last_plans: tuple[TablePlan, ...] = ()
+        self.last_build = SourceBuild()
+        #: tables read in full because the source's xmin wrapped around (see _wrapped_xmin)
+        self.wrapped: list[str] = []
+        self._keep_types = False
+        #: primary keys the last run could not declare on a Postgres warehouse
+        self.key_lines: list[str] = []
+        #: what a window run (a backfill) read, one line per table
+        self.window_lines: list[str] = []
         self._announced: set[str] = set()
         super().__init__(name, self._make_source, dataset=dataset, **kwargs)
         # the app database's password must never reach an error message either
@@ -195,15 +102,24 @@ class SqlDatabaseStep(DltStep):
 
     # --- the manifest: the explicit list touches nothing; else the source, once ---------------
 
-    def source_table_names(self) -> dict[str, str]:
-        """source table -> warehouse table name (cached per step object)."""
+    def source_table_names(self, strict: bool = False) -> dict[str, str]:
+        """source table -> warehouse table name (cached per step object). A source that cannot
+        be read gives no table (``strict``: raises), so the manifest still builds and the run
+        that follows fails, recorded in the ledger, with the source's reason."""
         if self._names is None:
             from dlt.common.normalizers.naming.snake_case import NamingConvention
 
             if self.source_tables is not None:
                 found: Iterable[str] = self.source_tables
             else:
-                found = self._reflect(lambda e: list_tables(e, self.source_schema, self.exclude))
+                try:
+                    found = self._reflect(
+                        lambda e: list_tables(e, self.source_schema, self.exclude)
+                    )
+                except StepFailed:
+                    if strict:
+                        raise
+                    return {}
             naming = NamingConvention()
             self._names = {t: naming.normalize_table_identifier(t) for t in found}
         return self._names
@@ -214,23 +130,35 @@ class SqlDatabaseStep(DltStep):
     # --- a run ----------------------------------------------------------------------------------
 
     def _make_source(self) -> Any:
-        plans: list[TablePlan] = []
+        build = SourceBuild()
         source = self._reflect(
             lambda _e: sql_source(
                 self.database,
-                list(self.source_table_names()),
+                list(self.source_table_names(strict=True)),
                 stored=self._bound_schema,
-                plans=plans,
+                keep_types=self._keep_types,
+                build=build,
                 **self._source_kwargs,
             )
         )
-        self.last_plans = tuple(plans)
+        self.last_plans, self.last_build = tuple(build.plans), build
+        if source is None:
+            raise StepFailed(self.name, self._skipped_sentence(build.skipped))
         return source
+
+    def dlt_pipeline(self, warehouse: Warehouse) -> Any:
+        # a Postgres warehouse keeps the source's Postgres types in the tables it creates
+        self._keep_types = isinstance(warehouse, PostgresWarehouse)
+        return super().dlt_pipeline(warehouse)
+
+    def _skipped_sentence(self, skipped: Mapping[str, str]) -> str:
+        why = "; ".join(f"{t}: {reason}" for t, reason in sorted(skipped.items()))
+        return f"cannot read {len(skipped)} source relation(s) ({self.source_hint}): {why}"
 
     def _reflect(self, read: Any) -> Any:
         import sqlalchemy as sa
 
-        engine = sa.create_engine(_url(self.database))
+        engine = sa.create_engine(url_of(self.database))
         try:
             return read(engine)
         except (StacksError, sa.exc.NoSuchTableError) as exc:
@@ -254,9 +182,17 @@ class SqlDatabaseStep(DltStep):
 
     def dlt_source(self, request: RunRequest, pipeline: Any = None) -> Any:
         """:meth:`DltStep.dlt_source`; a table with new source columns also forgets its cursor,
-        so this run reads every row and the cursor restarts from what it read."""
+        so this run reads every row and the cursor restarts from what it read. With
+        ``request.window``: the window's rows of the chosen tables (see :mod:`.sql_window`)."""
         source = super().dlt_source(request, pipeline)
+        if request.window is not None:
+            from stacks_el_dlt.sources.sql_window import read_window
+
+            self.window_lines = read_window(self, source, request)
+            return source
         reload = [p.table for p in self.last_plans if p.new_columns and p.cursor]
+        self.wrapped = self._wrapped_xmin(source, pipeline)
+        reload += self.wrapped
         if reload and pipeline is not None:
             with pipeline.managed_state() as state:
                 resources = state.get("sources", {}).get(source.name, {}).get("resources", {})
@@ -264,8 +200,33 @@ class SqlDatabaseStep(DltStep):
                     resources.get(table, {}).pop("incremental", None)
         return source
 
+    def _wrapped_xmin(self, source: Any, pipeline: Any) -> list[str]:
+        """Tables read by xmin whose cursor is from another transaction id epoch: the 32-bit
+        xmin wrapped around since, so every row is read again (Airbyte's Postgres source too)."""
+        now = self.last_build.snapshot_xmin
+        if now is None or pipeline is None:
+            return []
+        resources = pipeline.state.get("sources", {}).get(source.name, {}).get("resources", {})
+        out = []
+        for plan in self.last_plans:
+            last = resources.get(plan.table, {}).get("incremental", {}).get(XMIN, {})
+            value = last.get("last_value") if isinstance(last, dict) else None
+            if plan.cursor == XMIN and value is not None and int(value) >> 32 != now >> 32:
+                out.append(plan.table)
+        return out
+
     def finalize(self, pipeline: Any, request: RunRequest) -> None:
         self.last_deleted = {}
+        self.key_lines = []
+        if request.window is not None:
+            return  # a backfill re-delivers rows; deletes and keys are the next run's business
+        if self._keep_types:
+            from stacks_el_dlt.sources.sql_keys import declare_primary_keys
+
+            merged = [
+                (p.table, p.primary_key) for p in self.last_plans if p.write_disposition == "merge"
+            ]
+            self.key_lines = declare_primary_keys(pipeline, merged)
         if self.delete_missing:
             from stacks_el_dlt.sources.sql_deletes import delete_missing_rows
 
@@ -274,9 +235,16 @@ class SqlDatabaseStep(DltStep):
     def run(
         self, request: RunRequest, warehouse: Warehouse, report: Reporter = silent
     ) -> LoadResult:
+        self.window_lines = []
         result = super().run(request, warehouse, report)
-        for line in self.plan_lines():
+        for line in self.plan_lines() + self.key_lines + self.window_lines:
             report(self.name, line)
+        skipped = self.last_build.skipped
+        for table, why in sorted(skipped.items()):
+            report(self.name, f"skipped {table}: {why}")
+        listed = {t: why for t, why in skipped.items() if t in (self.source_tables or ())}
+        if listed:
+            raise TablesFailed(self.name, self._skipped_sentence(listed), result)
         for table, n in self.last_deleted.items():
             report(self.name, f"deleted {n} rows from {table} whose key is gone from the source")
         return result
@@ -290,6 +258,11 @@ class SqlDatabaseStep(DltStep):
                 lines.append(
                     f"{plan.kind} {plan.table}: new source column(s) "
                     f"{', '.join(plan.new_columns)}: every row read again"
+                )
+            elif plan.table in self.wrapped:
+                lines.append(
+                    f"{plan.kind} {plan.table}: the source's transaction ids wrapped around "
+                    "since the last read: every row read again"
                 )
             elif plan.table not in self._announced:
                 lines.append(plan.describe())

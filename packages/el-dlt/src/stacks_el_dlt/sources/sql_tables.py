@@ -18,18 +18,29 @@ from typing import Any
 
 from stacks_contract.errors import ConfigError
 
+from stacks_el_dlt.names import XMIN
 from stacks_el_dlt.sources.sql_types import cursor_capable
 
-#: cursor columns tried in this order when a table declares none
+#: cursor columns tried in this order when a table declares none: names, then ``fnmatch``
+#: patterns (a table's first column matching the first pattern it matches)
 CURSOR_CANDIDATES: tuple[str, ...] = (
     "updated_at",
     "modified_at",
     "last_modified",
     "last_modified_at",
     "last_updated",
+    "last_updated_at",
+    "last_update",
     "updated",
     "modified",
     "changed_at",
+    "last_changed",
+    "date_modified",
+    "modified_date",
+    "updated_on",
+    "modified_on",
+    "*_updated_at",
+    "*_modified_at",
 )
 
 #: the keys ``table_options`` accepts per table
@@ -76,9 +87,21 @@ def list_tables(engine: Any, schema: str | None, exclude: Iterable[str] = ()) ->
         inspector = sa.inspect(engine)
         rows = [(t, "table") for t in inspector.get_table_names(schema)]
         rows += [(v, "view") for v in inspector.get_view_names(schema)]
-    return {
+    unused = [p for p in patterns if not any(fnmatchcase(name, p) for name, _ in rows)]
+    if unused:
+        raise ConfigError(
+            f"exclude pattern(s) {', '.join(map(repr, unused))} match no relation of the source "
+            f"schema {schema or 'public'!r} (it has: {', '.join(n for n, _ in rows) or 'none'})."
+        )
+    kept = {
         name: kind for name, kind in sorted(rows) if not any(fnmatchcase(name, p) for p in patterns)
     }
+    if rows and not kept:
+        raise ConfigError(
+            f"exclude={list(patterns)} leaves no relation of the source schema "
+            f"{schema or 'public'!r} to replicate."
+        )
+    return kept
 
 
 @dataclass(frozen=True)
@@ -91,6 +114,8 @@ class TablePlan:
     primary_key: tuple[str, ...]
     cursor: str | None
     cursor_nullable: bool = False
+    #: what the cursor holds: "timestamptz", "timestamp", "date" or "number" (windows need it)
+    cursor_kind: str = ""
     #: source columns the warehouse table lacks: the run forgets the cursor, reads every row
     new_columns: tuple[str, ...] = ()
 
@@ -104,6 +129,8 @@ class TablePlan:
         text = head + (f"merge on ({key})" if key else self.write_disposition)
         if self.cursor is None:
             return text + ", full scan every run (no cursor column)"
+        if self.cursor == XMIN:
+            return text + ", incremental on xmin (no cursor column)"
         return text + f", incremental on {self.cursor}"
 
 
@@ -114,8 +141,13 @@ def plan_table(
     candidates: Sequence[str],
     stored_columns: Iterable[str] | None,
     normalize: Any,
+    *,
+    xmin: bool = False,
 ) -> TablePlan:
-    """Choose write disposition, key and cursor for a reflected SQLAlchemy ``table``."""
+    """Choose write disposition, key and cursor for a reflected SQLAlchemy ``table``.
+
+    ``xmin``: a Postgres source, whose keyed tables without a cursor column are read by xmin
+    (unless the table's options say ``cursor: None``)."""
     columns = {c.name: c for c in table.columns}
     key = options.get("primary_key")
     if key is None:
@@ -144,20 +176,41 @@ def plan_table(
                     f"(columns: {', '.join(columns)})."
                 )
         else:
-            cursor = next(
-                (c for c in candidates if c in columns and cursor_capable(columns[c].type)),
-                None,
-            )
+            cursor = pick_cursor(columns, candidates)
+            by_xmin = xmin and candidates and kind in ("table", "partitioned table")
+            if cursor is None and by_xmin and disposition == "merge":
+                cursor = XMIN
     new: tuple[str, ...] = ()
     if stored_columns is not None and disposition == "merge":
         have = set(stored_columns)
         new = tuple(c for c in columns if normalize(c) not in have)
     return TablePlan(
+        cursor_kind=_cursor_kind(columns[cursor].type) if cursor and cursor != XMIN else "",
         table=table.name,
         kind=kind,
         write_disposition=disposition,
         primary_key=primary_key,
         cursor=cursor,
-        cursor_nullable=bool(cursor and columns[cursor].nullable),
+        cursor_nullable=bool(cursor and cursor != XMIN and columns[cursor].nullable),
         new_columns=new,
     )
+
+
+def pick_cursor(columns: Mapping[str, Any], candidates: Sequence[str]) -> str | None:
+    """The first candidate (a name or an ``fnmatch`` pattern) naming an orderable column."""
+    for candidate in candidates:
+        for name, column in columns.items():
+            if fnmatchcase(name, candidate) and cursor_capable(column.type):
+                return name
+    return None
+
+
+def _cursor_kind(sql_type: Any) -> str:
+    from sqlalchemy import types as sa
+    from sqlalchemy.dialects import postgresql as pg
+
+    if isinstance(sql_type, pg.DOMAIN):
+        return _cursor_kind(sql_type.data_type)
+    if isinstance(sql_type, sa.DateTime):
+        return "timestamptz" if sql_type.timezone else "timestamp"
+    return "date" if isinstance(sql_type, sa.Date) else "number"

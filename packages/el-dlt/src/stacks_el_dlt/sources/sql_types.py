@@ -57,7 +57,9 @@ def adapt_type(sql_type: Any) -> Any:
     how = rendering(sql_type)
     if how == NUMERIC:
         return sa.Numeric(19, 2)  # money: 64-bit cents
-    if how in (TEXT, JSON):
+    if how == JSON or isinstance(sql_type, sa.JSON):
+        return sa.JSON()  # dlt's json: DuckDB's JSON type; the value is the source's JSON text
+    if how == TEXT:
         return sa.Text()
     if isinstance(sql_type, pg.DOMAIN):
         return adapt_type(sql_type.data_type)
@@ -69,27 +71,21 @@ def adapt_type(sql_type: Any) -> Any:
     return sql_type
 
 
-def adapt_query(query: Any, table: Any, incremental: Any = None, engine: Any = None) -> Any:
-    """dlt's ``query_adapter_callback``: select rendered columns as the database's text."""
-    import sqlalchemy as sa
+def int_bits(sql_type: Any) -> int | None:
+    """Bits of a source integer (dlt's ``precision`` of a ``bigint``), so smallint and integer
+    stay smallint and integer (dlt's reflection widens both to bigint)."""
+    from sqlalchemy import types as sa
+    from sqlalchemy.dialects import postgresql as pg
 
-    exprs: list[Any] = []
-    changed = False
-    for col in query.selected_columns:
-        how = rendering(col.type)
-        if how == AS_IS:
-            exprs.append(col)
-            continue
-        changed = True
-        expr: Any
-        if how == JSON:
-            expr = sa.cast(sa.func.to_jsonb(col), sa.Text)
-        elif how == NUMERIC:
-            expr = sa.cast(col, sa.Numeric)
-        else:
-            expr = sa.cast(col, sa.Text)
-        exprs.append(expr.label(col.name))
-    return query.with_only_columns(*exprs, maintain_column_froms=True) if changed else query
+    if isinstance(sql_type, pg.DOMAIN):
+        return int_bits(sql_type.data_type)
+    if isinstance(sql_type, sa.SmallInteger):
+        return 16
+    if isinstance(sql_type, sa.BigInteger):
+        return 64
+    if isinstance(sql_type, sa.Integer):
+        return 32
+    return None
 
 
 def cursor_capable(sql_type: Any) -> bool:
