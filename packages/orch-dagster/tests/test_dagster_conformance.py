@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 from dagster_backfill import backfill
 from stacks_contract.models import RunRecord, RunRequest, StackSpec, Trigger, TriggerKind, Window
-from stacks_contract.ports import Orchestrator
+from stacks_contract.ports import Orchestrator, Transform
 from stacks_contract.warehouse import Warehouse
 from stacks_orch_dagster import DagsterOrchestrator, build_definitions
 from stacks_orch_dagster.runstate import TAG_RUN_ID, TAG_SELECT, TAG_TRIGGER
@@ -27,6 +28,13 @@ class DagsterHarness(OrchestratorHarness):
 
     def orchestrator_factory(self) -> str:
         return "stacks_orch_dagster:DagsterOrchestrator"
+
+    def dbt_transform(self, project: Path, schema: str) -> Transform:
+        """dbt as dagster-dbt assets (the [dbt] extra): Dagster's own selection of its models
+        and asset checks decides which tests run."""
+        from stacks_transform_dbt import DbtTransform
+
+        return DbtTransform(project, schema=schema)
 
     def backfill(self, stack: StackSpec, window: Window, warehouse: Warehouse) -> RunRecord:
         """A backfill of the window's hourly partitions: one run (see dagster_backfill)."""

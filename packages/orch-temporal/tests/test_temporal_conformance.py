@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from stacks_contract.models import RunRecord, StackSpec, Window
-from stacks_contract.ports import Orchestrator
+from stacks_contract.ports import Orchestrator, Transform
 from stacks_contract.warehouse import Warehouse
 from stacks_orch_temporal import ADDRESS_ENV, DevServer, StepOptions, TemporalOrchestrator
 from stacks_testing.suites import BaseOrchestratorSuite, OrchestratorHarness
@@ -26,6 +28,12 @@ class TemporalHarness(OrchestratorHarness):
 
     def subprocess_env(self) -> dict[str, str]:
         return {ADDRESS_ENV: self.server.address}
+
+    def dbt_transform(self, project: Path, schema: str) -> Transform:
+        """dbt through the port: the activity calls ``DbtTransform.run`` (``dbt build``)."""
+        from stacks_transform_dbt import DbtTransform
+
+        return DbtTransform(project, schema=schema)
 
     def backfill(self, stack: StackSpec, window: Window, warehouse: Warehouse) -> RunRecord:
         """``temporal schedule backfill`` of the window's end tick (see temporal_backfill)."""
