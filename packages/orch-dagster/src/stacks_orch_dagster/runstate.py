@@ -5,8 +5,9 @@ assets hand their exact results (LoadResult, TransformResult, the first error) b
 registry, keyed by the stacks run id that travels in the Dagster run's tags. Runs Dagster launches
 (a schedule, a sensor, the UI, ``dagster asset materialize``) find no entry and get a fresh one
 built from their tags; a run that came without stacks tags (the UI's "Materialize",
-``dagster asset materialize``) is *adopted* by its first asset: it gets the tags, so its ledger
-row is found and written, under a run id in the contract's shape derived from Dagster's run id.
+``dagster asset materialize``) is *adopted* by its first asset: it gets the tags, so the ledger
+sensors record it when it ends, under a run id in the contract's shape derived from Dagster's
+run id.
 """
 
 from __future__ import annotations
@@ -151,17 +152,13 @@ def state_for(context: Any, stack: str, warehouse: Warehouse | None = None) -> R
 
 
 def _adopt(context: Any, tags: dict[str, str], request: RunRequest, warehouse: Warehouse) -> None:
-    """Tag the Dagster run as this stack's (the UI shows the stacks run id; the ledger sensors
-    find it) and, if the ledger has no row for it yet, write its ``running`` row."""
-    from stacks_core.ledger import Ledger
-
+    """Tag the Dagster run as this stack's: the UI shows the stacks run id, and the ledger
+    sensors, which look at its tags when it ends, record it. (Its ``running`` row is the started
+    sensor's, which looked before the tags were there: such a run's row appears when it ends.)"""
     wanted = tags_for(request, warehouse_tag(warehouse))
     missing = {k: v for k, v in wanted.items() if k not in tags}
     if missing:
         context.instance.add_run_tags(context.run_id, missing)
-    ledger = Ledger(warehouse)
-    if ledger.get(request.run_id) is None:
-        ledger.start(request.stack, "dagster", request)
 
 
 def _log_reporter(context: Any) -> Reporter:
