@@ -219,7 +219,7 @@ def test_a_schedule_backfill_is_a_window_run_and_an_on_time_tick_is_not(
     WindowProbeStep.windows.clear()
     record = backfill(temporal_server.address, spec, window, duckdb_warehouse, StepOptions())
     assert record.status == RunStatus.SUCCEEDED, record.error
-    assert WindowProbeStep.windows == [window]
+    assert WindowProbeStep.windows and set(WindowProbeStep.windows) == {window}  # retries too
     assert record.trigger == TriggerKind.SCHEDULE
     cron = spec.model_copy(update={"triggers": (window_cron(window),)})
     tick = cron_token(window.end)
