@@ -14,7 +14,7 @@ from stacks_core.ledger import Ledger
 from stacks_orch_dagster import TAG_RUN_ID, build_definitions
 from stacks_orch_dagster.runstate import TAG_STACK, TAG_WAREHOUSE, warehouse_tag
 from stacks_testing import reference as ref
-from stacks_testing.reference.dbt_retry import FAILING, break_b, heal, write_retry_project
+from stacks_testing.reference.retry_project import FAILING, break_b, heal, write_retry_project
 from stacks_transform_dbt import DbtTransform
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from stacks_contract.models import NodeStatus, RunRequest
-from stacks_testing.reference.dbt_retry import FAILING, break_b, heal, write_retry_project
+from stacks_testing.reference.retry_project import FAILING, break_b, heal, write_retry_project
 from stacks_transform_dbt import DbtTransform
 from stacks_transform_dbt.errors import DbtStepFailed
 

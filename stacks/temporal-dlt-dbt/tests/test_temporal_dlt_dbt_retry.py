@@ -23,7 +23,7 @@ from stacks_orch_temporal import (
     stack_ref,
 )
 from stacks_testing import reference as ref
-from stacks_testing.reference.dbt_retry import FAILING, break_b, heal, write_retry_project
+from stacks_testing.reference.retry_project import FAILING, break_b, heal, write_retry_project
 from stacks_transform_dbt import DbtTransform
 
 pytestmark = pytest.mark.timeout(600)
