@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
-from stacks_contract.models import RunRequest, StackSpec, Trigger, TriggerKind
-from stacks_contract.ports import Orchestrator
+from dagster_backfill import backfill
+from stacks_contract.models import RunRecord, RunRequest, StackSpec, Trigger, TriggerKind, Window
+from stacks_contract.ports import Orchestrator, Transform
+from stacks_contract.warehouse import Warehouse
 from stacks_orch_dagster import DagsterOrchestrator, build_definitions
 from stacks_orch_dagster.runstate import TAG_RUN_ID, TAG_SELECT, TAG_TRIGGER
 from stacks_testing.suites import (
@@ -25,6 +28,17 @@ class DagsterHarness(OrchestratorHarness):
 
     def orchestrator_factory(self) -> str:
         return "stacks_orch_dagster:DagsterOrchestrator"
+
+    def dbt_transform(self, project: Path, schema: str) -> Transform:
+        """dbt as dagster-dbt assets (the [dbt] extra): Dagster's own selection of its models
+        and asset checks decides which tests run."""
+        from stacks_transform_dbt import DbtTransform
+
+        return DbtTransform(project, schema=schema)
+
+    def backfill(self, stack: StackSpec, window: Window, warehouse: Warehouse) -> RunRecord:
+        """A backfill of the window's hourly partitions: one run (see dagster_backfill)."""
+        return backfill(stack, window, warehouse)[0]
 
 
 class TestDagsterConformance(BaseOrchestratorSuite):
@@ -48,9 +62,10 @@ class DagsterTriggerHarness(TriggerHarness):
         from dagster import DagsterInstance, build_schedule_context, build_sensor_context
 
         index = stack.triggers.index(trigger)
-        defs = build_definitions(stack, self.warehouse).defs
+        sd = build_definitions(stack, self.warehouse)
+        defs, name = sd.defs, sd.trigger_names[index]
         if trigger.kind == "cron":
-            schedule = defs.resolve_schedule_def(f"schedule_{index}")
+            schedule = defs.resolve_schedule_def(name)
             with DagsterInstance.ephemeral() as instance:
                 ctx = build_schedule_context(instance=instance, scheduled_execution_time=now)
                 data = schedule.evaluate_tick(ctx)
@@ -58,11 +73,7 @@ class DagsterTriggerHarness(TriggerHarness):
             if requests:
                 new_cursor = requests[0].run_key
         else:
-            sensor = next(
-                s
-                for s in defs.sensors
-                if getattr(s, "name", "").startswith(_prefix(trigger, index))
-            )
+            sensor = defs.resolve_sensor_def(name)
             with DagsterInstance.ephemeral() as instance:
                 ctx = build_sensor_context(instance=instance, cursor=cursor)
                 data = sensor.evaluate_tick(ctx)
@@ -77,12 +88,6 @@ class DagsterTriggerHarness(TriggerHarness):
             for r in requests
         ]
         return out, new_cursor
-
-
-def _prefix(trigger: Trigger, index: int) -> str:
-    return (
-        f"file_arrival_{index}" if trigger.kind == "file_arrival" else getattr(trigger, "step", "")
-    )
 
 
 class TestDagsterTriggerConformance(BaseTriggerSuite):

@@ -6,8 +6,10 @@ from pathlib import Path
 from typing import ClassVar
 
 import pytest
+from dagster_backfill import fire
 from stacks_contract.errors import ConfigError
 from stacks_contract.models import RunRequest, RunStatus, StackSpec, TriggerKind
+from stacks_contract.ports import silent
 from stacks_core.ledger import Ledger
 from stacks_core.sql import connect
 from stacks_orch_dagster import TAG_RUN_ID, TAG_TRIGGER, DagsterOrchestrator, build_definitions
@@ -20,7 +22,7 @@ class FlakyStep(ref.ReferenceELStep):
     incremental: ClassVar[bool] = True
     failures = 1
 
-    def run(self, request, warehouse, report=ref.silent):  # type: ignore[override]
+    def run(self, request, warehouse, report=silent):  # type: ignore[override]
         counter = self.source.with_suffix(".attempts")
         n = int(counter.read_text()) if counter.exists() else 0
         counter.write_text(str(n + 1))
@@ -91,7 +93,7 @@ def test_a_run_launched_by_dagster_uses_the_run_id_in_its_tags(
 ) -> None:
     """What a schedule/sensor/UI run does: execute the job with stacks tags, no orchestrator."""
     sd = build_definitions(stack, duckdb_warehouse)
-    job = sd.defs.resolve_job_def("stack_job")
+    job = sd.defs.resolve_job_def(sd.job_name)
     result = job.execute_in_process(
         tags={TAG_RUN_ID: "sensor-run-1", TAG_TRIGGER: TriggerKind.SOURCE_CHANGE.value}
     )
@@ -113,21 +115,6 @@ def test_definitions_are_built_once_per_stack_and_warehouse(
     assert orch.definitions(stack, other) is not orch.definitions(stack, duckdb_warehouse)
 
 
-def _fire(sensor, instance, run_id: str, kind) -> None:
-    """Evaluate a run-status sensor on the run's event of ``kind``, as the daemon would."""
-    from dagster import build_run_status_sensor_context
-
-    (rec,) = instance.get_records_for_run(run_id, of_type=kind).records
-    sensor(
-        build_run_status_sensor_context(
-            sensor_name=sensor.name,
-            dagster_event=rec.event_log_entry.dagster_event,
-            dagster_instance=instance,
-            dagster_run=instance.get_run_by_id(run_id),
-        )
-    )
-
-
 def test_runs_dagster_launches_are_recorded_by_the_ledger_sensors(
     stack: StackSpec, duckdb_warehouse
 ) -> None:
@@ -135,18 +122,18 @@ def test_runs_dagster_launches_are_recorded_by_the_ledger_sensors(
 
     sd = build_definitions(stack, duckdb_warehouse)
     sensors = {s.name: s for s in sd.defs.sensors}
-    job = sd.defs.resolve_job_def("stack_job")
+    job = sd.defs.resolve_job_def(sd.job_name)
     with DagsterInstance.ephemeral() as instance:
         result = job.execute_in_process(
             instance=instance, tags={TAG_RUN_ID: "ui-run-1", TAG_TRIGGER: "schedule"}
         )
         assert result.success
         for name, kind in (
-            ("stacks_ledger_started", DagsterEventType.RUN_START),
-            ("stacks_ledger_succeeded", DagsterEventType.RUN_SUCCESS),
+            ("reference_ledger_started", DagsterEventType.RUN_START),
+            ("reference_ledger_succeeded", DagsterEventType.RUN_SUCCESS),
         ):
-            _fire(sensors[name], instance, result.run_id, kind)
-            if name == "stacks_ledger_started":
+            fire(sensors[name], instance, result.run_id, kind)
+            if name == "reference_ledger_started":
                 assert Ledger(duckdb_warehouse).get("ui-run-1").status == RunStatus.RUNNING
     record = Ledger(duckdb_warehouse).get("ui-run-1")
     assert record.status == RunStatus.SUCCEEDED
@@ -166,13 +153,13 @@ def test_a_failed_dagster_launched_run_is_recorded_with_its_error(
     flaky.failures = 5
     stack = stack.model_copy(update={"el_steps": (stack.step("customers"), flaky)})
     sd = build_definitions(stack, duckdb_warehouse, retries=0)
-    sensor = next(s for s in sd.defs.sensors if s.name == "stacks_ledger_failed")
+    sensor = next(s for s in sd.defs.sensors if s.name == "reference_ledger_failed")
     with DagsterInstance.ephemeral() as instance:
-        result = sd.defs.resolve_job_def("stack_job").execute_in_process(
+        result = sd.defs.resolve_job_def(sd.job_name).execute_in_process(
             instance=instance, tags={TAG_RUN_ID: "ui-run-2"}, raise_on_error=False
         )
         assert not result.success
-        _fire(sensor, instance, result.run_id, DagsterEventType.RUN_FAILURE)
+        fire(sensor, instance, result.run_id, DagsterEventType.RUN_FAILURE)
     record = Ledger(duckdb_warehouse).get("ui-run-2")
     assert record.status == RunStatus.FAILED
     assert record.error == "Step 'orders' failed: ConnectionError: the source hung up"
@@ -202,13 +189,13 @@ def test_in_process_runs_record_into_the_ui_instance_and_its_sensors_skip_them(
     record = orch.run(stack, RunRequest(stack=stack.name), duckdb_warehouse)
     assert record.status == RunStatus.SUCCEEDED, record.error
     sd = build_definitions(stack, duckdb_warehouse)
-    sensor = next(s for s in sd.defs.sensors if s.name == "stacks_ledger_succeeded")
+    sensor = next(s for s in sd.defs.sensors if s.name == "reference_ledger_succeeded")
     with connect(duckdb_warehouse) as conn:
         conn.execute("delete from stacks_meta._stacks_runs")
     with DagsterInstance.from_config(str(home)) as instance:
         (run,) = instance.get_runs()
         assert run.tags[TAG_RUN_ID] == record.run_id
-        _fire(sensor, instance, run.run_id, DagsterEventType.RUN_SUCCESS)
+        fire(sensor, instance, run.run_id, DagsterEventType.RUN_SUCCESS)
     assert Ledger(duckdb_warehouse).get(record.run_id) is None, "the sensor recorded it again"
 
 
@@ -261,3 +248,66 @@ def test_a_killed_run_leaves_no_temp_folder_once_the_next_run_is_done(
         live = [p for p in tmp.rglob("*") if "dagster" in p.name]
         assert len(live) == 1, live  # its own; the killed run's is gone
     assert [p for p in tmp.rglob("*") if "dagster" in p.name] == []
+
+
+class WindowProbeStep(ref.ReferenceELStep):
+    """Records the window of every request it runs for (runs are in this process)."""
+
+    windows: ClassVar[list] = []
+
+    def run(self, request, warehouse, report=silent):  # type: ignore[override]
+        WindowProbeStep.windows.append(request.window)
+        return super().run(request, warehouse, report)
+
+
+def test_a_backfill_of_time_partitions_is_one_window_run(
+    stack: StackSpec, duckdb_warehouse
+) -> None:
+    """A Dagster backfill of hourly partitions 00:00-11:00 (one run, the single-run backfill
+    policy) reaches the steps as RunRequest.window [00:00, 12:00), and its ledger row is the
+    backfill's; the Dagster run shows the window in its tags."""
+    from datetime import UTC, datetime, timedelta
+
+    from dagster_backfill import backfill
+    from stacks_contract.models import Window
+    from stacks_orch_dagster.runstate import TAG_WINDOW
+
+    orders = stack.step("orders")
+    probe = WindowProbeStep("orders", orders.source, "orders")
+    stack = stack.model_copy(update={"el_steps": (stack.step("customers"), probe)})
+    start = datetime(2024, 1, 1, 0, tzinfo=UTC)
+    window = Window(start=start, end=start + timedelta(hours=12))
+    WindowProbeStep.windows.clear()
+    record, tags = backfill(stack, window, duckdb_warehouse)
+    assert WindowProbeStep.windows and set(WindowProbeStep.windows) == {window}  # retries too
+    assert tags[TAG_WINDOW] == "2024-01-01T00:00:00+00:00..2024-01-01T12:00:00+00:00"
+    assert record.status == RunStatus.SUCCEEDED, record
+    # each table's rows counted once (not once per hourly partition): what the run wrote
+    with connect(duckdb_warehouse) as conn:
+        wrote = {
+            t: conn.execute(f"select count(*) from {t} where _stacks_run_id = ?", [record.run_id])[
+                0
+            ][0]
+            for t in ("raw.customers", "raw.orders")
+        }
+    assert record.rows == wrote, (record.rows, wrote)
+
+
+def test_a_window_run_hands_its_window_to_the_steps(stack: StackSpec, duckdb_warehouse) -> None:
+    """`stacks run --window` under Dagster: the request's window reaches every step."""
+    from datetime import UTC, datetime
+
+    from stacks_contract.models import Window
+
+    orders = stack.step("orders")
+    probe = WindowProbeStep("orders", orders.source, "orders")
+    stack = stack.model_copy(update={"el_steps": (stack.step("customers"), probe)})
+    window = Window(
+        start=datetime(2024, 1, 1, 0, tzinfo=UTC), end=datetime(2024, 1, 2, 0, tzinfo=UTC)
+    )
+    WindowProbeStep.windows.clear()
+    record = DagsterOrchestrator().run(
+        stack, RunRequest(stack=stack.name, window=window), duckdb_warehouse
+    )
+    assert record.status == RunStatus.SUCCEEDED, record.error
+    assert WindowProbeStep.windows and set(WindowProbeStep.windows) == {window}  # retries too

@@ -91,7 +91,7 @@ def test_cron_schedule_requests_a_whole_stack_run_with_one_run_id_per_tick(defs)
 
 
 def test_file_arrival_sensor_fires_once_per_new_file(defs, tmp_path: Path) -> None:
-    sensor = next(s for s in defs.sensors if s.name.startswith("file_arrival"))
+    sensor = defs.resolve_sensor_def("reference_on_new_files_in_customers")
     landing = tmp_path / "landing"
     with DagsterInstance.ephemeral() as instance:
         first = sensor.evaluate_tick(build_sensor_context(instance=instance, cursor=None))
@@ -120,7 +120,7 @@ def test_file_arrival_sensor_fires_once_per_new_file(defs, tmp_path: Path) -> No
 
 
 def test_source_change_sensor_polls_the_change_probe(defs, stack: StackSpec) -> None:
-    sensor = next(s for s in defs.sensors if s.name == "orders_changed")
+    sensor = defs.resolve_sensor_def("reference_on_orders_change")
     assert sensor.minimum_interval_seconds == 30
     with DagsterInstance.ephemeral() as instance:
         first = sensor.evaluate_tick(build_sensor_context(instance=instance, cursor=None))
@@ -137,6 +137,40 @@ def test_source_change_sensor_polls_the_change_probe(defs, stack: StackSpec) -> 
     job = defs.resolve_job_def(sensor.job_name)
     keys = {k.to_user_string() for k in job.asset_layer.selected_asset_keys}
     assert keys == {"raw/orders", "analytics/customer_orders", "analytics/top_customers"}
+
+
+def test_jobs_schedules_and_sensors_are_named_after_the_stack_and_trigger(defs) -> None:
+    """What the UI lists: names a user can read, not schedule_0 or __ephemeral_asset_job__."""
+    assert [s.name for s in defs.schedules] == ["reference_daily_at_0600"]
+    assert sorted(s.name for s in defs.sensors) == [
+        "reference_ledger_failed",
+        "reference_ledger_started",
+        "reference_ledger_succeeded",
+        "reference_on_new_files_in_customers",
+        "reference_on_orders_change",
+    ]
+    jobs = {s.name: s.job_name for s in defs.schedules}
+    jobs.update({s.name: s.job_name for s in defs.sensors if s.has_jobs})
+    assert jobs == {
+        "reference_daily_at_0600": "reference",
+        "reference_on_new_files_in_customers": "reference_customers_and_downstream",
+        "reference_on_orders_change": "reference_orders_and_downstream",
+    }
+
+
+@pytest.mark.parametrize(
+    ("cron", "timezone", "slug"),
+    [
+        ("0 6 * * *", "UTC", "daily_at_0600"),
+        ("15 * * * *", "UTC", "hourly_at_15"),
+        ("*/15 * * * *", "UTC", "every_15_x_x_x_x"),
+        ("30 2 * * 1", "Europe/Berlin", "30_2_x_x_1_europe_berlin"),
+    ],
+)
+def test_a_cron_trigger_s_name_reads_like_its_schedule(cron, timezone, slug) -> None:
+    from stacks_orch_dagster.keys import cron_slug
+
+    assert cron_slug(CronTrigger(cron=cron, timezone=timezone)) == slug
 
 
 def test_freshness_bound_is_a_policy_on_every_el_asset(defs) -> None:
@@ -167,3 +201,22 @@ def test_source_change_on_a_step_without_a_probe_is_a_config_error(
     )
     with pytest.raises(ConfigError, match="customers"):
         build_definitions(bad, duckdb_warehouse)
+
+
+def test_with_partitions_a_tick_requests_the_partition_it_closes(
+    stack: StackSpec, duckdb_warehouse
+) -> None:
+    from dagster import DailyPartitionsDefinition, build_schedule_context
+
+    daily = DailyPartitionsDefinition(start_date="2026-01-01")
+    with pytest.raises(ConfigError, match="cannot run partitioned assets"):
+        build_definitions(stack, duckdb_warehouse, partitions=daily)
+    cron_only = stack.model_copy(update={"triggers": stack.triggers[:1]})
+    defs = build_definitions(cron_only, duckdb_warehouse, partitions=daily).defs
+    (schedule,) = list(defs.schedules)
+    tick = datetime(2026, 1, 3, 6, 0, tzinfo=UTC)
+    repo = defs.get_repository_def()
+    ctx = build_schedule_context(scheduled_execution_time=tick, repository_def=repo)
+    req = _single(schedule.evaluate_tick(ctx))
+    assert req.partition_key == "2026-01-02"
+    assert req.tags[TAG_TRIGGER] == TriggerKind.SCHEDULE.value

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from stacks_orch_temporal import DevServer
@@ -11,6 +13,8 @@ from stacks_testing import telemetry_off
 pytest_plugins = ("stacks_testing.plugin",)
 
 telemetry_off()  # the tools these tests drive must not phone home
+# helper modules beside the tests (temporal_backfill) import by name (importlib mode)
+sys.path.insert(0, str(Path(__file__).parent))
 
 
 @pytest.fixture(scope="session")

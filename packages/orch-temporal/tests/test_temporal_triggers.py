@@ -8,8 +8,9 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 from stacks_contract.models import (
@@ -21,12 +22,15 @@ from stacks_contract.models import (
     StackSpec,
     Trigger,
     TriggerKind,
+    Window,
 )
-from stacks_contract.triggers import cron_token
+from stacks_contract.ports import silent
+from stacks_contract.triggers import cron_token, trigger_request
 from stacks_core.ledger import Ledger
 from stacks_orch_temporal import (
     StackActivities,
     StackResolver,
+    StepOptions,
     TemporalBundle,
     TemporalOrchestrator,
     stack_ref,
@@ -185,3 +189,41 @@ def test_a_schedule_tick_runs_under_the_contract_s_run_id(
     assert record.run_id.startswith("schedule-"), (
         f"the tick ran as {record.run_id!r}, not under the contract's id for it"
     )
+
+
+class WindowProbeStep(ref.ReferenceELStep):
+    """Records the window of every request it runs for (the worker runs in this process)."""
+
+    windows: ClassVar[list] = []
+
+    def run(self, request, warehouse, report=silent):  # type: ignore[override]
+        WindowProbeStep.windows.append(request.window)
+        return super().run(request, warehouse, report)
+
+
+def test_a_schedule_backfill_is_a_window_run_and_an_on_time_tick_is_not(
+    tmp_path: Path, duckdb_warehouse, temporal_server
+) -> None:
+    """`temporal schedule backfill` of a past tick: the run covers [previous tick, tick) as
+    RunRequest.window, under the contract's id for the tick; a tick fired now has no window."""
+    from stacks_orch_temporal.backfill import backfill_window
+    from temporal_backfill import backfill, window_cron
+
+    spec = ref.reference_stack(tmp_path / "src", name="backfilled")
+    orders = spec.step("orders")
+    probe = WindowProbeStep("orders", orders.source, "orders")
+    spec = spec.model_copy(update={"el_steps": (spec.step("customers"), probe)})
+    window = Window(
+        start=datetime(2024, 1, 1, 0, tzinfo=UTC), end=datetime(2024, 1, 1, 12, tzinfo=UTC)
+    )
+    WindowProbeStep.windows.clear()
+    record = backfill(temporal_server.address, spec, window, duckdb_warehouse, StepOptions())
+    assert record.status == RunStatus.SUCCEEDED, record.error
+    assert WindowProbeStep.windows and set(WindowProbeStep.windows) == {window}  # retries too
+    assert record.trigger == TriggerKind.SCHEDULE
+    cron = spec.model_copy(update={"triggers": (window_cron(window),)})
+    tick = cron_token(window.end)
+    assert record.run_id == trigger_request(cron, cron.triggers[0], tick).run_id
+    assert Ledger(duckdb_warehouse).get(record.run_id) == record
+    on_time = window.end + timedelta(seconds=5)
+    assert backfill_window(cron.triggers[0], window.end, on_time) is None

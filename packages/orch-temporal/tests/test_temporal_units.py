@@ -12,6 +12,7 @@ from typing import ClassVar
 import pytest
 from pydantic import SecretStr
 from stacks_contract.models import RunRequest, RunStatus, StackSpec
+from stacks_contract.ports import silent
 from stacks_core.ledger import Ledger
 from stacks_orch_temporal import (
     StackActivities,
@@ -19,6 +20,7 @@ from stacks_orch_temporal import (
     StepOptions,
     TemporalBundle,
     TemporalOrchestrator,
+    code_version,
     stack_ref,
 )
 from stacks_orch_temporal.devserver import time_skipping_binary
@@ -32,7 +34,7 @@ class FlakyStep(ref.ReferenceELStep):
 
     incremental: ClassVar[bool] = True
 
-    def run(self, request, warehouse, report=ref.silent):  # type: ignore[override]
+    def run(self, request, warehouse, report=silent):  # type: ignore[override]
         counter = self.source.with_suffix(".attempts")
         n = int(counter.read_text()) if counter.exists() else 0
         counter.write_text(str(n + 1))
@@ -157,13 +159,25 @@ def test_a_run_history_replays_in_temporal_s_sandbox(
     )
     assert record.status == RunStatus.SUCCEEDED, record.error
 
-    async def replay() -> tuple[list[str], object]:
+    async def replay() -> tuple[list[str], object, set[str], dict]:
         client = await Client.connect(temporal_server.address)
-        history = await client.get_workflow_handle(request.run_id).fetch_history()
+        handle = client.get_workflow_handle(request.run_id)
+        history = await handle.fetch_history()
         kinds = [e.WhichOneof("attributes") for e in history.events]
-        return kinds, await Replayer(workflows=[StackRunWorkflow]).replay_workflow(history)
+        builds = {
+            e.workflow_task_completed_event_attributes.worker_version.build_id
+            for e in history.events
+            if e.HasField("workflow_task_completed_event_attributes")
+        }
+        memo = await (await handle.describe()).memo()
+        replayed = await Replayer(workflows=[StackRunWorkflow]).replay_workflow(history)
+        return kinds, replayed, builds, memo
 
-    kinds, result = asyncio.run(replay())
+    kinds, result, builds, memo = asyncio.run(replay())
+    # the worker's build id is the stack's code version; the memo names the stacks run
+    assert builds == {code_version(stack.name)}, builds
+    assert code_version(stack.name).startswith("not-installed+orch-temporal-")
+    assert memo == {"stacks_run_id": request.run_id}
     assert result.replay_failure is None, result.replay_failure
     # plan, ledger start and finish are markers; the two EL steps and the transform activities
     assert kinds.count("marker_recorded_event_attributes") == 3

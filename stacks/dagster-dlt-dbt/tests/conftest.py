@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from stacks_dagster_dlt_dbt import DagsterDltDbtStack, build_stack
@@ -12,6 +14,8 @@ from stacks_testing import telemetry_off
 
 pytest_plugins = ("stacks_testing.plugin",)
 telemetry_off()  # the tools these tests drive must not phone home
+# helper modules beside the tests (dagster_deployment) import by name (importlib mode)
+sys.path.insert(0, str(Path(__file__).parent))
 
 
 @pytest.fixture

@@ -100,14 +100,16 @@ def test_schedule_and_source_change_sensor_request_the_right_runs(
     tick = daily.evaluate_tick(build_schedule_context())
     assert [r.tags["stacks/trigger"] for r in tick.run_requests] == ["schedule"]
 
+    assert daily.name == "dagster_dlt_dbt_daily_at_0600" and daily.job_name == "dagster_dlt_dbt"
     names = {s.name for s in defs.sensors}
     assert names == {
-        "shop_changed",
-        "stacks_ledger_started",
-        "stacks_ledger_succeeded",
-        "stacks_ledger_failed",
+        "dagster_dlt_dbt_on_shop_change",
+        "dagster_dlt_dbt_ledger_started",
+        "dagster_dlt_dbt_ledger_succeeded",
+        "dagster_dlt_dbt_ledger_failed",
     }
-    sensor = defs.resolve_sensor_def("shop_changed")
+    sensor = defs.resolve_sensor_def("dagster_dlt_dbt_on_shop_change")
+    assert sensor.job_name == "dagster_dlt_dbt_shop_and_downstream"
     job = defs.resolve_job_def(sensor.job_name)
     assert {k.to_user_string() for k in job.asset_layer.selected_asset_keys} >= {
         "raw/orders",

@@ -107,6 +107,7 @@ def dbt_transform_assets(
     source_keys: dict[TableRef, Any],
     dbt_runner: str = "in-process",
     retries: Retries | None = None,
+    partitioning: Mapping[str, Any] | None = None,
 ) -> tuple[Any, dict[str, Any], dict[TableRef, Any]]:
     """The dagster-dbt assets, every node name -> its asset key, and the source lineage.
     A transient failure (the warehouse restarting mid-build) is retried with backoff."""
@@ -123,9 +124,10 @@ def dbt_transform_assets(
         dagster_dbt_translator=translator,
         name=op_name(f"transform_{transform.name}"),
         retry_policy=retries.policy(),
+        **(partitioning or {}),
     )
     def _assets(context) -> Iterator[Any]:
-        state = state_for(context, stack.name)
+        state = state_for(context, stack.name, warehouse)
         if dbt_runner == "cli":
             yield from _dbt_cli(context, state, transform, warehouse, retries)
         else:

@@ -25,9 +25,7 @@ from stacks_orch_dagster.el import generic_el_assets
 from stacks_orch_dagster.failures import Retries
 from stacks_orch_dagster.transform import generic_transform_assets
 
-__all__ = ["ALL_JOB", "StackDefinitions", "build_definitions", "native_module"]
-
-ALL_JOB = "stack_job"
+__all__ = ["StackDefinitions", "build_definitions", "native_module"]
 
 
 @dataclass
@@ -44,13 +42,21 @@ class StackDefinitions:
     transform_keys: dict[str, Any] = field(default_factory=dict)
     #: transform source (schema.table) -> EL asset key it was mapped to (lineage)
     source_lineage: dict[TableRef, Any] = field(default_factory=dict)
+    #: the job running the whole stack (named after the stack)
+    job_name: str = ""
+    #: trigger index -> the name of its schedule or sensor
+    trigger_names: dict[int, str] = field(default_factory=dict)
 
     def asset_selection(self, selection: Selection) -> Any:
         """The contract's resolved selection as exactly those assets (no re-interpretation)."""
         from dagster import AssetSelection
 
+        return AssetSelection.assets(*self.selected_keys(selection))
+
+    def selected_keys(self, selection: Selection) -> list[Any]:
+        """The asset keys of the contract's resolved selection."""
         if selection.everything:
-            return AssetSelection.assets(*self.all_keys())
+            return self.all_keys()
         keys: list[Any] = []
         for step in selection.steps:
             keys.extend(self.step_keys[step])
@@ -58,7 +64,7 @@ class StackDefinitions:
             if node not in self.transform_keys:
                 raise ConfigError(f"The transform has no asset for node {node!r}.")
             keys.append(self.transform_keys[node])
-        return AssetSelection.assets(*keys)
+        return keys
 
     def all_keys(self) -> list[Any]:
         keys: list[Any] = []
@@ -86,11 +92,12 @@ def _el_assets(
     retries: Retries,
     freshness_policy: Any,
     native: bool,
+    partitioning: dict[str, Any],
 ) -> tuple[Any, dict[TableRef, Any]]:
     dlt = native_module("dlt") if native else None
     if dlt is not None and dlt.is_dlt_step(step):
-        return dlt.dlt_step_assets(stack, step, warehouse, freshness_policy, retries)
-    return generic_el_assets(stack, step, warehouse, retries, freshness_policy)
+        return dlt.dlt_step_assets(stack, step, warehouse, freshness_policy, retries, partitioning)
+    return generic_el_assets(stack, step, warehouse, retries, freshness_policy, partitioning)
 
 
 def _transform_assets(
@@ -101,13 +108,14 @@ def _transform_assets(
     dbt_runner: str,
     native: bool,
     retries: Retries,
+    partitioning: dict[str, Any],
 ) -> tuple[Any, dict[str, Any], dict[TableRef, Any]]:
     dbt = native_module("dbt") if native else None
     if dbt is not None and dbt.is_dbt_transform(transform):
         return dbt.dbt_transform_assets(
-            stack, transform, warehouse, source_keys, dbt_runner, retries
+            stack, transform, warehouse, source_keys, dbt_runner, retries, partitioning
         )
-    return generic_transform_assets(stack, transform, warehouse, source_keys, retries)
+    return generic_transform_assets(stack, transform, warehouse, source_keys, retries, partitioning)
 
 
 def build_definitions(
@@ -118,6 +126,7 @@ def build_definitions(
     retry_delay: float = 1.0,
     dbt_runner: str = "in-process",
     native: bool = True,
+    partitions: Any = None,
 ) -> StackDefinitions:
     """Every EL step and the transform as assets, plus the stack's triggers and freshness.
 
@@ -125,18 +134,35 @@ def build_definitions(
     programmatic runner, manifest reused between runs) and translates the result into Dagster
     events; ``"cli"`` uses dagster-dbt's ``DbtCliResource`` (a ``dbt`` subprocess per run).
     ``native=False`` runs every step through the ports even when the extras are installed.
+    ``partitions``: a Dagster ``TimeWindowPartitionsDefinition`` for every asset; a run of a
+    partition (a backfill of a range of them: one run, ``BackfillPolicy.single_run``) is a
+    window run (``RunRequest.window`` = the partitions' time window), and the cron triggers'
+    schedules request the partition each tick closes.
     Every EL and transform asset retries a transient failure (the warehouse restarting, a
     connection lost) ``retries`` times, waiting ``retry_delay`` s and doubling; any other
     failure fails its step at once."""
     if dbt_runner not in ("in-process", "cli"):
         raise ConfigError(f"dbt_runner must be 'in-process' or 'cli', not {dbt_runner!r}.")
-    from dagster import AssetSelection, Definitions, FreshnessPolicy, define_asset_job
+    from dagster import (
+        AssetSelection,
+        BackfillPolicy,
+        Definitions,
+        FreshnessPolicy,
+        define_asset_job,
+    )
 
+    from stacks_orch_dagster.keys import stack_job_name
     from stacks_orch_dagster.ledger_sensors import ledger_sensors
-    from stacks_orch_dagster.triggers import trigger_definitions
+    from stacks_orch_dagster.runstate import TAG_STACK, TAG_WAREHOUSE, warehouse_tag
+    from stacks_orch_dagster.triggers import trigger_definitions, trigger_names
 
     p = plan(stack)  # raises ConfigError for ambiguous or missing tables, before any tool work
     retry = Retries(retries=max(0, retries), delay=retry_delay)
+    partitioning: dict[str, Any] = {}
+    if partitions is not None:
+        # a backfill of a range of partitions is one run: one window
+        single = BackfillPolicy.single_run()
+        partitioning = {"partitions_def": partitions, "backfill_policy": single}
     # the freshness bound rides on every EL asset as a policy (Dagster evaluates it; no sensor)
     freshness = (
         FreshnessPolicy.time_window(fail_window=stack.freshness.max_lag)
@@ -147,7 +173,7 @@ def build_definitions(
     step_keys: dict[str, list[Any]] = {}
     table_keys: dict[TableRef, Any] = {}
     for step in stack.el_steps:
-        a, keys = _el_assets(stack, step, warehouse, retry, freshness, native)
+        a, keys = _el_assets(stack, step, warehouse, retry, freshness, native, partitioning)
         assets.append(a)
         step_keys[step.name] = sorted(set(keys.values()), key=str)
         table_keys.update(keys)
@@ -157,7 +183,7 @@ def build_definitions(
     if stack.transform is not None:
         source_keys = {t: table_keys[t] for t in p.sources}
         a, transform_keys, lineage = _transform_assets(
-            stack, stack.transform, warehouse, source_keys, dbt_runner, native, retry
+            stack, stack.transform, warehouse, source_keys, dbt_runner, native, retry, partitioning
         )
         assets.append(a)
 
@@ -168,13 +194,17 @@ def build_definitions(
         table_keys=table_keys,
         transform_keys=transform_keys,
         source_lineage=lineage,
+        job_name=stack_job_name(stack.name),
+        trigger_names={i: name for i, (name, _job) in trigger_names(stack).items()},
     )
+    wtag = warehouse_tag(warehouse)
     all_job = define_asset_job(
-        ALL_JOB,
+        sd.job_name,
         selection=AssetSelection.assets(*sd.all_keys()),
-        tags={"stacks/stack": stack.name},
+        tags={TAG_STACK: stack.name, TAG_WAREHOUSE: wtag},
+        description=f"Every step of stack {stack.name!r}: EL, then the transform.",
     )
-    jobs, schedules, trigger_sensors = trigger_definitions(stack, sd, all_job)
+    jobs, schedules, trigger_sensors = trigger_definitions(stack, sd, all_job, wtag, partitions)
     ledger = ledger_sensors(stack, warehouse, {k: n for n, k in transform_keys.items()})
     sd.defs = Definitions(
         assets=assets,

@@ -76,6 +76,7 @@ def dlt_step_assets(
     warehouse: Warehouse,
     freshness_policy: Any,
     retries: Retries | None = None,
+    partitioning: Mapping[str, Any] | None = None,
 ) -> tuple[Any, dict[TableRef, Any]]:
     """The dagster-dlt assets of ``step`` and the asset key of every table it writes.
 
@@ -102,9 +103,10 @@ def dlt_step_assets(
         dlt_pipeline=step.dlt_pipeline(warehouse),
         name=op_name(f"el_{step.name}"),
         dagster_dlt_translator=translator,
+        **(partitioning or {}),
     )
     def _assets(context) -> Iterator[Any]:
-        state = state_for(context, stack.name)
+        state = state_for(context, stack.name, warehouse)
         request = state.request
         started = utcnow()
         try:

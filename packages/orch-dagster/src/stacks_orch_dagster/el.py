@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from stacks_contract.models import LoadResult, StackSpec, TableRef
@@ -22,6 +22,7 @@ def generic_el_assets(
     warehouse: Warehouse,
     retries: Retries,
     freshness_policy: Any,
+    partitioning: Mapping[str, Any] | None = None,
 ) -> tuple[Any, dict[TableRef, Any]]:
     from dagster import AssetSpec, MaterializeResult, multi_asset
 
@@ -39,9 +40,14 @@ def generic_el_assets(
         for t in tables
     ]
 
-    @multi_asset(name=op_name(f"el_{step.name}"), specs=specs, retry_policy=retries.policy())
+    @multi_asset(
+        name=op_name(f"el_{step.name}"),
+        specs=specs,
+        retry_policy=retries.policy(),
+        **(partitioning or {}),
+    )
     def _assets(context) -> Iterator[Any]:
-        state = state_for(context, stack.name)
+        state = state_for(context, stack.name, warehouse)
         try:
             result = step.run(state.request, warehouse, state.report)
         except Exception as exc:

@@ -24,6 +24,7 @@ from stacks_orch_dagster.runstate import (
     register,
     tags_for,
     unregister,
+    warehouse_tag,
 )
 
 #: keep every tool off the network; setdefault so a user's explicit choice wins
@@ -101,6 +102,11 @@ class DagsterOrchestrator(Orchestrator):
     name = "dagster"
     supports_partial_runs: ClassVar[bool] = True
 
+    #: ``partitions``: a Dagster ``TimeWindowPartitionsDefinition`` (e.g.
+    #: ``DailyPartitionsDefinition(start_date="2026-01-01")``) for the Definitions :meth:`build`
+    #: gives Dagster: a partition's run, or a backfill of a range of them (one run), is a window
+    #: run (``RunRequest.window``); ``run()`` takes the window from its request instead.
+
     def __init__(
         self,
         *,
@@ -108,18 +114,22 @@ class DagsterOrchestrator(Orchestrator):
         retry_delay: float = 1.0,
         dbt_runner: str = "in-process",
         native: bool = True,
+        partitions: Any = None,
     ) -> None:
         self.retries = retries
         self.retry_delay = retry_delay
         self.dbt_runner = dbt_runner
         self.native = native
-        self._cache: dict[tuple[int, str], tuple[StackSpec, StackDefinitions]] = {}
+        self.partitions = partitions
+        self._cache: dict[tuple[int, str, bool], tuple[StackSpec, StackDefinitions]] = {}
 
     def build(self, ref: StackRef) -> StackDefinitions:
-        """The stack ``ref`` names, as Definitions (``.defs``) for Dagster's tools."""
+        """The stack ``ref`` names, as Definitions (``.defs``) for Dagster's tools (partitioned
+        when the orchestrator has ``partitions``)."""
         quiet_env()
         warehouse = ref.resolve_warehouse()
-        return self.definitions(load_stack(ref.stack).spec(warehouse), warehouse)
+        spec = load_stack(ref.stack).spec(warehouse)
+        return self.definitions(spec, warehouse, partitioned=True)
 
     def state_paths(self, stack: StackSpec, warehouse: Warehouse) -> tuple[Path, ...]:
         """The instance ``stacks ui`` keeps under ``./.stacks/dagster`` (never a DAGSTER_HOME
@@ -155,9 +165,15 @@ class DagsterOrchestrator(Orchestrator):
             },
         )
 
-    def definitions(self, stack: StackSpec, warehouse: Warehouse) -> StackDefinitions:
+    def definitions(
+        self, stack: StackSpec, warehouse: Warehouse, *, partitioned: bool = False
+    ) -> StackDefinitions:
+        """The stack's Definitions, built once per (stack, warehouse). ``partitioned``: with the
+        orchestrator's ``partitions`` (what :meth:`build` gives Dagster's tools); :meth:`run`
+        uses unpartitioned ones and hands a window to the steps itself."""
         quiet_env()
-        key = (id(stack), warehouse.model_dump_json())
+        partitioned = partitioned and self.partitions is not None
+        key = (id(stack), warehouse.model_dump_json(), partitioned)
         hit = self._cache.get(key)
         if hit is not None and hit[0] is stack:
             return hit[1]
@@ -168,6 +184,7 @@ class DagsterOrchestrator(Orchestrator):
             retry_delay=self.retry_delay,
             dbt_runner=self.dbt_runner,
             native=self.native,
+            partitions=self.partitions if partitioned else None,
         )
         self._cache[key] = (stack, sd)  # keeps ``stack`` alive, so its id stays unique
         return sd
@@ -223,17 +240,16 @@ class DagsterOrchestrator(Orchestrator):
         state: RunState,
         selection: Selection,
     ) -> str | None:
-        from dagster import materialize
-
         state.report("dagster", "loading definitions")
         sd = self.definitions(stack, warehouse)
+        # the stack's own job (named after it, as in the UI), not an ephemeral one
+        job = sd.defs.resolve_job_def(sd.job_name)
         state.report("dagster", f"running {request.run_id}")
         with run_instance() as instance:
-            result = materialize(
-                sd.assets,
+            result = job.execute_in_process(
                 instance=instance,
-                tags={**tags_for(request), TAG_RECORDED: self.name},
-                selection=sd.asset_selection(selection),
+                tags={**tags_for(request, warehouse_tag(warehouse)), TAG_RECORDED: self.name},
+                asset_selection=sd.selected_keys(selection),
                 raise_on_error=False,
                 # progress goes through the Reporter and failures into the RunRecord;
                 # Dagster's own log stream (DEBUG steps, ERROR tracebacks) would repeat them

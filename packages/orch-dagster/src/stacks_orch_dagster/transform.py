@@ -6,7 +6,7 @@ transform supports selection; node names come from :meth:`Transform.nodes`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from stacks_contract.errors import StepFailed
@@ -27,6 +27,7 @@ def generic_transform_assets(
     warehouse: Warehouse,
     source_keys: dict[TableRef, Any],
     retries: Retries | None = None,
+    partitioning: Mapping[str, Any] | None = None,
 ) -> tuple[Any, dict[str, Any], dict[TableRef, Any]]:
     """The assets, every node name -> its asset key, and the source lineage."""
     retries = retries or Retries()
@@ -52,9 +53,10 @@ def generic_transform_assets(
         specs=specs,
         can_subset=True,
         retry_policy=retries.policy(),
+        **(partitioning or {}),
     )
     def _assets(context) -> Iterator[Any]:
-        state = state_for(context, stack.name)
+        state = state_for(context, stack.name, warehouse)
         request = state.request
         selected = set(context.selected_asset_keys)
         chosen: tuple[str, ...] = ()

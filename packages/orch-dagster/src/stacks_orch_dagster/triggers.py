@@ -28,56 +28,113 @@ from stacks_contract.triggers import (
     trigger_selectors,
 )
 
-from stacks_orch_dagster.keys import op_name
-from stacks_orch_dagster.runstate import TAG_SELECT, tags_for
+from stacks_orch_dagster.keys import cron_slug, op_name
+from stacks_orch_dagster.runstate import TAG_SELECT, TAG_STACK, TAG_WAREHOUSE, tags_for
 
 if TYPE_CHECKING:
     from stacks_orch_dagster.definitions import StackDefinitions
 
-__all__ = ["cron_schedule", "file_arrival_sensor", "source_change_sensor", "trigger_definitions"]
+__all__ = [
+    "cron_schedule",
+    "file_arrival_sensor",
+    "source_change_sensor",
+    "trigger_definitions",
+    "trigger_names",
+]
 
 
-def _job_for(stack: StackSpec, sd: StackDefinitions, trigger: Trigger, name: str) -> Any:
+def _job_for(
+    stack: StackSpec, sd: StackDefinitions, trigger: Trigger, name: str, warehouse_tag: str
+) -> Any:
     from dagster import define_asset_job
 
-    selection = resolve(stack, trigger_selectors(stack, trigger))
-    return define_asset_job(name, selection=sd.asset_selection(selection))
+    selectors = trigger_selectors(stack, trigger)
+    return define_asset_job(
+        name,
+        selection=sd.asset_selection(resolve(stack, selectors)),
+        tags={TAG_STACK: stack.name, TAG_WAREHOUSE: warehouse_tag},
+        description=f"{', '.join(selectors)} of stack {stack.name!r}.",
+    )
 
 
-def _dagster_request(request: RunRequest, run_key: str) -> Any:
+def _dagster_request(request: RunRequest, run_key: str, warehouse_tag: str) -> Any:
     from dagster import RunRequest as DagsterRunRequest
 
-    tags = tags_for(request)
+    tags = tags_for(request, warehouse_tag)
     if request.select:
         tags[TAG_SELECT] = json.dumps(list(request.select))
     return DagsterRunRequest(run_key=run_key, tags=tags)
 
 
-def trigger_definitions(
-    stack: StackSpec, sd: StackDefinitions, all_job: Any
-) -> tuple[list[Any], list[Any], list[Any]]:
-    """(jobs, schedules, sensors) for ``stack.triggers``."""
-    jobs: list[Any] = []
-    schedules: list[Any] = []
-    sensors: list[Any] = []
+def trigger_names(stack: StackSpec) -> dict[int, tuple[str, str | None]]:
+    """Trigger index -> (its schedule or sensor, the job it runs when not the whole stack's),
+    named after the stack and the trigger: ``dagster_dlt_dbt_daily_at_0600``,
+    ``dagster_dlt_dbt_on_shop_change`` running ``dagster_dlt_dbt_shop_and_downstream``."""
+    base = op_name(stack.name)
+    names: dict[int, tuple[str, str | None]] = {}
     for i, trig in enumerate(stack.triggers):
         if isinstance(trig, CronTrigger):
-            schedules.append(cron_schedule(stack, trig, all_job, name=f"schedule_{i}"))
-            continue
-        if isinstance(trig, FileArrivalTrigger):
-            job = all_job
-            if trig.steps:
-                job = _job_for(stack, sd, trig, op_name(f"files_{i}_" + "_".join(trig.steps)))
-                jobs.append(job)
-            sensors.append(file_arrival_sensor(stack, trig, job, name=f"file_arrival_{i}"))
-        elif isinstance(trig, SourceChangeTrigger):
-            probe_source_check(stack, trig)
-            job = _job_for(stack, sd, trig, op_name(f"{trig.step}_and_downstream"))
-            jobs.append(job)
-            sensors.append(
-                source_change_sensor(stack, trig, job, name=op_name(f"{trig.step}_changed"))
+            names[i] = (f"{base}_{cron_slug(trig)}", None)
+        elif isinstance(trig, FileArrivalTrigger):
+            what = "_".join(trig.steps) if trig.steps else None
+            job = op_name(f"{base}_{what}_and_downstream") if what else None
+            names[i] = (op_name(f"{base}_on_new_files_in_{what or 'all'}"), job)
+        else:
+            names[i] = (
+                op_name(f"{base}_on_{trig.step}_change"),
+                op_name(f"{base}_{trig.step}_and_downstream"),
             )
-    return jobs, schedules, sensors
+    # two triggers of one kind on the same thing keep their position to stay apart
+    taken: dict[str, int] = {}
+    for name, _job in names.values():
+        taken[name] = taken.get(name, 0) + 1
+    return {
+        i: (f"{name}_{i}" if taken[name] > 1 else name, job) for i, (name, job) in names.items()
+    }
+
+
+def trigger_definitions(
+    stack: StackSpec,
+    sd: StackDefinitions,
+    all_job: Any,
+    warehouse_tag: str,
+    partitions: Any = None,
+) -> tuple[list[Any], list[Any], list[Any]]:
+    """(jobs, schedules, sensors) for ``stack.triggers``, named by :func:`trigger_names`;
+    ``warehouse_tag`` goes on every run they request (see :data:`.runstate.TAG_WAREHOUSE`).
+    With ``partitions``, a schedule requests the partition its tick closes; event triggers
+    (files, a source change) have no window to ask for, so they are a ConfigError."""
+    if partitions is not None:
+        events = [t.kind for t in stack.triggers if not isinstance(t, CronTrigger)]
+        if events:
+            from stacks_contract.errors import ConfigError
+
+            raise ConfigError(
+                f"Stack {stack.name!r} has {', '.join(events)} trigger(s), which request no "
+                "time window: they cannot run partitioned assets (leave partitions unset)."
+            )
+    jobs: dict[str, Any] = {}
+    schedules: list[Any] = []
+    sensors: list[Any] = []
+    tag = warehouse_tag
+    for i, (name, job_name) in trigger_names(stack).items():
+        trig = stack.triggers[i]
+        if isinstance(trig, SourceChangeTrigger):
+            probe_source_check(stack, trig)
+        job = all_job
+        if job_name is not None:
+            if job_name not in jobs:
+                jobs[job_name] = _job_for(stack, sd, trig, job_name, warehouse_tag)
+            job = jobs[job_name]
+        if isinstance(trig, CronTrigger):
+            schedules.append(
+                cron_schedule(stack, trig, job, name=name, warehouse_tag=tag, partitions=partitions)
+            )
+        elif isinstance(trig, FileArrivalTrigger):
+            sensors.append(file_arrival_sensor(stack, trig, job, name=name, warehouse_tag=tag))
+        elif isinstance(trig, SourceChangeTrigger):
+            sensors.append(source_change_sensor(stack, trig, job, name=name, warehouse_tag=tag))
+    return list(jobs.values()), schedules, sensors
 
 
 def probe_source_check(stack: StackSpec, trig: SourceChangeTrigger) -> None:
@@ -92,7 +149,15 @@ def probe_source_check(stack: StackSpec, trig: SourceChangeTrigger) -> None:
         )
 
 
-def cron_schedule(stack: StackSpec, trig: CronTrigger, job: Any, *, name: str) -> Any:
+def cron_schedule(
+    stack: StackSpec,
+    trig: CronTrigger,
+    job: Any,
+    *,
+    name: str,
+    warehouse_tag: str = "",
+    partitions: Any = None,
+) -> Any:
     from dagster import schedule
 
     @schedule(
@@ -110,12 +175,23 @@ def cron_schedule(stack: StackSpec, trig: CronTrigger, job: Any, *, name: str) -
         if tick is None:
             tick = utcnow().replace(second=0, microsecond=0)
         request = trigger_request(stack, trig, cron_token(tick))
-        return _dagster_request(request, run_key=request.run_id)
+        dagster_request = _dagster_request(request, request.run_id, warehouse_tag)
+        if partitions is not None:  # the partition this tick closes: its window
+            from dagster import SkipReason, partition_loading_context
+
+            with partition_loading_context(effective_dt=tick):
+                key = partitions.get_last_partition_key()
+            if key is None:
+                return SkipReason(f"no partition of {name} has ended by {tick}")
+            return dagster_request.with_replaced_attrs(partition_key=key)
+        return dagster_request
 
     return _schedule
 
 
-def file_arrival_sensor(stack: StackSpec, trig: FileArrivalTrigger, job: Any, *, name: str) -> Any:
+def file_arrival_sensor(
+    stack: StackSpec, trig: FileArrivalTrigger, job: Any, *, name: str, warehouse_tag: str = ""
+) -> Any:
     from dagster import SensorResult, SkipReason, sensor
 
     @sensor(
@@ -129,7 +205,7 @@ def file_arrival_sensor(stack: StackSpec, trig: FileArrivalTrigger, job: Any, *,
         if not scan.fires:
             return SkipReason(f"no new files matching {trig.pattern!r} in {trig.path}")
         request = trigger_request(stack, trig, scan.cursor or "")
-        dagster_request = _dagster_request(request, run_key=request.run_id)
+        dagster_request = _dagster_request(request, request.run_id, warehouse_tag)
         dagster_request.tags["stacks/files"] = json.dumps(list(scan.new)[:20])
         return SensorResult(run_requests=[dagster_request], cursor=scan.cursor)
 
@@ -137,7 +213,7 @@ def file_arrival_sensor(stack: StackSpec, trig: FileArrivalTrigger, job: Any, *,
 
 
 def source_change_sensor(
-    stack: StackSpec, trig: SourceChangeTrigger, job: Any, *, name: str
+    stack: StackSpec, trig: SourceChangeTrigger, job: Any, *, name: str, warehouse_tag: str = ""
 ) -> Any:
     from dagster import SensorResult, SkipReason, sensor
 
@@ -154,7 +230,7 @@ def source_change_sensor(
         if not probe.changed:
             return SkipReason(f"source of {step.name!r} unchanged (version {probe.version})")
         request = trigger_request(stack, trig, probe.version)
-        dagster_request = _dagster_request(request, run_key=request.run_id)
+        dagster_request = _dagster_request(request, request.run_id, warehouse_tag)
         dagster_request.tags["stacks/source_version"] = probe.version[:200]
         return SensorResult(run_requests=[dagster_request], cursor=probe.cursor)
 

@@ -8,6 +8,7 @@ from stacks_orch_temporal.bundle import TemporalBundle, record_from_failure
 from stacks_orch_temporal.devserver import ADDRESS_ENV, DevServer, dev_server_binary
 from stacks_orch_temporal.orchestrator import TemporalOrchestrator, task_queue
 from stacks_orch_temporal.ref import StackRef, StackResolver, public_url, stack_ref
+from stacks_orch_temporal.version import code_version
 from stacks_orch_temporal.workflow import StackRunInput, StackRunWorkflow, StepOptions
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "StepOptions",
     "TemporalBundle",
     "TemporalOrchestrator",
+    "code_version",
     "dev_server_binary",
     "public_url",
     "record_from_failure",

@@ -27,6 +27,7 @@ async def serve(address: str, stack: str, queue: str, sticky_timeout: float) -> 
     from temporalio.client import Client
 
     from stacks_orch_temporal.bundle import TemporalBundle
+    from stacks_orch_temporal.version import code_version
 
     client = await Client.connect(address)
     bundle = TemporalBundle(
@@ -35,7 +36,7 @@ async def serve(address: str, stack: str, queue: str, sticky_timeout: float) -> 
     worker = bundle.worker(
         client, sticky_queue_schedule_to_start_timeout=timedelta(seconds=sticky_timeout)
     )
-    _print("worker", f"polling {queue} on {address}")
+    _print("worker", f"polling {queue} on {address} as build {code_version(stack)}")
     await worker.run()
 
 

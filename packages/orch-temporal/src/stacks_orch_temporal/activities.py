@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from stacks_contract.errors import ConfigError, StacksError
 from stacks_contract.manifest import plan
 from stacks_contract.models import (
+    CronTrigger,
     LoadResult,
     RunRecord,
     RunRequest,
@@ -32,6 +33,7 @@ from stacks_core.retry import is_transient
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from stacks_orch_temporal.backfill import backfill_window
 from stacks_orch_temporal.ref import StackRef, StackResolver
 from stacks_orch_temporal.workflow import (
     LEDGER_FINISH,
@@ -152,6 +154,7 @@ class StackActivities:
         request: dict[str, Any],
         cron_index: int | None = None,
         scheduled_at: str | None = None,
+        started_at: str | None = None,
     ) -> dict[str, Any]:
         sref, warehouse = self._bind(ref)
 
@@ -159,8 +162,16 @@ class StackActivities:
             spec = self.resolver.spec(sref, warehouse)
             given = dict(request)
             if cron_index is not None and scheduled_at is not None:
-                tick = cron_token(datetime.fromisoformat(scheduled_at))
-                given["run_id"] = trigger_request(spec, spec.triggers[cron_index], tick).run_id
+                trigger, at = spec.triggers[cron_index], datetime.fromisoformat(scheduled_at)
+                given["run_id"] = trigger_request(spec, trigger, cron_token(at)).run_id
+                # a backfilled tick covers its interval (see .backfill)
+                window = (
+                    backfill_window(trigger, at, datetime.fromisoformat(started_at))
+                    if started_at and isinstance(trigger, CronTrigger)
+                    else None
+                )
+                if window and not given.get("window"):
+                    given["window"] = window.model_dump(mode="json")
             req = RunRequest.model_validate(given)
             plan(spec)
             steps, models = selection(spec, req)

@@ -27,13 +27,11 @@ from stacks_contract.models import (
 from stacks_orch_temporal.activities import StackActivities
 from stacks_orch_temporal.ref import StackRef, StackResolver
 from stacks_orch_temporal.triggers import StackTriggerWorkflow, TriggerInput
+from stacks_orch_temporal.version import code_version
 from stacks_orch_temporal.workflow import RUN_FAILED, StackRunInput, StackRunWorkflow, StepOptions
 
-__all__ = ["BUILD_ID", "FILE_POLL_SECONDS", "TemporalBundle", "record_from_failure"]
+__all__ = ["FILE_POLL_SECONDS", "TemporalBundle", "record_from_failure"]
 
-#: an explicit build id: temporalio's default hashes the bytecode of every loaded module, which
-#: after dbt and dlt are imported costs seconds per worker
-BUILD_ID = "stacks-orch-temporal"
 #: how often a file-arrival watcher looks (a source-change trigger says its own)
 FILE_POLL_SECONDS = 30.0
 
@@ -69,7 +67,9 @@ class TemporalBundle:
         # construction: it only awaits activities. Temporal's sandbox would re-import it for
         # every run, 0.3-0.4 s each; the replay test checks its determinism instead.
         runner = UnsandboxedWorkflowRunner()
-        worker_options.setdefault("build_id", BUILD_ID)
+        # the stack's code version (temporalio's default hashes the bytecode of every loaded
+        # module, seconds per worker once dbt and dlt are imported)
+        worker_options.setdefault("build_id", code_version(self.ref.stack))
         return Worker(
             client,
             task_queue=self.task_queue,

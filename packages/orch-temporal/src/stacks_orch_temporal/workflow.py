@@ -20,6 +20,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 __all__ = [
     "LEDGER_FINISH",
     "LEDGER_START",
+    "MEMO_RUN_ID",
     "NON_RETRYABLE",
     "PLAN",
     "PROBE",
@@ -41,6 +42,8 @@ PROBE = "stacks.probe_trigger"
 NON_RETRYABLE = ("ConfigError", "TransformFailed")
 #: the error type of a failed stack run (the workflow's own failure)
 RUN_FAILED = "StackRunFailed"
+#: the workflow's memo key holding its stacks run id
+MEMO_RUN_ID = "stacks_run_id"
 
 
 @dataclass
@@ -96,10 +99,16 @@ class StackRunWorkflow:
         request = dict(inp.request)
         request.setdefault("run_id", workflow.info().workflow_id)
         try:
-            plan = await _call(PLAN, [inp.ref, request, inp.cron_index, _scheduled_at()], opts)
+            started = workflow.info().start_time.isoformat()
+            plan = await _call(
+                PLAN, [inp.ref, request, inp.cron_index, _scheduled_at(), started], opts
+            )
         except ActivityError as exc:
             raise ApplicationError(_failure(exc)[0], type=RUN_FAILED, non_retryable=True) from exc
         request = plan["request"]
+        # a Schedule names its workflows itself (<schedule id>-<tick>): the memo says which
+        # stacks run each one is, in the Web UI and `temporal workflow describe`
+        workflow.upsert_memo({MEMO_RUN_ID: request["run_id"]})
         record = await _call(LEDGER_START, [inp.ref, request], opts)
 
         error: str | None = None

@@ -14,13 +14,16 @@ from stacks_contract.models import NodeStatus, RunRequest, TransformResult
 from stacks_contract.ports import Reporter
 from stacks_contract.warehouse import Warehouse, redact
 
-from stacks_transform_dbt import graph
+from stacks_transform_dbt import graph, retry
 from stacks_transform_dbt.errors import DbtStepFailed
 from stacks_transform_dbt.invocation import DbtInvocation, invoke
 from stacks_transform_dbt.results import clean_message, translate
 
 if TYPE_CHECKING:
     from dbt.contracts.graph.manifest import Manifest
+
+#: var carrying the run id (models stamp it into ``_stacks_run_id``; a retry is the same run)
+RUN_ID_VAR = "stacks_run_id"
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -74,15 +77,20 @@ def build(
                 report(step, f"deprecation: {text}")
 
     run_results = inv.target_path / "run_results.json"
-    # a stale file from an earlier run must never be read as this run's outcome
-    run_results.unlink(missing_ok=True)
+    # this run tried again: `dbt retry` runs only what failed or was skipped (see .retry)
+    previous = retry.previous_attempt(run_results, request, RUN_ID_VAR)
+    if previous is None:
+        # a stale file from an earlier run must never be read as this run's outcome
+        run_results.unlink(missing_ok=True)
+    else:
+        report(step, "retrying the nodes that failed or were skipped (dbt retry)")
     # --no-write-json: dbt would re-serialise the whole manifest after every build (most of
     # a small run's time); run_results.json is written below from the in-memory result.
     res = invoke(
         inv,
-        "build",
+        "build" if previous is None else "retry",
         inv.vars,
-        [*extra, "--no-write-json"],
+        [*(extra if previous is None else ()), "--no-write-json"],
         manifest=manifest,
         callbacks=[progress],
     )
@@ -106,6 +114,9 @@ def build(
         started_at,
         artifacts=str(inv.target_path),
     )
+    if previous is not None:
+        before = translate(previous, graph.node_index(manifest), request, started_at)
+        result = retry.merged(before, result)
     _raise_for_models(result, warehouse, step)
     if res.exception is not None and not result.models and not result.tests:
         raise fail(res.exception)

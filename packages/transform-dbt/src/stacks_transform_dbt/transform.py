@@ -34,7 +34,7 @@ from stacks_core.state import use_state_dir
 
 from stacks_transform_dbt import declaration, graph, packages, workspace
 from stacks_transform_dbt import manifest as manifests
-from stacks_transform_dbt.build import build, check_sources
+from stacks_transform_dbt.build import RUN_ID_VAR, build, check_sources
 from stacks_transform_dbt.errors import dbt_failure
 from stacks_transform_dbt.invocation import (
     DbtInvocation,
@@ -51,8 +51,6 @@ if TYPE_CHECKING:
 
 #: var naming the schema the project's sources live in (use it in sources.yml)
 SOURCE_SCHEMA_VAR = "stacks_source_schema"
-#: var carrying the run id (models stamp it into ``_stacks_run_id``)
-RUN_ID_VAR = "stacks_run_id"
 #: vars carrying the run's window (``RunRequest.window``, ISO times, UTC), when it has one
 WINDOW_START_VAR, WINDOW_END_VAR = "stacks_window_start", "stacks_window_end"
 
