@@ -107,7 +107,8 @@ class TemporalOrchestrator(Orchestrator):
         )
         with self.server(report) as address:
             try:
-                return asyncio.run(self._run(bundle, address, request, report))
+                with _asyncio_sigint():
+                    return asyncio.run(self._run(bundle, address, request, report))
             except ConfigError:
                 raise
             except Exception as exc:  # the server vanished, say: still one failed ledger row
@@ -141,3 +142,36 @@ def _failed(stack: str, request: RunRequest, warehouse: Warehouse, exc: BaseExce
     )
     ledger.record(done)
     return done
+
+
+@contextlib.contextmanager
+def _asyncio_sigint() -> Iterator[None]:
+    """Python's own SIGINT handler for the block: ``asyncio.run`` turns Ctrl-C into cancelling
+    its main task (the workflow is cancelled, the activities stop) only over that handler. A
+    caller's handler that raises ``KeyboardInterrupt`` (the ``stacks`` command's, for SIGINT and
+    SIGTERM) would raise it inside the event loop instead, leaving the workflow and its worker
+    hanging; a caller's SIGTERM handler becomes that Ctrl-C for the block."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = signal.getsignal(signal.SIGINT)
+    if before is signal.SIG_IGN:  # ignored (nohup, a background job): leave it so
+        yield
+        return
+    term = signal.getsignal(signal.SIGTERM)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    if callable(term):  # a caller's SIGTERM-as-Ctrl-C: make it the Ctrl-C asyncio handles
+
+        def as_ctrl_c(signum: int, frame: object) -> None:
+            os.kill(os.getpid(), signal.SIGINT)
+
+        signal.signal(signal.SIGTERM, as_ctrl_c)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
+        if callable(term):
+            signal.signal(signal.SIGTERM, term)
