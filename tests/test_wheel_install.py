@@ -63,7 +63,7 @@ def test_wheel_carries_its_metadata_readme_and_license(member: str, dist: Path) 
         for path in (*paths, "macros/order_lines.sql"):
             assert shop + path in names, f"stacks-demo wheel lacks {shop + path}"
     if member == "cli":  # what `stacks init` writes ships in the wheel
-        for path in ("pyproject.toml.tmpl", "tests/test_conformance.py.tmpl", "gitignore"):
+        for path in ("pyproject.toml.tmpl", "tests/test_conformance.py.tmpl", "gitignore.tmpl"):
             assert f"{package}template/{path}" in names, f"stacks-cli wheel lacks {path}"
     assert not [n for n in names if "/target/" in n or n.endswith(".duckdb")], names
 

@@ -51,7 +51,7 @@ EXAMPLES: dict[str, tuple[str, str, str]] = {
 from importlib.metadata import distributions
 from stacks_contract import RunRequest, StackSpec, parse_warehouse, plan
 
-plan(StackSpec(name="wheel"))
+plan(StackSpec(name="wheel", el_steps=()))
 print(parse_warehouse("postgresql://u@h/db?sslmode=require").redacted_url())
 names = sorted(d.metadata["Name"].lower() for d in distributions())
 print("RESULT", RunRequest(stack="wheel").stack, names)
