@@ -56,6 +56,19 @@ def run(stack, warehouse: Warehouse, lines: list[str] | None = None, **req) -> R
     return LocalOrchestrator().run(stack, RunRequest(stack=stack.name, **req), warehouse, report)
 
 
+@pytest.fixture(params=["duckdb", "postgres"])
+def engine_wh(request, tmp_path):
+    """An empty warehouse of each engine, for the tests a single run per engine proves."""
+    if request.param == "duckdb":
+        yield DuckDBWarehouse(path=tmp_path / "wh.duckdb")
+        return
+    server = request.getfixturevalue("postgres_server")
+    wh = server.create_database()
+    yield wh
+    with contextlib.suppress(Exception):
+        server.drop_database(wh.database)
+
+
 def one(wh: Warehouse, sql: str):
     with connect(wh) as c:
         return c.execute(sql)
@@ -164,10 +177,10 @@ def test_history_keeping_tables_are_exactly_those_a_rebuild_cannot_reproduce(tmp
 
 
 def test_slim_ci_builds_the_modified_model_and_its_children_and_defers_the_rest(
-    tmp_path, monkeypatch
+    tmp_path, monkeypatch, engine_wh
 ):
     sources, project = seed(tmp_path / "sources"), copy_project(tmp_path / "repo")
-    wh = DuckDBWarehouse(path=tmp_path / "wh.duckdb")
+    wh = engine_wh
     prod = run(spec(sources, project), wh)
     assert prod.status is RunStatus.SUCCEEDED, prod.error
     artifacts = shutil.copytree(prod.artifacts, tmp_path / "prod-artifacts")
@@ -217,11 +230,21 @@ def test_a_users_profile_and_target_are_used_and_must_write_to_the_stacks_wareho
         DbtTransform(PROJECT, profiles_dir=tmp_path / "missing")
 
 
-def test_a_broken_unit_tested_model_reports_the_database_message(tmp_path):
+def test_target_prod_takes_the_projects_prod_branch(tmp_path, monkeypatch, engine_wh):
+    """`--target prod` (DBT_TARGET) names the rendered profile's target: the project's macro
+    branching on `target.name == 'prod'` takes that branch."""
+    sources = seed(tmp_path / "sources")
+    monkeypatch.setenv("DBT_TARGET", "prod")
+    record = run(spec(sources), engine_wh)
+    assert record.status is RunStatus.SUCCEEDED, record.error
+    assert one(engine_wh, "select distinct deployment from analytics.customers") == [("prod",)]
+
+
+def test_a_broken_unit_tested_model_reports_the_database_message(tmp_path, engine_wh):
     sources, project = seed(tmp_path / "sources"), copy_project(tmp_path / "repo")
     model = project / "models" / "staging" / "stg_orders.sql"
     model.write_text(model.read_text().replace("    customer_id,", "    customer_idx,"))
-    wh = DuckDBWarehouse(path=tmp_path / "wh.duckdb")
+    wh = engine_wh
     record = run(spec(sources, project), wh)
     assert record.status is RunStatus.FAILED
     assert "unit test test_stg_orders_converts_cents on model stg_orders error" in record.error
