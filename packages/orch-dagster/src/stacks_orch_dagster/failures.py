@@ -86,8 +86,17 @@ def _is_interrupt(exc: BaseException | None) -> bool:
     while exc is not None and seen < 20:
         name = type(exc).__name__
         if name in ("DagsterExecutionInterruptedError", "KeyboardInterrupt") or (
-            "DagsterExecutionInterruptedError" in str(exc)
+            "DagsterExecutionInterruptedError" in _text(exc)
         ):
             return True
         exc, seen = exc.__cause__ or exc.__context__, seen + 1
     return False
+
+
+def _text(exc: BaseException) -> str:
+    """``str(exc)``, or its arguments when ``__str__`` itself fails (dbt's ``ExceptionExit``,
+    a click exception built without its message, raises AttributeError from ``str``)."""
+    try:
+        return str(exc)
+    except Exception:
+        return " ".join(map(repr, getattr(exc, "args", ()))) + repr(getattr(exc, "exception", ""))
