@@ -53,7 +53,7 @@ from stacks_contract import RunRequest, StackSpec, parse_warehouse, plan
 
 plan(StackSpec(name="wheel", el_steps=()))
 print(parse_warehouse("postgresql://u@h/db?sslmode=require").redacted_url())
-names = sorted(d.metadata["Name"].lower() for d in distributions())
+names = sorted(d.metadata["Name"].lower().replace("_", "-") for d in distributions())
 print("RESULT", RunRequest(stack="wheel").stack, names)
 EOF""",
         # pydantic and what pydantic itself needs, nothing of ours or of a tool

@@ -73,6 +73,16 @@ def test_source_database_password_is_masked(warehouse: Warehouse) -> None:
     assert "source postgresql://app:***@127.0.0.1:1/app" in text
 
 
+def test_a_password_that_is_also_the_scheme_does_not_mangle_the_url(warehouse: Warehouse) -> None:
+    """The password "postgres" (a common local setup) is masked, not the "postgres" of the
+    URL's scheme: the error still says which database it could not read."""
+    step = SqlDatabaseStep("postgresql://postgres:postgres@127.0.0.1:1/app", ["accounts"])
+    with pytest.raises(StepFailed) as info:
+        step.run(RunRequest(stack="t"), warehouse)
+    text = one_sentence(info.value)
+    assert "source postgresql://***:***@127.0.0.1:1/app" in text, text
+
+
 def test_missing_landing_folder_and_unknown_format(tmp_path, warehouse: Warehouse) -> None:
     with pytest.raises(ConfigError, match="file format"):
         FilesStep(tmp_path, table="t", pattern="*.xml")

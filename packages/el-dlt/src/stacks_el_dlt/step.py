@@ -65,6 +65,9 @@ class DltStep(DltCursors, ELStep, CursorState):
     incremental: ClassVar[bool] = False
     quarantine: ClassVar[bool] = True
     stamps_run_id: ClassVar[bool] = True
+    #: a subclass that reads a window table by table itself (``SqlDatabaseStep``); else every
+    #: incremental resource is bounded to the window (:mod:`stacks_el_dlt.window`)
+    windows_per_table: ClassVar[bool] = False
     #: dlt's row ids, load ids and child-table links, and its bookkeeping tables
     metadata_columns: ClassVar[tuple[str, ...]] = ("_dlt_*",)
 
@@ -230,7 +233,7 @@ class DltStep(DltCursors, ELStep, CursorState):
         from stacks_el_dlt.refresh import reload_resources
 
         source = self._build_source()
-        if request.window is not None:
+        if request.window is not None and not self.windows_per_table:
             from stacks_el_dlt.window import apply_window
 
             apply_window(source, request.window)
@@ -398,10 +401,20 @@ class DltStep(DltCursors, ELStep, CursorState):
         )
 
     def _mask(self, text: str) -> str:
-        for secret in self.secrets:
-            if secret:
-                text = text.replace(secret, "***")
-        return text
+        """``text`` with every URL's password masked (by the URL's structure), then each of the
+        step's secrets wherever else it appears, URL schemes kept whole: a password that is also
+        part of one ("postgres" in "postgresql://") must not mangle it."""
+        import re
+
+        from stacks_contract.warehouse import mask_secrets
+
+        # "scheme://" kept whole, everything else searched for the step's secrets
+        parts = re.split(r"(\b[a-z][a-z0-9+.-]*://)", mask_secrets(text))
+        for i in range(0, len(parts), 2):
+            for secret in self.secrets:
+                if secret:
+                    parts[i] = parts[i].replace(secret, "***")
+        return "".join(parts)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, dataset={self.dataset!r})"

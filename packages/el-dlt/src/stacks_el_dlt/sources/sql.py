@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from stacks_contract.errors import ConfigError, StacksError, StepFailed
 from stacks_contract.models import LoadResult, RunRequest, TableRef
@@ -61,6 +61,9 @@ class SqlDatabaseStep(DltStep):
 
     incremental = True
     windows = True
+    #: a window reads the chosen tables by their own cursor kind (see :mod:`.sql_window`), not
+    #: every resource by :func:`stacks_el_dlt.window.apply_window` (an xmin cursor is no time)
+    windows_per_table: ClassVar[bool] = True
 
     def __init__(
         self,
