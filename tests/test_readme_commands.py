@@ -206,7 +206,8 @@ def run_block(block: Block, cwd: Path, postgres_url: str | None) -> tuple[int, s
         )
     except subprocess.TimeoutExpired:
         return -1, f"still running after {TIMEOUT}s"
-    output = proc.stdout + proc.stderr
+    # stdout last: a failure's tail shows what the command concluded, not only its progress
+    output = proc.stderr + proc.stdout
     return proc.returncode, output if block.expect else output[-4000:]
 
 
