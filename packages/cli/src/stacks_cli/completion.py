@@ -46,7 +46,9 @@ _UV = r"""
     return 0
 }
 
-_%(complete_func)s_uv_previous=$(complete -p uv 2>/dev/null | sed -n 's/.* -F \([^ ]*\) .*/\1/p')
+# `|| true`: no completion for uv yet is not an error (a shell with `set -eo pipefail` would stop)
+_%(complete_func)s_uv_previous=$( (complete -p uv 2>/dev/null || true) \
+    | sed -n 's/.* -F \([^ ]*\) .*/\1/p')
 if [[ $_%(complete_func)s_uv_previous == %(complete_func)s_uv ]]; then
     _%(complete_func)s_uv_previous=
 fi
