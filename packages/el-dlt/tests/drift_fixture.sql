@@ -18,14 +18,15 @@ create table accounts (
     happened timestamptz,
     day date,
     at_time time,
+    seen timestamp,
     updated_at timestamptz not null default '2024-01-01'
 );
 insert into accounts values
     (1, 1.25, 3, 'ann', 'ab', '{"a": [1, 2.5]}', '{x,"y z"}', '{1,NULL}', 'new', 0.5,
-     '2024-01-01 10:00+00', '2024-01-01', '10:00', '2024-01-01'),
+     '2024-01-01 10:00+00', '2024-01-01', '10:00', '2024-01-01 09:00', '2024-01-01'),
     (2, 2.50, 4, 'bob', 'cd', '[]', '{}', '{}', 'paid', 'NaN', '2024-01-02 10:00+00',
-     '2024-01-02', '11:00', '2024-01-01'),
-    (3, null, null, null, null, null, null, null, null, null, null, null, null, '2024-01-01');
+     '2024-01-02', '11:00', '2024-01-02 09:00', '2024-01-01'),
+    (3, null, null, null, null, null, null, null, null, null, null, null, null, null, '2024-01-01');
 
 -- keyed, no cursor column: read by xmin
 create table notes (id integer primary key, body text);

@@ -1,5 +1,5 @@
 """CSV files as users write them: empty fields are NULL, quoted empty fields are '', and a column
-empty in every row of a new file loads (issue 28)."""
+empty in every row of a new file loads, a column new to the table too (issue 28)."""
 
 from __future__ import annotations
 
@@ -25,4 +25,11 @@ def test_csv_nulls_and_a_column_empty_in_every_row(tmp_path: Path, warehouse: Wa
         rows = conn.execute("select id, name, score from raw.people order by id")
     # main: the empty field of row 2 became '' (a NULL in the file is not an empty string)
     assert rows == [(1, "ann", 7), (2, None, 8), (3, "", 9), (4, "dan", None), (5, "eve", None)]
+    assert step.run(RunRequest(stack="t"), warehouse).total_rows == 0
+    # main: a column new to the table and empty in every row of the new file was not created
+    (land / "c.csv").write_text("id,name,score,note\n6,fay,1,\n7,gus,2,\n")
+    assert step.run(RunRequest(stack="t"), warehouse).rows == {"raw.people": 2}
+    with connect(warehouse) as conn:
+        rows = conn.execute("select id, score, note from raw.people where id > 5 order by id")
+    assert rows == [(6, 1, None), (7, 2, None)]
     assert step.run(RunRequest(stack="t"), warehouse).total_rows == 0

@@ -59,8 +59,20 @@ def _read_csv_arrow(items: Any) -> Any:
             options = pacsv.ParseOptions(invalid_row_handler=invalid_row)
             table = pacsv.read_csv(fh, parse_options=options, convert_options=nulls)
         if table.num_rows:
-            yield table
+            yield _null_columns_as_text(table)
         yield from rejected
+
+
+def _null_columns_as_text(table: Any) -> Any:
+    """A CSV column empty in every row of a file reads as Arrow's null type, which dlt does not
+    create in the warehouse: a CSV field is text, so it becomes a text column of NULLs (a column
+    the warehouse already holds is cast to its stored type later)."""
+    import pyarrow as pa
+
+    for i, field in enumerate(table.schema):
+        if pa.types.is_null(field.type):
+            table = table.set_column(i, field.name, table.column(i).cast(pa.string()))
+    return table
 
 
 def _read_jsonl(items: Any, chunksize: int = 1000) -> Any:
