@@ -1,5 +1,5 @@
-"""Building the workspace's wheels and installing one member from them into a fresh venv: what
-``scripts/release`` and ``tests/test_wheel_install.py`` share.
+"""Building the workspace's wheels, installing one member from them into a fresh venv and what a
+stack must do there: what ``scripts/release`` and ``tests/test_wheel_install.py`` share.
 
 A member's venv gets only that member's wheel and its declared dependencies: sibling
 ``stacks-*`` wheels from the build folder (never an index, never the workspace), third-party
@@ -113,3 +113,22 @@ def make_venv(
     log.append(f"$ {' '.join(cmd)}\n{proc.stdout}{proc.stderr}")
     ok = proc.returncode == 0
     return Venv(member, interpreter if ok else None, "\n".join(log), time.monotonic() - t0)
+
+
+def stack_problems(member: str, venv: Venv, cwd: Path, **env: str) -> list[str]:
+    """What ``scripts/release --dry-run`` asks of a stack installed from the wheels alone:
+    ``stacks list`` shows each stack it declares and ``stacks plan NAME`` exits 0; the problems,
+    each with the command's output."""
+    stacks = str(venv.bin / "stacks")
+    names = list(pyproject(member)["project"].get("entry-points", {}).get("stacks.stacks", {}))
+    problems = []
+    listed = run([stacks, "list"], cwd, **env)
+    for name in names:
+        if name not in listed.stdout:
+            problems.append(f"stacks-{member}: `stacks list` does not show {name}:\n{listed}")
+            continue
+        plan = run([stacks, "plan", name], cwd, timeout=900, **env)
+        if plan.returncode:
+            problems.append(f"stacks-{member}: `stacks plan {name}` exited {plan.returncode}:")
+            problems.append((plan.stdout + plan.stderr)[-3000:])
+    return problems

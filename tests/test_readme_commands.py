@@ -13,10 +13,13 @@ comment right before a block steers it (the reason shows in the skip message):
     <!-- readme-test: expect TEXT -->                  the block's output (stdout and stderr)
                                                        must contain TEXT: what the prose around
                                                        it claims, as a run shows it
+
+Markers on consecutive lines all apply (e.g. an ``omit`` and an ``expect``).
 """
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 import subprocess
@@ -74,6 +77,19 @@ def readmes() -> list[Path]:
     return found
 
 
+def markers(lines: list[str], fence: int) -> list[re.Match[str]]:
+    """The marker lines right above the fence at ``fence`` (blank lines between allowed)."""
+    found: list[re.Match[str]] = []
+    for k in range(fence - 1, -1, -1):
+        if not lines[k].strip():
+            continue
+        marker = MARKER.search(lines[k])
+        if marker is None:
+            break
+        found.append(marker)
+    return found[::-1]
+
+
 def blocks(readme: Path) -> list[Block]:
     lines = readme.read_text().splitlines()
     out: list[Block] = []
@@ -86,18 +102,17 @@ def blocks(readme: Path) -> list[Block]:
         end = next(j for j in range(i + 1, len(lines)) if lines[j].startswith("```"))
         lang, body = fence.group(1), lines[i + 1 : end]
         if lang in SHELLS or lang == "python":
-            prev = next((lines[k] for k in range(i - 1, -1, -1) if lines[k].strip()), "")
-            marker = MARKER.search(prev)
             skip, exit_code, expect = None, 0, None
-            if marker and marker.group(1) == "skip":
-                skip = marker.group(2).strip("() ") or "marked skip"
-            elif marker and marker.group(1) == "exit":
-                exit_code = int(marker.group(2))
-            elif marker and marker.group(1) == "expect":
-                expect = marker.group(2)
-            elif marker:  # omit WORDS (reason)
-                words = marker.group(2).split("(")[0].strip()
-                body = [b for b in body if not b.lstrip().startswith(words)]
+            for marker in markers(lines, i):
+                if marker.group(1) == "skip":
+                    skip = marker.group(2).strip("() ") or "marked skip"
+                elif marker.group(1) == "exit":
+                    exit_code = int(marker.group(2))
+                elif marker.group(1) == "expect":
+                    expect = marker.group(2)
+                else:  # omit WORDS (reason)
+                    words = marker.group(2).split("(")[0].strip()
+                    body = [b for b in body if not b.lstrip().startswith(words)]
             code = "\n".join(b[2:] if lang == "console" and b.startswith("$ ") else b for b in body)
             out.append(Block(readme, i + 1, lang, code + "\n", skip, exit_code, expect))
         i = end + 1
@@ -120,34 +135,98 @@ def test_every_member_has_a_readme_with_a_runnable_example() -> None:
 
 
 #: what the CLI and the shipped stacks print as advice: the sources of that text
-ADVICE_SOURCES = ("packages/cli/src", "packages/demo/src", "stacks")
+ADVICE_SOURCES = ("packages/cli/src", "packages/core/src", "packages/demo/src", "stacks")
 ADVICE = re.compile(
     r"uv run (stacks [a-z]+|pytest|python -[cm]|temporal server start-dev|dagster dev)"
 )
+#: a command between backticks in a printed string: `stacks X ...`, `uv run stacks X ...`,
+#: `uv sync ...` (bare `stacks X` is the CLI named, or advice missing its `uv run`)
+QUOTED = re.compile(r"`((uv run )?stacks ([a-z]+)([^`]*)|uv sync[^`]*)`")
+FLAG = re.compile(r"--[a-z][a-z-]*")
 
 
-def advised() -> dict[str, Path]:
-    """Every `uv run ...` command (up to its subcommand) the CLI or a stack prints: -> where."""
-    found: dict[str, Path] = {}
+def printed_strings(path: Path) -> list[str]:
+    """The string literals of a module, docstrings left out: what it can print."""
+    tree = ast.parse(path.read_text())
+    skip = {  # docstrings; below, the parts of each f-string (ast.walk meets it first)
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+    }
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.JoinedStr):  # an f-string, whole: its fields as {}
+            parts = node.values
+            skip |= {id(v) for v in parts}
+            found.append("".join(v.value if isinstance(v, ast.Constant) else "{}" for v in parts))
+        elif isinstance(node, ast.Constant) and id(node) not in skip:
+            found += [node.value] if isinstance(node.value, str) else []
+    return found
+
+
+def sources() -> Iterator[Path]:
     for folder in ADVICE_SOURCES:
         for path in sorted((ROOT / folder).rglob("*")):
             if path.suffix in (".py", ".tmpl") and "/tests/" not in str(path):
-                for m in ADVICE.finditer(path.read_text()):
-                    found.setdefault(m.group(0), path)
+                yield path
+
+
+def advised() -> dict[str, Path]:
+    """Every command the CLI or a stack prints as advice: `uv run X` (up to its subcommand,
+    then the `--options` it names, space-separated), `uv sync ...`, and a bare `stacks X`
+    named between backticks (as `uv run stacks X`) -> where."""
+    found: dict[str, Path] = {}
+    for path in sources():
+        for m in ADVICE.finditer(path.read_text()):
+            found.setdefault(m.group(0), path)
+        if path.suffix != ".py":
+            continue
+        for text in printed_strings(path):
+            for m in QUOTED.finditer(text):
+                if m.group(3) is None:  # uv sync ...
+                    found.setdefault(m.group(1).strip(), path)
+                    continue
+                command = f"uv run stacks {m.group(3)}"
+                found.setdefault(" ".join([command, *FLAG.findall(m.group(4))]), path)
     return found
+
+
+def bare_advice() -> list[str]:
+    """Printed commands to type (`stacks X` with arguments) that lack their `uv run`: in a
+    checkout nothing is activated, so a bare `stacks` is not on PATH."""
+    return [
+        f"`{m.group(1)}` (printed by {path.relative_to(ROOT)})"
+        for path in sources()
+        if path.suffix == ".py"
+        for text in printed_strings(path)
+        for m in QUOTED.finditer(text)
+        if m.group(3) and not m.group(2) and m.group(4).strip()
+    ]
+
+
+def runs_in(command: str, block: Block) -> bool:
+    """``command`` (a command, then the options it names) is on one line of ``block``."""
+    head, *flags = re.split(r" (?=--)", command)
+    lines = block.code.replace("\\\n", " ").splitlines()
+    return any(head in line and all(f in line.split() for f in flags) for line in lines)
 
 
 def test_every_command_the_cli_advises_is_run_by_the_readme_test() -> None:
     """An advised command is in a README block this test runs, or in one whose skip reason
-    names the test that runs it instead (and that test exists)."""
-    assert {"uv run stacks init", "uv run stacks list", "uv run pytest"} <= advised().keys()
+    names the test that runs it instead (and that test exists); advice to type a `stacks`
+    command says `uv run stacks`."""
+    found = advised()
+    assert {"uv run stacks init", "uv run stacks list", "uv run pytest"} <= found.keys()
+    assert {"uv run stacks check --advance", "uv sync --all-packages"} <= found.keys()
     missing = []
-    for command, source in advised().items():
-        runs = [b for b in ALL if command in b.code and not b.skip]
+    for command, source in found.items():
+        runs = [b for b in ALL if runs_in(command, b) and not b.skip]
         named = [
             b
             for b in ALL
-            if command in b.code
+            if runs_in(command, b)
             and b.skip
             and any(
                 (ROOT / t).is_file() or (b.readme.parent / t).is_file()
@@ -157,6 +236,7 @@ def test_every_command_the_cli_advises_is_run_by_the_readme_test() -> None:
         if not runs and not named:
             missing.append(f"{command!r} (printed by {source.relative_to(ROOT)})")
     assert not missing, "advised, but no README block runs it: " + ", ".join(missing)
+    assert not bare_advice(), "advice without `uv run`: " + ", ".join(bare_advice())
 
 
 def test_the_conformance_example_is_the_one_stacks_init_writes() -> None:
@@ -173,6 +253,24 @@ def test_the_conformance_example_is_the_one_stacks_init_writes() -> None:
     assert sorted(shown) == ["tests/conftest.py", "tests/test_conformance.py"]
     for path, code in shown.items():
         assert code == written[path], f"README.md's {path} is not what `stacks init` writes"
+
+
+def test_the_readme_init_block_is_what_stacks_init_prints() -> None:
+    """README.md's `stacks init` block is `uv run stacks init my-stack` and then the commands
+    the CLI prints after it, verbatim (comments aside): the two cannot drift apart."""
+    from stacks_cli.init import next_commands
+
+    block = next(b for b in blocks(ROOT / "README.md") if b.code.startswith("uv run stacks init"))
+    shown = [c for line in block.code.splitlines() if (c := line.split("#")[0].strip())]
+    assert shown == ["uv run stacks init my-stack", *next_commands(Path("my-stack"), "my-stack")]
+
+
+def test_the_first_command_says_at_once_what_it_is_doing() -> None:
+    """The README's first command block expects the run's first line (which the prose above it
+    promises), so the README test fails when the run starts silently."""
+    first = next(b for b in blocks(ROOT / "README.md") if not b.skip)
+    assert first.code.startswith("uv run stacks run dagster-dlt-dbt")
+    assert first.expect == "dagster-dlt-dbt resolving the stack"
 
 
 def run_block(block: Block, cwd: Path, postgres_url: str | None) -> tuple[int, str]:

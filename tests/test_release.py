@@ -1,6 +1,7 @@
 """`scripts/release`'s checks: the workspace passes them; a broken copy of its metadata fails them
-with one sentence per problem. (The dry run's installs are `scripts/wheelhouse.py`, which
-test_wheel_install.py exercises for every member; CI runs the whole dry run: release.yml.)"""
+with one sentence per problem. (The dry run's installs and each stack's `stacks list` and
+`stacks plan` are `scripts/wheelhouse.py`, which test_wheel_install.py runs in scripts/test on
+the wheels it builds once.)"""
 
 from __future__ import annotations
 

@@ -3,7 +3,9 @@
 ``uv build --wheel --all-packages`` builds every wheel once; then, for each member, a fresh venv
 (``uv venv``) gets only that wheel plus its declared dependencies (``scripts/wheelhouse.py``,
 which ``scripts/release`` uses too) and runs the example in ``wheel_examples.py``. Nothing from
-the workspace is importable there. Select with ``-m wheel_install``.
+the workspace is importable there. Each stack then lists and plans there as
+``scripts/release --dry-run`` asks (the dry run's installs, on the wheels built once here).
+Select with ``-m wheel_install``.
 """
 
 from __future__ import annotations
@@ -19,9 +21,10 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 from wheel_examples import EXAMPLES, STEP
-from wheelhouse import MEMBERS, Venv, build_wheels, make_venv, run, wheel_of
+from wheelhouse import MEMBERS, Venv, build_wheels, make_venv, run, stack_problems, wheel_of
 
 pytestmark = [pytest.mark.slow, pytest.mark.wheel_install]
+STACKS = [m for m, folder in MEMBERS.items() if folder.parent.name == "stacks"]
 
 
 @pytest.fixture(scope="module")
@@ -90,3 +93,15 @@ def test_member_installs_alone_and_runs_its_example(
         f"stacks-{member}'s example in its own venv (installed in {venv.seconds:.0f}s) exited "
         f"{proc.returncode}, expected output containing {expected!r}:\n{out[-6000:]}"
     )
+
+
+@pytest.mark.parametrize("member", STACKS)
+def test_stack_lists_and_plans_from_the_wheels_alone(
+    member: str, venvs: dict[str, Venv], tmp_path: Path
+) -> None:
+    """The release dry run's check of each stack, in CI: its venv (the wheels alone, no extras,
+    as ``scripts/release`` makes it) lists the stack and plans it."""
+    venv = venvs[member]
+    assert venv.python is not None, f"stacks-{member} does not install alone:\n{venv.log[-6000:]}"
+    problems = stack_problems(member, venv, tmp_path, HOME=str(tmp_path))
+    assert not problems, "\n".join(problems)

@@ -415,7 +415,7 @@ def test_check_proves_a_rebuild_only_once_new_data_took_the_incremental_path(use
     assert (
         "not proved full rebuild: no new data reached an incremental model (names) between the "
         "runs, so the rebuild equals what a first build gives whatever the incremental path "
-        "does; run `stacks check moving --advance 3` to move the source between runs"
+        "does; run `uv run stacks check moving --advance 3` to move the source between runs"
     ) in lines, lines
 
     doc = json.loads(ok(user("check", "moving", "--runs", "2", "--advance", "2", "--json")).stdout)

@@ -122,8 +122,13 @@ def test_stacks_list_in_a_fresh_process_shows_the_installed_stack(installed_toy)
 
 def test_no_stacks_installed(monkeypatch) -> None:
     monkeypatch.setattr(registry, "available_stacks", dict)
-    with pytest.raises(ConfigError, match="No stacks are installed"):
+    with pytest.raises(ConfigError) as raised:
         registry.load_stack("x")
+    # the advice `stacks list` gives too, never `uv sync --package ...` (it strips the env)
+    assert str(raised.value) == (
+        "Unknown stack 'x'. No stacks are installed: `uv run stacks init my-stack` makes one of "
+        "your own (in a stacks checkout, `uv sync --all-packages` installs the shipped ones)."
+    )
 
 
 def _imported_tools(code: str) -> tuple[list[str], str]:

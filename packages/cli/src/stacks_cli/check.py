@@ -152,7 +152,9 @@ def check_cmd(
             if advance:
                 hint = f"the source moved {advance} time(s), yet no changed row reached one"
             elif stack.advances_source:
-                hint = f"run `stacks check {name} --advance 3` to move the source between runs"
+                hint = (
+                    f"run `uv run stacks check {name} --advance 3` to move the source between runs"
+                )
             else:
                 hint = "check again once the source has changed"
             proofs += rebuild_proofs(

@@ -225,7 +225,8 @@ def runs_cmd(
 
     if name == "show" or run_id is not None:
         if name != "show" or not run_id:
-            fail("Use `stacks runs [NAME]` or `stacks runs show RUN_ID`.", EXIT_CONFIG)
+            usage = "`uv run stacks runs [NAME]` or `uv run stacks runs show RUN_ID`"
+            fail(f"Use {usage}.", EXIT_CONFIG)
         show_run(run_id, url, as_json)
         return
     with errors():

@@ -70,7 +70,10 @@ def describe(ep: EntryPoint) -> str:
 
 def _installed_sentence(names: list[str]) -> str:
     if not names:
-        return "No stacks are installed (e.g. `uv sync --package stacks-dagster-dlt-dbt`)."
+        return (
+            "No stacks are installed: `uv run stacks init my-stack` makes one of your own "
+            "(in a stacks checkout, `uv sync --all-packages` installs the shipped ones)."
+        )
     return f"Installed stacks: {', '.join(names)}."
 
 
