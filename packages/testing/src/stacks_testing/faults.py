@@ -145,13 +145,21 @@ class FaultMatrix:
         return run
 
     def _watch_cmdlines(self) -> None:
-        """Every process's command line, now: none may hold the secret (``ps`` shows them to
-        every local user); what holds it is kept for :meth:`scan`."""
+        """The command line of every process a run of this matrix started, now: none may hold
+        the secret (``ps`` shows them to every local user); what holds it is kept for
+        :meth:`scan`. A run is a session of its own (``start_new_session``), so its processes
+        are those whose session id is its pid: other jobs on the machine (a test that passes a
+        password on purpose) are not this matrix's."""
         needle = self.secret.encode()
+        sessions = {run.proc.pid for run in self.launched if run.proc.poll() is None}
         for proc in Path("/proc").glob("[0-9]*"):
             try:
+                stat = (proc / "stat").read_text()
+                session = int(stat.rsplit(")", 1)[1].split()[3])
+                if session not in sessions:
+                    continue
                 line = (proc / "cmdline").read_bytes()
-            except OSError:
+            except (OSError, ValueError, IndexError):
                 continue
             if needle in line:
                 self.cmdline_leaks.add(line.replace(b"\0", b" ")[:120].decode(errors="replace"))
