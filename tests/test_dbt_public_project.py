@@ -6,7 +6,6 @@ command: `--target`, the summary's warnings and artifacts, `runs show`, `docs`."
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import shutil
 import subprocess
@@ -31,17 +30,8 @@ from public_stack import (  # noqa: E402
     rename_customer,
     seed,
     spec,
+    tree_digest,
 )
-
-
-def tree_digest(*roots: Path) -> str:
-    h = hashlib.sha1()
-    for root in roots:
-        for p in sorted(root.rglob("*")):
-            h.update(str(p.relative_to(root.parent)).encode())
-            if p.is_file():
-                h.update(p.read_bytes())
-    return h.hexdigest()
 
 
 @pytest.mark.parametrize("kind", ["duckdb", "postgres"])

@@ -6,6 +6,7 @@ orchestrator. ``stacks run path/to/public_stack.py:stack`` runs it (the sources 
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 from datetime import UTC, datetime, timedelta
@@ -73,6 +74,17 @@ def rename_customer(root: Path, customer_id: int, last_name: str) -> None:
         if r["id"] == customer_id:
             r.update(last_name=last_name, updated_at=stamp)
     src.write(rows)
+
+
+def tree_digest(*roots: Path) -> str:
+    """Every path and byte under ``roots``: a project must be exactly as it was."""
+    h = hashlib.sha1()
+    for root in roots:
+        for p in sorted(root.rglob("*")):
+            h.update(str(p.relative_to(root.parent)).encode())
+            if p.is_file():
+                h.update(p.read_bytes())
+    return h.hexdigest()
 
 
 def copy_project(dest: Path) -> Path:

@@ -8,7 +8,6 @@ shows them."""
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import shutil
 import stat
@@ -25,6 +24,7 @@ from public_stack import (
     rename_customer,
     seed,
     spec,
+    tree_digest,
 )
 from stacks_contract.errors import ConfigError, StepFailed
 from stacks_contract.models import RunRecord, RunRequest, RunStatus, TableRef
@@ -35,17 +35,6 @@ from stacks_core.ledger import Ledger
 from stacks_core.local import LocalOrchestrator
 from stacks_core.sql import connect
 from stacks_transform_dbt import DbtTransform
-
-
-def tree_digest(*roots: Path) -> str:
-    """Every path and byte under ``roots``: the project must be exactly as it was."""
-    h = hashlib.sha1()
-    for root in roots:
-        for p in sorted(root.rglob("*")):
-            h.update(str(p.relative_to(root.parent)).encode())
-            if p.is_file():
-                h.update(p.read_bytes())
-    return h.hexdigest()
 
 
 def run(stack, warehouse: Warehouse, lines: list[str] | None = None, **req) -> RunRecord:
