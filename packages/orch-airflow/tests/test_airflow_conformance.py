@@ -11,6 +11,12 @@ from stacks_testing.suites import BaseOrchestratorSuite, OrchestratorHarness
 
 
 class AirflowHarness(OrchestratorHarness):
+    no_backfill = (
+        "an Airflow backfill needs a running scheduler; test_airflow_production.py::"
+        "test_a_backfill_covers_its_data_interval_like_stacks_run_window runs one against "
+        "stacks run --window"
+    )
+
     def make_orchestrator(self) -> Orchestrator:
         # one quick retry keeps the failing-step test short while still exercising retries
         return AirflowOrchestrator(retries=1, retry_delay=0.0)

@@ -55,10 +55,16 @@ class SelectionChecks:
         warehouse_factory: Callable[[], Warehouse],
     ) -> None:
         if not isinstance(warehouse, DuckDBWarehouse):
-            pytest.skip("which tests a selection runs does not depend on the warehouse (DuckDB)")
+            pytest.skip(
+                "run once, on DuckDB: which tests a selection runs is dbt's graph, not the "
+                "warehouse's (a Postgres run would repeat the DuckDB one)"
+            )
         transform = orchestrator_harness.dbt_transform(SELECTION_PROJECT, SCHEMA)
         if transform is None:
-            pytest.skip("the harness renders no dbt transform (OrchestratorHarness.dbt_transform)")
+            pytest.skip(
+                f"{type(orchestrator_harness).__name__}: no dbt transform "
+                f"({orchestrator_harness.no_dbt})"
+            )
         stack = suite_stack.model_copy(update={"transform": transform})
         want, want_tests = _selected_run(LocalOrchestrator(), stack, warehouse_factory())
         got, got_tests = _selected_run(orchestrator_harness.make_orchestrator(), stack, warehouse)

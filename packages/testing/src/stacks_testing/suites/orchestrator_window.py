@@ -72,7 +72,10 @@ class WindowChecks:
         other = warehouse_factory()
         backfilled = orchestrator_harness.backfill(suite_stack, WINDOW, other)
         if backfilled is None:
-            pytest.skip("the harness has no native backfill (OrchestratorHarness.backfill)")
+            pytest.skip(
+                f"{type(orchestrator_harness).__name__}: no native backfill to compare "
+                f"({orchestrator_harness.no_backfill})"
+            )
         assert isinstance(backfilled, RunRecord), f"backfill() returned {backfilled!r}"
         assert backfilled.status == RunStatus.SUCCEEDED, f"the backfill failed: {backfilled.error}"
         request = RunRequest(stack=suite_stack.name, window=WINDOW)

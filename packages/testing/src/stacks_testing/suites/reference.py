@@ -99,6 +99,9 @@ class ReferenceTransformHarness(TransformHarness):
 
 
 class LocalOrchestratorHarness(OrchestratorHarness):
+    no_backfill = "the Local orchestrator has no backfill: a window run is its only way"
+    no_dbt = "Local is the reference the other orchestrators' selections are compared with"
+
     def make_orchestrator(self) -> Orchestrator:
         return LocalOrchestrator(retry_delay=0.2)
 
