@@ -121,3 +121,23 @@ def test_folder_left_by_a_killed_wipe_is_removed_and_ignored(
     assert not leftover.exists()
     assert result.total_rows == 0  # the incremental cursor still comes from the real folder
     assert fingerprint(wh, metadata=META) == before
+
+
+def test_a_working_folder_half_made_by_a_killed_run_is_wiped(
+    duckdb_warehouse: Warehouse, tmp_path: Path
+) -> None:
+    """dlt makes ``load/`` (and its version file) before ``load/normalized/``: a run killed in
+    between leaves a folder every later run failed to list (FileNotFoundError, seen in the
+    Dagster fault matrix). It is a cache of the warehouse, so the next run wipes it."""
+    wh = duckdb_warehouse
+    data = tmp_path / "orders.json"
+    child.write_orders(data, 30)
+    child.make_step(data).run(RunRequest(stack="t"), wh)
+    before = fingerprint(wh, metadata=META)
+    folder = working_folder(wh)
+    shutil.rmtree(folder / "load" / "normalized")
+
+    result = child.make_step(data).run(RunRequest(stack="t"), wh)
+    assert (folder / "load" / "normalized").is_dir()
+    assert result.total_rows == 0  # the cursor restored from the warehouse: nothing new
+    assert fingerprint(wh, metadata=META) == before

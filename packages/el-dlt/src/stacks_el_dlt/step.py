@@ -27,6 +27,7 @@ from stacks_el_dlt.working import (
     STATE_FOLDERS,
     cursors,
     drop_working_folder,
+    pending_or_broken,
     remove_dropped_folders,
     stored_schema,
 )
@@ -203,7 +204,7 @@ class DltStep(DltCursors, ELStep, CursorState):
             dataset_name=self.dataset,
             pipelines_dir=str(workdir),
         )
-        if pipeline.has_pending_data:
+        if pending_or_broken(pipeline):
             pipeline = drop_working_folder(pipeline)
         self._bound_schema = stored_schema(pipeline)
         if report is not silent:

@@ -13,7 +13,13 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-__all__ = ["STATE_FOLDERS", "cursors", "drop_working_folder", "remove_dropped_folders"]
+__all__ = [
+    "STATE_FOLDERS",
+    "cursors",
+    "drop_working_folder",
+    "pending_or_broken",
+    "remove_dropped_folders",
+]
 
 #: prefix of a pipeline working folder moved aside by :func:`drop_working_folder`
 _DROPPED_PREFIX = ".stacks-dropped-"
@@ -44,6 +50,20 @@ def drop_working_folder(pipeline: Any) -> Any:
     if dropped is not None:
         shutil.rmtree(dropped, ignore_errors=True)
     return pipeline
+
+
+def pending_or_broken(pipeline: Any) -> bool:
+    """Whether the working folder holds pending load packages, or is one dlt cannot read.
+
+    dlt makes ``load/`` (with its version file) before ``load/normalized/``, and
+    ``normalize/`` before ``normalize/extracted/``: a run killed in between leaves a folder
+    whose listing raises ``FileNotFoundError`` in every later run (seen in the Dagster fault
+    matrix, SIGKILL in extract). The folder is a cache of the warehouse: wipe it like a pending
+    one."""
+    try:
+        return bool(pipeline.has_pending_data)
+    except OSError:
+        return True
 
 
 def remove_dropped_folders(workdir: Path) -> None:
