@@ -1,6 +1,11 @@
 """Backfill a window through a Temporal Schedule, as a user would: the stack gets a cron trigger
 ticking at the window's start and end, its Schedule is created, and ``temporal schedule
-backfill`` (``ScheduleHandle.backfill``) fires the end tick; that run covers ``[start, end)``."""
+backfill`` (``ScheduleHandle.backfill``) fires the end tick; that run covers ``[start, end)``.
+
+A schedule's id is the stack's name and its workflow id the schedule id plus the tick, so an
+earlier backfill of the same window (another warehouse, one dev server per session) left a
+closed workflow with the very id this one gets: the run to wait for is one whose run id was not
+there before (under load, visibility lists the new run late and the old one answered first)."""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ from datetime import timedelta
 
 from stacks_contract.models import CronTrigger, RunRecord, StackSpec, Window
 from stacks_contract.warehouse import Warehouse
+from stacks_core.ledger import Ledger
 from stacks_orch_temporal import StackResolver, StepOptions, TemporalBundle, stack_ref
 
 
@@ -39,6 +45,8 @@ def backfill(
         async with bundle.worker(client):
             (sid,) = await bundle.apply_schedules(client, spec)
             handle = client.get_schedule_handle(sid)
+            query = f"TemporalScheduledById = '{sid}'"
+            before = {w.run_id async for w in client.list_workflows(query)}
             try:
                 await handle.backfill(
                     ScheduleBackfill(
@@ -47,15 +55,18 @@ def backfill(
                         overlap=ScheduleOverlapPolicy.ALLOW_ALL,
                     )
                 )
-                query = f"TemporalScheduledById = '{sid}'"
                 for _ in range(600):
                     found = [w async for w in client.list_workflows(query)]
-                    if found:
-                        result = await client.get_workflow_handle(found[0].id).result()
-                        return RunRecord.model_validate(result)
+                    new = [w for w in found if w.run_id not in before]
+                    if new:
+                        wf = client.get_workflow_handle(new[0].id, run_id=new[0].run_id)
+                        return RunRecord.model_validate(await wf.result())
                     await asyncio.sleep(0.1)
                 raise AssertionError("the backfill started no run in 60 s")
             finally:
                 await handle.delete()
 
-    return asyncio.run(scenario())
+    reported = asyncio.run(scenario())
+    record = Ledger(warehouse).get(reported.run_id)
+    assert record is not None, f"the backfill run {reported.run_id} has no ledger row"
+    return record  # what the ledger says, not only what the workflow returned
