@@ -35,6 +35,7 @@ from temporalio.exceptions import ApplicationError
 
 from stacks_orch_temporal.backfill import backfill_window
 from stacks_orch_temporal.ref import StackRef, StackResolver
+from stacks_orch_temporal.stopping import StoppableCall
 from stacks_orch_temporal.workflow import (
     LEDGER_FINISH,
     LEDGER_START,
@@ -53,6 +54,13 @@ T = TypeVar("T")
 def _one_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _outcome_seen(task: asyncio.Future[Any]) -> None:
+    """A done callback: the outcome of a step nobody awaits (its activity was cancelled) is not
+    an "exception never retrieved" warning after the run's last line."""
+    if not task.cancelled():
+        task.exception()
 
 
 def selection(spec: StackSpec, request: RunRequest) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -92,9 +100,9 @@ class StackActivities:
         """Run ``fn`` in a thread, heartbeating until it returns; errors become
         ``ApplicationError`` s with one sentence, the password masked.
 
-        A thread cannot be stopped: when an attempt timed out and its retry lands on this same
-        worker, the retry first waits for the old attempt's thread, so one step never runs twice
-        at once in a process."""
+        A cancelled activity stops its thread (:mod:`.stopping`). One that timed out is not
+        cancelled here: when its retry lands on this same worker, the retry first waits for the
+        old attempt's thread, so one step never runs twice at once in a process."""
         info = activity.info()
         if info.attempt > 1:
             self.resolver.report(label, f"attempt {info.attempt}")
@@ -106,8 +114,14 @@ class StackActivities:
             if previous is not None and not previous.done():
                 with contextlib.suppress(Exception):  # its outcome is that attempt's, not ours
                     await self._beating(previous, beat, label)
-            task = self._running[key] = asyncio.ensure_future(asyncio.to_thread(fn))
-            return await self._beating(task, beat, label)
+            call = StoppableCall(fn)
+            task = self._running[key] = asyncio.ensure_future(asyncio.to_thread(call))
+            try:
+                return await self._beating(task, beat, label)
+            except asyncio.CancelledError:
+                call.stop()  # the run was cancelled: the step stops too (see .stopping)
+                task.add_done_callback(_outcome_seen)  # nobody awaits it any more
+                raise
         except ConfigError as exc:
             raise ApplicationError(
                 redact(str(exc), warehouse), type="ConfigError", non_retryable=True
