@@ -131,10 +131,27 @@ def _leave_now_if_threads_linger(code: int) -> None:
 
     if Path(sys.argv[0]).name != "stacks" or threading.active_count() <= 1:
         return
+    _release_semaphores()
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
             stream.flush()
     os._exit(code)
+
+
+def _release_semaphores() -> None:
+    """The named semaphores a tool made with multiprocessing (dbt's, Cosmos') are unlinked by
+    finalizers ``os._exit`` skips: multiprocessing's resource tracker, a process of its own,
+    would then print "leaked semaphore objects" after our last line. Run only those finalizers
+    (each unlinks one name and tells the tracker), not the ones that join threads or children."""
+    import multiprocessing.util as mp_util
+    from multiprocessing.synchronize import SemLock
+
+    cleanup = getattr(SemLock, "_cleanup", None)  # private: absent, nothing is done
+    registry = getattr(mp_util, "_finalizer_registry", {})
+    for finalizer in list(registry.values()):
+        if cleanup is not None and getattr(finalizer, "_callback", None) is cleanup:
+            with contextlib.suppress(Exception):
+                finalizer()
 
 
 def _mask_process_title() -> None:

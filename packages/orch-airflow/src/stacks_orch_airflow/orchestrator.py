@@ -26,7 +26,7 @@ from stacks_orch_airflow import home as _home
 from stacks_orch_airflow.binding import Bound, FromRef, register_reporter
 from stacks_orch_airflow.dag import DEFAULT_RETRIES, DEFAULT_RETRY_DELAY, _dbt_module, build_dag
 from stacks_orch_airflow.inprocess import newest_execution_api, quiet_airflow, set_dbt_extra_args
-from stacks_orch_airflow.interrupts import catching, stop_if_interrupted
+from stacks_orch_airflow.interrupts import catching, stop_if_interrupted, stop_on_interrupt
 from stacks_orch_airflow.tasks import CONF_KEY
 
 __all__ = ["AirflowOrchestrator"]
@@ -115,6 +115,7 @@ class AirflowOrchestrator(Orchestrator):
             dbt=self.dbt,
             pre_execute=stop_if_interrupted,
         )
+        stop_on_interrupt(dag)
         self._dags[key] = (stack, dag)  # keeps ``stack`` alive, so its id stays unique
         return dag
 
