@@ -7,6 +7,7 @@ import re
 import subprocess
 import time
 from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,18 @@ from stacks_contract.warehouse import PostgresWarehouse, Warehouse
 from stacks_core.fingerprint import is_metadata
 from stacks_core.sql import connect, qualified
 
-__all__ = ["duplicate_rows", "format_table", "last_progress", "restart_postgres", "wait_on_lock"]
+__all__ = [
+    "after_interrupt",
+    "duplicate_rows",
+    "format_table",
+    "last_progress",
+    "loads_since",
+    "restart_postgres",
+    "wait_on_lock",
+]
+
+#: a model dbt reported built that is not a staging one (the marts read the staging layer)
+_MART_BUILT = re.compile(r"dbt model (?!stg_)(\S+): success")
 
 
 def format_table(head: Sequence[str], body: Iterable[Sequence[str]]) -> str:
@@ -97,3 +109,39 @@ def last_progress(output: str) -> str:
         if re.match(r"^\d+\.\d+s ", text):
             return text.split(" ", 1)[1].split(" into ", 1)[0][:60]
     return ""
+
+
+def after_interrupt(printed: str, seconds: float, bound: float) -> list[str]:
+    """What is wrong with what a run printed after its Ctrl-C (``printed``) and its ``seconds``
+    to exit: a traceback, not exactly one "Interrupted" line, a mart built after a Ctrl-C that
+    came while staging ran, or an exit slower than ``bound`` (the old Airflow path waited out a
+    task's 60 s retry delay, then ran the rest of the DAG)."""
+    wrong = []
+    if "Traceback" in printed:
+        wrong.append("a traceback")
+    lines = [line for line in printed.splitlines() if line.startswith("Interrupted")]
+    if len(lines) != 1:
+        wrong.append(f"{len(lines)} 'Interrupted' lines, not one")
+    built = _MART_BUILT.findall(printed)
+    if built:
+        wrong.append(f"models built after the signal: {', '.join(built)}")
+    if seconds > bound:
+        wrong.append(f"exit {seconds:.1f} s after the signal (bound {bound:.0f} s)")
+    return wrong
+
+
+def loads_since(warehouse: Warehouse, when: datetime) -> list[str]:
+    """dlt load packages the warehouse marked loaded after ``when`` (``_dlt_loads``; none
+    when no load ever finished)."""
+    schema = warehouse.schema_name
+    with connect(warehouse) as conn:
+        if (schema, "_dlt_loads") not in set(conn.tables(schema)):
+            return []
+        rows = conn.execute(f"select load_id, inserted_at from {qualified(schema, '_dlt_loads')}")
+    return [f"{load_id} at {at}" for load_id, at in rows if _aware(at) > when]
+
+
+def _aware(at: Any) -> datetime:
+
+    value = at if isinstance(at, datetime) else datetime.fromisoformat(str(at))
+    return value if value.tzinfo else value.replace(tzinfo=UTC)

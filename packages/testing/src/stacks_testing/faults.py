@@ -22,6 +22,7 @@ import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 from pydantic import SecretStr
@@ -31,9 +32,11 @@ from stacks_core.fingerprint import Fingerprint, diff, fingerprint
 from stacks_core.ledger import LEDGER_SCHEMA, LEDGER_TABLE, Ledger
 
 from stacks_testing.fault_tools import (
+    after_interrupt,
     duplicate_rows,
     format_table,
     last_progress,
+    loads_since,
     restart_postgres,
     wait_on_lock,
 )
@@ -47,6 +50,9 @@ __all__ = [
     "standard_matrix",
 ]
 
+#: seconds a Ctrl-C'd run may take to exit: a liveness bound for a shared, loaded machine (the
+#: runs take ~1-4 s here), not a speed goal
+INTERRUPT_BOUND = 20.0
 RUN_ID = re.compile(r"\(run (\d{8}T\d{6}-[0-9a-f]{8})\)")
 LOCKED = "already running"
 
@@ -72,6 +78,10 @@ class Launched:
     #: also true: a kill in the final ledger write may land after the write reached the server
     also: RunStatus | None = None
     returncode: int | None = None
+    #: when the signal went (UTC, and the monotonic clock) and how much had been printed then
+    signalled_at: datetime | None = None
+    signalled_clock: float = 0.0
+    printed_before: int = 0
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
@@ -192,6 +202,8 @@ class FaultMatrix:
         return run.returncode
 
     def _signal(self, run: Launched, sig: int) -> None:
+        run.printed_before = len(run.output())
+        run.signalled_at, run.signalled_clock = datetime.now(UTC), time.monotonic()
         try:
             os.killpg(run.proc.pid, sig)
         except ProcessLookupError:
@@ -213,10 +225,19 @@ class FaultMatrix:
         if self._wait_for(run, strike):
             self._signal(run, signal.SIGINT)
         code = self._finish(run)
+        seconds = time.monotonic() - run.signalled_clock
         if run.struck:
             assert code == 130, f"Ctrl-C: exit {code}, not 130:\n{run.output()[-3000:]}"
-            assert "nterrupted" in run.output(), run.output()[-3000:]
+            printed = run.output()[run.printed_before :]
+            wrong = after_interrupt(printed, seconds, INTERRUPT_BOUND)
+            assert run.signalled_at is not None
+            late = loads_since(self.warehouse, run.signalled_at)
+            if late:
+                wrong.append(f"loads committed after the signal: {', '.join(late)}")
+            assert not wrong, f"Ctrl-C in {strike.where}: {'; '.join(wrong)}:\n{printed[-3000:]}"
         self._settle(run, code, RunStatus.INTERRUPTED, strike.where)
+        if run.struck:
+            self.rows[-1].exits = f"130 in {seconds:.1f}s"
 
     def restart(self, *strikes: Strike) -> None:
         """Restart Postgres at each of ``strikes`` in turn, all in one run: it retries what the
@@ -376,7 +397,8 @@ LAST_TEST = Strike("dbt's last test", r"unique_dim_customers_customer_id", 0.0)
 
 def standard_matrix(matrix: FaultMatrix, scan_also: Sequence[Path] = ()) -> None:
     """The matrix every orchestrator's module runs: five SIGKILLs per warehouse (ten per
-    orchestrator over DuckDB and Postgres: in extract, load, dbt and the ledger write), Ctrl-C,
+    orchestrator over DuckDB and Postgres: in extract, load, dbt and the ledger write), Ctrl-C in
+    load and in dbt (exit 130, quiet, no load committed or mart built after the signal),
     two runs at once (the one that runs must converge from everything before it); on Postgres
     first a run whose server restarts mid-load and again mid-dbt (it must succeed: transient
     failures are retried). Last, the secrets scan over everything the runs printed or wrote
@@ -390,6 +412,7 @@ def standard_matrix(matrix: FaultMatrix, scan_also: Sequence[Path] = ()) -> None
     else:
         for strike in (EXTRACT, LOAD, STAGING, MARTS, LAST_TEST):
             matrix.kill(strike)
+    matrix.interrupt(LOAD)
     matrix.interrupt(STAGING)
     matrix.race()
     matrix.check_ledger()
