@@ -27,6 +27,7 @@ from stacks_contract.warehouse import DuckDBWarehouse, Warehouse
 from stacks_core.fingerprint import diff, portable_fingerprint
 from stacks_core.ledger import Ledger
 from stacks_core.local import LocalOrchestrator
+from stacks_demo import SHOP_DBT_PROJECT
 from stacks_demo.shop import ShopServer
 from stacks_el_dlt.sources.demo_shop import SHOP_URL_ENV
 from stacks_orch_temporal import DevServer, code_version, dev_server_binary
@@ -215,7 +216,11 @@ def test_a_killed_worker_a_schedule_and_a_cli_start_each_land_in_the_ledger_once
     spec = build_stack().spec(warehouses["duckdb"])
     monkeypatch.setenv(SHOP_URL_ENV, module_shop.url)
     clean = DuckDBWarehouse(path=folder / "clean.duckdb")
-    assert LocalOrchestrator().run(spec, RunRequest(stack=NAME), clean).status == "succeeded"
+    reference = LocalOrchestrator().run(spec, RunRequest(stack=NAME), clean)
+    assert reference.status == RunStatus.SUCCEEDED, reference.error
+    # what every run must record: the shop project's models by name, as the reference run does
+    shop_models = tuple(sorted(p.stem for p in SHOP_DBT_PROJECT.glob("models/*/*.sql")))
+    assert reference.models == shop_models, reference.models
     tables = [*spec.el_steps[0].produces(), *spec.transform.produces()]
     want = portable_fingerprint(clean, tables, metadata=spec.metadata_columns())
 
@@ -234,8 +239,9 @@ def test_a_killed_worker_a_schedule_and_a_cli_start_each_land_in_the_ledger_once
         }, f"{kind}: {sorted(ledger)}"
         for r in ledger.values():
             assert r.status == RunStatus.SUCCEEDED, (kind, r)
-            assert r.orchestrator == "temporal" and r.steps == ("shop",), (kind, r)
-            assert r.models_built == 8 and r.tests_failed == 0, (kind, r)
+            assert r.orchestrator == "temporal" and r.steps == reference.steps, (kind, r)
+            assert r.models == reference.models, (kind, r.run_id, r.models)
+            assert (r.tests_passed, r.tests_failed) == (reference.tests_passed, 0), (kind, r)
         # what Temporal shows: every run under its stacks run id (the memo of each workflow)
         assert set(ledger) <= memos, f"{kind}: {sorted(set(ledger) - memos)} not in Temporal"
         got = portable_fingerprint(wh, tables, metadata=spec.metadata_columns())
