@@ -87,6 +87,35 @@ def test_reruns_load_nothing_and_change_nothing_on_postgres(
     ]
 
 
+def test_select_fct_orders_plus_runs_the_models_and_tests_dbt_selects(
+    stack: TemporalDltDbtStack, duckdb_warehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--select fct_orders+` on a built warehouse: the same models and the same dbt tests under
+    Temporal as `dbt build --select` under the local orchestrator (with failures stored, every
+    test a run executes leaves a table in the audit schema). Airflow and Dagster are compared
+    on the shop the same way in orch-airflow's test_airflow_shop.py."""
+    from stacks_core.local import LocalOrchestrator
+    from stacks_core.sql import connect, quote_ident
+
+    audit = "analytics_dbt_test__audit"
+    ok(run(stack, duckdb_warehouse))
+    monkeypatch.setenv("DBT_STORE_FAILURES", "true")
+    spec = stack.spec(duckdb_warehouse)
+    request = RunRequest(stack=stack.name, select=("fct_orders+",))
+    ran = {}
+    with stack.session(duckdb_warehouse):
+        for orchestrator in (LocalOrchestrator(), stack.orchestrator()):
+            with connect(duckdb_warehouse) as conn:
+                conn.execute(f"drop schema if exists {quote_ident(audit)} cascade")
+            record = ok(orchestrator.run(spec, request, duckdb_warehouse))
+            with connect(duckdb_warehouse) as conn:
+                tests = {name for schema, name in conn.tables(audit) if schema == audit}
+            ran[type(orchestrator).__name__] = (record.steps, record.models, tests)
+    local, temporal = ran["LocalOrchestrator"], ran["TemporalOrchestrator"]
+    assert local[:2] == ((), ("daily_revenue", "dim_customers", "fct_orders")) and local[2]
+    assert temporal == local, f"Temporal ran {temporal}; dbt build --select runs {local}"
+
+
 def test_the_daily_cron_is_a_temporal_schedule_that_skips_overlaps(
     stack: TemporalDltDbtStack, temporal_server: DevServer, duckdb_warehouse
 ) -> None:
