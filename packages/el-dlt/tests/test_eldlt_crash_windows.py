@@ -103,15 +103,20 @@ def test_kill_while_wiping_a_killed_load_still_converges(
     assert [p.name for p in folder.parent.iterdir()] == [folder.name]
 
 
+def loaded_once(wh: Warehouse, tmp_path: Path) -> tuple[Path, object, Path]:
+    """30 orders loaded by one clean run: the data file, the warehouse's fingerprint, and the
+    step's working folder."""
+    data = tmp_path / "orders.json"
+    child.write_orders(data, 30)
+    child.make_step(data).run(RunRequest(stack="t"), wh)
+    return data, fingerprint(wh, metadata=META), working_folder(wh)
+
+
 def test_folder_left_by_a_killed_wipe_is_removed_and_ignored(
     duckdb_warehouse: Warehouse, tmp_path: Path
 ) -> None:
     wh = duckdb_warehouse
-    data = tmp_path / "orders.json"
-    child.write_orders(data, 30)
-    child.make_step(data).run(RunRequest(stack="t"), wh)
-    before = fingerprint(wh, metadata=META)
-    folder = working_folder(wh)
+    data, before, folder = loaded_once(wh, tmp_path)
     # what a kill during the rmtree of a moved-aside working folder leaves: a partial copy
     leftover = folder.with_name(f".stacks-dropped-{folder.name}-0123456789ab")
     shutil.copytree(folder, leftover)
@@ -130,11 +135,7 @@ def test_a_working_folder_half_made_by_a_killed_run_is_wiped(
     between leaves a folder every later run failed to list (FileNotFoundError, seen in the
     Dagster fault matrix). It is a cache of the warehouse, so the next run wipes it."""
     wh = duckdb_warehouse
-    data = tmp_path / "orders.json"
-    child.write_orders(data, 30)
-    child.make_step(data).run(RunRequest(stack="t"), wh)
-    before = fingerprint(wh, metadata=META)
-    folder = working_folder(wh)
+    data, before, folder = loaded_once(wh, tmp_path)
     shutil.rmtree(folder / "load" / "normalized")
 
     result = child.make_step(data).run(RunRequest(stack="t"), wh)

@@ -15,6 +15,7 @@ from typing import Any
 
 __all__ = [
     "dbt_extra_args",
+    "filtered_airflow_logs",
     "newest_execution_api",
     "quiet_airflow",
     "run_dbt_with_manifest",
@@ -109,28 +110,38 @@ def quiet_airflow(enabled: bool = True) -> Iterator[None]:
     if not enabled:
         yield
         return
-    import airflow  # noqa: F401 - its import configures its logging: filter that configuration
-    import structlog
-
     levels = {name: logging.getLogger(name).level for name in ("", *_LOGGERS)}
     for name in levels:
         logging.getLogger(name).setLevel(logging.WARNING)
+    try:
+        with filtered_airflow_logs(_drop_noise, _NoiseFilter()):
+            yield
+    finally:
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
+
+
+@contextlib.contextmanager
+def filtered_airflow_logs(processor: Any, log_filter: logging.Filter) -> Iterator[None]:
+    """For the block, ``processor`` first in Airflow's structlog chain (whose cached loggers
+    share the configured list) and ``log_filter`` on the root logger's handlers (Cosmos, dbt's
+    adapters and alembic log through the standard library)."""
+    import airflow  # noqa: F401 - its import configures its logging: filter that configuration
+    import structlog
+
     processors = structlog.get_config().get("processors")
     chain = processors if isinstance(processors, list) else []
-    chain.insert(0, _drop_noise)
-    noise = _NoiseFilter()
+    chain.insert(0, processor)
     handlers = list(logging.getLogger().handlers)
     for handler in handlers:
-        handler.addFilter(noise)
+        handler.addFilter(log_filter)
     try:
         yield
     finally:
         with contextlib.suppress(ValueError):
-            chain.remove(_drop_noise)
+            chain.remove(processor)
         for handler in handlers:
-            handler.removeFilter(noise)
-        for name, level in levels.items():
-            logging.getLogger(name).setLevel(level)
+            handler.removeFilter(log_filter)
 
 
 def run_dbt_with_manifest(

@@ -77,25 +77,10 @@ class _DropAfterInterrupt(logging.Filter):
         return not _INTERRUPTED.is_set()
 
 
-@contextlib.contextmanager
-def _silent_after_interrupt() -> Iterator[None]:
-    import airflow  # noqa: F401 - its import configures structlog: filter that configuration
-    import structlog
+def _silent_after_interrupt() -> contextlib.AbstractContextManager[None]:
+    from stacks_orch_airflow.inprocess import filtered_airflow_logs
 
-    processors = structlog.get_config().get("processors")
-    chain = processors if isinstance(processors, list) else []
-    chain.insert(0, _drop_after_interrupt)
-    drop = _DropAfterInterrupt()
-    handlers = list(logging.getLogger().handlers)
-    for handler in handlers:
-        handler.addFilter(drop)
-    try:
-        yield
-    finally:
-        with contextlib.suppress(ValueError):
-            chain.remove(_drop_after_interrupt)
-        for handler in handlers:
-            handler.removeFilter(drop)
+    return filtered_airflow_logs(_drop_after_interrupt, _DropAfterInterrupt())
 
 
 @contextlib.contextmanager
