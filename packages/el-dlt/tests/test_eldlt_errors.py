@@ -109,3 +109,24 @@ def test_libpq_parameters_of_the_url_reach_dlt(postgres_warehouse: PostgresWareh
     with pytest.raises(StacksError) as info:
         DltStep("ro", factory).run(RunRequest(stack="t"), read_only)
     assert "read-only transaction" in one_sentence(info.value)
+
+
+def test_a_signal_dlt_caught_inside_a_step_failure_is_an_interrupt() -> None:
+    """dlt's normalize and load catch SIGINT/SIGTERM themselves and fail the step with
+    "Received `signal_code=2`" (seen under Dagster: a Ctrl-C became exit 1, a failed run). The
+    step gives it back as the Ctrl-C it was; any other failure stays one sentence."""
+    import signal
+
+    from dlt.common.exceptions import SignalReceivedException
+
+    step = DltStep("s", factory)
+    wh = parse_warehouse("duckdb:///unused.duckdb")
+    try:
+        try:
+            raise SignalReceivedException(signal.SIGINT)
+        except KeyboardInterrupt as signalled:
+            raise RuntimeError("dlt normalize step failed: Received `signal_code=2`") from signalled
+    except RuntimeError as failure:
+        with pytest.raises(KeyboardInterrupt):
+            step.translate_error(failure, wh)
+    assert isinstance(step.translate_error(RuntimeError("boom"), wh), StacksError)

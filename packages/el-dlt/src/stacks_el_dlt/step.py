@@ -391,7 +391,18 @@ class DltStep(DltCursors, ELStep, CursorState):
 
     def translate_error(self, exc: BaseException, warehouse: Warehouse) -> StacksError:
         """A dlt exception as the one-sentence StacksError `run` raises (public for
-        orchestrators that run dlt themselves)."""
+        orchestrators that run dlt themselves).
+
+        A Ctrl-C or SIGTERM that dlt caught itself (its normalize and load turn the signal into a
+        ``SignalReceivedException``, a ``KeyboardInterrupt``, inside a step failure) is raised
+        here as the ``KeyboardInterrupt`` it is: the run was interrupted, it did not fail."""
+        cause: BaseException | None = exc
+        for _ in range(20):
+            if cause is None:
+                break
+            if isinstance(cause, KeyboardInterrupt):
+                raise KeyboardInterrupt from exc
+            cause = cause.__cause__ or cause.__context__
         return translate(
             exc,
             step=self.name,
