@@ -85,8 +85,10 @@ def _is_interrupt(exc: BaseException | None) -> bool:
     seen = 0
     while exc is not None and seen < 20:
         name = type(exc).__name__
-        if name in ("DagsterExecutionInterruptedError", "KeyboardInterrupt") or (
-            "DagsterExecutionInterruptedError" in _text(exc)
+        if (
+            isinstance(exc, KeyboardInterrupt)
+            or name == "DagsterExecutionInterruptedError"
+            or ("DagsterExecutionInterruptedError" in _text(exc))
         ):
             return True
         exc, seen = exc.__cause__ or exc.__context__, seen + 1

@@ -268,12 +268,19 @@ class DagsterOrchestrator(Orchestrator):
             return _dagster_failure(result)
 
 
+#: a step failure for one of these is an interrupt: Dagster's own, or a tool that caught the
+#: signal itself (dlt's normalize and load install their own SIGINT handler and raise this)
+_INTERRUPTS = frozenset(
+    {"DagsterExecutionInterruptedError", "KeyboardInterrupt", "SignalReceivedException"}
+)
+
+
 def _interrupted(result: Any) -> bool:
-    """Whether a step failed because Dagster caught an interrupt (SIGINT/SIGTERM)."""
+    """Whether a step failed because of an interrupt (SIGINT/SIGTERM)."""
     for event in result.all_events:
         info = event.step_failure_data.error if event.is_step_failure else None
         while info is not None:
-            if info.cls_name == "DagsterExecutionInterruptedError":
+            if info.cls_name in _INTERRUPTS:
                 return True
             info = info.cause
     return False
