@@ -23,6 +23,10 @@ DLT_DEFAULTS: dict[str, str] = {
     # provider imports Airflow at the first config lookup, which creates $HOME/airflow/airflow.db;
     # stacks hands dlt its credentials in code, so that provider has nothing to give
     "PROVIDERS__ENABLE_AIRFLOW_SECRETS": "false",
+    # Ctrl-C and SIGTERM are the orchestrator's (and the `stacks` command's) to handle: dlt's own
+    # handler in normalize and load only sets a flag it checks now and then, and a signal that
+    # came after its last check was lost (a Ctrl-C during the load ended in a succeeded run)
+    "RUNTIME__INTERCEPT_SIGNALS": "false",
 }
 
 
