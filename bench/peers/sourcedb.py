@@ -27,7 +27,7 @@ create table public.orders (
 ORDERS_FILL = """
 insert into public.orders
 select i,
-       ((i * 7919) % 200000)::int,
+       ((i::bigint * 7919) % 200000)::int,
        (array['placed','paid','shipped','delivered','cancelled'])[1 + i % 5],
        round(((i * 2654435761) % 1000000) / 100.0, 2),
        case when i % 50 = 0 then null
