@@ -22,10 +22,31 @@ AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 DONE = ("success", "failed")
 
 
+@contextlib.contextmanager
+def stopped_on_sigterm() -> Iterator[None]:
+    """A pytest stopped by SIGTERM still runs its fixtures' teardown, so the services (in
+    sessions of their own, which outlive it) are stopped."""
+
+    def leave(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    before = signal.signal(signal.SIGTERM, leave)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def metadata_url(meta: Any) -> str:
+    """SQLAlchemy's URL of a ``PostgresWarehouse`` as Airflow's metadata DB."""
+    password = meta.password.get_secret_value()
+    return f"postgresql+psycopg2://{meta.user}:{password}@{meta.host}:{meta.port}/{meta.database}"
 
 
 def service_env(home: Path, metadata_url: str, port: int, extra: dict[str, str]) -> dict[str, str]:

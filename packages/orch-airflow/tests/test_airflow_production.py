@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -26,7 +25,13 @@ from typing import Any
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # --import-mode=importlib: the helper beside us
-from airflow_prod_services import Deployment, free_port, service_env
+from airflow_prod_services import (
+    Deployment,
+    free_port,
+    metadata_url,
+    service_env,
+    stopped_on_sigterm,
+)
 from stacks_contract.models import (
     RunRecord,
     RunRequest,
@@ -154,10 +159,6 @@ class Prod:
         return Ledger(self.warehouses[kind]).runs(self.dag[kind])
 
 
-def _exit(signum: int, frame: object) -> None:
-    raise SystemExit(128 + signum)
-
-
 def open_gate(warehouse: Warehouse) -> None:
     with connect(warehouse) as conn:
         conn.execute("create schema if not exists raw")
@@ -188,10 +189,6 @@ def prod(tmp_path_factory: pytest.TempPathFactory, postgres_server: Any) -> Iter
     for wh in warehouses.values():
         open_gate(wh)
     port = free_port()
-    metadata_url = (
-        f"postgresql+psycopg2://{meta.user}:{meta.password.get_secret_value()}"
-        f"@{meta.host}:{meta.port}/{meta.database}"
-    )
     extra = {
         "PYTHONPATH": os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")])),
         "PROD_SOURCES": str(root / "sources"),
@@ -200,30 +197,28 @@ def prod(tmp_path_factory: pytest.TempPathFactory, postgres_server: Any) -> Iter
         WAREHOUSE_ENV["pg"]: pg.url(),
     }
     home = root / "airflow"
-    env = service_env(home, metadata_url, port, extra)
+    env = service_env(home, metadata_url(meta), port, extra)
     saved = {k: os.environ.get(k) for k in extra}
     os.environ.update(extra)
     sys.path.insert(0, str(site))
     deployment = Deployment(home, env, port)
-    # a pytest stopped by SIGTERM still stops the services (their own sessions outlive it)
-    before = signal.signal(signal.SIGTERM, _exit)
-    try:
-        for kind in KINDS:  # the dbt manifest exists before the dag-processor's first parse
-            ref = StackRef(stack=f"prod-{kind}", warehouse_env=WAREHOUSE_ENV[kind])
-            write_dag_file(ref, home / "dags", prepare=True)
-        deployment.start()
-        for kind in KINDS:
-            deployment.wait_dag(f"prod-{kind}")
-        yield Prod(deployment, warehouses, env)
-    finally:
-        deployment.stop()
-        signal.signal(signal.SIGTERM, before)
-        sys.path.remove(str(site))
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    with stopped_on_sigterm():
+        try:
+            for kind in KINDS:  # the dbt manifest exists before the dag-processor's first parse
+                ref = StackRef(stack=f"prod-{kind}", warehouse_env=WAREHOUSE_ENV[kind])
+                write_dag_file(ref, home / "dags", prepare=True)
+            deployment.start()
+            for kind in KINDS:
+                deployment.wait_dag(f"prod-{kind}")
+            yield Prod(deployment, warehouses, env)
+        finally:
+            deployment.stop()
+            sys.path.remove(str(site))
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
 
 
 def _overlapped(prod: Prod, dag_id: str, run_id: str, a: str, b: str) -> bool:

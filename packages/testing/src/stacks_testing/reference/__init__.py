@@ -30,6 +30,7 @@ from stacks_testing.reference.stacks import (
     reference_stack,
     seed_sources,
     stack_from_env,
+    stack_from_json,
     stack_spec_json,
     transform_from_env,
 )
@@ -52,6 +53,7 @@ __all__ = [
     "reference_stack",
     "seed_sources",
     "stack_from_env",
+    "stack_from_json",
     "stack_spec_json",
     "transform_from_env",
 ]

@@ -129,7 +129,15 @@ def transform_from_env() -> ReferenceSqlTransform:
 
 def stack_from_env() -> StackSpec:
     """Factory for the runner: the stack described by ``$STACKS_REFERENCE_STACK``."""
-    spec = _env_json(ENV_STACK)
+    return _stack(_env_json(ENV_STACK))
+
+
+def stack_from_json(text: str) -> StackSpec:
+    """The stack :func:`stack_spec_json` wrote (a DAG file or worker rebuilding it)."""
+    return _stack(json.loads(text))
+
+
+def _stack(spec: dict[str, Any]) -> StackSpec:
     return StackSpec(
         name=spec["name"],
         el_steps=tuple(ReferenceELStep.from_spec(s) for s in spec["el_steps"]),
