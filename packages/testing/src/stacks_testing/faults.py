@@ -227,7 +227,12 @@ class FaultMatrix:
         code = self._finish(run)
         seconds = time.monotonic() - run.signalled_clock
         if run.struck:
-            assert code == 130, f"Ctrl-C: exit {code}, not 130:\n{run.output()[-3000:]}"
+            out, at = run.output(), run.printed_before
+            assert code == 130, (
+                f"Ctrl-C: exit {code}, not 130; around the signal (at {at} chars):\n"
+                f"{out[max(0, at - 600) : at]}<<< SIGINT >>>{out[at : at + 2000]}\n"
+                f"... the end:\n{out[-1500:]}"
+            )
             printed = run.output()[run.printed_before :]
             wrong = after_interrupt(printed, seconds, INTERRUPT_BOUND)
             assert run.signalled_at is not None
