@@ -159,12 +159,18 @@ class Deployment:
         raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
     def wait_dag(self, dag_id: str, timeout: float = 300) -> None:
-        """Until the dag-processor has parsed ``dag_id`` into the metadata DB."""
-        self.wait(
-            lambda: self.http.get(f"/dags/{dag_id}").status_code == 200,
-            timeout,
-            f"DAG {dag_id} to be parsed",
-        )
+        """Until the dag-processor has parsed ``dag_id`` into the metadata DB; a DAG file that
+        did not import (``/importErrors`` names it) fails at once, with its trace."""
+
+        def parsed() -> bool:
+            if self.http.get(f"/dags/{dag_id}").status_code == 200:
+                return True
+            errors = self.http.get("/importErrors").json().get("import_errors", [])
+            mine = [e["stack_trace"] for e in errors if dag_id in e.get("filename", "")]
+            assert not mine, f"the DAG file of {dag_id} did not import:\n{mine[0]}"
+            return False
+
+        self.wait(parsed, timeout, f"DAG {dag_id} to be parsed")
 
     def unpause(self, dag_id: str, paused: bool = False) -> None:
         self.api("PATCH", f"/dags/{dag_id}", json={"is_paused": paused})

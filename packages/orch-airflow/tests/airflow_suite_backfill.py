@@ -88,17 +88,6 @@ class SuiteServices:
             self.deployment.start()
         return self.deployment
 
-    def _parsed(self, dag_id: str) -> bool:
-        """Whether the dag-processor has stored ``dag_id``; its import error, if it had one."""
-        assert self.deployment is not None
-        http = self.deployment.http
-        if http.get(f"/dags/{dag_id}").status_code == 200:
-            return True
-        errors = http.get("/importErrors").json().get("import_errors", [])
-        mine = [e["stack_trace"] for e in errors if dag_id in e.get("filename", "")]
-        assert not mine, f"the DAG file of {dag_id} did not import:\n{mine[0]}"
-        return False
-
     def stop(self) -> None:
         if self.deployment is not None:
             self.deployment.stop()
@@ -117,7 +106,7 @@ class SuiteServices:
         }
         (dags / f"{dag_id}.json").write_text(json.dumps(given))
         (dags / f"{dag_id}.py").write_text(DAG_FILE.format(dag_id=dag_id))
-        d.wait(lambda: self._parsed(dag_id), 300, f"DAG {dag_id} to be parsed")
+        d.wait_dag(dag_id)
         d.unpause(dag_id)
         body = {
             "dag_id": dag_id,
